@@ -1,0 +1,91 @@
+"""The value-chain data model: need -> objective -> activity -> output -> outcome, with costs.
+
+One module per aggregate. Every domain row belongs to an :class:`Organisation`; several
+organisations can share one database. Integrity lives in the database (foreign keys, unique keys,
+check constraints) as well as in code.
+"""
+
+from models.activity import Activity, ActivityNeedCoverage, Service
+from models.audit import AuditEntry
+from models.base import Base
+from models.cost import AccountingFunction, CostAllocation, CostLine
+from models.enums import (
+    ActivityKind,
+    CostKind,
+    Direction,
+    Frequency,
+    IndicatorType,
+    MeasurementState,
+    Nomenclature,
+    ObjectiveLevel,
+    ObjectiveStatus,
+    OrganisationKind,
+    PartnerType,
+    PeriodKind,
+    PeriodState,
+    Perspective,
+    Role,
+    ScenarioState,
+    ServiceKind,
+    TerritoryKind,
+    ThresholdMode,
+)
+from models.indicator import Indicator, Measurement, Period, Target
+from models.job import JobRun
+from models.need import Need, NeedEvidence, PopulationGroup
+from models.objective import Objective, objective_activities, objective_needs
+from models.organisation import Organisation
+from models.review import Review
+from models.scenario import Scenario, ScenarioActivityResult, ScenarioNeedResult
+from models.territory import Territory, TerritoryStatistic
+from models.user import User, user_services
+
+__all__ = [
+    "AccountingFunction",
+    "Activity",
+    "ActivityKind",
+    "ActivityNeedCoverage",
+    "AuditEntry",
+    "Base",
+    "CostAllocation",
+    "CostKind",
+    "CostLine",
+    "Direction",
+    "Frequency",
+    "Indicator",
+    "IndicatorType",
+    "JobRun",
+    "Measurement",
+    "MeasurementState",
+    "Need",
+    "NeedEvidence",
+    "Nomenclature",
+    "Objective",
+    "ObjectiveLevel",
+    "ObjectiveStatus",
+    "Organisation",
+    "OrganisationKind",
+    "PartnerType",
+    "Period",
+    "PeriodKind",
+    "PeriodState",
+    "Perspective",
+    "PopulationGroup",
+    "Review",
+    "Role",
+    "Scenario",
+    "ScenarioActivityResult",
+    "ScenarioNeedResult",
+    "ScenarioState",
+    "Service",
+    "ServiceKind",
+    "Target",
+    "Territory",
+    "TerritoryKind",
+    "TerritoryStatistic",
+    "ThresholdMode",
+    "User",
+    "objective_activities",
+    "objective_needs",
+    "user_services",
+]

@@ -1,0 +1,157 @@
+"""Closed vocabularies of the domain (DOMAIN.md). Stored as their English values."""
+
+from __future__ import annotations
+
+import enum
+
+
+class OrganisationKind(enum.StrEnum):
+    CCAS = "ccas"
+    CIAS = "cias"
+    COMMUNE = "commune"
+    EPCI = "epci"
+    DEPARTEMENT = "departement"
+
+
+class TerritoryKind(enum.StrEnum):
+    FRANCE = "france"
+    REGION = "region"
+    DEPARTEMENT = "departement"
+    EPCI = "epci"
+    COMMUNE = "commune"
+    QUARTIER = "quartier"
+    IRIS = "iris"
+    QPV = "qpv"
+
+
+class ServiceKind(enum.StrEnum):
+    OWN = "own"
+    PARTNER = "partner"
+
+
+class PartnerType(enum.StrEnum):
+    CAF = "caf"
+    DEPARTEMENT = "departement"
+    ASSOCIATION = "association"
+    STATE = "state"
+    OTHER = "other"
+
+
+class ActivityKind(enum.StrEnum):
+    """Whether the law imposes the activity (domiciliation, legal aid files) or not."""
+
+    MANDATORY = "mandatory"
+    OPTIONAL = "optional"
+
+
+class ObjectiveLevel(enum.StrEnum):
+    STRATEGIC = "strategic"
+    OPERATIONAL = "operational"
+
+
+class ObjectiveStatus(enum.StrEnum):
+    ACTIVE = "active"
+    CLOSED = "closed"
+
+
+class Perspective(enum.StrEnum):
+    """The four perspectives of the public-sector balanced scorecard."""
+
+    USERS = "users"  # usagers et citoyens
+    FINANCE = "finance"  # finances
+    PROCESSES = "processes"  # processus internes
+    LEARNING = "learning"  # apprentissage et organisation
+
+
+class IndicatorType(enum.StrEnum):
+    RESOURCE = "resource"
+    OUTPUT = "output"
+    OUTCOME = "outcome"
+    QUALITY = "quality"
+    EFFICIENCY = "efficiency"
+
+
+class Direction(enum.StrEnum):
+    HIGHER_IS_BETTER = "higher"
+    LOWER_IS_BETTER = "lower"
+    WITHIN_BAND = "band"
+
+
+class Frequency(enum.StrEnum):
+    MONTHLY = "monthly"
+    QUARTERLY = "quarterly"
+    YEARLY = "yearly"
+
+
+class PeriodKind(enum.StrEnum):
+    MONTH = "month"
+    QUARTER = "quarter"
+    YEAR = "year"
+
+
+class PeriodState(enum.StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class ThresholdMode(enum.StrEnum):
+    """Red/amber tolerances as a share of the target, or in the indicator's own unit."""
+
+    RELATIVE = "relative"
+    ABSOLUTE = "absolute"
+
+
+class MeasurementState(enum.StrEnum):
+    DRAFT = "draft"
+    SUBMITTED = "submitted"
+    VALIDATED = "validated"
+    RETURNED = "returned"
+
+
+class CostKind(enum.StrEnum):
+    BUDGET = "budget"
+    ACTUAL = "actual"
+
+
+class Nomenclature(enum.StrEnum):
+    M57 = "M57"
+    M14 = "M14"
+    M22 = "M22"
+
+
+class ScenarioState(enum.StrEnum):
+    DRAFT = "draft"
+    SOLVED = "solved"
+    INFEASIBLE = "infeasible"
+    ADOPTED = "adopted"
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"  # administrateur
+    DIRECTION = "direction"
+    SERVICE_MANAGER = "service_manager"  # responsable de service
+    FINANCE = "finance"  # finances
+    ELECTED = "elected"  # élu·e
+    READER = "reader"  # partenaire / lecteur
+
+
+#: Labels shown in the interface.
+LABELS_FR: dict[enum.Enum, str] = {
+    OrganisationKind.CCAS: "CCAS",
+    OrganisationKind.CIAS: "CIAS",
+    OrganisationKind.COMMUNE: "Commune",
+    OrganisationKind.EPCI: "Intercommunalité",
+    OrganisationKind.DEPARTEMENT: "Département",
+    Perspective.USERS: "Usagers et citoyens",
+    Perspective.FINANCE: "Finances",
+    Perspective.PROCESSES: "Processus internes",
+    Perspective.LEARNING: "Apprentissage et organisation",
+    Role.ADMIN: "Administrateur",
+    Role.DIRECTION: "Direction",
+    Role.SERVICE_MANAGER: "Responsable de service",
+    Role.FINANCE: "Finances",
+    Role.ELECTED: "Élu·e",
+    Role.READER: "Partenaire / lecteur",
+    ServiceKind.OWN: "Service de l'organisation",
+    ServiceKind.PARTNER: "Partenaire",
+}

@@ -1,0 +1,37 @@
+"""The organisation: the tenant every domain row belongs to."""
+
+from __future__ import annotations
+
+from sqlalchemy import CheckConstraint, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, IdType, TimestampMixin, VersionedMixin, enum_type
+from models.enums import OrganisationKind
+
+
+class Organisation(TimestampMixin, VersionedMixin, Base):
+    """A CCAS, CIAS, commune, EPCI or département using Pilotis."""
+
+    __tablename__ = "organisations"
+    __table_args__ = (
+        CheckConstraint("population IS NULL OR population >= 0", name="population_non_negative"),
+        CheckConstraint("insee_code IS NULL OR length(insee_code) = 5", name="insee_code_length"),
+        CheckConstraint("siren IS NULL OR length(siren) = 9", name="siren_length"),
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    #: Stable identifier used by the CLI and the demo (``demo-11069``).
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str]
+    kind: Mapped[OrganisationKind] = mapped_column(enum_type(OrganisationKind))
+    #: INSEE code of the commune (5 characters, a string: Corsican codes hold letters).
+    insee_code: Mapped[str | None] = mapped_column(String(5))
+    #: SIREN of the legal entity (9 digits), or of the EPCI.
+    siren: Mapped[str | None] = mapped_column(String(9))
+    population: Mapped[int | None]
+    population_vintage: Mapped[int | None]
+    #: The mission statement at the top of the public-sector scorecard.
+    mission: Mapped[str | None] = mapped_column(Text)
+
+    def __repr__(self) -> str:
+        return f"<Organisation {self.slug}>"

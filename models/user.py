@@ -1,0 +1,49 @@
+"""Accounts: a role within one organisation, and for service managers a scope of services."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, Column, ForeignKey, String, Table
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.activity import Service
+from models.base import Base, IdType, TimestampMixin, VersionedMixin, enum_type
+from models.enums import Role
+
+user_services = Table(
+    "user_services",
+    Base.metadata,
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("service_id", ForeignKey("services.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class User(TimestampMixin, VersionedMixin, Base):
+    """A person who signs in. ``session_token`` is the revocable login id (rotated on logout)."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint("failed_logins >= 0", name="failed_logins_non_negative"),
+        CheckConstraint("email = lower(email)", name="email_lowercase"),
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), index=True
+    )
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    full_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[Role] = mapped_column(enum_type(Role))
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    session_token: Mapped[str] = mapped_column(String(64), unique=True)
+    is_active: Mapped[bool] = mapped_column(default=True)
+    failed_logins: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[datetime | None]
+    last_login_at: Mapped[datetime | None]
+    password_changed_at: Mapped[datetime | None]
+
+    services: Mapped[list[Service]] = relationship(secondary=user_services)
+
+    def __repr__(self) -> str:
+        return f"<User {self.email} {self.role}>"
