@@ -1,0 +1,1 @@
+"""The budget reallocation model (pure)."""

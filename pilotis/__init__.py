@@ -1,0 +1,65 @@
+"""Pilotis: steering local social policy, from the ABS to the scorecard and budget arbitration.
+
+The shell: :func:`create_app` wires settings, database, blueprints and commands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from flask import Flask
+from flask_babel import Babel
+
+from pilotis.settings import PROJECT_ROOT, Settings
+
+__all__ = ["create_app"]
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the application.
+
+    ``config`` overrides settings (``DATABASE_URL``, ``SECRET_KEY``, ``INSTANCE_PATH``,
+    ``ENV``) and any Flask key (``TESTING``…); everything else comes from the environment
+    (:class:`~pilotis.settings.Settings`). Creating the app never touches the database.
+    """
+    overrides = dict(config or {})
+    settings = Settings.from_env(overrides=overrides)
+    app = Flask(
+        __name__,
+        instance_path=str(settings.instance_path),
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+    )
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        PILOTIS_SETTINGS=settings,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.is_production,
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+        BABEL_DEFAULT_LOCALE="fr",
+        BABEL_DEFAULT_TIMEZONE="Europe/Paris",
+        MAX_CONTENT_LENGTH=20 * 1024 * 1024,
+    )
+    app.config.update({k: v for k, v in overrides.items() if k.isupper()})
+
+    from pilotis import web
+
+    web.init_app(app, settings.database_url)
+    Babel(app)
+
+    from pilotis import formatting
+
+    formatting.init_app(app)
+
+    from views import errors, home
+
+    app.register_blueprint(home.bp)
+    errors.init_app(app)
+
+    from pilotis.cli import register_commands
+
+    register_commands(app)
+    return app

@@ -1,0 +1,53 @@
+"""Flask integration of the database: one session per request, closed at teardown.
+
+GET/HEAD/OPTIONS requests get a read session (deferred BEGIN on SQLite); others get a write
+session. Handlers only flush; the request commits once, after a successful response, or rolls
+back (Indico's pattern: one owner of the transaction).
+"""
+
+from __future__ import annotations
+
+from flask import Flask, Response, current_app, g, request
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from pilotis.database import make_engine, session_factory
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def init_app(app: Flask, database_url: str) -> None:
+    engine = make_engine(database_url)
+    app.extensions["pilotis.engine"] = engine
+    app.extensions["pilotis.read_sessions"] = session_factory(engine)
+    app.extensions["pilotis.write_sessions"] = session_factory(engine, write=True)
+    app.after_request(_commit_write_request)
+    app.teardown_appcontext(_close_session)
+
+
+def engine() -> Engine:
+    return current_app.extensions["pilotis.engine"]  # type: ignore[no-any-return]
+
+
+def db_session() -> Session:
+    """The current request's session, opened on first use."""
+    if "db_session" not in g:
+        write = request.method not in SAFE_METHODS if request else True
+        key = "pilotis.write_sessions" if write else "pilotis.read_sessions"
+        factory: sessionmaker[Session] = current_app.extensions[key]
+        g.db_session = factory()
+    return g.db_session  # type: ignore[no-any-return]
+
+
+def _commit_write_request(response: Response) -> Response:
+    session: Session | None = g.get("db_session")
+    if session is not None and request.method not in SAFE_METHODS and response.status_code < 400:
+        session.commit()
+    return response
+
+
+def _close_session(exc: BaseException | None) -> None:
+    session: Session | None = g.pop("db_session", None)
+    if session is not None:
+        session.rollback()  # no-op after a commit; discards anything a failed request left
+        session.close()

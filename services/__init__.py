@@ -1,0 +1,1 @@
+"""Use cases: load from the database, call a pure core, persist. They flush; they never commit."""

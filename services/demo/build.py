@@ -1,0 +1,954 @@
+"""Build, or refresh in place, the demo organisation of one commune.
+
+Everything is matched on natural keys (codes, period keys, e-mails) and brought to the state
+the spec describes: running it twice leaves one demo, and a second run changes no row.
+Figures of the territory are the real ones of the embedded INSEE and CNAF files; the activity
+of the services is generated, deterministically, at the orders of magnitude of DOMAIN.md.
+"""
+
+from __future__ import annotations
+
+import math
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from models import (
+    AccountingFunction,
+    Activity,
+    ActivityKind,
+    ActivityNeedCoverage,
+    CostAllocation,
+    CostKind,
+    CostLine,
+    Frequency,
+    Indicator,
+    Measurement,
+    MeasurementState,
+    Need,
+    NeedEvidence,
+    Nomenclature,
+    Objective,
+    ObjectiveLevel,
+    Organisation,
+    OrganisationKind,
+    Period,
+    PeriodKind,
+    PeriodState,
+    PopulationGroup,
+    Role,
+    Service,
+    ServiceKind,
+    Target,
+    Territory,
+    TerritoryKind,
+    TerritoryStatistic,
+    ThresholdMode,
+    User,
+)
+from scorecard import periods as P
+from services import territorial_data as data
+from services.accounts import hash_password, new_session_token
+from services.demo import spec
+from services.demo.series import jitter, series_value
+from services.sync import SyncStats, sync_rows
+
+CENTS = Decimal("0.01")
+FREQUENCY_TO_KIND: dict[Frequency, P.PeriodKindName] = {
+    Frequency.MONTHLY: "month",
+    Frequency.QUARTERLY: "quarter",
+    Frequency.YEARLY: "year",
+}
+#: When the élus set the demo priorities (fixed, so that a refresh changes nothing).
+PRIORITIES_SET_AT = datetime(2025, 12, 15, 17, 0, tzinfo=UTC)
+#: Cost of each year relative to 2025 (inflation and growth of activity).
+YEAR_FACTORS = {2023: 0.93, 2024: 0.965, 2025: 1.0, 2026: 1.025}
+
+
+class DemoError(ValueError):
+    """The demo cannot be built as asked (unknown commune…); the message is in French."""
+
+
+@dataclass
+class DemoSummary:
+    organisation_id: int
+    slug: str
+    name: str
+    commune_code: str
+    commune_name: str
+    counts: dict[str, int]
+    stats: SyncStats
+    accounts: list[tuple[str, str]] = field(default_factory=list)
+    password: str = spec.DEMO_PASSWORD
+    created: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def demo_slug(commune_code: str) -> str:
+    return f"demo-{commune_code}"
+
+
+def available_communes() -> list[tuple[str, str]]:
+    """(INSEE code, name) of the communes whose data is embedded."""
+    communes = data.read_communes()
+    return list(zip(communes["codgeo"], communes["libgeo"], strict=True))
+
+
+def _slugify(text: str) -> str:
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return "".join(c if c.isalnum() else "-" for c in ascii_text.lower()).strip("-")
+
+
+def _money(value: float) -> Decimal:
+    return Decimal(str(value)).quantize(CENTS, rounding=ROUND_HALF_UP)
+
+
+def _at(day: date, hour: int) -> datetime:
+    return datetime.combine(day, time(hour, 0), tzinfo=UTC)
+
+
+def _number(value: Any) -> float | None:
+    """A published number, or None for a secret (blank) cell."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return float(value)
+
+
+def build_demo(session: Session, commune_code: str = "11069", *, as_of: date) -> DemoSummary:
+    """Create or refresh the demo organisation of ``commune_code`` as of ``as_of``.
+
+    Measurements cover the 36 months (and 12 quarters) ending with the last complete quarter
+    before ``as_of``, and the 3 complete years before it; the current periods are open and
+    still to be filled. Flushes; the caller commits.
+    """
+    communes = data.read_communes()
+    if commune_code not in communes.index:
+        known = ", ".join(f"{c} ({n})" for c, n in available_communes())
+        raise DemoError(f"commune « {commune_code} » absente des données embarquées. Connues : {known}.")
+    builder = _Builder(session, communes.loc[commune_code], as_of)
+    return builder.run()
+
+
+class _Builder:
+    def __init__(self, session: Session, commune: pd.Series, as_of: date) -> None:
+        self.session = session
+        self.commune = commune
+        self.code = str(commune["codgeo"])
+        self.name = str(commune["libgeo"])
+        self.as_of = as_of
+        self.scale = float(commune["pop_rp2021"]) / spec.REFERENCE_POPULATION
+        self.stats = SyncStats()
+        self.notes: list[str] = []
+
+    # -- orchestration -------------------------------------------------------------------
+    def run(self) -> DemoSummary:
+        self._reference_data()
+        created = self._organisation()
+        self._territories()
+        self._statistics()
+        self._population_groups()
+        self._users()
+        self._needs()
+        self._services_and_activities()
+        self._objectives()
+        self._periods()
+        self._indicators()
+        self._targets_and_measurements()
+        self._costs()
+        self.session.flush()
+        return DemoSummary(
+            organisation_id=self.org.id,
+            slug=self.org.slug,
+            name=self.org.name,
+            commune_code=self.code,
+            commune_name=self.name,
+            counts=organisation_counts(self.session, self.org.id),
+            stats=self.stats,
+            accounts=[(u.email, u.role.value) for u in self.users.values()],
+            created=created,
+            notes=self.notes,
+        )
+
+    def _sync(self, model: Any, rows: Iterable[dict[str, Any]], key: tuple[str, ...], **kw: Any) -> Any:
+        result = sync_rows(self.session, model, list(rows), key, **kw)
+        self.stats += result.stats
+        return result.by_key
+
+    # -- reference data and organisation ------------------------------------------------
+    def _reference_data(self) -> None:
+        rows = [
+            {
+                "nomenclature": Nomenclature.M57,
+                "code": r.code,
+                "label": r.libelle,
+                "level": r.niveau,
+                "parent_code": r.parent or None,
+            }
+            for r in data.read_m57_functions().itertuples()
+        ]
+        self._sync(
+            AccountingFunction,
+            rows,
+            ("nomenclature", "code"),
+            scope=[AccountingFunction.nomenclature == Nomenclature.M57],
+        )
+
+    def _organisation(self) -> bool:
+        slug = demo_slug(self.code)
+        org = self.session.scalar(select(Organisation).where(Organisation.slug == slug))
+        created = org is None
+        values = {
+            "slug": slug,
+            "name": f"CCAS de {self.name} (démonstration)",
+            "kind": OrganisationKind.CCAS,
+            "insee_code": self.code,
+            "population": int(self.commune["pop_rp2021"]),
+            "population_vintage": data.CENSUS_VINTAGE,
+            "mission": (
+                f"Garantir à chaque habitant de {self.name} l'accès à ses droits et un "
+                "accompagnement adapté à sa situation, en coordonnant l'action sociale locale "
+                "avec les partenaires du territoire."
+            ),
+        }
+        rows = self._sync(Organisation, [values], ("slug",), scope=[Organisation.slug == slug])
+        self.org: Organisation = rows[(slug,)]
+        return created
+
+    # -- territory and statistics --------------------------------------------------------
+    def _territories(self) -> None:
+        epci = data.read_epci_mapping().loc[self.code]
+        filo_iris = data.read_filosofi_iris()
+        caf_iris = data.read_caf_iris()
+        names = dict(zip(filo_iris["IRIS"], filo_iris["LIBIRIS"], strict=True))
+        iris_codes = sorted(
+            set(caf_iris.loc[caf_iris["COM"] == self.code, "CODGEO"])
+            | set(filo_iris.loc[filo_iris["COM"] == self.code, "IRIS"])
+        )
+        org_id = self.org.id
+        scope = [Territory.organisation_id == org_id]
+        dep = self._sync(
+            Territory,
+            [
+                {
+                    "organisation_id": org_id,
+                    "kind": TerritoryKind.DEPARTEMENT,
+                    "code": str(epci["DEP"]),
+                    "name": str(self.commune["departement"]),
+                    "parent_id": None,
+                },
+            ],
+            ("kind", "code"),
+            scope=scope + [Territory.kind == TerritoryKind.DEPARTEMENT],
+        )[(TerritoryKind.DEPARTEMENT, str(epci["DEP"]))]
+        ep = self._sync(
+            Territory,
+            [
+                {
+                    "organisation_id": org_id,
+                    "kind": TerritoryKind.EPCI,
+                    "code": str(epci["EPCI"]),
+                    "name": str(epci["LIBEPCI"]),
+                    "parent_id": dep.id,
+                }
+            ],
+            ("kind", "code"),
+            scope=scope + [Territory.kind == TerritoryKind.EPCI],
+        )[(TerritoryKind.EPCI, str(epci["EPCI"]))]
+        self.commune_territory: Territory = self._sync(
+            Territory,
+            [
+                {
+                    "organisation_id": org_id,
+                    "kind": TerritoryKind.COMMUNE,
+                    "code": self.code,
+                    "name": self.name,
+                    "parent_id": ep.id,
+                    "population": int(self.commune["pop_rp2021"]),
+                    "population_vintage": data.CENSUS_VINTAGE,
+                }
+            ],
+            ("kind", "code"),
+            scope=scope + [Territory.kind == TerritoryKind.COMMUNE],
+        )[(TerritoryKind.COMMUNE, self.code)]
+        iris = self._sync(
+            Territory,
+            [
+                {
+                    "organisation_id": org_id,
+                    "kind": TerritoryKind.IRIS,
+                    "code": code,
+                    "name": names.get(code) or f"IRIS {code}",
+                    "parent_id": self.commune_territory.id,
+                }
+                for code in iris_codes
+            ],
+            ("kind", "code"),
+            scope=scope + [Territory.kind == TerritoryKind.IRIS],
+        )
+        self.iris: dict[str, Territory] = {key[1]: t for key, t in iris.items()}
+
+    def _statistics(self) -> None:
+        org_id = self.org.id
+        commune_id = self.commune_territory.id
+        rows: list[dict[str, Any]] = []
+
+        def add(territory_id: int, variable: str, label: str, unit: str, vintage: int,
+                source: str, value: float | None) -> None:
+            rows.append(
+                {
+                    "organisation_id": org_id,
+                    "territory_id": territory_id,
+                    "variable": variable,
+                    "label": label,
+                    "unit": unit,
+                    "vintage": vintage,
+                    "source": source,
+                    "value": value,
+                    "is_secret": value is None,
+                }
+            )
+
+        for column, label in CENSUS_VARIABLES:
+            add(commune_id, column, label, "personnes", data.CENSUS_VINTAGE, data.CENSUS_SOURCE,
+                _number(self.commune[column]))
+        filo_com = data.read_filosofi_communes().loc[self.code]
+        for column, variable, label, unit in FILOSOFI_COMMUNE_VARIABLES:
+            add(commune_id, variable, label, unit, data.FILOSOFI_VINTAGE, data.FILOSOFI_SOURCE,
+                _number(filo_com[column]))
+        caf = data.read_caf_iris()
+        for record in caf[caf["COM"] == self.code].to_dict("records"):
+            territory = self.iris[record["CODGEO"]]
+            secret_iris = int(record["NOTE"]) != 0
+            for column, variable, label, unit in CAF_VARIABLES:
+                value = None if secret_iris else _number(record[column])
+                add(territory.id, variable, label, unit, data.CAF_VINTAGE, data.CAF_SOURCE, value)
+        filo = data.read_filosofi_iris()
+        for record in filo[filo["COM"] == self.code].to_dict("records"):
+            territory = self.iris[record["IRIS"]]
+            secret_iris = _number(record["DISP_NOTE19"]) not in (0.0,)
+            for column, variable, label, unit in FILOSOFI_IRIS_VARIABLES:
+                value = None if secret_iris else _number(record[column])
+                add(territory.id, variable, label, unit, data.FILOSOFI_VINTAGE,
+                    data.FILOSOFI_SOURCE, value)
+        by_key = self._sync(
+            TerritoryStatistic,
+            rows,
+            ("territory_id", "variable", "vintage", "source"),
+            scope=[TerritoryStatistic.organisation_id == org_id],
+        )
+        self.statistics: dict[tuple[int, str], TerritoryStatistic] = {
+            (k[0], k[1]): s for k, s in by_key.items()
+        }
+
+    # -- publics and needs ---------------------------------------------------------------
+    def _population_groups(self) -> None:
+        org_id = self.org.id
+        groups = self._sync(
+            PopulationGroup,
+            [{"organisation_id": org_id, "code": c, "name": n} for c, n, _ in spec.POPULATION_GROUPS],
+            ("code",),
+            scope=[PopulationGroup.organisation_id == org_id],
+        )
+        self.groups: dict[str, PopulationGroup] = {k[0]: g for k, g in groups.items()}
+        for code, _, parent in spec.POPULATION_GROUPS:
+            parent_id = self.groups[parent].id if parent else None
+            if self.groups[code].parent_id != parent_id:
+                self.groups[code].parent_id = parent_id
+        self.session.flush()
+
+    def _users(self) -> None:
+        domain = f"{_slugify(self.name)}.pilotis.example"
+        self.users: dict[str, User] = {}
+        for user_spec in spec.USERS:
+            email = f"{user_spec.login}@{domain}"
+            user = self.session.scalar(select(User).where(User.email == email))
+            if user is None:
+                user = User(
+                    organisation_id=self.org.id,
+                    email=email,
+                    full_name=user_spec.full_name,
+                    role=user_spec.role,
+                    password_hash=hash_password(spec.DEMO_PASSWORD),
+                    session_token=new_session_token(),
+                )
+                self.session.add(user)
+                self.stats.inserted += 1
+            elif (user.full_name, user.role, user.organisation_id) != (
+                user_spec.full_name, user_spec.role, self.org.id,
+            ):
+                user.full_name, user.role = user_spec.full_name, user_spec.role
+                user.organisation_id = self.org.id
+                self.stats.updated += 1
+            else:
+                self.stats.unchanged += 1
+            self.users[user_spec.login] = user
+        self.session.flush()
+
+    def _iris_sum(self, variable: str) -> tuple[float, int, list[TerritoryStatistic]]:
+        """Sum of a CAF variable over the published IRIS, the number of secret ones, the rows."""
+        total, secret, rows = 0.0, 0, []
+        for territory in self.iris.values():
+            stat = self.statistics.get((territory.id, variable))
+            if stat is None:
+                continue
+            rows.append(stat)
+            if stat.is_secret:
+                secret += 1
+            else:
+                total += float(stat.value or 0)
+        return total, secret, rows
+
+    def _needs(self) -> None:
+        org_id = self.org.id
+        commune_id = self.commune_territory.id
+        elected = self.users["elu"]
+        rows: list[dict[str, Any]] = []
+        evidence: dict[str, list[tuple[TerritoryStatistic, str]]] = {}
+
+        def need(code: str, group: str, territory_id: int, label: str, size: float | None,
+                 unit: str, priority: int, formula: str, source: str | None, vintage: int | None,
+                 note: str | None = None, weight: float | None = None) -> None:
+            rows.append(
+                {
+                    "organisation_id": org_id,
+                    "code": code,
+                    "population_group_id": self.groups[group].id,
+                    "territory_id": territory_id,
+                    "label": label,
+                    "size": size,
+                    "unit": unit,
+                    "priority": priority,
+                    "priority_weight": weight if weight is not None else float(priority),
+                    "priority_set_by_id": elected.id,
+                    "priority_set_at": PRIORITIES_SET_AT,
+                    "sizing_formula": formula,
+                    "evidence_note": note,
+                    "source": source,
+                    "vintage": vintage,
+                }
+            )
+
+        census = f"{data.CENSUS_SOURCE} {data.CENSUS_VINTAGE}"
+        stat80 = self.statistics[(commune_id, "pop_80p")]
+        need("PA80", "personnes_agees", commune_id, "Personnes âgées de 80 ans et plus",
+             stat80.value, "personnes", 4, "pop_80p (recensement)", census, data.CENSUS_VINTAGE)
+        evidence["PA80"] = [(stat80, "size")]
+        stat02 = self.statistics[(commune_id, "pop_0_2")]
+        need("PETITE_ENFANCE", "petite_enfance", commune_id, "Enfants de moins de 3 ans",
+             stat02.value, "enfants", 3, "pop_0_2 (recensement)", census, data.CENSUS_VINTAGE)
+        evidence["PETITE_ENFANCE"] = [(stat02, "size")]
+
+        caf = f"{data.CAF_SOURCE} {data.CAF_VINTAGE}"
+        for code, group, variable, label, priority in CAF_COMMUNE_NEEDS:
+            total, secret, stats = self._iris_sum(variable)
+            formula = f"somme de {variable} sur les IRIS publiés"
+            if secret:
+                formula += f" (borne basse : {secret} IRIS sous secret statistique)"
+            need(code, group, commune_id, label, total, "allocataires", priority, formula, caf,
+                 data.CAF_VINTAGE)
+            evidence[code] = [(s, "size") for s in stats]
+
+        for iris_code, territory in sorted(self.iris.items()):
+            rsa = self.statistics.get((territory.id, "caf_rsa_socle"))
+            poverty = self.statistics.get((territory.id, "filo_taux_pauvrete_60"))
+            if rsa is None:
+                continue
+            rate = None if poverty is None or poverty.is_secret else poverty.value
+            priority = 3 if rate is None else (5 if rate >= 30 else 4 if rate >= 20 else 3)
+            code = f"RSA_{iris_code}"
+            note = None
+            if rsa.is_secret:
+                note = "Effectif RSA sous secret statistique (CNAF) : besoin à chiffrer par une autre source."
+                self.notes.append(f"IRIS {iris_code} : effectif RSA secret, besoin non chiffré.")
+            need(code, "minima_sociaux", territory.id, f"Allocataires du RSA — {territory.name}",
+                 None if rsa.is_secret else rsa.value, "allocataires", priority,
+                 "caf_rsa_socle de l'IRIS", caf, data.CAF_VINTAGE, note)
+            evidence[code] = [(rsa, "size")] + ([(poverty, "context")] if poverty else [])
+
+        domiciliations = round(380 * self.scale)
+        need("SDF", "sans_domicile_stable", commune_id, "Personnes sans domicile stable",
+             float(domiciliations), "personnes", 4, "saisie : file active de domiciliation",
+             "CCAS, registre des domiciliations", 2025,
+             "Pas de statistique publique à cette échelle : file active de domiciliation du CCAS "
+             "au 31/12/2025 et signalements des maraudes (à confirmer avec le SIAO).")
+
+        needs = self._sync(Need, rows, ("code",), scope=[Need.organisation_id == org_id])
+        self.needs: dict[str, Need] = {k[0]: n for k, n in needs.items()}
+        evidence_rows = [
+            {"need_id": self.needs[code].id, "statistic_id": stat.id, "role": role}
+            for code, pairs in evidence.items()
+            for stat, role in pairs
+        ]
+        self._sync(
+            NeedEvidence,
+            evidence_rows,
+            ("need_id", "statistic_id"),
+            scope=[NeedEvidence.need_id.in_([n.id for n in self.needs.values()])],
+        )
+
+    def _need_codes(self, pattern: str) -> list[str]:
+        if pattern == "RSA_IRIS":
+            return sorted(c for c in self.needs if c.startswith("RSA_") and len(c) == 13)
+        return [pattern]
+
+    # -- offer ---------------------------------------------------------------------------
+    def _services_and_activities(self) -> None:
+        org_id = self.org.id
+        services = self._sync(
+            Service,
+            [
+                {
+                    "organisation_id": org_id,
+                    "code": s.code,
+                    "name": s.name,
+                    "kind": ServiceKind.PARTNER if s.partner_type else ServiceKind.OWN,
+                    "partner_type": s.partner_type,
+                    "is_support": s.is_support,
+                    "m57_function": s.m57_function,
+                    "description": s.description,
+                }
+                for s in spec.SERVICES
+            ],
+            ("code",),
+            scope=[Service.organisation_id == org_id],
+        )
+        self.services: dict[str, Service] = {k[0]: s for k, s in services.items()}
+        rows = []
+        for a in spec.ACTIVITIES:
+            scaled = a.volume * self.scale
+            rows.append(
+                {
+                    "organisation_id": org_id,
+                    "service_id": self.services[a.service].id,
+                    "territory_id": self.commune_territory.id,
+                    "code": a.code,
+                    "name": a.name,
+                    "output_unit": a.output_unit,
+                    "unit_cost": None if a.unit_cost is None else _money(a.unit_cost),
+                    "fixed_cost": _money(a.fixed_cost * self.scale),
+                    "capacity": None if a.capacity is None else round(a.capacity * self.scale),
+                    "volume": float(round(scaled)),
+                    "beneficiaries": round(a.beneficiaries * self.scale),
+                    "min_volume": float(round(scaled)) if a.mandatory else 0.0,
+                    "staff_etp": _money(a.staff_etp * self.scale),
+                    "m57_function": a.m57_function,
+                    "kind": ActivityKind.MANDATORY if a.mandatory else ActivityKind.OPTIONAL,
+                }
+            )
+        activities = self._sync(Activity, rows, ("code",), scope=[Activity.organisation_id == org_id])
+        self.activities: dict[str, Activity] = {k[0]: a for k, a in activities.items()}
+        coverage_rows = [
+            {
+                "activity_id": self.activities[a.code].id,
+                "need_id": self.needs[need_code].id,
+                "coefficient": coefficient,
+            }
+            for a in spec.ACTIVITIES
+            for pattern, coefficient in a.covers
+            for need_code in self._need_codes(pattern)
+        ]
+        self._sync(
+            ActivityNeedCoverage,
+            coverage_rows,
+            ("activity_id", "need_id"),
+            scope=[ActivityNeedCoverage.activity_id.in_([a.id for a in self.activities.values()])],
+        )
+        for user_spec in spec.USERS:
+            wanted = [self.services[c] for c in user_spec.services]
+            user = self.users[user_spec.login]
+            if {s.id for s in user.services} != {s.id for s in wanted}:
+                user.services = wanted
+
+    def _objectives(self) -> None:
+        org_id = self.org.id
+        rows = [
+            {
+                "organisation_id": org_id,
+                "code": o.code,
+                "title": o.title,
+                "level": ObjectiveLevel.OPERATIONAL if o.parent else ObjectiveLevel.STRATEGIC,
+                "perspective": o.perspective,
+                "service_id": self.services[o.service].id if o.service else None,
+                "owner_id": self.users[o.owner].id,
+                "deadline": date.fromisoformat(o.deadline) if o.deadline else None,
+                "weight": o.weight,
+            }
+            for o in spec.OBJECTIVES
+        ]
+        objectives = self._sync(Objective, rows, ("code",), scope=[Objective.organisation_id == org_id])
+        self.objectives: dict[str, Objective] = {k[0]: o for k, o in objectives.items()}
+        for o in spec.OBJECTIVES:
+            obj = self.objectives[o.code]
+            parent_id = self.objectives[o.parent].id if o.parent else None
+            if obj.parent_id != parent_id:
+                obj.parent_id = parent_id
+            needs = [self.needs[c] for p in o.needs for c in self._need_codes(p)]
+            if {n.id for n in obj.needs} != {n.id for n in needs}:
+                obj.needs = needs
+            activities = [self.activities[c] for c in o.activities]
+            if {a.id for a in obj.activities} != {a.id for a in activities}:
+                obj.activities = activities
+        self.session.flush()
+
+    # -- periods, indicators, targets, measurements --------------------------------------
+    def _periods(self) -> None:
+        last = P.last_complete_quarter(self.as_of)
+        self.window_end = last.end
+        window_start = date(last.end.year - 3, last.end.month, 1) + timedelta(days=31)
+        window_start = window_start.replace(day=1)
+        current_years = [P.year(y) for y in range(self.as_of.year - 3, self.as_of.year)]
+        self.measured: dict[P.PeriodKindName, list[P.PeriodSpan]] = {
+            "month": P.periods_between("month", window_start, self.window_end),
+            "quarter": P.periods_between("quarter", window_start, self.window_end),
+            "year": current_years,
+        }
+        self.open_now = [P.period_containing(k, self.as_of) for k in ("month", "quarter", "year")]
+        after_window = P.periods_between("month", self.window_end + timedelta(days=1), self.as_of)
+        spans = {s.key: s for kind in self.measured.values() for s in kind}
+        spans.update({s.key: s for s in self.open_now + after_window})
+        self.awaiting_validation = {self.measured["month"][-1].key, self.measured["quarter"][-1].key}
+        rows = []
+        for span in spans.values():
+            closed = span.end <= self.window_end and span.key not in self.awaiting_validation
+            rows.append(
+                {
+                    "organisation_id": self.org.id,
+                    "key": span.key,
+                    "kind": PeriodKind(span.kind),
+                    "start_date": span.start,
+                    "end_date": span.end,
+                    "state": PeriodState.CLOSED if closed else PeriodState.OPEN,
+                    "closed_at": _at(span.end + timedelta(days=20), 18) if closed else None,
+                }
+            )
+        periods = self._sync(Period, rows, ("key",), scope=[Period.organisation_id == self.org.id])
+        self.periods: dict[str, Period] = {k[0]: p for k, p in periods.items()}
+        self.spans = spans
+
+    def _indicators(self) -> None:
+        org_id = self.org.id
+        manager_of = {
+            s: login for u in spec.USERS for s in u.services for login in [u.login]
+        }
+        rows = []
+        for ind in spec.INDICATORS:
+            owner = manager_of.get(ind.service, "direction")
+            baseline = None
+            if ind.shape is not None:
+                first = self.measured[FREQUENCY_TO_KIND[ind.frequency]][0]
+                baseline = series_value(self._shape(ind), ind.code, first.key, first.middle, ind.decimals)
+            rows.append(
+                {
+                    "organisation_id": org_id,
+                    "code": ind.code,
+                    "label": ind.label,
+                    "type": ind.type,
+                    "unit": ind.unit,
+                    "direction": ind.direction,
+                    "frequency": ind.frequency,
+                    "perspective": self.objectives[ind.objective].perspective,
+                    "formula": ind.formula,
+                    "decimals": ind.decimals,
+                    "weight": ind.weight,
+                    "source": ind.source,
+                    "baseline_value": baseline,
+                    "baseline_period_key": (
+                        self.measured[FREQUENCY_TO_KIND[ind.frequency]][0].key if baseline is not None else None
+                    ),
+                    "service_id": self.services[ind.service].id,
+                    "owner_id": self.users[owner].id,
+                    "objective_id": self.objectives[ind.objective].id,
+                    "activity_id": self.activities[ind.activity].id if ind.activity else None,
+                    "need_id": self._indicator_need(ind),
+                }
+            )
+        indicators = self._sync(Indicator, rows, ("code",), scope=[Indicator.organisation_id == org_id])
+        self.indicators: dict[str, Indicator] = {k[0]: i for k, i in indicators.items()}
+
+    def _indicator_need(self, ind: spec.IndicatorSpec) -> int | None:
+        if ind.need is None:
+            return None
+        if ind.need == "RSA_IRIS":
+            return None  # measured on all the quartiers: linked through its objective
+        return self.needs[ind.need].id
+
+    def _shape(self, ind: spec.IndicatorSpec) -> Any:
+        assert ind.shape is not None
+        if not ind.scaled:
+            return ind.shape
+        from dataclasses import replace
+
+        return replace(ind.shape, level=ind.shape.level * self.scale)
+
+    def _target_value(self, ind: spec.IndicatorSpec, span: P.PeriodSpan) -> float | None:
+        if ind.target is None:
+            return None
+        years = (span.middle.year - 2023) + (span.middle.month - 1) / 12
+        value = ind.target * (1 + ind.target_growth) ** years
+        if ind.scaled:
+            value *= self.scale
+        if ind.unit == "%":
+            value = min(100.0, value)
+        return round(value, max(ind.decimals, 1) if ind.decimals else 0)
+
+    def _targets_and_measurements(self) -> None:
+        org_id = self.org.id
+        target_rows: list[dict[str, Any]] = []
+        measurement_rows: list[dict[str, Any]] = []
+        direction_user = self.users["direction"]
+        for ind in spec.INDICATORS:
+            indicator = self.indicators[ind.code]
+            kind = FREQUENCY_TO_KIND[ind.frequency]
+            measured = self.measured[kind]
+            current = [s for s in self.open_now if s.kind == kind]
+            for span in measured + [s for s in current if s.key not in {m.key for m in measured}]:
+                band = ind.band
+                if band is not None and ind.scaled:
+                    band = (round(band[0] * self.scale, 1), round(band[1] * self.scale, 1))
+                target_rows.append(
+                    {
+                        "indicator_id": indicator.id,
+                        "period_id": self.periods[span.key].id,
+                        "value": self._target_value(ind, span),
+                        "band_low": band[0] if band else None,
+                        "band_high": band[1] if band else None,
+                        "threshold_mode": ThresholdMode.RELATIVE,
+                        "amber_tolerance": 0.05,
+                        "red_tolerance": 0.10,
+                    }
+                )
+            if ind.shape is None:
+                continue  # computed indicator: no measurement of its own
+            shape = self._shape(ind)
+            enterer = self.users[indicator_owner_login(ind)]
+            for span in measured:
+                value = series_value(shape, ind.code, span.key, span.middle, ind.decimals)
+                validated = span.key not in self.awaiting_validation
+                measurement_rows.append(
+                    {
+                        "organisation_id": org_id,
+                        "indicator_id": indicator.id,
+                        "period_id": self.periods[span.key].id,
+                        "territory_id": None,
+                        "value": value,
+                        "comment": None,
+                        "state": MeasurementState.VALIDATED if validated else MeasurementState.SUBMITTED,
+                        "entered_by_id": enterer.id,
+                        "entered_at": _at(span.end + timedelta(days=5), 8),
+                        "submitted_at": _at(span.end + timedelta(days=5), 10),
+                        "validated_by_id": direction_user.id if validated else None,
+                        "validated_at": _at(span.end + timedelta(days=15), 9) if validated else None,
+                    }
+                )
+        indicator_ids = [i.id for i in self.indicators.values()]
+        self._sync(
+            Target,
+            target_rows,
+            ("indicator_id", "period_id"),
+            scope=[Target.indicator_id.in_(indicator_ids)],
+        )
+        self._sync(
+            Measurement,
+            measurement_rows,
+            ("indicator_id", "period_id", "territory_id"),
+            scope=[Measurement.organisation_id == org_id],
+        )
+
+    # -- costs ---------------------------------------------------------------------------
+    def _activity_cost(self, activity: spec.ActivitySpec) -> float:
+        if activity.unit_cost is None:
+            return 0.0
+        return (activity.unit_cost * activity.volume + activity.fixed_cost) * self.scale
+
+    def _costs(self) -> None:
+        org_id = self.org.id
+        by_service: dict[str, list[tuple[str, float]]] = {}
+        for a in spec.ACTIVITIES:
+            cost = self._activity_cost(a)
+            if cost > 0:
+                by_service.setdefault(a.service, []).append((a.code, cost))
+        operational = sum(c for items in by_service.values() for _, c in items)
+        admin_total = operational * 0.27 / 0.73
+        service_totals = {s: sum(c for _, c in items) for s, items in by_service.items()}
+        service_totals["ADMIN"] = admin_total
+        lines: list[dict[str, Any]] = []
+        allocations: list[tuple[tuple[Any, ...], str, Decimal]] = []
+        documents = [(y, CostKind.BUDGET, "BP") for y in (2023, 2024, 2025, 2026)] + [
+            (y, CostKind.ACTUAL, "CA") for y in (2023, 2024, 2025)
+        ]
+        for year, kind, document in documents:
+            factor = YEAR_FACTORS[year]
+            for service_spec in spec.SERVICES:
+                if service_spec.code not in service_totals:
+                    continue
+                service = self.services[service_spec.code]
+                total = service_totals[service_spec.code] * factor
+                for nature, label, share in service_spec.natures:
+                    amount = total * share
+                    if kind is CostKind.ACTUAL:
+                        amount *= jitter(service_spec.code + nature, f"{year}", 0.04)
+                    key = self._cost_line(lines, kind, document, year, service, nature, label,
+                                          "depense", amount)
+                    items = by_service.get(service_spec.code, [])
+                    service_cost = sum(c for _, c in items)
+                    for code, cost in items:
+                        allocations.append((key, code, Decimal(str(round(cost / service_cost, 6)))))
+            for service_code, nature, label, ratio, base in REVENUES:
+                amount = sum(c for a, c in by_service.get(base, []) if a in ratio[0]) * ratio[1] * factor
+                if kind is CostKind.ACTUAL:
+                    amount *= jitter(service_code + nature, f"{year}", 0.05)
+                self._cost_line(lines, kind, document, year, self.services[service_code], nature,
+                                label, "recette", amount)
+        key_fields = ("kind", "document_type", "year", "function_code", "nature_code", "flow", "service_id")
+        cost_lines = self._sync(CostLine, lines, key_fields, scope=[CostLine.organisation_id == org_id])
+        allocation_rows = []
+        seen: dict[tuple[Any, ...], Decimal] = {}
+        for key, activity_code, share in allocations:
+            # the shares of a line must not exceed 1 after rounding
+            used = seen.get(key, Decimal(0))
+            share = min(share, Decimal(1) - used)
+            if share <= 0:
+                continue
+            seen[key] = used + share
+            allocation_rows.append(
+                {
+                    "cost_line_id": cost_lines[key].id,
+                    "activity_id": self.activities[activity_code].id,
+                    "share": share,
+                }
+            )
+        self._sync(
+            CostAllocation,
+            allocation_rows,
+            ("cost_line_id", "activity_id"),
+            scope=[CostAllocation.cost_line_id.in_([c.id for c in cost_lines.values()])],
+        )
+
+    def _cost_line(self, lines: list[dict[str, Any]], kind: CostKind, document: str, year: int,
+                   service: Service, nature: str, label: str, flow: str, amount: float) -> tuple[Any, ...]:
+        row = {
+            "organisation_id": self.org.id,
+            "kind": kind,
+            "document_type": document,
+            "year": year,
+            "nomenclature": Nomenclature.M57,
+            "function_code": service.m57_function or "42",
+            "nature_code": nature,
+            "label": f"{label} — {service.name}",
+            "section": "fonctionnement",
+            "flow": flow,
+            "amount": _money(amount),
+            "service_id": service.id,
+        }
+        lines.append(row)
+        return (kind, document, year, row["function_code"], nature, flow, service.id)
+
+
+def indicator_owner_login(ind: spec.IndicatorSpec) -> str:
+    for user in spec.USERS:
+        if ind.service in user.services:
+            return user.login
+    return "direction"
+
+
+#: Census 2021 variables of the commune (columns of the joined table).
+CENSUS_VARIABLES: list[tuple[str, str]] = [
+    ("pop_rp2021", "Population municipale"),
+    ("pop_0_2", "Enfants de 0 à 2 ans"),
+    ("pop_3_5", "Enfants de 3 à 5 ans"),
+    ("pop_0_19", "Population de 0 à 19 ans"),
+    ("pop_15_24", "Population de 15 à 24 ans"),
+    ("pop_20_64", "Population de 20 à 64 ans"),
+    ("pop_60_74", "Population de 60 à 74 ans"),
+    ("pop_65p", "Population de 65 ans et plus"),
+    ("pop_75p", "Population de 75 ans et plus"),
+    ("pop_80p", "Population de 80 ans et plus"),
+]
+
+#: Filosofi 2019 by commune: (column, variable, label, unit).
+FILOSOFI_COMMUNE_VARIABLES: list[tuple[str, str, str, str]] = [
+    ("NBMEN19", "filo_menages", "Ménages fiscaux", "ménages"),
+    ("NBPERS19", "filo_personnes", "Personnes des ménages fiscaux", "personnes"),
+    ("Q219", "filo_mediane_uc", "Revenu disponible médian par unité de consommation", "EUR"),
+    ("D119", "filo_d1", "1er décile du revenu disponible par UC", "EUR"),
+    ("D919", "filo_d9", "9e décile du revenu disponible par UC", "EUR"),
+    ("RD", "filo_rapport_d9_d1", "Rapport interdécile D9/D1", "ratio"),
+    ("PPSOC19", "filo_part_prestations_sociales", "Part des prestations sociales dans le revenu", "%"),
+    ("PPMINI19", "filo_part_minima_sociaux", "Part des minima sociaux dans le revenu", "%"),
+    ("PPLOGT19", "filo_part_prestations_logement", "Part des prestations logement dans le revenu", "%"),
+    ("PPFAM19", "filo_part_prestations_familiales", "Part des prestations familiales dans le revenu", "%"),
+]
+
+#: CAF 2020 by IRIS: (column, variable, label, unit).
+CAF_VARIABLES: list[tuple[str, str, str, str]] = [
+    ("A", "caf_allocataires", "Allocataires", "allocataires"),
+    ("PERCOU", "caf_personnes_couvertes", "Personnes couvertes", "personnes"),
+    ("AM", "caf_monoparents", "Allocataires monoparents", "allocataires"),
+    ("AC3ENF", "caf_couples_3_enfants", "Couples avec 3 enfants ou plus", "allocataires"),
+    ("A_NETUD_24", "caf_jeunes_non_etudiants", "Allocataires de moins de 25 ans non étudiants", "allocataires"),
+    ("AAL", "caf_aide_logement", "Allocataires d'une aide au logement", "allocataires"),
+    ("AAAH", "caf_aah", "Allocataires de l'AAH", "allocataires"),
+    ("APPA", "caf_prime_activite", "Allocataires de la prime d'activité", "allocataires"),
+    ("ARSAS", "caf_rsa_socle", "Allocataires du RSA socle", "allocataires"),
+]
+
+#: Filosofi 2019 by IRIS: (column, variable, label, unit).
+FILOSOFI_IRIS_VARIABLES: list[tuple[str, str, str, str]] = [
+    ("DISP_TP6019", "filo_taux_pauvrete_60", "Taux de pauvreté au seuil de 60 %", "%"),
+    ("DISP_MED19", "filo_mediane_uc", "Revenu disponible médian par unité de consommation", "EUR"),
+    ("DISP_D119", "filo_d1", "1er décile du revenu disponible par UC", "EUR"),
+    ("DISP_PPMINI19", "filo_part_minima_sociaux", "Part des minima sociaux dans le revenu", "%"),
+]
+
+#: Needs of the commune sized from CAF IRIS figures: (code, group, variable, label, priority).
+CAF_COMMUNE_NEEDS: list[tuple[str, str, str, str, int]] = [
+    ("AAH", "personnes_handicapees", "caf_aah", "Allocataires de l'AAH", 4),
+    ("MONOPARENTS", "familles_monoparentales", "caf_monoparents", "Familles monoparentales allocataires", 4),
+    ("PRIME_ACTIVITE", "bas_revenus", "caf_prime_activite", "Travailleurs modestes (prime d'activité)", 2),
+    ("AIDE_LOGEMENT", "bas_revenus", "caf_aide_logement", "Ménages aidés pour se loger", 3),
+    ("JEUNES", "jeunes", "caf_jeunes_non_etudiants", "Jeunes allocataires de moins de 25 ans non étudiants", 3),
+    ("FAMILLES_NOMBREUSES", "familles_nombreuses", "caf_couples_3_enfants", "Familles nombreuses allocataires", 2),
+]
+
+#: Revenues: (service, nature, label, (activities, share of their cost), service of the activities).
+REVENUES: list[tuple[str, str, str, tuple[tuple[str, ...], float], str]] = [
+    ("PETITE_ENFANCE", "7478", "Prestation de service unique (CAF)", (("A_CRECHE", "A_RPE"), 0.45), "PETITE_ENFANCE"),
+    ("SENIORS", "7066", "Participations des usagers (repas, aide à domicile)", (("A_PORTAGE",), 0.6), "SENIORS"),
+    ("SENIORS", "7473", "Participation du Département (APA)", (("A_SAAD",), 0.55), "SENIORS"),
+    ("SOLIDARITE", "7473", "Convention RSA avec le Département", (("A_RSA",), 0.4), "SOLIDARITE"),
+    ("ADMIN", "7474", "Subvention de la commune", (("A_DOMICILIATION", "A_ASL", "A_AIDES_FAC", "A_EPICERIE"), 1.0), "SOLIDARITE"),
+]
+
+
+def organisation_counts(session: Session, organisation_id: int) -> dict[str, int]:
+    """How many rows of each kind an organisation holds (for the home page and the CLI)."""
+    models: dict[str, Any] = {
+        "territories": Territory,
+        "statistics": TerritoryStatistic,
+        "population_groups": PopulationGroup,
+        "needs": Need,
+        "services": Service,
+        "activities": Activity,
+        "objectives": Objective,
+        "indicators": Indicator,
+        "periods": Period,
+        "measurements": Measurement,
+        "cost_lines": CostLine,
+        "users": User,
+    }
+    return {
+        name: int(
+            session.scalar(
+                select(func.count()).select_from(model).where(model.organisation_id == organisation_id)
+            )
+            or 0
+        )
+        for name, model in models.items()
+    }
