@@ -18,9 +18,7 @@ class Service(TimestampMixin, VersionedMixin, Base):
     __tablename__ = "services"
     __table_args__ = (
         UniqueConstraint("organisation_id", "code"),
-        CheckConstraint(
-            "(kind = 'partner') = (partner_type IS NOT NULL)", name="partner_type_iff_partner"
-        ),
+        CheckConstraint("(kind = 'partner') = (partner_type IS NOT NULL)", name="partner_type_iff_partner"),
     )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
@@ -55,22 +53,16 @@ class Activity(TimestampMixin, VersionedMixin, Base):
         CheckConstraint("staff_etp >= 0", name="staff_etp_non_negative"),
         CheckConstraint("capacity IS NULL OR capacity >= 0", name="capacity_non_negative"),
         CheckConstraint("volume IS NULL OR volume >= 0", name="volume_non_negative"),
-        CheckConstraint(
-            "beneficiaries IS NULL OR beneficiaries >= 0", name="beneficiaries_non_negative"
-        ),
+        CheckConstraint("beneficiaries IS NULL OR beneficiaries >= 0", name="beneficiaries_non_negative"),
         CheckConstraint("min_volume >= 0", name="min_volume_non_negative"),
-        CheckConstraint(
-            "capacity IS NULL OR min_volume <= capacity", name="min_volume_within_capacity"
-        ),
+        CheckConstraint("capacity IS NULL OR min_volume <= capacity", name="min_volume_within_capacity"),
     )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
     organisation_id: Mapped[int] = mapped_column(
         ForeignKey("organisations.id", ondelete="CASCADE"), index=True
     )
-    service_id: Mapped[int] = mapped_column(
-        ForeignKey("services.id", ondelete="RESTRICT"), index=True
-    )
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id", ondelete="RESTRICT"), index=True)
     territory_id: Mapped[int | None] = mapped_column(
         ForeignKey("territories.id", ondelete="SET NULL"), index=True
     )
@@ -88,9 +80,7 @@ class Activity(TimestampMixin, VersionedMixin, Base):
     min_volume: Mapped[float] = mapped_column(default=0.0)
     staff_etp: Mapped[Decimal] = mapped_column(Numeric(8, 2), default=Decimal("0"))
     m57_function: Mapped[str | None] = mapped_column(String(10))
-    kind: Mapped[ActivityKind] = mapped_column(
-        enum_type(ActivityKind), default=ActivityKind.OPTIONAL
-    )
+    kind: Mapped[ActivityKind] = mapped_column(enum_type(ActivityKind), default=ActivityKind.OPTIONAL)
 
     service: Mapped[Service] = relationship(back_populates="activities")
     coverages: Mapped[list[ActivityNeedCoverage]] = relationship(
@@ -111,9 +101,7 @@ class ActivityNeedCoverage(Base):
     activity_id: Mapped[int] = mapped_column(
         ForeignKey("activities.id", ondelete="CASCADE"), primary_key=True
     )
-    need_id: Mapped[int] = mapped_column(
-        ForeignKey("needs.id", ondelete="CASCADE"), primary_key=True
-    )
+    need_id: Mapped[int] = mapped_column(ForeignKey("needs.id", ondelete="CASCADE"), primary_key=True)
     coefficient: Mapped[float]
     note: Mapped[str | None] = mapped_column(Text)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, ForeignKey, Numeric, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Numeric, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, IdType, TimestampMixin, VersionedMixin, enum_type
@@ -50,9 +50,7 @@ class CostLine(TimestampMixin, VersionedMixin, Base):
     #: BP (budget primitif), BS, DM, CA (compte administratif), CFU.
     document_type: Mapped[str | None] = mapped_column(String(8))
     year: Mapped[int]
-    nomenclature: Mapped[Nomenclature] = mapped_column(
-        enum_type(Nomenclature), default=Nomenclature.M57
-    )
+    nomenclature: Mapped[Nomenclature] = mapped_column(enum_type(Nomenclature), default=Nomenclature.M57)
     function_code: Mapped[str] = mapped_column(String(10))
     nature_code: Mapped[str] = mapped_column(String(10))
     label: Mapped[str]
@@ -60,9 +58,7 @@ class CostLine(TimestampMixin, VersionedMixin, Base):
     #: ``depense`` (expense) or ``recette`` (revenue).
     flow: Mapped[str] = mapped_column(String(8), default="depense")
     amount: Mapped[Decimal]
-    service_id: Mapped[int | None] = mapped_column(
-        ForeignKey("services.id", ondelete="SET NULL"), index=True
-    )
+    service_id: Mapped[int | None] = mapped_column(ForeignKey("services.id", ondelete="SET NULL"), index=True)
 
     allocations: Mapped[list[CostAllocation]] = relationship(
         back_populates="cost_line", cascade="all, delete-orphan"

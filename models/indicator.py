@@ -75,9 +75,7 @@ class Indicator(TimestampMixin, VersionedMixin, Base):
     baseline_value: Mapped[float | None]
     baseline_period_key: Mapped[str | None] = mapped_column(String(16))
     #: The service that feeds it (whose manager enters the values).
-    service_id: Mapped[int | None] = mapped_column(
-        ForeignKey("services.id", ondelete="RESTRICT"), index=True
-    )
+    service_id: Mapped[int | None] = mapped_column(ForeignKey("services.id", ondelete="RESTRICT"), index=True)
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     objective_id: Mapped[int | None] = mapped_column(
         ForeignKey("objectives.id", ondelete="SET NULL"), index=True
@@ -85,13 +83,9 @@ class Indicator(TimestampMixin, VersionedMixin, Base):
     activity_id: Mapped[int | None] = mapped_column(
         ForeignKey("activities.id", ondelete="SET NULL"), index=True
     )
-    need_id: Mapped[int | None] = mapped_column(
-        ForeignKey("needs.id", ondelete="SET NULL"), index=True
-    )
+    need_id: Mapped[int | None] = mapped_column(ForeignKey("needs.id", ondelete="SET NULL"), index=True)
 
-    targets: Mapped[list[Target]] = relationship(
-        back_populates="indicator", cascade="all, delete-orphan"
-    )
+    targets: Mapped[list[Target]] = relationship(back_populates="indicator", cascade="all, delete-orphan")
 
 
 class Target(TimestampMixin, VersionedMixin, Base):
@@ -113,9 +107,7 @@ class Target(TimestampMixin, VersionedMixin, Base):
     )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
-    indicator_id: Mapped[int] = mapped_column(
-        ForeignKey("indicators.id", ondelete="CASCADE"), index=True
-    )
+    indicator_id: Mapped[int] = mapped_column(ForeignKey("indicators.id", ondelete="CASCADE"), index=True)
     period_id: Mapped[int] = mapped_column(ForeignKey("periods.id", ondelete="CASCADE"), index=True)
     value: Mapped[float | None]
     band_low: Mapped[float | None]
@@ -149,18 +141,14 @@ class Measurement(TimestampMixin, VersionedMixin, Base):
             sqlite_where=text("territory_id IS NULL"),
             postgresql_where=text("territory_id IS NULL"),
         ),
-        CheckConstraint(
-            "state = 'draft' OR value IS NOT NULL", name="value_required_once_submitted"
-        ),
+        CheckConstraint("state = 'draft' OR value IS NOT NULL", name="value_required_once_submitted"),
     )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
     organisation_id: Mapped[int] = mapped_column(
         ForeignKey("organisations.id", ondelete="CASCADE"), index=True
     )
-    indicator_id: Mapped[int] = mapped_column(
-        ForeignKey("indicators.id", ondelete="CASCADE"), index=True
-    )
+    indicator_id: Mapped[int] = mapped_column(ForeignKey("indicators.id", ondelete="CASCADE"), index=True)
     period_id: Mapped[int] = mapped_column(ForeignKey("periods.id", ondelete="CASCADE"), index=True)
     territory_id: Mapped[int | None] = mapped_column(
         ForeignKey("territories.id", ondelete="CASCADE"), index=True
@@ -173,9 +161,7 @@ class Measurement(TimestampMixin, VersionedMixin, Base):
     entered_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     entered_at: Mapped[datetime | None]
     submitted_at: Mapped[datetime | None]
-    validated_by_id: Mapped[int | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL")
-    )
+    validated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     validated_at: Mapped[datetime | None]
 
     indicator: Mapped[Indicator] = relationship()

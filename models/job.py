@@ -16,9 +16,7 @@ class JobRun(Base):
     __tablename__ = "job_runs"
     __table_args__ = (
         UniqueConstraint("job_name", "period_key"),
-        CheckConstraint(
-            "status IN ('running', 'succeeded', 'failed')", name="status_known"
-        ),
+        CheckConstraint("status IN ('running', 'succeeded', 'failed')", name="status_known"),
     )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True)

@@ -56,9 +56,7 @@ class Need(TimestampMixin, VersionedMixin, Base):
     population_group_id: Mapped[int] = mapped_column(
         ForeignKey("population_groups.id", ondelete="RESTRICT"), index=True
     )
-    territory_id: Mapped[int] = mapped_column(
-        ForeignKey("territories.id", ondelete="RESTRICT"), index=True
-    )
+    territory_id: Mapped[int] = mapped_column(ForeignKey("territories.id", ondelete="RESTRICT"), index=True)
     code: Mapped[str] = mapped_column(String(64))
     label: Mapped[str]
     description: Mapped[str | None] = mapped_column(Text)
@@ -74,16 +72,12 @@ class Need(TimestampMixin, VersionedMixin, Base):
     #: Priority level set by the élus, 1 (low) to 5 (high), and its weight for the optimizer.
     priority: Mapped[int] = mapped_column(default=3)
     priority_weight: Mapped[float] = mapped_column(default=1.0)
-    priority_set_by_id: Mapped[int | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL")
-    )
+    priority_set_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     priority_set_at: Mapped[datetime | None]
 
     population_group: Mapped[PopulationGroup] = relationship()
     territory: Mapped[Territory] = relationship()
-    evidence: Mapped[list[NeedEvidence]] = relationship(
-        back_populates="need", cascade="all, delete-orphan"
-    )
+    evidence: Mapped[list[NeedEvidence]] = relationship(back_populates="need", cascade="all, delete-orphan")
 
 
 class NeedEvidence(Base):
@@ -91,9 +85,7 @@ class NeedEvidence(Base):
 
     __tablename__ = "need_evidence"
 
-    need_id: Mapped[int] = mapped_column(
-        ForeignKey("needs.id", ondelete="CASCADE"), primary_key=True
-    )
+    need_id: Mapped[int] = mapped_column(ForeignKey("needs.id", ondelete="CASCADE"), primary_key=True)
     statistic_id: Mapped[int] = mapped_column(
         ForeignKey("territory_statistics.id", ondelete="CASCADE"), primary_key=True
     )

@@ -45,14 +45,10 @@ class Objective(TimestampMixin, VersionedMixin, Base):
     __tablename__ = "objectives"
     __table_args__ = (
         UniqueConstraint("organisation_id", "code"),
-        CheckConstraint(
-            "level = 'strategic' OR service_id IS NOT NULL", name="operational_has_service"
-        ),
+        CheckConstraint("level = 'strategic' OR service_id IS NOT NULL", name="operational_has_service"),
         CheckConstraint("weight > 0", name="weight_positive"),
         CheckConstraint("parent_id IS NULL OR parent_id <> id", name="not_own_parent"),
-        CheckConstraint(
-            "(status = 'closed') = (closed_at IS NOT NULL)", name="closed_at_iff_closed"
-        ),
+        CheckConstraint("(status = 'closed') = (closed_at IS NOT NULL)", name="closed_at_iff_closed"),
     )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
@@ -67,9 +63,7 @@ class Objective(TimestampMixin, VersionedMixin, Base):
     description: Mapped[str | None] = mapped_column(Text)
     level: Mapped[ObjectiveLevel] = mapped_column(enum_type(ObjectiveLevel))
     perspective: Mapped[Perspective] = mapped_column(enum_type(Perspective))
-    service_id: Mapped[int | None] = mapped_column(
-        ForeignKey("services.id", ondelete="RESTRICT"), index=True
-    )
+    service_id: Mapped[int | None] = mapped_column(ForeignKey("services.id", ondelete="RESTRICT"), index=True)
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     deadline: Mapped[date | None]
     weight: Mapped[float] = mapped_column(default=1.0)

@@ -21,9 +21,7 @@ class Scenario(TimestampMixin, VersionedMixin, Base):
         UniqueConstraint("organisation_id", "name"),
         CheckConstraint("envelope >= 0", name="envelope_non_negative"),
         CheckConstraint("staff_limit_etp IS NULL OR staff_limit_etp >= 0", name="staff_limit"),
-        CheckConstraint(
-            "objective_mode IN ('persons', 'rates')", name="objective_mode_known"
-        ),
+        CheckConstraint("objective_mode IN ('persons', 'rates')", name="objective_mode_known"),
     )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
@@ -40,9 +38,7 @@ class Scenario(TimestampMixin, VersionedMixin, Base):
     diminishing_returns: Mapped[bool] = mapped_column(default=False)
     #: The rest of the problem (service bounds, equity floors, options) as a documented JSON.
     parameters: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    state: Mapped[ScenarioState] = mapped_column(
-        enum_type(ScenarioState), default=ScenarioState.DRAFT
-    )
+    state: Mapped[ScenarioState] = mapped_column(enum_type(ScenarioState), default=ScenarioState.DRAFT)
     solver_status: Mapped[str | None] = mapped_column(String(64))
     objective_value: Mapped[float | None]
     explanation: Mapped[str | None] = mapped_column(Text)
@@ -51,9 +47,7 @@ class Scenario(TimestampMixin, VersionedMixin, Base):
     adopted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     adopted_at: Mapped[datetime | None]
 
-    activity_results: Mapped[list[ScenarioActivityResult]] = relationship(
-        cascade="all, delete-orphan"
-    )
+    activity_results: Mapped[list[ScenarioActivityResult]] = relationship(cascade="all, delete-orphan")
     need_results: Mapped[list[ScenarioNeedResult]] = relationship(cascade="all, delete-orphan")
 
 
@@ -66,9 +60,7 @@ class ScenarioActivityResult(Base):
         CheckConstraint("cost >= 0", name="cost_non_negative"),
     )
 
-    scenario_id: Mapped[int] = mapped_column(
-        ForeignKey("scenarios.id", ondelete="CASCADE"), primary_key=True
-    )
+    scenario_id: Mapped[int] = mapped_column(ForeignKey("scenarios.id", ondelete="CASCADE"), primary_key=True)
     activity_id: Mapped[int] = mapped_column(
         ForeignKey("activities.id", ondelete="CASCADE"), primary_key=True
     )
@@ -86,12 +78,8 @@ class ScenarioNeedResult(Base):
     __tablename__ = "scenario_need_results"
     __table_args__ = (CheckConstraint("covered >= 0", name="covered_non_negative"),)
 
-    scenario_id: Mapped[int] = mapped_column(
-        ForeignKey("scenarios.id", ondelete="CASCADE"), primary_key=True
-    )
-    need_id: Mapped[int] = mapped_column(
-        ForeignKey("needs.id", ondelete="CASCADE"), primary_key=True
-    )
+    scenario_id: Mapped[int] = mapped_column(ForeignKey("scenarios.id", ondelete="CASCADE"), primary_key=True)
+    need_id: Mapped[int] = mapped_column(ForeignKey("needs.id", ondelete="CASCADE"), primary_key=True)
     covered: Mapped[float]
     coverage_rate: Mapped[float | None]
     current_covered: Mapped[float | None]

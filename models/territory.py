@@ -64,9 +64,7 @@ class TerritoryStatistic(TimestampMixin, Base):
     organisation_id: Mapped[int] = mapped_column(
         ForeignKey("organisations.id", ondelete="CASCADE"), index=True
     )
-    territory_id: Mapped[int] = mapped_column(
-        ForeignKey("territories.id", ondelete="CASCADE"), index=True
-    )
+    territory_id: Mapped[int] = mapped_column(ForeignKey("territories.id", ondelete="CASCADE"), index=True)
     #: Short machine name, e.g. ``pop_80p``, ``caf_rsa_socle``, ``filo_taux_pauvrete_60``.
     variable: Mapped[str] = mapped_column(String(64))
     label: Mapped[str]

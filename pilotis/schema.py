@@ -133,7 +133,7 @@ def _run(engine: Engine, verb: str, revision: str, script_location: str | None) 
         with writing(engine).begin() as conn:
             config.attributes["connection"] = conn
             getattr(command, verb)(config, revision)
-    except (OperationalError,) as exc:
+    except OperationalError as exc:
         if "connect" in str(exc).lower():
             raise unreachable(engine, exc) from exc
         raise

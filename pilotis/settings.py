@@ -64,9 +64,7 @@ class Settings:
         )
 
 
-def resolve_database_url(
-    environ: Mapping[str, str] | None = None, instance_path: Path | None = None
-) -> str:
+def resolve_database_url(environ: Mapping[str, str] | None = None, instance_path: Path | None = None) -> str:
     """``DATABASE_URL``, or the embedded SQLite file under the instance folder."""
     env = os.environ if environ is None else environ
     if env.get("DATABASE_URL"):

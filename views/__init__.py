@@ -1,0 +1,1 @@
+"""Flask blueprints, one per area: the only package that knows HTTP."""

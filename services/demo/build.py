@@ -11,13 +11,13 @@ from __future__ import annotations
 import math
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import (
@@ -43,7 +43,6 @@ from models import (
     PeriodKind,
     PeriodState,
     PopulationGroup,
-    Role,
     Service,
     ServiceKind,
     Target,
@@ -57,7 +56,8 @@ from scorecard import periods as P
 from services import territorial_data as data
 from services.accounts import hash_password, new_session_token
 from services.demo import spec
-from services.demo.series import jitter, series_value
+from services.demo.series import SeriesShape, jitter, series_value
+from services.overview import organisation_counts
 from services.sync import SyncStats, sync_rows
 
 CENTS = Decimal("0.01")
@@ -132,7 +132,7 @@ def build_demo(session: Session, commune_code: str = "11069", *, as_of: date) ->
     if commune_code not in communes.index:
         known = ", ".join(f"{c} ({n})" for c, n in available_communes())
         raise DemoError(f"commune « {commune_code} » absente des données embarquées. Connues : {known}.")
-    builder = _Builder(session, communes.loc[commune_code], as_of)
+    builder = _Builder(session, cast(pd.Series, communes.loc[commune_code]), as_of)
     return builder.run()
 
 
@@ -245,7 +245,7 @@ class _Builder:
                 },
             ],
             ("kind", "code"),
-            scope=scope + [Territory.kind == TerritoryKind.DEPARTEMENT],
+            scope=[*scope, Territory.kind == TerritoryKind.DEPARTEMENT],
         )[(TerritoryKind.DEPARTEMENT, str(epci["DEP"]))]
         ep = self._sync(
             Territory,
@@ -259,7 +259,7 @@ class _Builder:
                 }
             ],
             ("kind", "code"),
-            scope=scope + [Territory.kind == TerritoryKind.EPCI],
+            scope=[*scope, Territory.kind == TerritoryKind.EPCI],
         )[(TerritoryKind.EPCI, str(epci["EPCI"]))]
         self.commune_territory: Territory = self._sync(
             Territory,
@@ -275,7 +275,7 @@ class _Builder:
                 }
             ],
             ("kind", "code"),
-            scope=scope + [Territory.kind == TerritoryKind.COMMUNE],
+            scope=[*scope, Territory.kind == TerritoryKind.COMMUNE],
         )[(TerritoryKind.COMMUNE, self.code)]
         iris = self._sync(
             Territory,
@@ -290,7 +290,7 @@ class _Builder:
                 for code in iris_codes
             ],
             ("kind", "code"),
-            scope=scope + [Territory.kind == TerritoryKind.IRIS],
+            scope=[*scope, Territory.kind == TerritoryKind.IRIS],
         )
         self.iris: dict[str, Territory] = {key[1]: t for key, t in iris.items()}
 
@@ -299,8 +299,15 @@ class _Builder:
         commune_id = self.commune_territory.id
         rows: list[dict[str, Any]] = []
 
-        def add(territory_id: int, variable: str, label: str, unit: str, vintage: int,
-                source: str, value: float | None) -> None:
+        def add(
+            territory_id: int,
+            variable: str,
+            label: str,
+            unit: str,
+            vintage: int,
+            source: str,
+            value: float | None,
+        ) -> None:
             rows.append(
                 {
                     "organisation_id": org_id,
@@ -316,12 +323,26 @@ class _Builder:
             )
 
         for column, label in CENSUS_VARIABLES:
-            add(commune_id, column, label, "personnes", data.CENSUS_VINTAGE, data.CENSUS_SOURCE,
-                _number(self.commune[column]))
+            add(
+                commune_id,
+                column,
+                label,
+                "personnes",
+                data.CENSUS_VINTAGE,
+                data.CENSUS_SOURCE,
+                _number(self.commune[column]),
+            )
         filo_com = data.read_filosofi_communes().loc[self.code]
         for column, variable, label, unit in FILOSOFI_COMMUNE_VARIABLES:
-            add(commune_id, variable, label, unit, data.FILOSOFI_VINTAGE, data.FILOSOFI_SOURCE,
-                _number(filo_com[column]))
+            add(
+                commune_id,
+                variable,
+                label,
+                unit,
+                data.FILOSOFI_VINTAGE,
+                data.FILOSOFI_SOURCE,
+                _number(filo_com[column]),
+            )
         caf = data.read_caf_iris()
         for record in caf[caf["COM"] == self.code].to_dict("records"):
             territory = self.iris[record["CODGEO"]]
@@ -335,8 +356,7 @@ class _Builder:
             secret_iris = _number(record["DISP_NOTE19"]) not in (0.0,)
             for column, variable, label, unit in FILOSOFI_IRIS_VARIABLES:
                 value = None if secret_iris else _number(record[column])
-                add(territory.id, variable, label, unit, data.FILOSOFI_VINTAGE,
-                    data.FILOSOFI_SOURCE, value)
+                add(territory.id, variable, label, unit, data.FILOSOFI_VINTAGE, data.FILOSOFI_SOURCE, value)
         by_key = self._sync(
             TerritoryStatistic,
             rows,
@@ -381,7 +401,9 @@ class _Builder:
                 self.session.add(user)
                 self.stats.inserted += 1
             elif (user.full_name, user.role, user.organisation_id) != (
-                user_spec.full_name, user_spec.role, self.org.id,
+                user_spec.full_name,
+                user_spec.role,
+                self.org.id,
             ):
                 user.full_name, user.role = user_spec.full_name, user_spec.role
                 user.organisation_id = self.org.id
@@ -412,9 +434,20 @@ class _Builder:
         rows: list[dict[str, Any]] = []
         evidence: dict[str, list[tuple[TerritoryStatistic, str]]] = {}
 
-        def need(code: str, group: str, territory_id: int, label: str, size: float | None,
-                 unit: str, priority: int, formula: str, source: str | None, vintage: int | None,
-                 note: str | None = None, weight: float | None = None) -> None:
+        def need(
+            code: str,
+            group: str,
+            territory_id: int,
+            label: str,
+            size: float | None,
+            unit: str,
+            priority: int,
+            formula: str,
+            source: str | None,
+            vintage: int | None,
+            note: str | None = None,
+            weight: float | None = None,
+        ) -> None:
             rows.append(
                 {
                     "organisation_id": org_id,
@@ -437,12 +470,32 @@ class _Builder:
 
         census = f"{data.CENSUS_SOURCE} {data.CENSUS_VINTAGE}"
         stat80 = self.statistics[(commune_id, "pop_80p")]
-        need("PA80", "personnes_agees", commune_id, "Personnes âgées de 80 ans et plus",
-             stat80.value, "personnes", 4, "pop_80p (recensement)", census, data.CENSUS_VINTAGE)
+        need(
+            "PA80",
+            "personnes_agees",
+            commune_id,
+            "Personnes âgées de 80 ans et plus",
+            stat80.value,
+            "personnes",
+            4,
+            "pop_80p (recensement)",
+            census,
+            data.CENSUS_VINTAGE,
+        )
         evidence["PA80"] = [(stat80, "size")]
         stat02 = self.statistics[(commune_id, "pop_0_2")]
-        need("PETITE_ENFANCE", "petite_enfance", commune_id, "Enfants de moins de 3 ans",
-             stat02.value, "enfants", 3, "pop_0_2 (recensement)", census, data.CENSUS_VINTAGE)
+        need(
+            "PETITE_ENFANCE",
+            "petite_enfance",
+            commune_id,
+            "Enfants de moins de 3 ans",
+            stat02.value,
+            "enfants",
+            3,
+            "pop_0_2 (recensement)",
+            census,
+            data.CENSUS_VINTAGE,
+        )
         evidence["PETITE_ENFANCE"] = [(stat02, "size")]
 
         caf = f"{data.CAF_SOURCE} {data.CAF_VINTAGE}"
@@ -451,8 +504,18 @@ class _Builder:
             formula = f"somme de {variable} sur les IRIS publiés"
             if secret:
                 formula += f" (borne basse : {secret} IRIS sous secret statistique)"
-            need(code, group, commune_id, label, total, "allocataires", priority, formula, caf,
-                 data.CAF_VINTAGE)
+            need(
+                code,
+                group,
+                commune_id,
+                label,
+                total,
+                "allocataires",
+                priority,
+                formula,
+                caf,
+                data.CAF_VINTAGE,
+            )
             evidence[code] = [(s, "size") for s in stats]
 
         for iris_code, territory in sorted(self.iris.items()):
@@ -467,17 +530,36 @@ class _Builder:
             if rsa.is_secret:
                 note = "Effectif RSA sous secret statistique (CNAF) : besoin à chiffrer par une autre source."
                 self.notes.append(f"IRIS {iris_code} : effectif RSA secret, besoin non chiffré.")
-            need(code, "minima_sociaux", territory.id, f"Allocataires du RSA — {territory.name}",
-                 None if rsa.is_secret else rsa.value, "allocataires", priority,
-                 "caf_rsa_socle de l'IRIS", caf, data.CAF_VINTAGE, note)
+            need(
+                code,
+                "minima_sociaux",
+                territory.id,
+                f"Allocataires du RSA — {territory.name}",
+                None if rsa.is_secret else rsa.value,
+                "allocataires",
+                priority,
+                "caf_rsa_socle de l'IRIS",
+                caf,
+                data.CAF_VINTAGE,
+                note,
+            )
             evidence[code] = [(rsa, "size")] + ([(poverty, "context")] if poverty else [])
 
         domiciliations = round(380 * self.scale)
-        need("SDF", "sans_domicile_stable", commune_id, "Personnes sans domicile stable",
-             float(domiciliations), "personnes", 4, "saisie : file active de domiciliation",
-             "CCAS, registre des domiciliations", 2025,
-             "Pas de statistique publique à cette échelle : file active de domiciliation du CCAS "
-             "au 31/12/2025 et signalements des maraudes (à confirmer avec le SIAO).")
+        need(
+            "SDF",
+            "sans_domicile_stable",
+            commune_id,
+            "Personnes sans domicile stable",
+            float(domiciliations),
+            "personnes",
+            4,
+            "saisie : file active de domiciliation",
+            "CCAS, registre des domiciliations",
+            2025,
+            "Pas de statistique publique à cette échelle : file active de domiciliation du CCAS "
+            "au 31/12/2025 et signalements des maraudes (à confirmer avec le SIAO).",
+        )
 
         needs = self._sync(Need, rows, ("code",), scope=[Need.organisation_id == org_id])
         self.needs: dict[str, Need] = {k[0]: n for k, n in needs.items()}
@@ -634,9 +716,7 @@ class _Builder:
 
     def _indicators(self) -> None:
         org_id = self.org.id
-        manager_of = {
-            s: login for u in spec.USERS for s in u.services for login in [u.login]
-        }
+        manager_of = {s: login for u in spec.USERS for s in u.services for login in [u.login]}
         rows = []
         for ind in spec.INDICATORS:
             owner = manager_of.get(ind.service, "direction")
@@ -660,7 +740,9 @@ class _Builder:
                     "source": ind.source,
                     "baseline_value": baseline,
                     "baseline_period_key": (
-                        self.measured[FREQUENCY_TO_KIND[ind.frequency]][0].key if baseline is not None else None
+                        self.measured[FREQUENCY_TO_KIND[ind.frequency]][0].key
+                        if baseline is not None
+                        else None
                     ),
                     "service_id": self.services[ind.service].id,
                     "owner_id": self.users[owner].id,
@@ -679,12 +761,11 @@ class _Builder:
             return None  # measured on all the quartiers: linked through its objective
         return self.needs[ind.need].id
 
-    def _shape(self, ind: spec.IndicatorSpec) -> Any:
-        assert ind.shape is not None
+    def _shape(self, ind: spec.IndicatorSpec) -> SeriesShape:
+        if ind.shape is None:
+            raise ValueError(f"indicateur calculé sans série : {ind.code}")
         if not ind.scaled:
             return ind.shape
-        from dataclasses import replace
-
         return replace(ind.shape, level=ind.shape.level * self.scale)
 
     def _target_value(self, ind: spec.IndicatorSpec, span: P.PeriodSpan) -> float | None:
@@ -696,7 +777,7 @@ class _Builder:
             value *= self.scale
         if ind.unit == "%":
             value = min(100.0, value)
-        return round(value, max(ind.decimals, 1) if ind.decimals else 0)
+        return float(round(value, ind.decimals))
 
     def _targets_and_measurements(self) -> None:
         org_id = self.org.id
@@ -794,8 +875,9 @@ class _Builder:
                     amount = total * share
                     if kind is CostKind.ACTUAL:
                         amount *= jitter(service_spec.code + nature, f"{year}", 0.04)
-                    key = self._cost_line(lines, kind, document, year, service, nature, label,
-                                          "depense", amount)
+                    key = self._cost_line(
+                        lines, kind, document, year, service, nature, label, "depense", amount
+                    )
                     items = by_service.get(service_spec.code, [])
                     service_cost = sum(c for _, c in items)
                     for code, cost in items:
@@ -804,24 +886,25 @@ class _Builder:
                 amount = sum(c for a, c in by_service.get(base, []) if a in ratio[0]) * ratio[1] * factor
                 if kind is CostKind.ACTUAL:
                     amount *= jitter(service_code + nature, f"{year}", 0.05)
-                self._cost_line(lines, kind, document, year, self.services[service_code], nature,
-                                label, "recette", amount)
+                self._cost_line(
+                    lines, kind, document, year, self.services[service_code], nature, label, "recette", amount
+                )
         key_fields = ("kind", "document_type", "year", "function_code", "nature_code", "flow", "service_id")
         cost_lines = self._sync(CostLine, lines, key_fields, scope=[CostLine.organisation_id == org_id])
         allocation_rows = []
         seen: dict[tuple[Any, ...], Decimal] = {}
-        for key, activity_code, share in allocations:
+        for key, activity_code, wanted in allocations:
             # the shares of a line must not exceed 1 after rounding
             used = seen.get(key, Decimal(0))
-            share = min(share, Decimal(1) - used)
-            if share <= 0:
+            granted = min(wanted, Decimal(1) - used)
+            if granted <= 0:
                 continue
-            seen[key] = used + share
+            seen[key] = used + granted
             allocation_rows.append(
                 {
                     "cost_line_id": cost_lines[key].id,
                     "activity_id": self.activities[activity_code].id,
-                    "share": share,
+                    "share": granted,
                 }
             )
         self._sync(
@@ -831,8 +914,18 @@ class _Builder:
             scope=[CostAllocation.cost_line_id.in_([c.id for c in cost_lines.values()])],
         )
 
-    def _cost_line(self, lines: list[dict[str, Any]], kind: CostKind, document: str, year: int,
-                   service: Service, nature: str, label: str, flow: str, amount: float) -> tuple[Any, ...]:
+    def _cost_line(
+        self,
+        lines: list[dict[str, Any]],
+        kind: CostKind,
+        document: str,
+        year: int,
+        service: Service,
+        nature: str,
+        label: str,
+        flow: str,
+        amount: float,
+    ) -> tuple[Any, ...]:
         row = {
             "organisation_id": self.org.id,
             "kind": kind,
@@ -892,7 +985,12 @@ CAF_VARIABLES: list[tuple[str, str, str, str]] = [
     ("PERCOU", "caf_personnes_couvertes", "Personnes couvertes", "personnes"),
     ("AM", "caf_monoparents", "Allocataires monoparents", "allocataires"),
     ("AC3ENF", "caf_couples_3_enfants", "Couples avec 3 enfants ou plus", "allocataires"),
-    ("A_NETUD_24", "caf_jeunes_non_etudiants", "Allocataires de moins de 25 ans non étudiants", "allocataires"),
+    (
+        "A_NETUD_24",
+        "caf_jeunes_non_etudiants",
+        "Allocataires de moins de 25 ans non étudiants",
+        "allocataires",
+    ),
     ("AAL", "caf_aide_logement", "Allocataires d'une aide au logement", "allocataires"),
     ("AAAH", "caf_aah", "Allocataires de l'AAH", "allocataires"),
     ("APPA", "caf_prime_activite", "Allocataires de la prime d'activité", "allocataires"),
@@ -913,42 +1011,45 @@ CAF_COMMUNE_NEEDS: list[tuple[str, str, str, str, int]] = [
     ("MONOPARENTS", "familles_monoparentales", "caf_monoparents", "Familles monoparentales allocataires", 4),
     ("PRIME_ACTIVITE", "bas_revenus", "caf_prime_activite", "Travailleurs modestes (prime d'activité)", 2),
     ("AIDE_LOGEMENT", "bas_revenus", "caf_aide_logement", "Ménages aidés pour se loger", 3),
-    ("JEUNES", "jeunes", "caf_jeunes_non_etudiants", "Jeunes allocataires de moins de 25 ans non étudiants", 3),
-    ("FAMILLES_NOMBREUSES", "familles_nombreuses", "caf_couples_3_enfants", "Familles nombreuses allocataires", 2),
+    (
+        "JEUNES",
+        "jeunes",
+        "caf_jeunes_non_etudiants",
+        "Jeunes allocataires de moins de 25 ans non étudiants",
+        3,
+    ),
+    (
+        "FAMILLES_NOMBREUSES",
+        "familles_nombreuses",
+        "caf_couples_3_enfants",
+        "Familles nombreuses allocataires",
+        2,
+    ),
 ]
 
 #: Revenues: (service, nature, label, (activities, share of their cost), service of the activities).
 REVENUES: list[tuple[str, str, str, tuple[tuple[str, ...], float], str]] = [
-    ("PETITE_ENFANCE", "7478", "Prestation de service unique (CAF)", (("A_CRECHE", "A_RPE"), 0.45), "PETITE_ENFANCE"),
-    ("SENIORS", "7066", "Participations des usagers (repas, aide à domicile)", (("A_PORTAGE",), 0.6), "SENIORS"),
+    (
+        "PETITE_ENFANCE",
+        "7478",
+        "Prestation de service unique (CAF)",
+        (("A_CRECHE", "A_RPE"), 0.45),
+        "PETITE_ENFANCE",
+    ),
+    (
+        "SENIORS",
+        "7066",
+        "Participations des usagers (repas, aide à domicile)",
+        (("A_PORTAGE",), 0.6),
+        "SENIORS",
+    ),
     ("SENIORS", "7473", "Participation du Département (APA)", (("A_SAAD",), 0.55), "SENIORS"),
     ("SOLIDARITE", "7473", "Convention RSA avec le Département", (("A_RSA",), 0.4), "SOLIDARITE"),
-    ("ADMIN", "7474", "Subvention de la commune", (("A_DOMICILIATION", "A_ASL", "A_AIDES_FAC", "A_EPICERIE"), 1.0), "SOLIDARITE"),
+    (
+        "ADMIN",
+        "7474",
+        "Subvention de la commune",
+        (("A_DOMICILIATION", "A_ASL", "A_AIDES_FAC", "A_EPICERIE"), 1.0),
+        "SOLIDARITE",
+    ),
 ]
-
-
-def organisation_counts(session: Session, organisation_id: int) -> dict[str, int]:
-    """How many rows of each kind an organisation holds (for the home page and the CLI)."""
-    models: dict[str, Any] = {
-        "territories": Territory,
-        "statistics": TerritoryStatistic,
-        "population_groups": PopulationGroup,
-        "needs": Need,
-        "services": Service,
-        "activities": Activity,
-        "objectives": Objective,
-        "indicators": Indicator,
-        "periods": Period,
-        "measurements": Measurement,
-        "cost_lines": CostLine,
-        "users": User,
-    }
-    return {
-        name: int(
-            session.scalar(
-                select(func.count()).select_from(model).where(model.organisation_id == organisation_id)
-            )
-            or 0
-        )
-        for name, model in models.items()
-    }

@@ -56,7 +56,7 @@ def series_value(shape: SeriesShape, code: str, period_key: str, middle: date, d
         value = max(shape.low, value)
     if shape.high is not None:
         value = min(shape.high, value)
-    return round(value, decimals)
+    return float(round(value, decimals))
 
 
 def jitter(code: str, key: str, spread: float) -> float:

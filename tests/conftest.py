@@ -1,0 +1,137 @@
+"""Fixtures: every database test runs on the backend named by PILOTIS_TEST_DATABASE_URL.
+
+Without it, a fresh SQLite file per test session. CI runs the whole suite once on SQLite and
+once on a fresh PostgreSQL database (``.ci/run``).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
+
+from pilotis import create_app, schema
+from pilotis.database import make_engine, normalise_url, write_session
+
+#: The reference day of the demo in tests: figures do not depend on the day the tests run.
+DEMO_AS_OF = date(2026, 11, 26)
+DEMO_COMMUNE = "11069"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = os.environ.get("PILOTIS_TEST_DATABASE_URL")
+    if url:
+        return url
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'pilotis-test.db'}"
+
+
+def is_postgresql(url: str) -> bool:
+    return normalise_url(url).get_backend_name() == "postgresql"
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    """The test database, emptied and migrated to the current schema once per session."""
+    eng = make_engine(database_url)
+    if is_postgresql(database_url):
+        name = normalise_url(database_url).database or ""
+        if "test" not in name:
+            pytest.exit(
+                f"PILOTIS_TEST_DATABASE_URL names the database « {name} »: the tests empty it, so "
+                "its name must contain « test »."
+            )
+        with eng.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+    schema.upgrade(eng)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def db_session(engine: Engine) -> Iterator[Session]:
+    """A session whose work is rolled back after the test, whatever it committed."""
+    connection = engine.connect()
+    transaction = connection.begin()
+    session = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    try:
+        yield session
+    finally:
+        session.close()
+        transaction.rollback()
+        connection.close()
+
+
+@pytest.fixture(scope="session")
+def demo(engine: Engine):  # type: ignore[no-untyped-def]
+    """The demo organisation of Carcassonne, built once and committed."""
+    from services.demo import build_demo
+
+    with write_session(engine) as session:
+        return build_demo(session, DEMO_COMMUNE, as_of=DEMO_AS_OF)
+
+
+@pytest.fixture
+def empty_database_url(database_url: str, tmp_path: Path) -> Iterator[str]:
+    """A brand-new empty database on the same backend, dropped after the test."""
+    if not is_postgresql(database_url):
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    name = f"pilotis_t_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(database_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = normalise_url(database_url).set(database=name)
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :name AND pid <> pg_backend_pid()"
+                ),
+                {"name": name},
+            )
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
+@pytest.fixture
+def make_app(tmp_path: Path) -> Callable[..., Flask]:
+    def factory(database_url: str, **config: object) -> Flask:
+        return create_app(
+            {
+                "DATABASE_URL": database_url,
+                "SECRET_KEY": "tests-only-" + "x" * 32,
+                "INSTANCE_PATH": str(tmp_path / "instance"),
+                "TESTING": True,
+                **config,
+            }
+        )
+
+    return factory
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Flask], database_url: str, engine: Engine) -> Flask:
+    return make_app(database_url)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    return app.test_cli_runner()
