@@ -2,14 +2,29 @@
 # The project's one check command: lint, format, types, layering, then the tests.
 # Usage: bash scripts/check.sh [pytest arguments]
 # The database of the tests is PILOTIS_TEST_DATABASE_URL (default: a fresh SQLite file).
+# On a fresh machine it installs what it needs: the .venv with the dev tools, and Debian's
+# Chromium for the browser tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ ! -x .venv/bin/python ]; then
-  echo "== Installation de l'environnement (.venv)"
+  echo "== Création de l'environnement virtuel (.venv)"
   python3 -m venv .venv
   .venv/bin/python -m pip install --quiet --upgrade pip
+fi
+if [ ! -x .venv/bin/pytest ] || [ ! -x .venv/bin/ruff ] || ! .venv/bin/python -c "import pilotis" 2>/dev/null; then
+  echo "== Installation de Pilotis et des outils de test"
   .venv/bin/python -m pip install --quiet -e '.[dev]'
+fi
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "== Installation de Chromium (paquet Debian, pour les tests navigateur)"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "Chromium est nécessaire aux tests navigateur : sudo apt-get install chromium" >&2
+    exit 1
+  fi
 fi
 bin=.venv/bin
 export PYTHONDONTWRITEBYTECODE=1
@@ -19,4 +34,4 @@ echo "== ruff (format)";        "$bin/ruff" format --check .
 echo "== mypy";                 "$bin/mypy"
 echo "== import-linter";        "$bin/lint-imports" --no-cache
 echo "== pytest (base : ${PILOTIS_TEST_DATABASE_URL:-SQLite})"
-"$bin/python" -m pytest --cov --cov-report=term "$@"
+"$bin/python" -m pytest -p no:cacheprovider --cov --cov-report=term "$@"
