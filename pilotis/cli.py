@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, FlaskGroup, with_appcontext
+from sqlalchemy import Engine
 
 from models.enums import LABELS_FR, Role
 from pilotis import schema
@@ -50,8 +51,7 @@ def db() -> None:
 def db_upgrade(revision: str) -> None:
     target = engine()
     schema.upgrade(target, revision)
-    state = schema.schema_state(target)
-    click.echo(f"Schéma de {describe_url(target.url)} : révision {', '.join(state.current) or 'vide'}.")
+    _echo_revision(target)
 
 
 @db.command("downgrade", help="Ramène le schéma à REVISION (« base » : base vide). Détruit des données.")
@@ -62,6 +62,10 @@ def db_upgrade(revision: str) -> None:
 def db_downgrade(revision: str) -> None:
     target = engine()
     schema.downgrade(target, revision)
+    _echo_revision(target)
+
+
+def _echo_revision(target: Engine) -> None:
     state = schema.schema_state(target)
     click.echo(f"Schéma de {describe_url(target.url)} : révision {', '.join(state.current) or 'vide'}.")
 
