@@ -107,9 +107,12 @@ def empty_database_url(database_url: str, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def make_app(tmp_path: Path) -> Callable[..., Flask]:
+def make_app(tmp_path: Path) -> Iterator[Callable[..., Flask]]:
+    """Build apps on a given database; their connection pools are closed after the test."""
+    apps: list[Flask] = []
+
     def factory(database_url: str, **config: object) -> Flask:
-        return create_app(
+        app = create_app(
             {
                 "DATABASE_URL": database_url,
                 "SECRET_KEY": "tests-only-" + "x" * 32,
@@ -118,8 +121,12 @@ def make_app(tmp_path: Path) -> Callable[..., Flask]:
                 **config,
             }
         )
+        apps.append(app)
+        return app
 
-    return factory
+    yield factory
+    for app in apps:
+        app.extensions["pilotis.engine"].dispose()
 
 
 @pytest.fixture
