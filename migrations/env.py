@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 import models
+from models.base import UTCDateTime
 from pilotis.database import make_engine
 from pilotis.settings import resolve_database_url
 
@@ -12,10 +13,18 @@ config = context.config
 target_metadata = models.Base.metadata
 
 
+def render_item(type_: str, obj: object, autogen_context: object) -> str | bool:
+    """Migrations name plain SQLAlchemy types, not the models' Python-side decorators."""
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
+
+
 def _configure(connection: object) -> None:
     context.configure(
         connection=connection,  # type: ignore[arg-type]
         target_metadata=target_metadata,
+        render_item=render_item,
         render_as_batch=True,  # SQLite cannot ALTER most constraints: copy-and-move tables
         compare_type=True,
         compare_server_default=True,

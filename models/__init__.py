@@ -37,6 +37,7 @@ from models.objective import Objective, objective_activities, objective_needs
 from models.organisation import Organisation
 from models.review import Review
 from models.scenario import Scenario, ScenarioActivityResult, ScenarioNeedResult
+from models.security import LoginFailure
 from models.territory import Territory, TerritoryStatistic
 from models.user import User, user_services
 
@@ -55,6 +56,7 @@ __all__ = [
     "Indicator",
     "IndicatorType",
     "JobRun",
+    "LoginFailure",
     "Measurement",
     "MeasurementState",
     "Need",
