@@ -10,7 +10,6 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Flask
-from flask_babel import Babel
 
 from pilotis.settings import PROJECT_ROOT, Settings
 
@@ -45,18 +44,17 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     app.config.update({k: v for k, v in overrides.items() if k.isupper()})
 
-    from pilotis import web
+    from pilotis import auth, formatting, web
 
     web.init_app(app, settings.database_url)
-    Babel(app)
-
-    from pilotis import formatting
-
+    auth.init_app(app)
     formatting.init_app(app)
 
-    from views import errors, home
+    from views import admin, api, errors, home, journal, offer
+    from views import auth as auth_views
 
-    app.register_blueprint(home.bp)
+    for blueprint in (home.bp, auth_views.bp, admin.bp, journal.bp, offer.bp, api.bp):
+        app.register_blueprint(blueprint)
     errors.init_app(app)
 
     from pilotis.cli import register_commands

@@ -79,8 +79,12 @@ def writing(engine: Engine) -> Engine:
 
 def session_factory(engine: Engine, *, write: bool = False) -> sessionmaker[Session]:
     """A session factory; ``write=True`` for sessions that will change rows."""
+    from services import audit
+
     bind = writing(engine) if write else engine
-    return sessionmaker(bind=bind, expire_on_commit=False)
+    factory = sessionmaker(bind=bind, expire_on_commit=False)
+    audit.install(factory)
+    return factory
 
 
 @contextmanager

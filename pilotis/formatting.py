@@ -6,9 +6,12 @@ import enum
 from numbers import Number
 
 from flask import Flask
-from flask_babel import format_decimal
+from datetime import date, datetime
 
-from models.enums import LABELS_FR
+from flask_babel import format_date, format_datetime, format_decimal
+
+from models.enums import LABELS_FR, Role
+from services.policy import Action, can
 
 
 def nombre(value: Number | None, decimals: int = 0) -> str:
@@ -27,6 +30,23 @@ def libelle(value: enum.Enum | str | None) -> str:
     return str(value)
 
 
+def date_fr(value: datetime | date | None, with_time: bool = False) -> str:
+    """``26/11/2026`` or ``26/11/2026 14:05`` in Paris time (timestamps are stored in UTC)."""
+    if value is None:
+        return "—"
+    if isinstance(value, datetime):
+        return str(format_datetime(value, "dd/MM/yyyy HH:mm" if with_time else "dd/MM/yyyy"))
+    return str(format_date(value, "dd/MM/yyyy"))
+
+
+def _template_context() -> dict[str, object]:
+    from pilotis.auth import principal
+
+    return {"who": principal(), "can": can, "Action": Action, "Role": Role}
+
+
 def init_app(app: Flask) -> None:
     app.add_template_filter(nombre, "nombre")
     app.add_template_filter(libelle, "libelle")
+    app.add_template_filter(date_fr, "date_fr")
+    app.context_processor(_template_context)

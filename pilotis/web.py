@@ -39,9 +39,17 @@ def db_session() -> Session:
     return g.db_session  # type: ignore[no-any-return]
 
 
+def keep_changes() -> None:
+    """Commit this write request even though it answers with an error status (e.g. a refused
+    sign-in must still count the failure)."""
+    g.keep_changes = True
+
+
 def _commit_write_request(response: Response) -> Response:
     session: Session | None = g.get("db_session")
-    if session is not None and request.method not in SAFE_METHODS and response.status_code < 400:
+    if session is None or request.method in SAFE_METHODS:
+        return response
+    if response.status_code < 400 or g.get("keep_changes"):
         session.commit()
     return response
 

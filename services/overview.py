@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from models import (
@@ -128,3 +128,120 @@ def organisation_overview(
         top_needs=top_needs,
         indicators_by_perspective={p: by_perspective.get(p, 0) for p in Perspective},
     )
+
+
+#: The kind of period an indicator of each frequency is measured on.
+FREQUENCY_PERIOD_KIND = {"monthly": "month", "quarterly": "quarter", "yearly": "year"}
+
+
+@dataclass(frozen=True)
+class AttentionItem:
+    """Something that needs the person's attention: a count and a few lines of detail."""
+
+    title: str
+    count: int
+    lines: list[str]
+    link: str | None = None  # an endpoint name for the page that deals with it
+
+
+def attention_items(session: Session, principal: Any, *, today: Any) -> list[AttentionItem]:
+    """What needs the attention of ``principal`` (a :class:`services.policy.Principal`)."""
+    from models import MeasurementState, PeriodState, Role
+
+    org_id = principal.organisation_id
+    items: list[AttentionItem] = []
+    if principal.role is Role.SERVICE_MANAGER or principal.role is Role.DIRECTION:
+        due = (
+            select(Indicator.label, Service.name, Period.key)
+            .join(Service, Service.id == Indicator.service_id)
+            .join(Period, (Period.organisation_id == org_id) & (Period.state == PeriodState.OPEN))
+            .outerjoin(
+                Measurement,
+                (Measurement.indicator_id == Indicator.id)
+                & (Measurement.period_id == Period.id)
+                & (Measurement.state != MeasurementState.DRAFT),
+            )
+            .where(
+                Indicator.organisation_id == org_id,
+                Indicator.formula.is_(None),
+                Period.end_date < today,
+                Period.kind == case(FREQUENCY_PERIOD_KIND, value=Indicator.frequency),
+                Measurement.id.is_(None),
+            )
+            .order_by(Period.key, Service.name, Indicator.label)
+        )
+        if principal.role is Role.SERVICE_MANAGER:
+            due = due.where(Indicator.service_id.in_(principal.service_ids))
+        rows = session.execute(due).all()
+        items.append(
+            AttentionItem(
+                "Valeurs d'indicateurs à saisir",
+                len(rows),
+                [f"{label} — {service} — {key}" for label, service, key in rows[:8]],
+            )
+        )
+    if principal.role is Role.DIRECTION:
+        waiting = session.execute(
+            select(Service.name, func.count())
+            .select_from(Measurement)
+            .join(Indicator, Indicator.id == Measurement.indicator_id)
+            .join(Service, Service.id == Indicator.service_id)
+            .where(Measurement.organisation_id == org_id, Measurement.state == MeasurementState.SUBMITTED)
+            .group_by(Service.name)
+            .order_by(Service.name)
+        ).all()
+        items.append(
+            AttentionItem(
+                "Valeurs soumises à valider",
+                sum(int(c) for _, c in waiting),
+                [f"{name} : {count}" for name, count in waiting],
+            )
+        )
+    if principal.role is Role.ADMIN:
+        users = session.scalars(select(User).where(User.organisation_id == org_id)).all()
+        locked = [u for u in users if u.locked_until is not None and u.locked_until > _now()]
+        inactive = [u for u in users if not u.is_active]
+        items.append(
+            AttentionItem(
+                "Comptes verrouillés ou désactivés",
+                len(locked) + len(inactive),
+                [f"{u.full_name} ({u.email}) — verrouillé" for u in locked]
+                + [f"{u.full_name} ({u.email}) — désactivé" for u in inactive],
+                "admin.users",
+            )
+        )
+    if principal.role is Role.FINANCE:
+        year = session.scalar(
+            select(func.max(CostLine.year)).where(CostLine.organisation_id == org_id, CostLine.kind == "actual")
+        )
+        if year is not None:
+            totals = dict(
+                session.execute(
+                    select(CostLine.kind, func.sum(CostLine.amount))
+                    .where(CostLine.organisation_id == org_id, CostLine.year == year, CostLine.flow == "depense")
+                    .group_by(CostLine.kind)
+                ).all()
+            )
+            budget, actual = totals.get("budget"), totals.get("actual")
+            rate = f"{float(actual) / float(budget) * 100:.1f} %".replace(".", ",") if budget else "—"
+            items.append(
+                AttentionItem(f"Exécution du budget {year}", 1, [f"Taux d'exécution des dépenses : {rate}"])
+            )
+    if principal.role is Role.ELECTED:
+        unsized = session.scalar(
+            select(func.count()).select_from(Need).where(Need.organisation_id == org_id, Need.size.is_(None))
+        )
+        items.append(
+            AttentionItem(
+                "Besoins sans effectif connu (secret statistique)",
+                int(unsized or 0),
+                ["À chiffrer par une autre source avant d'en fixer la priorité."] if unsized else [],
+            )
+        )
+    return items
+
+
+def _now() -> Any:
+    from models.base import utcnow
+
+    return utcnow()

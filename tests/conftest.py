@@ -142,3 +142,41 @@ def client(app: Flask) -> FlaskClient:
 @pytest.fixture
 def runner(app: Flask) -> FlaskCliRunner:
     return app.test_cli_runner()
+
+
+def csrf_token(html: str) -> str:
+    """The CSRF token of the first form of a page."""
+    import re
+
+    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html) or re.search(
+        r'name="csrf_token" value="([^"]+)"', html
+    )
+    assert match, "no CSRF token in the page"
+    return match.group(1)
+
+
+DEMO_PASSWORD = "demo-pilotis-2026"
+
+
+def demo_email(login: str) -> str:
+    return f"{login}@carcassonne.pilotis.example"
+
+
+def sign_in(client: FlaskClient, login: str, password: str = DEMO_PASSWORD) -> FlaskClient:
+    """Sign in through the login form, as a person would (CSRF token included)."""
+    token = csrf_token(client.get("/connexion").get_data(as_text=True))
+    response = client.post(
+        "/connexion", data={"csrf_token": token, "email": demo_email(login), "password": password}
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)[:500]
+    return client
+
+
+@pytest.fixture
+def login_as(app: Flask, demo) -> Callable[[str], FlaskClient]:  # type: ignore[no-untyped-def]
+    """``login_as("direction")``: a test client signed in as that demo account."""
+
+    def factory(login: str) -> FlaskClient:
+        return sign_in(app.test_client(), login)
+
+    return factory

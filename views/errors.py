@@ -1,10 +1,10 @@
-"""Error pages in French; a database that does not answer gives a 503, not a traceback."""
+"""Error pages in French (JSON under /api); a database that does not answer gives a 503."""
 
 from __future__ import annotations
 
 import logging
 
-from flask import Flask, render_template
+from flask import Flask, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
@@ -13,10 +13,13 @@ log = logging.getLogger(__name__)
 
 MESSAGES = {
     400: ("Requête invalide", "La requête envoyée n'a pas pu être comprise."),
-    403: ("Accès refusé", "Vous n'avez pas les droits nécessaires pour cette page."),
+    401: ("Connexion requise", "Connectez-vous pour accéder à cette page."),
+    403: ("Accès refusé", "Vos droits ne permettent pas d'accéder à cette page ou de faire cette action."),
     404: ("Page introuvable", "L'adresse demandée n'existe pas ou plus."),
     405: ("Méthode non autorisée", "Cette action n'est pas possible sur cette adresse."),
+    409: ("Modification concurrente", "Cette fiche a été modifiée entre-temps par une autre personne."),
     413: ("Fichier trop volumineux", "Le fichier envoyé dépasse la taille autorisée."),
+    429: ("Trop de tentatives", "Trop de tentatives : réessayez dans quelques minutes."),
     500: ("Erreur interne", "Une erreur inattendue est survenue ; elle a été journalisée."),
     503: (
         "Service indisponible",
@@ -26,22 +29,25 @@ MESSAGES = {
 }
 
 
-def _page(status: int) -> ResponseReturnValue:
-    title, message = MESSAGES.get(status, MESSAGES[500])
+def render_error(status: int, title: str | None = None, message: str | None = None) -> ResponseReturnValue:
+    default_title, default_message = MESSAGES.get(status, MESSAGES[500])
+    title, message = title or default_title, message or default_message
+    if request.blueprint == "api":
+        return jsonify(error=message, status=status), status
     return render_template("errors/error.html", status=status, title=title, message=message), status
 
 
 def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> ResponseReturnValue:
-        return _page(exc.code or 500)
+        return render_error(exc.code or 500)
 
     @app.errorhandler(OperationalError)
     def database_unavailable(exc: OperationalError) -> ResponseReturnValue:
         log.error("base de données indisponible : %s", exc.orig)
-        return _page(503)
+        return render_error(503)
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> ResponseReturnValue:
         log.exception("erreur non gérée")
-        return _page(500)
+        return render_error(500)

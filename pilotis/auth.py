@@ -1,0 +1,156 @@
+"""Sign-in for the web: flask-login on a revocable token, CSRF, security headers, locale.
+
+Every endpoint requires a signed-in user unless it is declared public (:data:`PUBLIC_ENDPOINTS`):
+a new page is protected by default. Which signed-in user may do what is the policy's business
+(:func:`services.policy.can`), through :func:`require`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, NoReturn
+
+from flask import Flask, abort, g, jsonify, redirect, request, session, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import Babel
+from flask_login import AnonymousUserMixin, LoginManager, UserMixin, current_user
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from sqlalchemy import select
+
+from models import User
+from pilotis.web import db_session
+from services.audit import current_actor
+from services.policy import Action, Principal, can
+
+login_manager = LoginManager()
+csrf = CSRFProtect()
+babel = Babel()
+
+#: Endpoints anyone may reach without signing in.
+PUBLIC_ENDPOINTS = frozenset({"static", "auth.login", "home.health", "home.set_language", "api.openapi"})
+LANGUAGES = ("fr", "en")
+
+
+class SignedIn(UserMixin):
+    """The flask-login user: a principal and the token that identifies the session."""
+
+    def __init__(self, user: User) -> None:
+        self.principal = Principal.of(user)
+        self.token = user.session_token
+        self.active = user.is_active
+
+    def get_id(self) -> str:
+        return self.token
+
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+
+class Anonymous(AnonymousUserMixin):
+    principal = None
+
+
+@login_manager.user_loader
+def _load_user(token: str) -> SignedIn | None:
+    user = db_session().scalar(select(User).where(User.session_token == token))
+    if user is None or not user.is_active:
+        return None
+    return SignedIn(user)
+
+
+@login_manager.unauthorized_handler
+def _unauthorized() -> ResponseReturnValue:
+    if request.blueprint == "api":
+        return jsonify(error="Authentification requise."), 401
+    target = request.full_path.rstrip("?") if request.method == "GET" else None
+    return redirect(url_for("auth.login", next=target))
+
+
+def principal() -> Principal | None:
+    return getattr(current_user, "principal", None)
+
+
+def require(action: Action, obj: Any = None) -> Principal:
+    """The current principal if the policy allows ``action``; else 404 (another organisation's
+    row: its existence is not revealed) or 403."""
+    who = principal()
+    if who is None:
+        abort(401)
+    if can(who, action, obj):
+        return who
+    if obj is not None and getattr(obj, "organisation_id", who.organisation_id) != who.organisation_id:
+        abort(404)
+    abort(403)
+
+
+def forbid() -> NoReturn:
+    abort(403)
+
+
+def _require_sign_in() -> ResponseReturnValue | None:
+    if request.endpoint is None or request.endpoint in PUBLIC_ENDPOINTS:
+        return None
+    if not current_user.is_authenticated:
+        return login_manager.unauthorized()
+    g.actor_token = current_actor.set(current_user.principal.user_id)
+    return None
+
+
+def _reset_actor(_exc: BaseException | None) -> None:
+    token = g.pop("actor_token", None)
+    if token is not None:
+        current_actor.reset(token)
+
+
+def _security_headers(response: Any) -> Any:
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'self'; "
+        "form-action 'self'; frame-ancestors 'none'",
+    )
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    if current_user and current_user.is_authenticated:
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def select_locale() -> str:
+    chosen = session.get("lang")
+    if chosen in LANGUAGES:
+        return str(chosen)
+    return "fr"
+
+
+def init_app(app: Flask) -> None:
+    production = app.config["PILOTIS_SETTINGS"].is_production
+    app.config.update(
+        REMEMBER_COOKIE_DURATION=timedelta(days=14),
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SECURE=production,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        WTF_CSRF_TIME_LIMIT=None,  # bound to the session: long data entry must not fail
+        WTF_CSRF_SSL_STRICT=production,
+    )
+    login_manager.init_app(app)
+    login_manager.anonymous_user = Anonymous
+    login_manager.session_protection = "basic"
+    login_manager.login_message = None
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+    app.before_request(_require_sign_in)
+    app.teardown_request(_reset_actor)
+    app.after_request(_security_headers)
+
+    @app.errorhandler(CSRFError)
+    def _csrf_error(exc: CSRFError) -> ResponseReturnValue:
+        from views.errors import render_error
+
+        return render_error(
+            400,
+            "Formulaire expiré ou invalide",
+            "La page a expiré ou le formulaire n'a pas été envoyé par Pilotis. Rechargez la page et recommencez.",
+        )

@@ -1,0 +1,95 @@
+"""Edits of shared rows that never overwrite someone else's change silently.
+
+Each edit form carries the version it was read at. :func:`apply_edit` refuses an edit made on
+an older version (:class:`StaleEdit`, with the current values and who changed them); the ORM's
+version check in the UPDATE's WHERE clause catches a change that lands between the check and
+the flush.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from models import AuditEntry, Base, User
+from services.audit import render
+
+
+@dataclass
+class StaleEdit(Exception):  # noqa: N818 - a domain outcome, not a programming error
+    """Someone else saved the row since it was read."""
+
+    table_name: str
+    row_id: str
+    current_version: int
+    current_values: dict[str, str | None]
+    changed_by: str | None
+    changed_at: datetime | None
+
+    def message(self, labels: Mapping[str, str]) -> str:
+        who = self.changed_by or "une autre personne"
+        when = f" le {self.changed_at:%d/%m/%Y à %H:%M} (UTC)" if self.changed_at else ""
+        values = " ; ".join(
+            f"{labels.get(field, field)} : « {value if value is not None else '—'} »"
+            for field, value in self.current_values.items()
+        )
+        return (
+            f"Cette fiche a été modifiée entre-temps par {who}{when}. Valeurs actuelles : {values}. "
+            "Vos modifications n'ont pas été enregistrées : reprenez-les à partir de ces valeurs."
+        )
+
+
+def last_change(session: Session, table_name: str, row_id: str) -> tuple[str | None, datetime | None]:
+    row = session.execute(
+        select(User.full_name, AuditEntry.occurred_at)
+        .outerjoin(User, User.id == AuditEntry.user_id)
+        .where(AuditEntry.table_name == table_name, AuditEntry.row_id == row_id)
+        .order_by(AuditEntry.occurred_at.desc(), AuditEntry.id.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None, None
+    return row[0], row[1]
+
+
+def _stale(session: Session, obj: Base, fields: list[str]) -> StaleEdit:
+    session.refresh(obj)
+    row_id = str(obj.id)  # type: ignore[attr-defined]
+    who, when = last_change(session, obj.__tablename__, row_id)
+    return StaleEdit(
+        table_name=obj.__tablename__,
+        row_id=row_id,
+        current_version=obj.version,  # type: ignore[attr-defined]
+        current_values={field: render(getattr(obj, field)) for field in fields},
+        changed_by=who,
+        changed_at=when,
+    )
+
+
+def apply_edit(session: Session, obj: Base, expected_version: int, changes: Mapping[str, Any]) -> bool:
+    """Set ``changes`` on ``obj`` if it is still at ``expected_version``; flush.
+
+    Returns whether anything changed. Raises :class:`StaleEdit` when the row moved on.
+    """
+    fields = list(changes)
+    if obj.version != expected_version:  # type: ignore[attr-defined]
+        raise _stale(session, obj, fields)
+    changed = False
+    for field, value in changes.items():
+        if getattr(obj, field) != value:
+            setattr(obj, field, value)
+            changed = True
+    if not changed:
+        return False
+    try:
+        with session.begin_nested():
+            session.flush()
+    except StaleDataError:
+        raise _stale(session, obj, fields) from None
+    return True

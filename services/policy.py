@@ -1,0 +1,135 @@
+"""Who may do what: one function, :func:`can`, decides every access.
+
+Pages, the API, exports and imports all ask it. Rules:
+
+- nobody sees or touches another organisation's rows;
+- the administrator manages accounts and reference data and reads everything;
+- the direction reads everything and edits objectives, indicators, targets, needs and the offer,
+  and validates measurements;
+- a service manager reads and edits only the objectives, indicators and measurements of their
+  own services (and reads the shared diagnostic: territory, statistics, needs);
+- finance reads everything and edits costs and scenarios;
+- an élu·e reads everything and sets the priority of needs;
+- a partner / reader reads and changes nothing.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from models import Indicator, Measurement, Objective, Role, Service, User
+
+
+class Action(enum.StrEnum):
+    VIEW = "view"
+    EDIT = "edit"
+    CREATE = "create"
+    VALIDATE = "validate"
+    SET_PRIORITY = "set_priority"
+    EXPORT = "export"
+    IMPORT = "import"
+    MANAGE_USERS = "manage_users"
+    VIEW_AUDIT = "view_audit"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The signed-in person as the policy sees them (no ORM object, no request)."""
+
+    user_id: int
+    organisation_id: int
+    role: Role
+    service_ids: frozenset[int]
+    email: str = ""
+    full_name: str = ""
+
+    @classmethod
+    def of(cls, user: User) -> Principal:
+        return cls(
+            user_id=user.id,
+            organisation_id=user.organisation_id,
+            role=user.role,
+            service_ids=frozenset(s.id for s in user.services),
+            email=user.email,
+            full_name=user.full_name,
+        )
+
+
+#: Kinds of rows, by what the roles may do with them (beyond reading).
+SCOPED_TO_SERVICE = (Objective, Indicator, Measurement)
+EDITORS: dict[str, frozenset[Role]] = {
+    "objective": frozenset({Role.DIRECTION, Role.SERVICE_MANAGER}),
+    "indicator": frozenset({Role.DIRECTION, Role.SERVICE_MANAGER}),
+    "measurement": frozenset({Role.DIRECTION, Role.SERVICE_MANAGER}),
+    "service": frozenset({Role.ADMIN, Role.DIRECTION}),
+    "activity": frozenset({Role.ADMIN, Role.DIRECTION}),
+    "need": frozenset({Role.DIRECTION}),
+    "territory": frozenset({Role.ADMIN}),
+    "cost_line": frozenset({Role.FINANCE}),
+    "scenario": frozenset({Role.FINANCE}),
+    "user": frozenset({Role.ADMIN}),
+    "organisation": frozenset({Role.ADMIN}),
+}
+
+
+def _kind(obj: Any) -> str:
+    name = type(obj).__name__
+    return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
+
+
+def service_of(obj: Any) -> int | None:
+    """The service a row belongs to, for the rows scoped to a service."""
+    if isinstance(obj, Service):
+        return obj.id
+    if isinstance(obj, Measurement):
+        return obj.indicator.service_id
+    return getattr(obj, "service_id", None)
+
+
+def _in_scope(principal: Principal, obj: Any) -> bool:
+    """A service manager's reach: rows of their services (rows of no service are out of it)."""
+    if principal.role is not Role.SERVICE_MANAGER or not isinstance(obj, SCOPED_TO_SERVICE):
+        return True
+    return service_of(obj) in principal.service_ids
+
+
+def can(principal: Principal | None, action: Action, obj: Any = None) -> bool:
+    """May ``principal`` do ``action`` (on ``obj``, an ORM row, or on its kind when None)?"""
+    if principal is None:
+        return False
+    if obj is not None:
+        organisation_id = obj.id if _kind(obj) == "organisation" else getattr(obj, "organisation_id", None)
+        if organisation_id != principal.organisation_id:
+            return False
+    role = principal.role
+    if action is Action.VIEW:
+        return obj is None or _in_scope(principal, obj)
+    if action is Action.EXPORT:
+        return obj is None or _in_scope(principal, obj)
+    if action is Action.MANAGE_USERS:
+        return role is Role.ADMIN
+    if action is Action.VIEW_AUDIT:
+        return role in (Role.ADMIN, Role.DIRECTION)
+    if action is Action.VALIDATE:
+        return role is Role.DIRECTION
+    if action is Action.SET_PRIORITY:
+        return role in (Role.ELECTED, Role.DIRECTION)
+    if role is Role.READER:
+        return False
+    if action in (Action.EDIT, Action.CREATE, Action.IMPORT):
+        if obj is None:
+            return any(role in roles for roles in EDITORS.values())
+        editors = EDITORS.get(_kind(obj), frozenset())
+        return role in editors and _in_scope(principal, obj)
+    return False
+
+
+def visible_service_ids(principal: Principal, all_ids: Iterable[int]) -> set[int]:
+    """The services whose objectives, indicators and measurements the principal may see."""
+    ids = set(all_ids)
+    if principal.role is Role.SERVICE_MANAGER:
+        return ids & set(principal.service_ids)
+    return ids

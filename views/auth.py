@@ -1,0 +1,91 @@
+"""Sign-in, sign-out and password change."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user, login_user, logout_user
+
+from models import User
+from models.base import utcnow
+from pilotis.auth import SignedIn, principal
+from pilotis.web import db_session, keep_changes
+from services import accounts
+from views.forms import ConfirmForm, LoginForm, PasswordChangeForm
+
+bp = Blueprint("auth", __name__)
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path of this site (no scheme, no host, no ``//``) is followed after sign-in."""
+    if not target:
+        return url_for("home.index")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return url_for("home.index")
+    return target
+
+
+@bp.route("/connexion", methods=["GET", "POST"])
+def login() -> ResponseReturnValue:
+    form = LoginForm()
+    if request.method == "GET":
+        form.next.data = request.args.get("next", "")
+    if form.validate_on_submit():
+        result = accounts.sign_in(
+            db_session(),
+            form.email.data or "",
+            form.password.data or "",
+            address=request.remote_addr or "inconnue",
+            now=utcnow(),
+        )
+        if result.user is None:
+            keep_changes()  # the failure counters must survive the refusal
+            flash(result.error or "Connexion refusée.", "error")
+            return render_template("auth/login.html", form=form), result.status
+        session.clear()  # no state from before sign-in survives (session fixation)
+        login_user(SignedIn(result.user), remember=bool(form.remember.data))
+        flash(f"Bienvenue, {result.user.full_name}.", "success")
+        return redirect(_safe_next(form.next.data))
+    status = 400 if request.method == "POST" else 200
+    return render_template("auth/login.html", form=form), status
+
+
+@bp.post("/deconnexion")
+def logout() -> ResponseReturnValue:
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        return redirect(url_for("home.index"))
+    who = principal()
+    if who is not None:
+        user = db_session().get(User, who.user_id)
+        if user is not None:
+            accounts.sign_out(user)  # the old cookies no longer open a session
+    logout_user()
+    session.clear()
+    flash("Vous êtes déconnecté·e.", "success")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/compte/mot-de-passe", methods=["GET", "POST"])
+def change_password() -> ResponseReturnValue:
+    form = PasswordChangeForm()
+    if form.validate_on_submit():
+        user = db_session().get(User, current_user.principal.user_id)
+        assert user is not None
+        if not accounts.password_matches(user.password_hash, form.current.data or ""):
+            form.current.errors = ["Mot de passe actuel incorrect."]
+        else:
+            try:
+                accounts.set_password(user, form.new.data or "", now=utcnow())
+            except accounts.AccountError as exc:
+                form.new.errors = [str(exc)]
+            else:
+                db_session().flush()
+                login_user(SignedIn(user))  # the new token for this browser; others are signed out
+                flash("Mot de passe modifié. Vos autres sessions ont été fermées.", "success")
+                return redirect(url_for("home.index"))
+    status = 400 if request.method == "POST" else 200
+    return render_template("auth/password.html", form=form), status
