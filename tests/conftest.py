@@ -180,3 +180,28 @@ def login_as(app: Flask, demo) -> Callable[[str], FlaskClient]:  # type: ignore[
         return sign_in(app.test_client(), login)
 
     return factory
+
+
+@pytest.fixture(scope="session")
+def other_demo(engine: Engine, demo):  # type: ignore[no-untyped-def]
+    """A second organisation in the same database (the demo of Rodez)."""
+    from services.demo import build_demo
+
+    with write_session(engine) as session:
+        return build_demo(session, "12202", as_of=DEMO_AS_OF)
+
+
+@pytest.fixture(autouse=True)
+def _forget_sign_in_failures(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Failed sign-ins of one test must not lock accounts or throttle addresses in the next."""
+    yield
+    if "engine" not in request.fixturenames:
+        return
+    engine = request.getfixturevalue("engine")
+    from sqlalchemy import update
+
+    from models import LoginFailure, User
+
+    with write_session(engine) as session:
+        session.execute(text(f"DELETE FROM {LoginFailure.__tablename__}"))
+        session.execute(update(User).values(failed_logins=0, locked_until=None))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
+from wtforms import SelectChoice
 
 from models import Organisation, Role, Service, User
 from models.base import utcnow
@@ -25,11 +26,11 @@ def _user(user_id: int) -> User:
     return user
 
 
-def _service_choices(organisation_id: int) -> list[tuple[int, str]]:
+def _service_choices(organisation_id: int) -> list[SelectChoice]:
     services = db_session().scalars(
         select(Service).where(Service.organisation_id == organisation_id).order_by(Service.name)
     )
-    return [(s.id, s.name) for s in services]
+    return [SelectChoice(str(s.id), s.name) for s in services]
 
 
 def _services(organisation_id: int, ids: list[int]) -> list[Service]:

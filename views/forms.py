@@ -9,6 +9,7 @@ from wtforms import (
     HiddenField,
     IntegerField,
     PasswordField,
+    SelectChoice,
     SelectField,
     SelectMultipleField,
     StringField,
@@ -42,7 +43,7 @@ class PasswordChangeForm(FlaskForm):
     )
 
 
-ROLE_CHOICES = [(role.value, LABELS_FR[role]) for role in Role]
+ROLE_CHOICES = [SelectChoice(role.value, LABELS_FR[role]) for role in Role]
 
 
 class UserForm(FlaskForm):

@@ -1,0 +1,226 @@
+"""Every route x every role x own / other-service / other-organisation object.
+
+The table below is the specification of access. The test fails when the application has a
+route the table does not list, so a new page cannot ship without its access rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pytest
+from sqlalchemy import select
+
+from models import Indicator, Organisation, Role, Service, User
+from models.base import utcnow
+from pilotis.database import write_session
+from services import accounts
+from tests.conftest import csrf_token, sign_in
+
+LOGINS = {
+    "anonymous": None,
+    "admin": "admin",
+    "direction": "direction",
+    "service_manager": "responsable.seniors",
+    "finance": "finances",
+    "elected": "elu",
+    "reader": "partenaire",
+}
+SIGNED_IN = frozenset(LOGINS) - {"anonymous"}
+EVERYONE = frozenset(LOGINS)
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: Callable[[dict[str, int]], str]
+    #: roles allowed on an object in scope, and the status they get
+    allowed: frozenset[str]
+    success: int = 200
+    #: which variants of the target apply: "own", "other_service", "other_org"
+    variants: tuple[str, ...] = ("own",)
+    body: Callable[[dict[str, int]], dict] = field(default=lambda ids: {})
+    json: bool = False
+    api: bool = False
+
+
+
+ROUTES: dict[str, Route] = {
+    "home.index": Route("GET", lambda i: "/", SIGNED_IN),
+    "home.health": Route("GET", lambda i: "/sante", EVERYONE),
+    "home.set_language": Route("POST", lambda i: "/langue", EVERYONE, 302, body=lambda i: {"lang": "fr"}),
+    "auth.login": Route("GET", lambda i: "/connexion", EVERYONE),
+    "auth.logout": Route("POST", lambda i: "/deconnexion", SIGNED_IN, 302),
+    "auth.change_password": Route("GET", lambda i: "/compte/mot-de-passe", SIGNED_IN),
+    "offer.services": Route("GET", lambda i: "/services", SIGNED_IN),
+    "offer.service": Route(
+        "GET", lambda i: f"/services/{i['service']}", SIGNED_IN, variants=("own", "other_org")
+    ),
+    "offer.indicator": Route(
+        "GET",
+        lambda i: f"/indicateurs/{i['indicator']}",
+        SIGNED_IN,
+        variants=("own", "other_service", "other_org"),
+    ),
+    "journal.index": Route("GET", lambda i: "/journal/", frozenset({"admin", "direction"})),
+    "journal.export": Route("GET", lambda i: "/journal/export.xlsx?au=2000-01-01", frozenset({"admin", "direction"})),
+    "admin.users": Route("GET", lambda i: "/admin/utilisateurs", frozenset({"admin"})),
+    "admin.create_user": Route("GET", lambda i: "/admin/utilisateurs/nouveau", frozenset({"admin"})),
+    "admin.edit_user": Route(
+        "GET", lambda i: f"/admin/utilisateurs/{i['user']}", frozenset({"admin"}), variants=("own", "other_org")
+    ),
+    "admin.deactivate_user": Route(
+        "POST", lambda i: f"/admin/utilisateurs/{i['user']}/desactiver", frozenset({"admin"}), 303,
+        variants=("own", "other_org"),
+    ),
+    "admin.reactivate_user": Route(
+        "POST", lambda i: f"/admin/utilisateurs/{i['user']}/reactiver", frozenset({"admin"}), 303,
+        variants=("own", "other_org"),
+    ),
+    "admin.reset_password": Route(
+        "POST", lambda i: f"/admin/utilisateurs/{i['user']}/mot-de-passe", frozenset({"admin"}), 200,
+        variants=("own", "other_org"),
+    ),
+    "api.openapi": Route("GET", lambda i: "/api/v1/openapi.json", EVERYONE, api=True),
+    "api.me": Route("GET", lambda i: "/api/v1/moi", SIGNED_IN, api=True),
+    "api.services": Route("GET", lambda i: "/api/v1/services", SIGNED_IN, api=True),
+    "api.service": Route(
+        "GET", lambda i: f"/api/v1/services/{i['service']}", SIGNED_IN, variants=("own", "other_org"), api=True
+    ),
+    "api.update_service": Route(
+        "PATCH",
+        lambda i: f"/api/v1/services/{i['service']}",
+        frozenset({"admin", "direction"}),
+        variants=("own", "other_org"),
+        body=lambda i: {"version": i["service_version"]},
+        json=True,
+        api=True,
+    ),
+    "api.indicators": Route("GET", lambda i: "/api/v1/indicators", SIGNED_IN, api=True),
+    "api.indicator": Route(
+        "GET",
+        lambda i: f"/api/v1/indicators/{i['indicator']}",
+        SIGNED_IN,
+        variants=("own", "other_service", "other_org"),
+        api=True,
+    ),
+}
+#: The same endpoint answers several methods: each is a row of its own.
+EXTRA: dict[str, Route] = {
+    "auth.login POST": Route(
+        "POST", lambda i: "/connexion", EVERYONE, 401,
+        body=lambda i: {"email": "personne@example.org", "password": "mauvais-mot-de-passe"},
+    ),
+    "auth.change_password POST": Route("POST", lambda i: "/compte/mot-de-passe", SIGNED_IN, 400),
+    "offer.service POST": Route(
+        "POST", lambda i: f"/services/{i['service']}", frozenset({"admin", "direction"}), 303,
+        variants=("own", "other_org"),
+        body=lambda i: {"name": i["service_name"], "description": "", "version": i["service_version"]},
+    ),
+    "admin.create_user POST": Route("POST", lambda i: "/admin/utilisateurs/nouveau", frozenset({"admin"}), 400),
+    "admin.edit_user POST": Route(
+        "POST", lambda i: f"/admin/utilisateurs/{i['user']}", frozenset({"admin"}), 400,
+        variants=("own", "other_org"), body=lambda i: {"full_name": ""},
+    ),
+}
+
+
+def test_every_route_of_the_application_is_in_the_matrix(app):
+    declared = {f"{name.split(' ')[0]} {route.method}" for name, route in {**ROUTES, **EXTRA}.items()}
+    actual = {
+        f"{rule.endpoint} {method}"
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint != "static"
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
+    assert actual - declared == set(), "routes missing from the authorization matrix"
+    assert declared - actual == set(), "the matrix lists routes that no longer exist"
+
+
+@pytest.fixture(scope="module")
+def targets(engine, demo, other_demo):
+    """Objects in scope, of another service, and of another organisation."""
+    with write_session(engine) as session:
+        def user_in(org_id: int, login: str) -> int:
+            email = f"{login}@matrice.pilotis.example"
+            user = session.scalar(select(User).where(User.email == email))
+            if user is None:
+                user = accounts.create_user(
+                    session, organisation=session.get(Organisation, org_id), email=email,
+                    full_name="Compte de test", role=Role.READER, services=[],
+                    password="une phrase de passe assez longue", now=utcnow(),
+                )
+            return user.id
+
+        def service(org_id: int, code: str) -> Service:
+            return session.scalar(select(Service).where(Service.organisation_id == org_id, Service.code == code))
+
+        def indicator(org_id: int, service_code: str) -> int:
+            return session.scalar(
+                select(Indicator.id).join(Service, Service.id == Indicator.service_id)
+                .where(Indicator.organisation_id == org_id, Service.code == service_code)
+                .order_by(Indicator.id).limit(1)
+            )
+
+        own_service = service(demo.organisation_id, "SENIORS")
+        other_service = service(other_demo.organisation_id, "SENIORS")
+        return {
+            "own": {
+                "service": own_service.id,
+                "indicator": indicator(demo.organisation_id, "SENIORS"),
+                "user": user_in(demo.organisation_id, "matrice.own"),
+            },
+            "other_service": {"indicator": indicator(demo.organisation_id, "SOLIDARITE")},
+            "other_org": {
+                "service": other_service.id,
+                "indicator": indicator(other_demo.organisation_id, "SENIORS"),
+                "user": user_in(other_demo.organisation_id, "matrice.other"),
+            },
+        }
+
+
+def expected_status(route: Route, role: str, variant: str) -> int:
+    if role == "anonymous" and role not in route.allowed:
+        return 401 if route.api else 302
+    if variant == "other_org" and role != "anonymous":
+        return 404
+    if variant == "other_service" and role == "service_manager":
+        return 403
+    return route.success if role in route.allowed else 403
+
+
+CASES = [
+    pytest.param(name, role, variant, id=f"{name}-{role}-{variant}")
+    for name, route in {**ROUTES, **EXTRA}.items()
+    for role in LOGINS
+    for variant in route.variants
+]
+
+
+@pytest.mark.parametrize(("name", "role", "variant"), CASES)
+def test_access(app, engine, targets, name, role, variant):
+    from models import Service as S
+
+    route = {**ROUTES, **EXTRA}[name]
+    client = app.test_client()
+    if LOGINS[role]:
+        sign_in(client, LOGINS[role])
+    ids = dict(targets[variant])
+    if "service" in ids:
+        with write_session(engine) as session:
+            svc = session.get(S, ids["service"])
+            ids["service_version"], ids["service_name"] = svc.version, svc.name
+    path = route.path(ids)
+    token = csrf_token(client.get("/connexion" if not LOGINS[role] else "/compte/mot-de-passe").get_data(as_text=True))
+    if route.json:
+        response = client.open(path, method=route.method, json=route.body(ids), headers={"X-CSRFToken": token})
+    elif route.method == "GET":
+        response = client.get(path)
+    else:
+        response = client.open(path, method=route.method, data={"csrf_token": token, **route.body(ids)})
+    assert response.status_code == expected_status(route, role, variant), response.get_data(as_text=True)[:300]
+    if role == "anonymous" and role not in route.allowed and not route.api:
+        assert "/connexion" in response.headers["Location"]
+    if response.status_code in (403, 404) and not route.api:
+        assert "Accès refusé" in response.get_data(as_text=True) or "introuvable" in response.get_data(as_text=True)
