@@ -8,7 +8,7 @@ a new page is protected by default. Which signed-in user may do what is the poli
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 from flask import Flask, abort, g, jsonify, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
@@ -92,7 +92,7 @@ def _require_sign_in() -> ResponseReturnValue | None:
     if request.endpoint is None or request.endpoint in PUBLIC_ENDPOINTS:
         return None
     if not current_user.is_authenticated:
-        return login_manager.unauthorized()
+        return cast(ResponseReturnValue, login_manager.unauthorized())
     g.actor_token = current_actor.set(current_user.principal.user_id)
     return None
 
@@ -152,5 +152,6 @@ def init_app(app: Flask) -> None:
         return render_error(
             400,
             "Formulaire expiré ou invalide",
-            "La page a expiré ou le formulaire n'a pas été envoyé par Pilotis. Rechargez la page et recommencez.",
+            "La page a expiré ou le formulaire n'a pas été envoyé par Pilotis. "
+            "Rechargez la page et recommencez.",
         )

@@ -7,13 +7,17 @@ from datetime import UTC, datetime
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, FlaskGroup, with_appcontext
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
+from models import Organisation, Service, User
+from models.base import utcnow
 from models.enums import LABELS_FR, Role
 from pilotis import schema
 from pilotis.database import describe_url, write_session
 from pilotis.errors import PilotisError
 from pilotis.web import engine
+from services import accounts
 
 
 def _create_app() -> Flask:
@@ -35,6 +39,7 @@ main = FlaskGroup(
 
 
 def register_commands(app: Flask) -> None:
+    app.cli.add_command(users)
     app.cli.add_command(db)
     app.cli.add_command(demo)
     app.cli.add_command(serve)
@@ -165,3 +170,111 @@ def _serve(app: Flask, host: str, port: int, threads: int = 4) -> None:
             f"impossible d'écouter sur {host}:{port} ({exc.strerror or exc}) : "
             "choisissez un autre port avec --port."
         ) from exc
+
+
+# -- accounts ---------------------------------------------------------------------------------
+@click.group(cls=AppGroup, help="Comptes des utilisateurs.")
+def users() -> None:
+    pass
+
+
+ROLE_NAMES = [role.value for role in Role]
+
+
+def _find_user(session: Session, email: str) -> User:
+    user = session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        raise PilotisError(f"aucun compte pour « {email} ».")
+    return user
+
+
+@users.command("list", help="Liste les comptes (d'une organisation avec --organisation).")
+@click.option("--organisation", "slug", default=None, help="Identifiant de l'organisation (ex. demo-11069).")
+def users_list(slug: str | None) -> None:
+    schema.require_current_schema(engine())
+    with write_session(engine()) as session:
+        query = select(User, Organisation.slug).join(Organisation, Organisation.id == User.organisation_id)
+        if slug:
+            query = query.where(Organisation.slug == slug)
+        rows = session.execute(query.order_by(Organisation.slug, User.email)).all()
+        if not rows:
+            click.echo("Aucun compte.")
+        for user, org_slug in rows:
+            state = "actif" if user.is_active else "désactivé"
+            scope = ", ".join(s.code for s in user.services)
+            click.echo(
+                f"{user.email:<45} {LABELS_FR[user.role]:<24} {org_slug:<14} {state}"
+                + (f"  [{scope}]" if scope else "")
+            )
+
+
+@users.command("create", help="Crée un compte et affiche son mot de passe temporaire.")
+@click.argument("email")
+@click.option("--name", "full_name", required=True, help="Nom complet.")
+@click.option("--role", type=click.Choice(ROLE_NAMES), required=True)
+@click.option("--organisation", "slug", required=True, help="Identifiant de l'organisation (ex. demo-11069).")
+@click.option(
+    "--service",
+    "service_codes",
+    multiple=True,
+    help="Code d'un service (responsable de service ; répétable).",
+)
+def users_create(email: str, full_name: str, role: str, slug: str, service_codes: tuple[str, ...]) -> None:
+    schema.require_current_schema(engine())
+    with write_session(engine()) as session:
+        organisation = session.scalar(select(Organisation).where(Organisation.slug == slug))
+        if organisation is None:
+            raise PilotisError(f"organisation « {slug} » inconnue (voir « pilotis users list »).")
+        services = []
+        for code in service_codes:
+            service = session.scalar(
+                select(Service).where(Service.organisation_id == organisation.id, Service.code == code)
+            )
+            if service is None:
+                raise PilotisError(f"service « {code} » inconnu dans l'organisation « {slug} ».")
+            services.append(service)
+        password = accounts.temporary_password()
+        try:
+            user = accounts.create_user(
+                session,
+                organisation=organisation,
+                email=email,
+                full_name=full_name,
+                role=Role(role),
+                services=services,
+                password=password,
+                now=utcnow(),
+            )
+        except accounts.AccountError as exc:
+            raise PilotisError(str(exc)) from exc
+        click.echo(f"Compte créé : {user.email} ({LABELS_FR[user.role]}).")
+        click.echo(f"Mot de passe temporaire (à changer à la première connexion) : {password}")
+
+
+@users.command("deactivate", help="Désactive un compte ; ses sessions sont fermées.")
+@click.argument("email")
+def users_deactivate(email: str) -> None:
+    schema.require_current_schema(engine())
+    with write_session(engine()) as session:
+        user = _find_user(session, email)
+        accounts.deactivate(user)
+        click.echo(f"Compte {user.email} désactivé.")
+
+
+@users.command("set-password", help="Fixe un mot de passe (demandé deux fois) ou en donne un temporaire.")
+@click.argument("email")
+@click.option("--temporary", is_flag=True, help="Génère et affiche un mot de passe temporaire.")
+def users_set_password(email: str, temporary: bool) -> None:
+    schema.require_current_schema(engine())
+    with write_session(engine()) as session:
+        user = _find_user(session, email)
+        if temporary:
+            password = accounts.reset_password(user, now=utcnow())
+            click.echo(f"Mot de passe temporaire de {user.email} : {password}")
+            return
+        password = click.prompt("Nouveau mot de passe", hide_input=True, confirmation_prompt="Confirmation")
+        try:
+            accounts.set_password(user, password, now=utcnow())
+        except accounts.AccountError as exc:
+            raise PilotisError(str(exc)) from exc
+        click.echo(f"Mot de passe de {user.email} modifié ; ses sessions sont fermées.")

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import enum
+from datetime import date, datetime
 from numbers import Number
 
 from flask import Flask
-from datetime import date, datetime
-
 from flask_babel import format_date, format_datetime, format_decimal
 
 from models.enums import LABELS_FR, Role

@@ -101,9 +101,9 @@ def sign_in(session: Session, email: str, password: str, *, address: str, now: d
     """Check a sign-in; count failures per account and per address. Flushes."""
     since = now - ADDRESS_WINDOW
     failures = session.scalar(
-        select(func.count()).select_from(LoginFailure).where(
-            LoginFailure.address == address, LoginFailure.occurred_at >= since
-        )
+        select(func.count())
+        .select_from(LoginFailure)
+        .where(LoginFailure.address == address, LoginFailure.occurred_at >= since)
     )
     if (failures or 0) >= ADDRESS_LIMIT:
         return SignInResult(
@@ -190,7 +190,9 @@ def _check_scope(organisation: Organisation, role: Role, services: list[Service]
         raise AccountError("Un service indiqué n'appartient pas à l'organisation du compte.")
 
 
-def update_user(user: User, *, full_name: str, role: Role, services: list[Service], organisation: Organisation) -> None:
+def update_user(
+    user: User, *, full_name: str, role: Role, services: list[Service], organisation: Organisation
+) -> None:
     _check_scope(organisation, role, services)
     user.full_name = full_name.strip()
     if user.role is not role or {s.id for s in user.services} != {s.id for s in services}:

@@ -192,9 +192,12 @@ def _after_flush(session: Session, _context: Any) -> None:
 
 
 def install(factory: sessionmaker[Session]) -> None:
-    """Record the audit trail of every session the factory makes."""
-    if not event.contains(factory, "after_flush", _after_flush):
-        event.listen(factory, "after_flush", _after_flush)
+    """Record the audit trail of every session the factory makes (call once per factory).
+
+    No ``event.contains`` guard: it keys on ``id()`` of the factory's class, which Python
+    reuses once a factory is garbage-collected, and would then skip a new factory.
+    """
+    event.listen(factory, "after_flush", _after_flush)
 
 
 # -- reading the journal -----------------------------------------------------------------
@@ -245,7 +248,9 @@ class JournalFilter:
     end: datetime | None = None
 
 
-def journal(session: Session, criteria: JournalFilter, *, limit: int | None = 200, offset: int = 0) -> list[JournalLine]:
+def journal(
+    session: Session, criteria: JournalFilter, *, limit: int | None = 200, offset: int = 0
+) -> list[JournalLine]:
     """The organisation's journal, newest first, filtered."""
     query = (
         select(AuditEntry, User.full_name, User.email)

@@ -22,7 +22,7 @@ from services.audit import render
 
 
 @dataclass
-class StaleEdit(Exception):  # noqa: N818 - a domain outcome, not a programming error
+class StaleEdit(Exception):
     """Someone else saved the row since it was read."""
 
     table_name: str

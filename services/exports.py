@@ -8,12 +8,12 @@ from io import BytesIO
 from typing import Any
 
 from openpyxl import Workbook
-from openpyxl.cell.cell import Cell
+from openpyxl.cell.cell import Cell, MergedCell
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 
 
-def set_cell(cell: Cell, value: Any) -> None:
+def set_cell(cell: Cell | MergedCell, value: Any) -> None:
     """Write ``value``; strings are always stored as text, even ``=SOMME(A1)``."""
     if isinstance(value, datetime) and value.tzinfo is not None:
         value = value.replace(tzinfo=None)  # Excel has no time zones: values are written in UTC
@@ -22,11 +22,14 @@ def set_cell(cell: Cell, value: Any) -> None:
         cell.data_type = "s"
 
 
-def workbook_bytes(title: str, headers: Sequence[str], rows: Iterable[Sequence[Any]], widths: Sequence[int]) -> bytes:
+def workbook_bytes(
+    title: str, headers: Sequence[str], rows: Iterable[Sequence[Any]], widths: Sequence[int]
+) -> bytes:
     """One styled sheet with a frozen header row, as the bytes of an .xlsx file."""
     book = Workbook()
     sheet = book.active
-    assert sheet is not None
+    if sheet is None:  # pragma: no cover - a new workbook always has a sheet
+        raise RuntimeError("classeur sans feuille")
     sheet.title = title[:31]
     for col, header in enumerate(headers, start=1):
         cell = sheet.cell(row=1, column=col)

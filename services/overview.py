@@ -146,7 +146,7 @@ class AttentionItem:
 
 def attention_items(session: Session, principal: Any, *, today: Any) -> list[AttentionItem]:
     """What needs the attention of ``principal`` (a :class:`services.policy.Principal`)."""
-    from models import MeasurementState, PeriodState, Role
+    from models import CostKind, MeasurementState, PeriodState, Role
 
     org_id = principal.organisation_id
     items: list[AttentionItem] = []
@@ -212,18 +212,24 @@ def attention_items(session: Session, principal: Any, *, today: Any) -> list[Att
         )
     if principal.role is Role.FINANCE:
         year = session.scalar(
-            select(func.max(CostLine.year)).where(CostLine.organisation_id == org_id, CostLine.kind == "actual")
+            select(func.max(CostLine.year)).where(
+                CostLine.organisation_id == org_id, CostLine.kind == "actual"
+            )
         )
         if year is not None:
             totals = dict(
                 session.execute(
                     select(CostLine.kind, func.sum(CostLine.amount))
-                    .where(CostLine.organisation_id == org_id, CostLine.year == year, CostLine.flow == "depense")
+                    .where(
+                        CostLine.organisation_id == org_id, CostLine.year == year, CostLine.flow == "depense"
+                    )
                     .group_by(CostLine.kind)
                 ).all()
             )
-            budget, actual = totals.get("budget"), totals.get("actual")
-            rate = f"{float(actual) / float(budget) * 100:.1f} %".replace(".", ",") if budget else "—"
+            budget, actual = totals.get(CostKind.BUDGET), totals.get(CostKind.ACTUAL)
+            rate = (
+                f"{actual / budget * 100:.1f} %".replace(".", ",") if budget and actual is not None else "—"
+            )
             items.append(
                 AttentionItem(f"Exécution du budget {year}", 1, [f"Taux d'exécution des dépenses : {rate}"])
             )

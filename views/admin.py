@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
-from wtforms import SelectChoice
+from wtforms import SelectChoice  # type: ignore[attr-defined]  # WTForms 3.3
 
 from models import Organisation, Role, Service, User
 from models.base import utcnow
@@ -37,7 +37,9 @@ def _services(organisation_id: int, ids: list[int]) -> list[Service]:
     if not ids:
         return []
     return list(
-        db_session().scalars(select(Service).where(Service.organisation_id == organisation_id, Service.id.in_(ids)))
+        db_session().scalars(
+            select(Service).where(Service.organisation_id == organisation_id, Service.id.in_(ids))
+        )
     )
 
 
@@ -57,7 +59,8 @@ def create_user() -> ResponseReturnValue:
     form.services.choices = _service_choices(who.organisation_id)
     if form.validate_on_submit():
         organisation = db_session().get(Organisation, who.organisation_id)
-        assert organisation is not None
+        if organisation is None:
+            abort(404)
         password = accounts.temporary_password()
         try:
             user = accounts.create_user(
@@ -98,7 +101,8 @@ def edit_user(user_id: int) -> ResponseReturnValue:
             )
             return render_template("admin/user_form.html", form=form, user=user), 409
         organisation = db_session().get(Organisation, user.organisation_id)
-        assert organisation is not None
+        if organisation is None:
+            abort(404)
         try:
             accounts.update_user(
                 user,

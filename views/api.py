@@ -148,7 +148,10 @@ _ERROR = {"$ref": "#/components/schemas/Error"}
 _RESPONSES_READ = {
     "401": {"description": "Connexion requise", "content": {"application/json": {"schema": _ERROR}}},
     "403": {"description": "Droits insuffisants", "content": {"application/json": {"schema": _ERROR}}},
-    "404": {"description": "Introuvable (ou d'une autre organisation)", "content": {"application/json": {"schema": _ERROR}}},
+    "404": {
+        "description": "Introuvable (ou d'une autre organisation)",
+        "content": {"application/json": {"schema": _ERROR}},
+    },
 }
 
 
@@ -165,37 +168,149 @@ OPENAPI: dict[str, Any] = {
     },
     "servers": [{"url": "/api/v1"}],
     "paths": {
-        "/moi": {"get": {"summary": "La personne connectée", "responses": {"200": _ok({"$ref": "#/components/schemas/Me"}, "La personne"), **_RESPONSES_READ}}},
-        "/services": {"get": {"summary": "Services de l'organisation", "responses": {"200": _ok({"type": "array", "items": {"$ref": "#/components/schemas/Service"}}, "Les services"), **_RESPONSES_READ}}},
+        "/moi": {
+            "get": {
+                "summary": "La personne connectée",
+                "responses": {
+                    "200": _ok({"$ref": "#/components/schemas/Me"}, "La personne"),
+                    **_RESPONSES_READ,
+                },
+            }
+        },
+        "/services": {
+            "get": {
+                "summary": "Services de l'organisation",
+                "responses": {
+                    "200": _ok(
+                        {"type": "array", "items": {"$ref": "#/components/schemas/Service"}}, "Les services"
+                    ),
+                    **_RESPONSES_READ,
+                },
+            }
+        },
         "/services/{service_id}": {
-            "parameters": [{"name": "service_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
-            "get": {"summary": "Un service", "responses": {"200": _ok({"$ref": "#/components/schemas/Service"}, "Le service"), **_RESPONSES_READ}},
+            "parameters": [
+                {"name": "service_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+            ],
+            "get": {
+                "summary": "Un service",
+                "responses": {
+                    "200": _ok({"$ref": "#/components/schemas/Service"}, "Le service"),
+                    **_RESPONSES_READ,
+                },
+            },
             "patch": {
                 "summary": "Modifier un service (avec la version lue)",
-                "requestBody": {"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ServicePatch"}}}},
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/ServicePatch"}}
+                    },
+                },
                 "responses": {
                     "200": _ok({"$ref": "#/components/schemas/Service"}, "Le service modifié"),
                     "400": _ok(_ERROR, "Corps invalide"),
-                    "409": _ok({"$ref": "#/components/schemas/Conflict"}, "Modifié entre-temps : valeurs actuelles"),
+                    "409": _ok(
+                        {"$ref": "#/components/schemas/Conflict"}, "Modifié entre-temps : valeurs actuelles"
+                    ),
                     **_RESPONSES_READ,
                 },
             },
         },
-        "/indicators": {"get": {"summary": "Indicateurs visibles", "responses": {"200": _ok({"type": "array", "items": {"$ref": "#/components/schemas/Indicator"}}, "Les indicateurs"), **_RESPONSES_READ}}},
-        "/indicators/{indicator_id}": {
-            "parameters": [{"name": "indicator_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
-            "get": {"summary": "Un indicateur", "responses": {"200": _ok({"$ref": "#/components/schemas/Indicator"}, "L'indicateur"), **_RESPONSES_READ}},
+        "/indicators": {
+            "get": {
+                "summary": "Indicateurs visibles",
+                "responses": {
+                    "200": _ok(
+                        {"type": "array", "items": {"$ref": "#/components/schemas/Indicator"}},
+                        "Les indicateurs",
+                    ),
+                    **_RESPONSES_READ,
+                },
+            }
         },
-        "/openapi.json": {"get": {"summary": "Ce document", "responses": {"200": {"description": "OpenAPI 3.1"}}}},
+        "/indicators/{indicator_id}": {
+            "parameters": [
+                {"name": "indicator_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+            ],
+            "get": {
+                "summary": "Un indicateur",
+                "responses": {
+                    "200": _ok({"$ref": "#/components/schemas/Indicator"}, "L'indicateur"),
+                    **_RESPONSES_READ,
+                },
+            },
+        },
+        "/openapi.json": {
+            "get": {"summary": "Ce document", "responses": {"200": {"description": "OpenAPI 3.1"}}}
+        },
     },
     "components": {
         "schemas": {
-            "Error": {"type": "object", "properties": {"error": {"type": "string"}, "status": {"type": "integer"}}, "required": ["error"]},
-            "Me": {"type": "object", "properties": {"id": {"type": "integer"}, "email": {"type": "string"}, "full_name": {"type": "string"}, "role": {"type": "string"}, "organisation_id": {"type": "integer"}, "service_ids": {"type": "array", "items": {"type": "integer"}}, "csrf_token": {"type": "string"}}},
-            "Service": {"type": "object", "properties": {"id": {"type": "integer"}, "code": {"type": "string"}, "name": {"type": "string"}, "kind": {"enum": ["own", "partner"]}, "partner_type": {"type": ["string", "null"]}, "description": {"type": ["string", "null"]}, "version": {"type": "integer"}}},
-            "ServicePatch": {"type": "object", "properties": {"version": {"type": "integer"}, "name": {"type": "string"}, "description": {"type": ["string", "null"]}}, "required": ["version"], "additionalProperties": False},
-            "Conflict": {"type": "object", "properties": {"error": {"type": "string"}, "current": {"type": "object"}, "version": {"type": "integer"}, "changed_by": {"type": ["string", "null"]}}},
-            "Indicator": {"type": "object", "properties": {"id": {"type": "integer"}, "code": {"type": "string"}, "label": {"type": "string"}, "type": {"type": "string"}, "unit": {"type": "string"}, "direction": {"enum": ["higher", "lower", "band"]}, "frequency": {"enum": ["monthly", "quarterly", "yearly"]}, "perspective": {"type": "string"}, "formula": {"type": ["string", "null"]}, "service_id": {"type": ["integer", "null"]}, "version": {"type": "integer"}}},
+            "Error": {
+                "type": "object",
+                "properties": {"error": {"type": "string"}, "status": {"type": "integer"}},
+                "required": ["error"],
+            },
+            "Me": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "integer"},
+                    "email": {"type": "string"},
+                    "full_name": {"type": "string"},
+                    "role": {"type": "string"},
+                    "organisation_id": {"type": "integer"},
+                    "service_ids": {"type": "array", "items": {"type": "integer"}},
+                    "csrf_token": {"type": "string"},
+                },
+            },
+            "Service": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "integer"},
+                    "code": {"type": "string"},
+                    "name": {"type": "string"},
+                    "kind": {"enum": ["own", "partner"]},
+                    "partner_type": {"type": ["string", "null"]},
+                    "description": {"type": ["string", "null"]},
+                    "version": {"type": "integer"},
+                },
+            },
+            "ServicePatch": {
+                "type": "object",
+                "properties": {
+                    "version": {"type": "integer"},
+                    "name": {"type": "string"},
+                    "description": {"type": ["string", "null"]},
+                },
+                "required": ["version"],
+                "additionalProperties": False,
+            },
+            "Conflict": {
+                "type": "object",
+                "properties": {
+                    "error": {"type": "string"},
+                    "current": {"type": "object"},
+                    "version": {"type": "integer"},
+                    "changed_by": {"type": ["string", "null"]},
+                },
+            },
+            "Indicator": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "integer"},
+                    "code": {"type": "string"},
+                    "label": {"type": "string"},
+                    "type": {"type": "string"},
+                    "unit": {"type": "string"},
+                    "direction": {"enum": ["higher", "lower", "band"]},
+                    "frequency": {"enum": ["monthly", "quarterly", "yearly"]},
+                    "perspective": {"type": "string"},
+                    "formula": {"type": ["string", "null"]},
+                    "service_id": {"type": ["integer", "null"]},
+                    "version": {"type": "integer"},
+                },
+            },
         }
     },
 }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_user, logout_user
 
@@ -74,7 +74,8 @@ def change_password() -> ResponseReturnValue:
     form = PasswordChangeForm()
     if form.validate_on_submit():
         user = db_session().get(User, current_user.principal.user_id)
-        assert user is not None
+        if user is None:
+            abort(404)
         if not accounts.password_matches(user.password_hash, form.current.data or ""):
             form.current.errors = ["Mot de passe actuel incorrect."]
         else:

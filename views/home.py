@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, redirect, render_template, request, session, url_for
+from flask import Blueprint, jsonify, redirect, render_template, request, session
 from flask.typing import ResponseReturnValue
 from sqlalchemy import text
 
@@ -39,5 +39,3 @@ def health() -> ResponseReturnValue:
     """Liveness for a load balancer: the database answers a trivial query."""
     db_session().execute(text("SELECT 1"))
     return jsonify(status="ok")
-
-

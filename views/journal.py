@@ -83,7 +83,16 @@ def export() -> ResponseReturnValue:
     lines = journal(db_session(), criteria, limit=None)
     content = workbook_bytes(
         "Journal",
-        ["Date (UTC)", "Personne", "Action", "Fiche", "Identifiant", "Champ", "Ancienne valeur", "Nouvelle valeur"],
+        [
+            "Date (UTC)",
+            "Personne",
+            "Action",
+            "Fiche",
+            "Identifiant",
+            "Champ",
+            "Ancienne valeur",
+            "Nouvelle valeur",
+        ],
         (
             [
                 line.occurred_at,

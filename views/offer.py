@@ -28,7 +28,9 @@ def _service(service_id: int) -> Service:
 def services() -> ResponseReturnValue:
     who = require(Action.VIEW)
     rows = db_session().scalars(
-        select(Service).where(Service.organisation_id == who.organisation_id).order_by(Service.kind, Service.name)
+        select(Service)
+        .where(Service.organisation_id == who.organisation_id)
+        .order_by(Service.kind, Service.name)
     )
     return render_template("offer/services.html", services=list(rows))
 
@@ -47,7 +49,10 @@ def service(service_id: int) -> ResponseReturnValue:
                     db_session(),
                     item,
                     int(form.version.data or 0),
-                    {"name": (form.name.data or "").strip(), "description": (form.description.data or "").strip() or None},
+                    {
+                        "name": (form.name.data or "").strip(),
+                        "description": (form.description.data or "").strip() or None,
+                    },
                 )
             except StaleEdit as stale:
                 flash(stale.message(SERVICE_LABELS), "error")
@@ -60,7 +65,9 @@ def service(service_id: int) -> ResponseReturnValue:
         select(Indicator).where(Indicator.service_id == item.id).order_by(Indicator.label)
     )
     visible = [i for i in indicators if can(who, Action.VIEW, i)]
-    return render_template("offer/service.html", service=item, form=form, editable=editable, indicators=visible)
+    return render_template(
+        "offer/service.html", service=item, form=form, editable=editable, indicators=visible
+    )
 
 
 @bp.get("/indicateurs/<int:indicator_id>")
@@ -69,12 +76,18 @@ def indicator(indicator_id: int) -> ResponseReturnValue:
     if item is None:
         abort(404)
     require(Action.VIEW, item)
-    rows = db_session().execute(
-        select(Measurement, Period.key)
-        .join(Period, Period.id == Measurement.period_id)
-        .where(Measurement.indicator_id == item.id)
-        .order_by(Period.start_date.desc())
-        .limit(12)
-    ).all()
+    rows = (
+        db_session()
+        .execute(
+            select(Measurement, Period.key)
+            .join(Period, Period.id == Measurement.period_id)
+            .where(Measurement.indicator_id == item.id)
+            .order_by(Period.start_date.desc())
+            .limit(12)
+        )
+        .all()
+    )
     service = db_session().get(Service, item.service_id) if item.service_id else None
-    return render_template("offer/indicator.html", indicator=item, rows=rows, service=service, who=principal())
+    return render_template(
+        "offer/indicator.html", indicator=item, rows=rows, service=service, who=principal()
+    )

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import threading
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from werkzeug.serving import make_server
+
+AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
 
 
 @pytest.fixture(scope="session")
 def chromium_path() -> str:
     path = shutil.which("chromium")
     if path is None:
-        pytest.fail("Chromium est introuvable : installez le paquet Debian « chromium » (voir .ci/run).")
+        pytest.fail(
+            "Chromium est introuvable : installez le paquet Debian « chromium » (voir scripts/check.sh)."
+        )
     return path
 
 
@@ -31,11 +38,11 @@ def live_server(app, demo) -> Iterator[str]:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def page(chromium_path):  # type: ignore[no-untyped-def]
+def browser(chromium_path):  # type: ignore[no-untyped-def]
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
+        instance = playwright.chromium.launch(
             executable_path=chromium_path,
             args=[
                 "--headless",
@@ -47,10 +54,45 @@ def page(chromium_path):  # type: ignore[no-untyped-def]
                 "--no-first-run",
             ],
         )
-        context = browser.new_context(locale="fr-FR", viewport={"width": 1280, "height": 900})
-        page = context.new_page()
         try:
-            yield page
+            yield instance
         finally:
-            context.close()
-            browser.close()
+            instance.close()
+
+
+@pytest.fixture
+def page(browser):  # type: ignore[no-untyped-def]
+    # bypass_csp lets the tests inject axe-core; the pages themselves keep their CSP
+    context = browser.new_context(locale="fr-FR", viewport={"width": 1280, "height": 900}, bypass_csp=True)
+    page = context.new_page()
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+def sign_in(page: Any, base: str, login: str, password: str = "demo-pilotis-2026") -> None:
+    page.goto(base + "/connexion")
+    page.get_by_label("Adresse électronique").fill(f"{login}@carcassonne.pilotis.example")
+    page.get_by_label("Mot de passe", exact=True).fill(password)
+    page.get_by_role("button", name="Se connecter").click()
+    page.wait_for_url(base + "/")
+
+
+def axe_violations(page: Any) -> list[dict[str, Any]]:
+    """WCAG 2.1 A and AA violations that axe-core (from npm, loaded from disk) finds."""
+    if not AXE.exists():
+        pytest.fail("axe-core est introuvable : lancez « npm ci » (voir scripts/check.sh).")
+    page.evaluate(AXE.read_text(encoding="utf-8"))
+    result = page.evaluate(
+        "async () => await axe.run(document, {runOnly: {type: 'tag', values: "
+        "['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})"
+    )
+    return [
+        {"id": v["id"], "help": v["help"], "nodes": [n["target"] for n in v["nodes"]][:5]}
+        for v in result["violations"]
+    ]
+
+
+def describe(violations: list[dict[str, Any]]) -> str:
+    return json.dumps(violations, ensure_ascii=False, indent=1)

@@ -45,7 +45,6 @@ class Route:
     api: bool = False
 
 
-
 ROUTES: dict[str, Route] = {
     "home.index": Route("GET", lambda i: "/", SIGNED_IN),
     "home.health": Route("GET", lambda i: "/sante", EVERYONE),
@@ -64,29 +63,47 @@ ROUTES: dict[str, Route] = {
         variants=("own", "other_service", "other_org"),
     ),
     "journal.index": Route("GET", lambda i: "/journal/", frozenset({"admin", "direction"})),
-    "journal.export": Route("GET", lambda i: "/journal/export.xlsx?au=2000-01-01", frozenset({"admin", "direction"})),
+    "journal.export": Route(
+        "GET", lambda i: "/journal/export.xlsx?au=2000-01-01", frozenset({"admin", "direction"})
+    ),
     "admin.users": Route("GET", lambda i: "/admin/utilisateurs", frozenset({"admin"})),
     "admin.create_user": Route("GET", lambda i: "/admin/utilisateurs/nouveau", frozenset({"admin"})),
     "admin.edit_user": Route(
-        "GET", lambda i: f"/admin/utilisateurs/{i['user']}", frozenset({"admin"}), variants=("own", "other_org")
+        "GET",
+        lambda i: f"/admin/utilisateurs/{i['user']}",
+        frozenset({"admin"}),
+        variants=("own", "other_org"),
     ),
     "admin.deactivate_user": Route(
-        "POST", lambda i: f"/admin/utilisateurs/{i['user']}/desactiver", frozenset({"admin"}), 303,
+        "POST",
+        lambda i: f"/admin/utilisateurs/{i['user']}/desactiver",
+        frozenset({"admin"}),
+        303,
         variants=("own", "other_org"),
     ),
     "admin.reactivate_user": Route(
-        "POST", lambda i: f"/admin/utilisateurs/{i['user']}/reactiver", frozenset({"admin"}), 303,
+        "POST",
+        lambda i: f"/admin/utilisateurs/{i['user']}/reactiver",
+        frozenset({"admin"}),
+        303,
         variants=("own", "other_org"),
     ),
     "admin.reset_password": Route(
-        "POST", lambda i: f"/admin/utilisateurs/{i['user']}/mot-de-passe", frozenset({"admin"}), 200,
+        "POST",
+        lambda i: f"/admin/utilisateurs/{i['user']}/mot-de-passe",
+        frozenset({"admin"}),
+        200,
         variants=("own", "other_org"),
     ),
     "api.openapi": Route("GET", lambda i: "/api/v1/openapi.json", EVERYONE, api=True),
     "api.me": Route("GET", lambda i: "/api/v1/moi", SIGNED_IN, api=True),
     "api.services": Route("GET", lambda i: "/api/v1/services", SIGNED_IN, api=True),
     "api.service": Route(
-        "GET", lambda i: f"/api/v1/services/{i['service']}", SIGNED_IN, variants=("own", "other_org"), api=True
+        "GET",
+        lambda i: f"/api/v1/services/{i['service']}",
+        SIGNED_IN,
+        variants=("own", "other_org"),
+        api=True,
     ),
     "api.update_service": Route(
         "PATCH",
@@ -109,19 +126,31 @@ ROUTES: dict[str, Route] = {
 #: The same endpoint answers several methods: each is a row of its own.
 EXTRA: dict[str, Route] = {
     "auth.login POST": Route(
-        "POST", lambda i: "/connexion", EVERYONE, 401,
+        "POST",
+        lambda i: "/connexion",
+        EVERYONE,
+        401,
         body=lambda i: {"email": "personne@example.org", "password": "mauvais-mot-de-passe"},
     ),
     "auth.change_password POST": Route("POST", lambda i: "/compte/mot-de-passe", SIGNED_IN, 400),
     "offer.service POST": Route(
-        "POST", lambda i: f"/services/{i['service']}", frozenset({"admin", "direction"}), 303,
+        "POST",
+        lambda i: f"/services/{i['service']}",
+        frozenset({"admin", "direction"}),
+        303,
         variants=("own", "other_org"),
         body=lambda i: {"name": i["service_name"], "description": "", "version": i["service_version"]},
     ),
-    "admin.create_user POST": Route("POST", lambda i: "/admin/utilisateurs/nouveau", frozenset({"admin"}), 400),
+    "admin.create_user POST": Route(
+        "POST", lambda i: "/admin/utilisateurs/nouveau", frozenset({"admin"}), 400
+    ),
     "admin.edit_user POST": Route(
-        "POST", lambda i: f"/admin/utilisateurs/{i['user']}", frozenset({"admin"}), 400,
-        variants=("own", "other_org"), body=lambda i: {"full_name": ""},
+        "POST",
+        lambda i: f"/admin/utilisateurs/{i['user']}",
+        frozenset({"admin"}),
+        400,
+        variants=("own", "other_org"),
+        body=lambda i: {"full_name": ""},
     ),
 }
 
@@ -142,25 +171,35 @@ def test_every_route_of_the_application_is_in_the_matrix(app):
 def targets(engine, demo, other_demo):
     """Objects in scope, of another service, and of another organisation."""
     with write_session(engine) as session:
+
         def user_in(org_id: int, login: str) -> int:
             email = f"{login}@matrice.pilotis.example"
             user = session.scalar(select(User).where(User.email == email))
             if user is None:
                 user = accounts.create_user(
-                    session, organisation=session.get(Organisation, org_id), email=email,
-                    full_name="Compte de test", role=Role.READER, services=[],
-                    password="une phrase de passe assez longue", now=utcnow(),
+                    session,
+                    organisation=session.get(Organisation, org_id),
+                    email=email,
+                    full_name="Compte de test",
+                    role=Role.READER,
+                    services=[],
+                    password="une phrase de passe assez longue",
+                    now=utcnow(),
                 )
             return user.id
 
         def service(org_id: int, code: str) -> Service:
-            return session.scalar(select(Service).where(Service.organisation_id == org_id, Service.code == code))
+            return session.scalar(
+                select(Service).where(Service.organisation_id == org_id, Service.code == code)
+            )
 
         def indicator(org_id: int, service_code: str) -> int:
             return session.scalar(
-                select(Indicator.id).join(Service, Service.id == Indicator.service_id)
+                select(Indicator.id)
+                .join(Service, Service.id == Indicator.service_id)
                 .where(Indicator.organisation_id == org_id, Service.code == service_code)
-                .order_by(Indicator.id).limit(1)
+                .order_by(Indicator.id)
+                .limit(1)
             )
 
         own_service = service(demo.organisation_id, "SENIORS")
@@ -212,15 +251,23 @@ def test_access(app, engine, targets, name, role, variant):
             svc = session.get(S, ids["service"])
             ids["service_version"], ids["service_name"] = svc.version, svc.name
     path = route.path(ids)
-    token = csrf_token(client.get("/connexion" if not LOGINS[role] else "/compte/mot-de-passe").get_data(as_text=True))
+    token = csrf_token(
+        client.get("/connexion" if not LOGINS[role] else "/compte/mot-de-passe").get_data(as_text=True)
+    )
     if route.json:
-        response = client.open(path, method=route.method, json=route.body(ids), headers={"X-CSRFToken": token})
+        response = client.open(
+            path, method=route.method, json=route.body(ids), headers={"X-CSRFToken": token}
+        )
     elif route.method == "GET":
         response = client.get(path)
     else:
         response = client.open(path, method=route.method, data={"csrf_token": token, **route.body(ids)})
-    assert response.status_code == expected_status(route, role, variant), response.get_data(as_text=True)[:300]
+    assert response.status_code == expected_status(route, role, variant), response.get_data(as_text=True)[
+        :300
+    ]
     if role == "anonymous" and role not in route.allowed and not route.api:
         assert "/connexion" in response.headers["Location"]
     if response.status_code in (403, 404) and not route.api:
-        assert "Accès refusé" in response.get_data(as_text=True) or "introuvable" in response.get_data(as_text=True)
+        assert "Accès refusé" in response.get_data(as_text=True) or "introuvable" in response.get_data(
+            as_text=True
+        )

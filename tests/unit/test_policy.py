@@ -1,0 +1,59 @@
+"""The policy, role by role, on rows of the organisation, of another service, of another one."""
+
+from __future__ import annotations
+
+import pytest
+
+from models import CostLine, Indicator, Need, Organisation, Role, Service, User
+from services.policy import Action, Principal, can
+
+ORG, OTHER_ORG, OWN_SERVICE, OTHER_SERVICE = 1, 2, 10, 20
+
+
+def who(role: Role, services: frozenset[int] = frozenset()) -> Principal:
+    return Principal(user_id=99, organisation_id=ORG, role=role, service_ids=services)
+
+
+MANAGER = who(Role.SERVICE_MANAGER, frozenset({OWN_SERVICE}))
+own_indicator = Indicator(id=1, organisation_id=ORG, service_id=OWN_SERVICE)
+other_indicator = Indicator(id=2, organisation_id=ORG, service_id=OTHER_SERVICE)
+foreign_indicator = Indicator(id=3, organisation_id=OTHER_ORG, service_id=OWN_SERVICE)
+
+
+def test_nobody_reaches_another_organisations_rows():
+    for role in Role:
+        principal = MANAGER if role is Role.SERVICE_MANAGER else who(role)
+        for action in Action:
+            assert not can(principal, action, foreign_indicator)
+        assert not can(principal, Action.VIEW, Organisation(id=OTHER_ORG))
+        assert can(principal, Action.VIEW, Organisation(id=ORG))
+
+
+def test_a_manager_sees_and_edits_only_their_services_rows():
+    assert can(MANAGER, Action.VIEW, own_indicator) and can(MANAGER, Action.EDIT, own_indicator)
+    assert not can(MANAGER, Action.VIEW, other_indicator)
+    assert not can(MANAGER, Action.EDIT, other_indicator)
+    assert can(MANAGER, Action.VIEW, Need(organisation_id=ORG))  # the shared diagnostic
+    assert not can(MANAGER, Action.EDIT, Service(id=OWN_SERVICE, organisation_id=ORG))
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_a_reader_changes_nothing_and_everyone_reads(role):
+    principal = MANAGER if role is Role.SERVICE_MANAGER else who(role)
+    assert can(principal, Action.VIEW, own_indicator)
+    if role is Role.READER:
+        for action in (Action.EDIT, Action.CREATE, Action.IMPORT, Action.VALIDATE, Action.SET_PRIORITY):
+            assert not can(principal, action, own_indicator)
+            assert not can(principal, action)
+
+
+def test_who_edits_what():
+    line = CostLine(organisation_id=ORG)
+    assert can(who(Role.FINANCE), Action.EDIT, line) and not can(who(Role.DIRECTION), Action.EDIT, line)
+    assert can(who(Role.ADMIN), Action.MANAGE_USERS, User(organisation_id=ORG))
+    assert not can(who(Role.DIRECTION), Action.MANAGE_USERS)
+    assert can(who(Role.ELECTED), Action.SET_PRIORITY, Need(organisation_id=ORG))
+    assert not can(who(Role.ELECTED), Action.EDIT, Need(organisation_id=ORG))
+    assert can(who(Role.DIRECTION), Action.VALIDATE) and not can(MANAGER, Action.VALIDATE)
+    assert {r for r in Role if can(who(r), Action.VIEW_AUDIT)} == {Role.ADMIN, Role.DIRECTION}
+    assert not can(None, Action.VIEW)
