@@ -80,16 +80,17 @@ def apply_edit(session: Session, obj: Base, expected_version: int, changes: Mapp
     fields = list(changes)
     if obj.version != expected_version:  # type: ignore[attr-defined]
         raise _stale(session, obj, fields)
-    changed = False
-    for field, value in changes.items():
-        if getattr(obj, field) != value:
-            setattr(obj, field, value)
-            changed = True
-    if not changed:
+    if all(getattr(obj, field) == value for field, value in changes.items()):
         return False
+    # The savepoint opens before the change: begin_nested() flushes what is pending first, and a
+    # stale UPDATE flushed outside a savepoint would break the caller's whole transaction.
+    savepoint = session.begin_nested()
     try:
-        with session.begin_nested():
-            session.flush()
+        for field, value in changes.items():
+            setattr(obj, field, value)
+        session.flush()
     except StaleDataError:
+        savepoint.rollback()
         raise _stale(session, obj, fields) from None
+    savepoint.commit()
     return True

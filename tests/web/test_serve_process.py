@@ -37,13 +37,13 @@ def test_demo_serve_starts_the_web_server(empty_database_url, tmp_path: Path):
         page = None
         while time.monotonic() < deadline and process.poll() is None:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/connexion", timeout=2) as response:
                     page = response.read().decode("utf-8")
                     break
             except OSError:
                 time.sleep(0.3)
         assert page is not None, "the server never answered"
-        assert "CCAS de Carcassonne (démonstration)" in page
+        assert "Connexion" in page and '<html lang="fr">' in page
     finally:
         process.terminate()
         output, _ = process.communicate(timeout=20)
