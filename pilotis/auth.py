@@ -8,7 +8,7 @@ a new page is protected by default. Which signed-in user may do what is the poli
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, NoReturn, cast
+from typing import Any, cast
 
 from flask import Flask, abort, g, jsonify, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
@@ -81,10 +81,6 @@ def require(action: Action, obj: Any = None) -> Principal:
         return who
     if obj is not None and getattr(obj, "organisation_id", who.organisation_id) != who.organisation_id:
         abort(404)
-    abort(403)
-
-
-def forbid() -> NoReturn:
     abort(403)
 
 

@@ -30,8 +30,10 @@ from models.base import utcnow
 current_actor: ContextVar[int | None] = ContextVar("pilotis_current_actor", default=None)
 
 NOT_AUDITED = (AuditEntry, JobRun, LoginFailure)
-#: Bookkeeping columns whose change is not news.
-SKIPPED_FIELDS = frozenset({"created_at", "updated_at", "version"})
+#: Bookkeeping columns whose change is not news (sign-in counters change at every sign-in).
+SKIPPED_FIELDS = frozenset(
+    {"created_at", "updated_at", "version", "last_login_at", "failed_logins", "locked_until"}
+)
 #: Secrets: the change is recorded, never the value.
 MASKED_FIELDS = frozenset({"password_hash", "session_token"})
 MASK = "••••••"

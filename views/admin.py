@@ -14,14 +14,13 @@ from pilotis.web import db_session
 from services import accounts
 from services.policy import Action
 from views.forms import ConfirmForm, UserForm
+from views.lookup import get_or_404
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 
 def _user(user_id: int) -> User:
-    user = db_session().get(User, user_id)
-    if user is None:
-        abort(404)
+    user = get_or_404(User, user_id)
     require(Action.MANAGE_USERS, user)
     return user
 

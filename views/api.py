@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, jsonify, request
+from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy import select
@@ -18,6 +18,7 @@ from pilotis.auth import require
 from pilotis.web import db_session
 from services.editing import StaleEdit, apply_edit
 from services.policy import Action, can
+from views.lookup import get_or_404
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -78,23 +79,16 @@ def services() -> ResponseReturnValue:
     return jsonify([_service_json(s) for s in rows])
 
 
-def _service(service_id: int) -> Service:
-    service = db_session().get(Service, service_id)
-    if service is None:
-        abort(404)
-    return service
-
-
 @bp.get("/services/<int:service_id>")
 def service(service_id: int) -> ResponseReturnValue:
-    item = _service(service_id)
+    item = get_or_404(Service, service_id)
     require(Action.VIEW, item)
     return jsonify(_service_json(item))
 
 
 @bp.patch("/services/<int:service_id>")
 def update_service(service_id: int) -> ResponseReturnValue:
-    item = _service(service_id)
+    item = get_or_404(Service, service_id)
     require(Action.EDIT, item)
     payload = request.get_json(silent=True)
     if not isinstance(payload, dict) or not isinstance(payload.get("version"), int):
@@ -137,9 +131,7 @@ def indicators() -> ResponseReturnValue:
 
 @bp.get("/indicators/<int:indicator_id>")
 def indicator(indicator_id: int) -> ResponseReturnValue:
-    item = db_session().get(Indicator, indicator_id)
-    if item is None:
-        abort(404)
+    item = get_or_404(Indicator, indicator_id)
     require(Action.VIEW, item)
     return jsonify(_indicator_json(item))
 

@@ -18,7 +18,7 @@ from views.forms import ConfirmForm, LoginForm, PasswordChangeForm
 bp = Blueprint("auth", __name__)
 
 
-def _safe_next(target: str | None) -> str:
+def safe_next(target: str | None) -> str:
     """Only a path of this site (no scheme, no host, no ``//``) is followed after sign-in."""
     if not target:
         return url_for("home.index")
@@ -48,7 +48,7 @@ def login() -> ResponseReturnValue:
         session.clear()  # no state from before sign-in survives (session fixation)
         login_user(SignedIn(result.user), remember=bool(form.remember.data))
         flash(f"Bienvenue, {result.user.full_name}.", "success")
-        return redirect(_safe_next(form.next.data))
+        return redirect(safe_next(form.next.data))
     status = 400 if request.method == "POST" else 200
     return render_template("auth/login.html", form=form), status
 

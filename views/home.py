@@ -12,7 +12,7 @@ from pilotis.auth import LANGUAGES, require
 from pilotis.web import db_session
 from services.overview import attention_items, organisation_overview
 from services.policy import Action
-from views.auth import _safe_next
+from views.auth import safe_next
 
 bp = Blueprint("home", __name__)
 
@@ -31,7 +31,7 @@ def index() -> ResponseReturnValue:
 def set_language() -> ResponseReturnValue:
     lang = request.form.get("lang", "fr")
     session["lang"] = lang if lang in LANGUAGES else "fr"
-    return redirect(_safe_next(request.form.get("next")))
+    return redirect(safe_next(request.form.get("next")))
 
 
 @bp.get("/sante")

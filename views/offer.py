@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
@@ -12,16 +12,10 @@ from pilotis.web import db_session
 from services.editing import StaleEdit, apply_edit
 from services.policy import Action, can
 from views.forms import ServiceForm
+from views.lookup import get_or_404
 
 bp = Blueprint("offer", __name__)
 SERVICE_LABELS = {"name": "Nom", "description": "Description"}
-
-
-def _service(service_id: int) -> Service:
-    service = db_session().get(Service, service_id)
-    if service is None:
-        abort(404)
-    return service
 
 
 @bp.get("/services")
@@ -37,7 +31,7 @@ def services() -> ResponseReturnValue:
 
 @bp.route("/services/<int:service_id>", methods=["GET", "POST"])
 def service(service_id: int) -> ResponseReturnValue:
-    item = _service(service_id)
+    item = get_or_404(Service, service_id)
     who = require(Action.VIEW, item)
     editable = can(who, Action.EDIT, item)
     form = ServiceForm(obj=item if request.method == "GET" else None)
@@ -72,9 +66,7 @@ def service(service_id: int) -> ResponseReturnValue:
 
 @bp.get("/indicateurs/<int:indicator_id>")
 def indicator(indicator_id: int) -> ResponseReturnValue:
-    item = db_session().get(Indicator, indicator_id)
-    if item is None:
-        abort(404)
+    item = get_or_404(Indicator, indicator_id)
     require(Action.VIEW, item)
     rows = (
         db_session()

@@ -100,3 +100,26 @@ def test_link_rows_are_journaled_under_their_organisation(engine):
         entry = _entries(session, "activity_need_coverages", f"{activity.id}/{need.id}")[0]
         assert entry.organisation_id == org.id
         session.rollback()
+
+
+def test_sign_in_bookkeeping_is_not_journaled(engine):
+    factory = session_factory(engine, write=True)
+    with factory() as session:
+        org = f.organisation(session)
+        user = accounts.create_user(
+            session,
+            organisation=org,
+            email=f"compteur-{org.id}@example.org",
+            full_name="Compteur",
+            role=Role.READER,
+            services=[],
+            password="une longue phrase secrète",
+            now=utcnow(),
+        )
+        before = len(_entries(session, "users", user.id))
+        result = accounts.sign_in(
+            session, user.email, "une longue phrase secrète", address="10.0.0.1", now=utcnow()
+        )
+        assert result.user is user
+        assert len(_entries(session, "users", user.id)) == before
+        session.rollback()
