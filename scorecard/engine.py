@@ -9,8 +9,8 @@ indicators (index ``indicator_id``):
     ``quarterly`` | ``yearly``), ``formula`` (text or None), ``objective_id`` (or NaN),
     ``perspective``, ``weight`` (> 0).
 measurements:
-    ``indicator_id``, ``period_key``, ``value`` (float; one row per indicator and period, already
-    restricted by the caller to one territory scope).
+    ``indicator_id``, ``period_key``, ``value`` (float), and optionally ``territory_id`` (NaN for
+    organisation-wide values); one row per indicator, period and territory.
 targets:
     ``indicator_id``, ``period_key``, ``target``, ``band_low``, ``band_high``, ``threshold_mode``
     (``relative`` | ``absolute``), ``amber_tolerance``, ``red_tolerance``.
@@ -90,8 +90,12 @@ def compute_scorecard(
     objectives: pd.DataFrame,
     *,
     period: P.PeriodSpan,
+    territory: int | None = None,
 ) -> Scorecard:
-    """Compute the scorecard of ``period`` (see the module's rules)."""
+    """Compute the scorecard of ``period`` for one territory (None: organisation-wide values)."""
+    if "territory_id" in measurements.columns:
+        scope = measurements["territory_id"]
+        measurements = measurements[scope.isna() if territory is None else scope == territory]
     ind = indicators.copy()
     keys = {f: reading_period(f, period) for f in ind["frequency"].unique()}
     ind["period_key"] = ind["frequency"].map({f: s.key for f, s in keys.items()})
@@ -99,12 +103,15 @@ def compute_scorecard(
     ind["last_year_key"] = ind["frequency"].map({f: P.same_period_last_year(s).key for f, s in keys.items()})
     needed = set(ind["period_key"]) | set(ind["previous_key"]) | set(ind["last_year_key"])
 
-    values = _values_with_formulas(ind, measurements, needed)
-    ind["value"] = _lookup(values, ind.index, ind["period_key"])
-    ind["previous_value"] = _lookup(values, ind.index, ind["previous_key"])
-    ind["last_year_value"] = _lookup(values, ind.index, ind["last_year_key"])
+    periods = pd.Index(sorted(needed))
+    matrix = _value_matrix(ind, measurements, periods)
+    rows = np.arange(len(ind))
+    ind["value"] = matrix[rows, periods.get_indexer(ind["period_key"])]
+    ind["previous_value"] = matrix[rows, periods.get_indexer(ind["previous_key"])]
+    ind["last_year_value"] = matrix[rows, periods.get_indexer(ind["last_year_key"])]
 
-    tgt = targets.set_index(["indicator_id", "period_key"])
+    tgt = targets[targets["period_key"].isin(ind["period_key"].unique())]
+    tgt = tgt.set_index(["indicator_id", "period_key"])
     tgt = tgt[~tgt.index.duplicated(keep="last")]
     index = pd.MultiIndex.from_arrays([ind.index, ind["period_key"]])
     for column, default in (
@@ -138,42 +145,34 @@ def compute_scorecard(
     return Scorecard(period=period, indicators=ind, objectives=obj, perspectives=persp, overall=overall)
 
 
-def _lookup(values: pd.Series, ids: pd.Index, keys: pd.Series) -> np.ndarray:
-    index = pd.MultiIndex.from_arrays([ids, keys.to_numpy()])
-    return values.reindex(index).to_numpy(dtype=float)
+def _value_matrix(ind: pd.DataFrame, measurements: pd.DataFrame, periods: pd.Index) -> np.ndarray:
+    """Values as a matrix: one row per indicator (in ``ind``'s order), one column per period.
 
-
-def _values_with_formulas(ind: pd.DataFrame, measurements: pd.DataFrame, needed: set[str]) -> pd.Series:
-    """Measured values for the needed periods, plus computed indicators, by (id, period_key)."""
-    rows = measurements[measurements["period_key"].isin(needed)]
-    values = rows.groupby(["indicator_id", "period_key"], sort=False)["value"].last().astype(float)
-    computed = ind[ind["formula"].notna() & (ind["formula"].astype(str).str.strip() != "")]
-    if computed.empty:
-        return values
-    code_to_id = pd.Series(ind.index, index=ind["code"])
+    Measured values are placed by position (vectorised); computed indicators are then
+    evaluated row by row in dependency order, each on the whole row of periods at once.
+    """
+    matrix = np.full((len(ind), len(periods)), np.nan)
+    rows = measurements[measurements["period_key"].isin(periods)]
+    row_pos = ind.index.get_indexer(rows["indicator_id"])
+    col_pos = periods.get_indexer(rows["period_key"])
+    known = (row_pos >= 0) & (col_pos >= 0)
+    matrix[row_pos[known], col_pos[known]] = rows["value"].to_numpy(dtype=float)[known]
+    has_formula = ind["formula"].notna() & (ind["formula"].astype(str).str.strip() != "")
+    if not has_formula.any():
+        return matrix
+    position = {code: i for i, code in enumerate(ind["code"].tolist())}
     formulas = {}
-    for indicator_id, row in computed.iterrows():
+    pairs = zip(ind.loc[has_formula, "code"].tolist(), ind.loc[has_formula, "formula"].tolist(), strict=True)
+    for code, text in pairs:
         try:
-            formulas[row["code"]] = parse_formula(str(row["formula"]))
+            formulas[code] = parse_formula(str(text))
         except FormulaError as exc:
-            raise FormulaError(f"indicateur « {row['code']} » : {exc}") from None
-    order = evaluation_order(formulas, known=ind["code"])
-    wide = values.unstack("period_key") if not values.empty else pd.DataFrame()
-    wide = wide.reindex(columns=sorted(needed))
-    by_code = wide.reindex(code_to_id.to_numpy())
-    by_code.index = code_to_id.index
-    for code in order:
+            raise FormulaError(f"indicateur « {code} » : {exc}") from None
+    for code in evaluation_order(formulas, known=position):
         formula = formulas[code]
-        operands = {c: by_code.loc[c] if c in by_code.index else pd.Series(np.nan, index=by_code.columns) for c in formula.codes}
-        result = evaluate(formula, operands)
-        by_code.loc[code] = result if isinstance(result, pd.Series) else float(result)
-    computed_ids = code_to_id[list(formulas)]
-    extra = by_code.loc[list(formulas)]
-    extra.index = computed_ids.to_numpy()
-    stacked = extra.stack(future_stack=True).dropna()
-    stacked.index.names = ["indicator_id", "period_key"]
-    values = values[~values.index.get_level_values(0).isin(computed_ids.to_numpy())]
-    return pd.concat([values, stacked.astype(float)])
+        result = evaluate(formula, {c: matrix[position[c]] for c in formula.codes})
+        matrix[position[code]] = result
+    return matrix
 
 
 def _statuses(ind: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -212,9 +211,13 @@ def _achievement(ind: pd.DataFrame) -> np.ndarray:
     direction = ind["direction"].to_numpy()
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         band = np.where(
-            value < low, value / low, np.where(value > high, high / value, np.where(np.isnan(value), np.nan, 1.0))
+            value < low,
+            value / low,
+            np.where(value > high, high / value, np.where(np.isnan(value), np.nan, 1.0)),
         )
-        result = np.where(direction == "higher", value / target, np.where(direction == "lower", target / value, band))
+        result = np.where(
+            direction == "higher", value / target, np.where(direction == "lower", target / value, band)
+        )
     return np.where(np.isfinite(result), result, np.nan)
 
 
@@ -226,7 +229,9 @@ def _trend(ind: pd.DataFrame, earlier: str) -> np.ndarray:
     distance_now = np.fmax(np.fmax(low - now, now - high), 0.0)
     distance_before = np.fmax(np.fmax(low - before, before - high), 0.0)
     better = np.where(
-        direction == "higher", now - before, np.where(direction == "lower", before - now, distance_before - distance_now)
+        direction == "higher",
+        now - before,
+        np.where(direction == "lower", before - now, distance_before - distance_now),
     )
     stable = np.abs(now - before) <= STABLE_WITHIN * np.fmax(np.abs(before), 1e-12)
     known = ~(np.isnan(now) | np.isnan(before))
@@ -239,7 +244,9 @@ def _aggregate_status(score: pd.Series, reported: pd.Series) -> np.ndarray:
     s = score.to_numpy(dtype=float)
     r = reported.to_numpy(dtype=float)
     return np.select(
-        [np.isnan(s) | (r == 0), s >= GREEN_FROM, s >= AMBER_FROM], ["missing", "green", "amber"], default="red"
+        [np.isnan(s) | (r == 0), s >= GREEN_FROM, s >= AMBER_FROM],
+        ["missing", "green", "amber"],
+        default="red",
     )
 
 
@@ -262,7 +269,9 @@ def _roll_up_objectives(ind: pd.DataFrame, objectives: pd.DataFrame) -> pd.DataF
     obj["score"] = np.nan
     for level in sorted(depth.unique(), reverse=True):
         at = depth[depth == level].index
-        obj.loc[at, "score"] = np.where(obj.loc[at, "wtot"] > 0, obj.loc[at, "wsum"] / obj.loc[at, "wtot"], np.nan)
+        obj.loc[at, "score"] = np.where(
+            obj.loc[at, "wtot"] > 0, obj.loc[at, "wsum"] / obj.loc[at, "wtot"], np.nan
+        )
         children = obj.loc[at]
         children = children[children["parent_id"].notna() & children["score"].notna()]
         if children.empty:
@@ -301,19 +310,31 @@ def _roll_up_perspectives(ind: pd.DataFrame, obj: pd.DataFrame) -> pd.DataFrame:
         top = obj[(obj["parent_id"].isna() | ~obj["parent_id"].isin(obj.index)) & obj["score"].notna()]
         parts.append(
             pd.DataFrame(
-                {"perspective": top["perspective"], "score": top["score"], "weight": top["weight"].astype(float),
-                 "reported": top["reported"], "counted": top["counted"]}
+                {
+                    "perspective": top["perspective"],
+                    "score": top["score"],
+                    "weight": top["weight"].astype(float),
+                    "reported": top["reported"],
+                    "counted": top["counted"],
+                }
             )
         )
     loose = ind[ind["score"].notna() & (ind["objective_id"].isna() | ~ind["objective_id"].isin(obj.index))]
     parts.append(
         pd.DataFrame(
-            {"perspective": loose["perspective"], "score": loose["score"], "weight": loose["weight"].astype(float),
-             "reported": (loose["status"] != "missing").astype(int), "counted": 1}
+            {
+                "perspective": loose["perspective"],
+                "score": loose["score"],
+                "weight": loose["weight"].astype(float),
+                "reported": (loose["status"] != "missing").astype(int),
+                "counted": 1,
+            }
         )
     )
     rows = pd.concat(parts, ignore_index=True)
-    all_perspectives = pd.Index(sorted(set(ind["perspective"]) | set(obj["perspective"] if not obj.empty else [])))
+    all_perspectives = pd.Index(
+        sorted(set(ind["perspective"]) | set(obj["perspective"] if not obj.empty else []))
+    )
     grouped = rows.assign(ws=rows["score"] * rows["weight"]).groupby("perspective")
     result = pd.DataFrame(index=all_perspectives)
     result.index.name = "perspective"
@@ -333,4 +354,8 @@ STATUS_LABELS: dict[str, str] = {
     "missing": "Non renseigné",
     "untargeted": "Sans cible",
 }
-TREND_LABELS: dict[str, str] = {"improving": "en amélioration", "worsening": "en dégradation", "stable": "stable"}
+TREND_LABELS: dict[str, str] = {
+    "improving": "en amélioration",
+    "worsening": "en dégradation",
+    "stable": "stable",
+}

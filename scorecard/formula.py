@@ -117,7 +117,10 @@ def evaluation_order(formulas: Mapping[str, Formula], known: Iterable[str]) -> l
 
 
 def evaluate(formula: Formula, values: Mapping[str, Any]) -> Any:
-    """Evaluate on scalars or aligned pandas Series (vectorised); division by zero gives NaN."""
+    """Evaluate on scalars, numpy arrays or aligned pandas Series (vectorised).
+
+    A division by zero gives NaN, never an infinite value.
+    """
 
     def walk(node: ast.expr) -> Any:
         if isinstance(node, ast.Constant):
@@ -144,9 +147,12 @@ def evaluate(formula: Formula, values: Mapping[str, Any]) -> Any:
             return left - right
         if isinstance(node.op, ast.Mult):
             return left * right
-        with np.errstate(divide="ignore", invalid="ignore"):
-            if isinstance(right, pd.Series) or isinstance(left, pd.Series):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            if isinstance(left, pd.Series) or isinstance(right, pd.Series):
                 return (left / right).replace([np.inf, -np.inf], np.nan)
+            if isinstance(left, np.ndarray) or isinstance(right, np.ndarray):
+                quotient = np.divide(left, right)
+                return np.where(np.isinf(quotient), np.nan, quotient)
             if right == 0:
                 return math.nan
             return left / right

@@ -14,7 +14,9 @@ def test_codes_and_evaluation_on_series_and_scalars():
     formula = parse_formula("100 * (a + b) / c")
     assert formula.codes == {"a", "b", "c"}
     assert evaluate(formula, {"a": 1.0, "b": 3.0, "c": 8.0}) == 50.0
-    result = evaluate(formula, {"a": pd.Series([1.0, 2.0]), "b": pd.Series([1.0, None]), "c": pd.Series([4.0, 1.0])})
+    result = evaluate(
+        formula, {"a": pd.Series([1.0, 2.0]), "b": pd.Series([1.0, None]), "c": pd.Series([4.0, 1.0])}
+    )
     assert result.iloc[0] == 50.0 and math.isnan(result.iloc[1])
 
 

@@ -43,7 +43,8 @@ def frames(values: dict[int, float | None], *, direction="higher", targets=None,
         }
     )
     objectives = pd.DataFrame(
-        {"parent_id": [np.nan], "perspective": ["users"], "weight": [1.0]}, index=pd.Index([1], name="objective_id")
+        {"parent_id": [np.nan], "perspective": ["users"], "weight": [1.0]},
+        index=pd.Index([1], name="objective_id"),
     )
     return indicators, measurements, tg, objectives
 
@@ -73,7 +74,9 @@ def test_within_a_band():
 
 def test_achievement_trend_and_roll_up_by_hand():
     ind, meas, tg, obj = frames({1: 90.0, 2: 100.0})
-    meas = pd.concat([meas, pd.DataFrame({"indicator_id": [1, 2], "period_key": "2025-11", "value": [80.0, 110.0]})])
+    meas = pd.concat(
+        [meas, pd.DataFrame({"indicator_id": [1, 2], "period_key": "2025-11", "value": [80.0, 110.0]})]
+    )
     ind.loc[2, "weight"] = 3.0
     sc = compute_scorecard(ind, meas, tg, obj, period=Q4)
     rows = sc.indicators
@@ -87,9 +90,23 @@ def test_achievement_trend_and_roll_up_by_hand():
 def test_computed_indicators_use_their_operands_period():
     ind, meas, tg, obj = frames({1: 50.0, 2: 10.0})
     ind.loc[3] = ["ratio", "higher", "monthly", "i1 / i2", 1.0, "users", 1.0]
-    tg = pd.concat([tg, pd.DataFrame({"indicator_id": [3], "period_key": "2025-12", "target": [5.0],
-                                      "band_low": np.nan, "band_high": np.nan, "threshold_mode": "relative",
-                                      "amber_tolerance": 0.05, "red_tolerance": 0.1})])
+    tg = pd.concat(
+        [
+            tg,
+            pd.DataFrame(
+                {
+                    "indicator_id": [3],
+                    "period_key": "2025-12",
+                    "target": [5.0],
+                    "band_low": np.nan,
+                    "band_high": np.nan,
+                    "threshold_mode": "relative",
+                    "amber_tolerance": 0.05,
+                    "red_tolerance": 0.1,
+                }
+            ),
+        ]
+    )
     sc = compute_scorecard(ind, meas, tg, obj, period=Q4)
     assert sc.indicators.loc[3, "value"] == 5.0 and sc.indicators.loc[3, "status"] == "green"
 
@@ -118,9 +135,15 @@ def test_the_order_of_rows_changes_nothing(values, rnd):
     order = list(range(len(ind)))
     rnd.shuffle(order)
     second = compute_scorecard(
-        ind.iloc[order], meas.sample(frac=1.0, random_state=1), tg.sample(frac=1.0, random_state=2), obj, period=Q4
+        ind.iloc[order],
+        meas.sample(frac=1.0, random_state=1),
+        tg.sample(frac=1.0, random_state=2),
+        obj,
+        period=Q4,
     )
-    pd.testing.assert_series_equal(first.indicators["status"].sort_index(), second.indicators["status"].sort_index())
+    pd.testing.assert_series_equal(
+        first.indicators["status"].sort_index(), second.indicators["status"].sort_index()
+    )
     assert first.overall == second.overall
 
 
