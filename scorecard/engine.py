@@ -106,9 +106,12 @@ def compute_scorecard(
     periods = pd.Index(sorted(needed))
     matrix = _value_matrix(ind, measurements, periods)
     rows = np.arange(len(ind))
-    ind["value"] = matrix[rows, periods.get_indexer(ind["period_key"])]
-    ind["previous_value"] = matrix[rows, periods.get_indexer(ind["previous_key"])]
-    ind["last_year_value"] = matrix[rows, periods.get_indexer(ind["last_year_key"])]
+    for column, key in (
+        ("value", "period_key"),
+        ("previous_value", "previous_key"),
+        ("last_year_value", "last_year_key"),
+    ):
+        ind[column] = matrix[rows, periods.get_indexer(pd.Index(ind[key]))]
 
     tgt = targets[targets["period_key"].isin(ind["period_key"].unique())]
     tgt = tgt.set_index(["indicator_id", "period_key"])
@@ -135,7 +138,7 @@ def compute_scorecard(
     reported = int((ind["status"].isin(["green", "amber", "red"])).sum())
     counted = int(ind["score"].notna().sum())
     overall_score = float(persp["score"].mean()) if persp["score"].notna().any() else np.nan
-    overall = {
+    overall: dict[str, float | str | int] = {
         "score": overall_score,
         "status": str(_aggregate_status(pd.Series([overall_score]), pd.Series([reported]))[0]),
         "reported": reported,
@@ -153,8 +156,8 @@ def _value_matrix(ind: pd.DataFrame, measurements: pd.DataFrame, periods: pd.Ind
     """
     matrix = np.full((len(ind), len(periods)), np.nan)
     rows = measurements[measurements["period_key"].isin(periods)]
-    row_pos = ind.index.get_indexer(rows["indicator_id"])
-    col_pos = periods.get_indexer(rows["period_key"])
+    row_pos = ind.index.get_indexer(pd.Index(rows["indicator_id"]))
+    col_pos = periods.get_indexer(pd.Index(rows["period_key"]))
     known = (row_pos >= 0) & (col_pos >= 0)
     matrix[row_pos[known], col_pos[known]] = rows["value"].to_numpy(dtype=float)[known]
     has_formula = ind["formula"].notna() & (ind["formula"].astype(str).str.strip() != "")
@@ -235,9 +238,11 @@ def _trend(ind: pd.DataFrame, earlier: str) -> np.ndarray:
     )
     stable = np.abs(now - before) <= STABLE_WITHIN * np.fmax(np.abs(before), 1e-12)
     known = ~(np.isnan(now) | np.isnan(before))
-    return np.select(
-        [~known, stable, better > 0, better < 0], [None, "stable", "improving", "worsening"], default="stable"
-    )
+    labels = np.select(
+        [stable, better > 0, better < 0], ["stable", "improving", "worsening"], default="stable"
+    ).astype(object)
+    labels[~known] = None
+    return labels
 
 
 def _aggregate_status(score: pd.Series, reported: pd.Series) -> np.ndarray:

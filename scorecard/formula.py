@@ -71,7 +71,11 @@ def _check(node: ast.AST, source: str, codes: set[str]) -> None:
         _check(node.right, source, codes)
     elif isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
         _check(node.operand, source, codes)
-    elif isinstance(node, ast.Constant) and type(node.value) in (int, float):
+    elif (
+        isinstance(node, ast.Constant)
+        and isinstance(node.value, (int, float))
+        and not isinstance(node.value, bool)
+    ):
         if not math.isfinite(float(node.value)):
             raise FormulaError(f"nombre non fini dans « {source} »")
     elif isinstance(node, ast.Name):
@@ -123,7 +127,7 @@ def evaluate(formula: Formula, values: Mapping[str, Any]) -> Any:
     """
 
     def walk(node: ast.expr) -> Any:
-        if isinstance(node, ast.Constant):
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
             return float(node.value)
         if isinstance(node, ast.Name):
             return values[node.id]
@@ -131,15 +135,16 @@ def evaluate(formula: Formula, values: Mapping[str, Any]) -> Any:
             operand = walk(node.operand)
             return -operand if isinstance(node.op, ast.USub) else operand
         if isinstance(node, ast.Call):
-            assert isinstance(node.func, ast.Name)
+            name = node.func.id if isinstance(node.func, ast.Name) else ""
             args = [walk(a) for a in node.args]
             result = args[0]
-            if node.func.id == "abs":
+            if name == "abs":
                 return np.abs(result)
             for arg in args[1:]:
-                result = FUNCTIONS[node.func.id](result, arg)
+                result = FUNCTIONS[name](result, arg)
             return result
-        assert isinstance(node, ast.BinOp)
+        if not isinstance(node, ast.BinOp):  # pragma: no cover - parse_formula allows nothing else
+            raise FormulaError(f"expression inattendue dans « {formula.text} »")
         left, right = walk(node.left), walk(node.right)
         if isinstance(node.op, ast.Add):
             return left + right
@@ -182,7 +187,8 @@ def infer_unit(formula: Formula, units: Mapping[str, str]) -> str | None:
         if isinstance(node, ast.Call):
             parts = [walk(a) for a in node.args]
             return _same(parts, formula.text, "min/max")
-        assert isinstance(node, ast.BinOp)
+        if not isinstance(node, ast.BinOp):  # pragma: no cover - parse_formula allows nothing else
+            return {}, False
         left, right = walk(node.left), walk(node.right)
         if isinstance(node.op, (ast.Add, ast.Sub)):
             return _same([left, right], formula.text, "+/-")

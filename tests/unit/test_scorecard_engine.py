@@ -67,7 +67,8 @@ def test_lower_is_better_and_absolute_tolerances():
 
 def test_within_a_band():
     # above 60: tolerances 5 % and 10 % of 60 = 3 and 6; below 40: 2 and 4
-    assert statuses({1: 50.0, 2: 62.0, 3: 64.0, 4: 67.0, 5: 37.0, 6: 20.0}, direction="band", band=(40.0, 60.0)) == [
+    values = {1: 50.0, 2: 62.0, 3: 64.0, 4: 67.0, 5: 37.0, 6: 20.0}
+    assert statuses(values, direction="band", band=(40.0, 60.0)) == [
         "green", "green", "amber", "red", "amber", "red"
     ]  # fmt: skip
 
