@@ -39,6 +39,7 @@ main = FlaskGroup(
 
 
 def register_commands(app: Flask) -> None:
+    app.cli.add_command(scorecard)
     app.cli.add_command(users)
     app.cli.add_command(db)
     app.cli.add_command(demo)
@@ -278,3 +279,58 @@ def users_set_password(email: str, temporary: bool) -> None:
         except accounts.AccountError as exc:
             raise PilotisError(str(exc)) from exc
         click.echo(f"Mot de passe de {user.email} modifié ; ses sessions sont fermées.")
+
+
+# -- scorecard ------------------------------------------------------------------------------
+@click.command(help="Calcule le tableau de bord d'une période (JSON ou classeur Excel).")
+@click.option("--period", "period_key", required=True, help="Période : AAAA-MM, AAAA-T1 à T4 ou AAAA.")
+@click.option("--format", "fmt", type=click.Choice(["json", "xlsx"]), default="json", show_default=True)
+@click.option("--organisation", "slug", default=None, help="Identifiant de l'organisation (s'il y en a plusieurs).")
+@click.option("--service", "service_code", default=None, help="Code d'un service : son seul tableau de bord.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Fichier de sortie (par défaut : la sortie standard pour JSON, scorecard-PERIODE.xlsx).")
+@with_appcontext
+def scorecard(period_key: str, fmt: str, slug: str | None, service_code: str | None, output: str | None) -> None:
+    import json
+
+    from services.exports import scorecard_workbook
+    from services.policy import Principal
+    from services.scorecard import ScorecardError, build_scorecard, scorecard_json
+
+    schema.require_current_schema(engine())
+    with write_session(engine()) as session:
+        query = select(Organisation)
+        if slug:
+            query = query.where(Organisation.slug == slug)
+        organisations = session.scalars(query).all()
+        if not organisations:
+            raise PilotisError(f"organisation « {slug} » inconnue." if slug else "aucune organisation dans la base.")
+        if len(organisations) > 1:
+            names = ", ".join(o.slug for o in organisations)
+            raise PilotisError(f"plusieurs organisations ({names}) : précisez --organisation.")
+        organisation = organisations[0]
+        service_id = None
+        if service_code:
+            service_id = session.scalar(
+                select(Service.id).where(Service.organisation_id == organisation.id, Service.code == service_code)
+            )
+            if service_id is None:
+                raise PilotisError(f"service « {service_code} » inconnu dans « {organisation.slug} ».")
+        reader = Principal(user_id=0, organisation_id=organisation.id, role=Role.DIRECTION, service_ids=frozenset())
+        try:
+            view = build_scorecard(session, reader, period_key, service_id=service_id)
+        except ScorecardError as exc:
+            raise PilotisError(str(exc)) from exc
+        if fmt == "json":
+            text = json.dumps(scorecard_json(view), ensure_ascii=False, indent=2, default=str)
+            if output:
+                with open(output, "w", encoding="utf-8") as handle:
+                    handle.write(text + "\n")
+                click.echo(f"Tableau de bord {view.period.key} écrit dans {output}.", err=True)
+            else:
+                click.echo(text)
+            return
+        path = output or f"scorecard-{view.period.key}.xlsx"
+        with open(path, "wb") as handle:
+            handle.write(scorecard_workbook(view, organisation.name))
+        click.echo(f"Tableau de bord {view.period.key} écrit dans {path}.")

@@ -48,3 +48,87 @@ def workbook_bytes(
     buffer = BytesIO()
     book.save(buffer)
     return buffer.getvalue()
+
+
+STATUS_FILLS = {"green": "C8E6C9", "amber": "FFE0B2", "red": "FFCDD2", "missing": "E0E0E0", "untargeted": "F5F5F5"}
+
+
+def _number_format(decimals: int) -> str:
+    return "#,##0" + ("." + "0" * decimals if decimals else "")
+
+
+def scorecard_workbook(view: Any, organisation_name: str) -> bytes:
+    """The scorecard as a styled workbook: a summary sheet and one row per indicator.
+
+    Numbers stay numbers (French display comes from Excel's locale through ``#,##0.00``);
+    statuses are written as text as well as coloured; no user text becomes a formula.
+    """
+    book = Workbook()
+    summary = book.active
+    if summary is None:  # pragma: no cover
+        raise RuntimeError("classeur sans feuille")
+    summary.title = "Synthèse"
+    set_cell(summary.cell(row=1, column=1), f"Tableau de bord — {organisation_name} — période {view.period.key}")
+    summary.cell(row=1, column=1).font = Font(bold=True, size=14)
+    set_cell(summary.cell(row=2, column=1), view.rule)
+    headers = ["Niveau", "Code", "Intitulé", "Score", "Statut", "Indicateurs renseignés", "Indicateurs comptés"]
+    _header(summary, 4, headers)
+    rows: list[tuple[str, str, str, float | None, str, str, int, int]] = [
+        ("Organisation", "", organisation_name, view.score, view.status, view.status_label, view.reported, view.counted)
+    ]
+
+    def walk(block: Any, depth: int) -> None:
+        rows.append(("Objectif" if depth else "Objectif stratégique", block.code, "  " * depth + block.title,
+                     block.score, block.status, block.status_label, block.reported, block.counted))
+        for child in block.children:
+            walk(child, depth + 1)
+
+    for perspective in view.perspectives:
+        rows.append(("Perspective", "", perspective.label, perspective.score, perspective.status,
+                     perspective.status_label, 0, 0))
+        for block in perspective.objectives:
+            walk(block, 0)
+    for r, (level, code, title, score, status, label, reported, counted) in enumerate(rows, start=5):
+        for c, value in enumerate([level, code, title, score, label, reported, counted], start=1):
+            set_cell(summary.cell(row=r, column=c), value)
+        summary.cell(row=r, column=4).number_format = "0.0%"
+        summary.cell(row=r, column=5).fill = PatternFill("solid", fgColor=STATUS_FILLS.get(status, "FFFFFF"))
+    for col, width in enumerate([22, 8, 70, 10, 16, 12, 12], start=1):
+        summary.column_dimensions[get_column_letter(col)].width = width
+    summary.freeze_panes = "A5"
+
+    detail = book.create_sheet("Indicateurs")
+    headers = ["Code", "Indicateur", "Service", "Unité", "Période", "Valeur", "Cible", "Bande basse",
+               "Bande haute", "Statut", "Réalisation", "Valeur précédente", "Tendance", "Il y a un an",
+               "Tendance sur un an", "Commentaire"]  # fmt: skip
+    _header(detail, 1, headers)
+    for r, line in enumerate(view.lines(), start=2):
+        values = [line.code, line.label, line.service or "", line.unit, line.period_key, line.value, line.target,
+                  line.band_low, line.band_high, line.status_label, line.achievement, line.previous_value,
+                  _trend(line.trend_previous), line.last_year_value, _trend(line.trend_last_year),
+                  line.comment or ""]  # fmt: skip
+        for c, value in enumerate(values, start=1):
+            set_cell(detail.cell(row=r, column=c), value)
+        for c in (6, 7, 8, 9, 12, 14):
+            detail.cell(row=r, column=c).number_format = _number_format(line.decimals)
+        detail.cell(row=r, column=11).number_format = "0.0%"
+        detail.cell(row=r, column=10).fill = PatternFill("solid", fgColor=STATUS_FILLS.get(line.status, "FFFFFF"))
+    for col, width in enumerate([26, 50, 30, 12, 10, 12, 12, 12, 12, 15, 12, 14, 16, 14, 16, 40], start=1):
+        detail.column_dimensions[get_column_letter(col)].width = width
+    detail.freeze_panes = "C2"
+    detail.auto_filter.ref = f"A1:{get_column_letter(len(headers))}{max(2, len(view.lines()) + 1)}"
+    buffer = BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def _header(sheet: Any, row: int, headers: Sequence[str]) -> None:
+    for col, header in enumerate(headers, start=1):
+        cell = sheet.cell(row=row, column=col)
+        set_cell(cell, header)
+        cell.font = Font(bold=True, color="FFFFFF")
+        cell.fill = PatternFill("solid", fgColor="1F4E8C")
+
+
+def _trend(value: str | None) -> str:
+    return {"improving": "en amélioration", "worsening": "en dégradation", "stable": "stable"}.get(value or "", "—")

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from models import (
     AccountingFunction,
+    Direction,
     Activity,
     ActivityKind,
     ActivityNeedCoverage,
@@ -769,12 +770,18 @@ class _Builder:
         return replace(ind.shape, level=ind.shape.level * self.scale)
 
     def _target_value(self, ind: spec.IndicatorSpec, span: P.PeriodSpan) -> float | None:
-        if ind.target is None:
+        """A measured indicator's target follows its own trend, stretched by 2 % in the good
+        direction (seasons and noise then make some periods amber or red); a computed one's
+        comes from the spec."""
+        if ind.direction is Direction.WITHIN_BAND or (ind.target is None and ind.shape is None):
             return None
         years = (span.middle.year - 2023) + (span.middle.month - 1) / 12
-        value = ind.target * (1 + ind.target_growth) ** years
-        if ind.scaled:
-            value *= self.scale
+        if ind.shape is not None:
+            stretch = 1.02 if ind.direction is Direction.HIGHER_IS_BETTER else 0.98
+            value = self._shape(ind).level * (1 + ind.shape.growth) ** years * stretch
+        else:
+            assert ind.target is not None  # noqa: S101 - checked above
+            value = ind.target * (1 + ind.target_growth) ** years * (self.scale if ind.scaled else 1.0)
         if ind.unit == "%":
             value = min(100.0, value)
         return float(round(value, ind.decimals))
