@@ -364,3 +364,18 @@ TREND_LABELS: dict[str, str] = {
     "worsening": "en dégradation",
     "stable": "stable",
 }
+
+
+def status_of_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """Statuses and gaps of any rows that carry ``value``, ``direction``, ``target``,
+    ``band_low``, ``band_high``, ``threshold_mode``, ``amber_tolerance``, ``red_tolerance``
+    (an indicator's history, say), by the same rules as the scorecard."""
+    rows = frame.copy()
+    for column, default in (("threshold_mode", "relative"), ("amber_tolerance", 0.05), ("red_tolerance", 0.10)):
+        rows[column] = rows[column].where(rows[column].notna(), default) if column in rows else default
+    for column in ("target", "band_low", "band_high"):
+        if column not in rows:
+            rows[column] = np.nan
+    rows["status"], rows["gap"] = _statuses(rows)
+    rows["status_label"] = rows["status"].map(STATUS_LABELS)
+    return rows

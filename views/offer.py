@@ -6,10 +6,12 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
-from models import Indicator, Measurement, Period, Service
+from models import Indicator, Objective, Service
 from pilotis.auth import principal, require
 from pilotis.web import db_session
 from services.editing import StaleEdit, apply_edit
+from services.indicators import indicator_history
+from views.charts import Point, history_svg
 from services.policy import Action, can
 from views.forms import ServiceForm
 from views.lookup import get_or_404
@@ -68,18 +70,15 @@ def service(service_id: int) -> ResponseReturnValue:
 def indicator(indicator_id: int) -> ResponseReturnValue:
     item = get_or_404(Indicator, indicator_id)
     require(Action.VIEW, item)
-    rows = (
-        db_session()
-        .execute(
-            select(Measurement, Period.key)
-            .join(Period, Period.id == Measurement.period_id)
-            .where(Measurement.indicator_id == item.id)
-            .order_by(Period.start_date.desc())
-            .limit(12)
-        )
-        .all()
+    history = indicator_history(db_session(), item)
+    chart = history_svg(
+        [Point(h.period_key, h.value, h.target, h.band_low, h.band_high) for h in history],
+        title=f"{item.label} : valeurs et cibles des {len(history)} dernières périodes",
+        unit=item.unit,
     )
     service = db_session().get(Service, item.service_id) if item.service_id else None
+    objective = db_session().get(Objective, item.objective_id) if item.objective_id else None
     return render_template(
-        "offer/indicator.html", indicator=item, rows=rows, service=service, who=principal()
+        "offer/indicator.html", indicator=item, history=history[::-1], chart=chart, service=service,
+        objective=objective,
     )

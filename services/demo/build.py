@@ -795,8 +795,8 @@ class _Builder:
             indicator = self.indicators[ind.code]
             kind = FREQUENCY_TO_KIND[ind.frequency]
             measured = self.measured[kind]
-            current = [s for s in self.open_now if s.kind == kind]
-            for span in measured + [s for s in current if s.key not in {m.key for m in measured}]:
+            later = sorted(s for s in self.spans.values() if s.kind == kind and s.start > measured[-1].end)
+            for span in measured + later:
                 band = ind.band
                 if band is not None and ind.scaled:
                     band = (round(band[0] * self.scale, 1), round(band[1] * self.scale, 1))
