@@ -51,10 +51,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     auth.init_app(app)
     formatting.init_app(app)
 
-    from views import admin, api, errors, home, journal, offer, scorecard
+    from views import admin, api, collection, errors, home, imports, journal, offer, scorecard
     from views import auth as auth_views
 
-    for blueprint in (home.bp, auth_views.bp, admin.bp, journal.bp, offer.bp, scorecard.bp, api.bp):
+    for blueprint in (
+        home.bp, auth_views.bp, admin.bp, journal.bp, offer.bp, scorecard.bp, collection.bp, imports.bp, api.bp
+    ):
         app.register_blueprint(blueprint)
     errors.init_app(app)
 

@@ -39,6 +39,7 @@ main = FlaskGroup(
 
 
 def register_commands(app: Flask) -> None:
+    app.cli.add_command(import_group)
     app.cli.add_command(scorecard)
     app.cli.add_command(users)
     app.cli.add_command(db)
@@ -334,3 +335,41 @@ def scorecard(period_key: str, fmt: str, slug: str | None, service_code: str | N
         with open(path, "wb") as handle:
             handle.write(scorecard_workbook(view, organisation.name))
         click.echo(f"Tableau de bord {view.period.key} écrit dans {path}.")
+
+
+# -- imports --------------------------------------------------------------------------------
+@click.group("import", cls=AppGroup, help="Imports de fichiers (tout ou rien).")
+def import_group() -> None:
+    pass
+
+
+@import_group.command("measurements", help="Importe un classeur de valeurs rempli à partir du modèle Pilotis.")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, readable=True))
+@click.option("--as", "email", required=True, help="Adresse du compte au nom duquel importer (ses droits s'appliquent).")
+@click.option("--submit", is_flag=True, help="Soumet les valeurs à la direction au lieu de les laisser en brouillon.")
+def import_measurements_command(path: str, email: str, submit: bool) -> None:
+    from services.audit import acting_as
+    from services.measurement_io import import_measurements
+    from services.policy import Action, Principal, can
+    from services.workbooks import WorkbookError
+
+    schema.require_current_schema(engine())
+    with open(path, "rb") as handle:
+        content = handle.read()
+    with write_session(engine()) as session:
+        user = _find_user(session, email)
+        if not user.is_active:
+            raise PilotisError(f"le compte {user.email} est désactivé.")
+        principal = Principal.of(user)
+        if not can(principal, Action.IMPORT):
+            raise PilotisError(f"le compte {user.email} n'a pas le droit d'importer des valeurs.")
+        with acting_as(user.id):
+            try:
+                report = import_measurements(session, principal, content, submit=submit, now=utcnow())
+            except WorkbookError as exc:
+                raise PilotisError(f"fichier refusé : {exc}.") from exc
+            if report.errors:
+                for error in report.errors:
+                    click.echo(f"  {error}", err=True)
+                raise PilotisError(f"{len(report.errors)} erreur(s) : rien n'a été importé.")
+        click.echo(f"{report.saved} valeur(s) importée(s) pour {report.service}, période {report.period}.")

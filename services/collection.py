@@ -1,0 +1,317 @@
+"""Data collection: the values a service owes for a period, their entry, submission, validation.
+
+A service manager fills one grid per service and period, in French number formats; a value
+that turns red needs a comment. Submitting sends the values to the direction, who validates
+them or returns them with a comment. Validated values and closed periods are read-only.
+Every save is all-or-nothing: one wrong row and nothing is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models import Indicator, Measurement, MeasurementState, Period, PeriodState, Service, Target
+from scorecard.engine import status_of_rows
+from services.editing import StaleEdit, apply_edit
+from services.numbers import NumberError, parse_french_number
+from services.policy import Action, Principal, can, visible_service_ids
+
+KIND_FREQUENCY = {"month": "monthly", "quarter": "quarterly", "year": "yearly"}
+STATE_LABELS = {"draft": "brouillon", "submitted": "soumise", "validated": "validée", "returned": "renvoyée"}
+
+
+class CollectionError(ValueError):
+    """The grid cannot be shown or saved as asked (unknown period, out of scope…)."""
+
+
+@dataclass
+class GridRow:
+    indicator: Indicator
+    target: float | None
+    band_low: float | None
+    band_high: float | None
+    measurement: Measurement | None
+    editable: bool
+    status: str = "missing"
+
+    @property
+    def state(self) -> str | None:
+        return self.measurement.state.value if self.measurement else None
+
+
+@dataclass
+class Grid:
+    service: Service
+    period: Period
+    rows: list[GridRow]
+
+    @property
+    def open(self) -> bool:
+        return self.period.state is PeriodState.OPEN
+
+
+@dataclass
+class SaveResult:
+    errors: dict[int, str] = field(default_factory=dict)
+    saved: int = 0
+    submitted: int = 0
+
+
+def find_period(session: Session, organisation_id: int, key: str) -> Period:
+    period = session.scalar(select(Period).where(Period.organisation_id == organisation_id, Period.key == key.strip()))
+    if period is None:
+        raise CollectionError(f"Période « {key} » inconnue pour votre organisation.")
+    return period
+
+
+def collection_grid(session: Session, principal: Principal, service_id: int, period_key: str) -> Grid:
+    """The indicators of the service measured on the period's kind, with their current values."""
+    service = session.get(Service, service_id)
+    if service is None or service.organisation_id != principal.organisation_id:
+        raise CollectionError("Service inconnu dans votre organisation.")
+    period = find_period(session, principal.organisation_id, period_key)
+    indicators = session.scalars(
+        select(Indicator)
+        .where(
+            Indicator.service_id == service.id,
+            Indicator.frequency == KIND_FREQUENCY[period.kind.value],
+            Indicator.formula.is_(None),
+        )
+        .order_by(Indicator.label)
+    ).all()
+    if service.id not in visible_service_ids(principal, [service.id]):
+        raise CollectionError("Ce service n'est pas dans votre périmètre.")
+    ids = [i.id for i in indicators]
+    measurements = {
+        m.indicator_id: m
+        for m in session.scalars(
+            select(Measurement).where(
+                Measurement.indicator_id.in_(ids), Measurement.period_id == period.id, Measurement.territory_id.is_(None)
+            )
+        )
+    }
+    targets = {
+        t.indicator_id: t
+        for t in session.scalars(select(Target).where(Target.indicator_id.in_(ids), Target.period_id == period.id))
+    }
+    rows = []
+    for indicator in indicators:
+        target = targets.get(indicator.id)
+        measurement = measurements.get(indicator.id)
+        editable = (
+            period.state is PeriodState.OPEN
+            and can(principal, Action.EDIT, indicator)
+            and (measurement is None or measurement.state is not MeasurementState.VALIDATED)
+        )
+        rows.append(
+            GridRow(
+                indicator=indicator,
+                target=target.value if target else None,
+                band_low=target.band_low if target else None,
+                band_high=target.band_high if target else None,
+                measurement=measurement,
+                editable=editable,
+            )
+        )
+    _set_statuses(rows, {r.indicator.id: (r.measurement.value if r.measurement else None) for r in rows}, targets)
+    return Grid(service=service, period=period, rows=rows)
+
+
+def _set_statuses(rows: list[GridRow], values: Mapping[int, float | None], targets: Mapping[int, Target]) -> None:
+    if not rows:
+        return
+    frame = pd.DataFrame(
+        {
+            "value": [np.nan if values.get(r.indicator.id) is None else values[r.indicator.id] for r in rows],
+            "direction": [r.indicator.direction.value for r in rows],
+            "target": [r.target if r.target is not None else np.nan for r in rows],
+            "band_low": [r.band_low if r.band_low is not None else np.nan for r in rows],
+            "band_high": [r.band_high if r.band_high is not None else np.nan for r in rows],
+            "threshold_mode": [targets[r.indicator.id].threshold_mode.value if r.indicator.id in targets else "relative" for r in rows],
+            "amber_tolerance": [targets[r.indicator.id].amber_tolerance if r.indicator.id in targets else 0.05 for r in rows],
+            "red_tolerance": [targets[r.indicator.id].red_tolerance if r.indicator.id in targets else 0.10 for r in rows],
+        }
+    )
+    for row, status in zip(rows, status_of_rows(frame)["status"], strict=True):
+        row.status = str(status)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What the person typed (or a number read from a workbook), the comment, the version seen."""
+
+    value: str | float
+    comment: str
+    version: int | None
+
+    @property
+    def blank(self) -> bool:
+        return isinstance(self.value, str) and not self.value.strip()
+
+
+def save_entries(
+    session: Session,
+    principal: Principal,
+    grid: Grid,
+    entries: Mapping[int, Entry],
+    *,
+    submit: bool,
+    now: datetime,
+) -> SaveResult:
+    """Validate every entry, then write them all (draft, or submitted) — or write nothing."""
+    result = SaveResult()
+    if not grid.open:
+        result.errors[0] = f"La période {grid.period.key} est close : plus aucune valeur ne peut y être saisie."
+        return result
+    by_id = {r.indicator.id: r for r in grid.rows}
+    parsed: dict[int, float | None] = {}
+    for indicator_id, entry in entries.items():
+        row = by_id.get(indicator_id)
+        if row is None:
+            result.errors[indicator_id] = "Indicateur absent de cette grille."
+            continue
+        if not row.editable:
+            if not entry.blank and (row.measurement is None or _differs(row.measurement.value, entry.value)):
+                result.errors[indicator_id] = "Valeur non modifiable (validée, ou hors de vos droits)."
+            continue
+        if entry.blank:
+            parsed[indicator_id] = None
+            continue
+        try:
+            parsed[indicator_id] = parse_french_number(entry.value)
+        except NumberError as exc:
+            result.errors[indicator_id] = f"{str(exc)[0].upper()}{str(exc)[1:]}."
+    targets = {
+        t.indicator_id: t
+        for t in session.scalars(select(Target).where(Target.indicator_id.in_(list(by_id)), Target.period_id == grid.period.id))
+    }
+    _set_statuses(grid.rows, {**{r.indicator.id: (r.measurement.value if r.measurement else None) for r in grid.rows}, **parsed}, targets)
+    for indicator_id, value in parsed.items():
+        row = by_id[indicator_id]
+        if value is not None and row.status == "red" and not entries[indicator_id].comment.strip():
+            result.errors[indicator_id] = "Valeur hors cible (rouge) : un commentaire est obligatoire."
+        if submit and value is None and indicator_id not in result.errors:
+            result.errors[indicator_id] = "Valeur manquante : renseignez-la avant de soumettre."
+    if result.errors:
+        return result
+    savepoint = session.begin_nested()
+    try:
+        for indicator_id, value in parsed.items():
+            row = by_id[indicator_id]
+            entry = entries[indicator_id]
+            comment = entry.comment.strip() or None
+            state = MeasurementState.SUBMITTED if submit and value is not None else MeasurementState.DRAFT
+            measurement = row.measurement
+            if measurement is None:
+                if value is None and comment is None:
+                    continue
+                measurement = Measurement(
+                    organisation_id=principal.organisation_id,
+                    indicator_id=indicator_id,
+                    period_id=grid.period.id,
+                    territory_id=None,
+                    value=value,
+                    comment=comment,
+                    state=state,
+                    entered_by_id=principal.user_id or None,
+                    entered_at=now,
+                    submitted_at=now if state is MeasurementState.SUBMITTED else None,
+                )
+                session.add(measurement)
+                row.measurement = measurement
+            else:
+                changes = {"value": value, "comment": comment, "state": state}
+                if measurement.value != value:
+                    changes |= {"entered_by_id": principal.user_id or None, "entered_at": now}
+                if state is MeasurementState.SUBMITTED and measurement.state is not MeasurementState.SUBMITTED:
+                    changes["submitted_at"] = now
+                apply_edit(session, measurement, entry.version if entry.version is not None else measurement.version, changes)
+            result.saved += 1
+            result.submitted += state is MeasurementState.SUBMITTED
+        session.flush()
+    except StaleEdit as stale:
+        savepoint.rollback()
+        value = stale.current_values.get("value")
+        result.errors[int(_indicator_of(session, stale.row_id))] = (
+            f"Modifiée entre-temps par {stale.changed_by or 'une autre personne'} (valeur actuelle : "
+            f"{value if value is not None else '—'}) : rechargez la page."
+        )
+        result.saved = result.submitted = 0
+        return result
+    savepoint.commit()
+    return result
+
+
+def _indicator_of(session: Session, measurement_id: str) -> int:
+    measurement = session.get(Measurement, int(measurement_id))
+    return measurement.indicator_id if measurement else 0
+
+
+def _differs(current: float | None, text: str | float) -> bool:
+    try:
+        return current is None or abs(parse_french_number(text) - current) > 1e-9
+    except NumberError:
+        return True
+
+
+# -- validation by the direction ---------------------------------------------------------------
+@dataclass
+class PendingLine:
+    measurement: Measurement
+    indicator: Indicator
+    service: Service
+
+
+def pending_validation(session: Session, principal: Principal, period_key: str | None = None) -> list[PendingLine]:
+    query = (
+        select(Measurement, Indicator, Service)
+        .join(Indicator, Indicator.id == Measurement.indicator_id)
+        .join(Service, Service.id == Indicator.service_id)
+        .join(Period, Period.id == Measurement.period_id)
+        .where(Measurement.organisation_id == principal.organisation_id, Measurement.state == MeasurementState.SUBMITTED)
+        .order_by(Period.key, Service.name, Indicator.label)
+    )
+    if period_key:
+        query = query.where(Period.key == period_key)
+    return [PendingLine(m, i, s) for m, i, s in session.execute(query)]
+
+
+def decide(
+    session: Session,
+    principal: Principal,
+    measurement_ids: list[int],
+    *,
+    accept: bool,
+    comment: str,
+    now: datetime,
+) -> int:
+    """Validate the submitted values, or return them to the service with a comment."""
+    if not can(principal, Action.VALIDATE):
+        raise CollectionError("Seule la direction valide les valeurs.")
+    if not accept and not comment.strip():
+        raise CollectionError("Un commentaire est obligatoire pour renvoyer des valeurs au service.")
+    done = 0
+    for measurement_id in measurement_ids:
+        measurement = session.get(Measurement, measurement_id)
+        if measurement is None or measurement.organisation_id != principal.organisation_id:
+            raise CollectionError(f"Valeur n° {measurement_id} introuvable.")
+        if measurement.state is not MeasurementState.SUBMITTED:
+            raise CollectionError(f"La valeur n° {measurement_id} n'est plus en attente de validation.")
+        if accept:
+            measurement.state = MeasurementState.VALIDATED
+            measurement.validated_by_id = principal.user_id
+            measurement.validated_at = now
+        else:
+            measurement.state = MeasurementState.RETURNED
+            note = f"Renvoyée par la direction : {comment.strip()}"
+            measurement.comment = f"{measurement.comment}\n{note}" if measurement.comment else note
+        done += 1
+    session.flush()
+    return done
