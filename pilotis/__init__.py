@@ -55,7 +55,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from views import auth as auth_views
 
     for blueprint in (
-        home.bp, auth_views.bp, admin.bp, journal.bp, offer.bp, scorecard.bp, collection.bp, imports.bp, api.bp
+        home.bp,
+        auth_views.bp,
+        admin.bp,
+        journal.bp,
+        offer.bp,
+        scorecard.bp,
+        collection.bp,
+        imports.bp,
+        api.bp,
     ):
         app.register_blueprint(blueprint)
     errors.init_app(app)

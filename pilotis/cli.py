@@ -286,12 +286,21 @@ def users_set_password(email: str, temporary: bool) -> None:
 @click.command(help="Calcule le tableau de bord d'une période (JSON ou classeur Excel).")
 @click.option("--period", "period_key", required=True, help="Période : AAAA-MM, AAAA-T1 à T4 ou AAAA.")
 @click.option("--format", "fmt", type=click.Choice(["json", "xlsx"]), default="json", show_default=True)
-@click.option("--organisation", "slug", default=None, help="Identifiant de l'organisation (s'il y en a plusieurs).")
+@click.option(
+    "--organisation", "slug", default=None, help="Identifiant de l'organisation (s'il y en a plusieurs)."
+)
 @click.option("--service", "service_code", default=None, help="Code d'un service : son seul tableau de bord.")
-@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), default=None,
-              help="Fichier de sortie (par défaut : la sortie standard pour JSON, scorecard-PERIODE.xlsx).")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help="Fichier de sortie (par défaut : la sortie standard pour JSON, scorecard-PERIODE.xlsx).",
+)
 @with_appcontext
-def scorecard(period_key: str, fmt: str, slug: str | None, service_code: str | None, output: str | None) -> None:
+def scorecard(
+    period_key: str, fmt: str, slug: str | None, service_code: str | None, output: str | None
+) -> None:
     import json
 
     from services.exports import scorecard_workbook
@@ -305,7 +314,9 @@ def scorecard(period_key: str, fmt: str, slug: str | None, service_code: str | N
             query = query.where(Organisation.slug == slug)
         organisations = session.scalars(query).all()
         if not organisations:
-            raise PilotisError(f"organisation « {slug} » inconnue." if slug else "aucune organisation dans la base.")
+            raise PilotisError(
+                f"organisation « {slug} » inconnue." if slug else "aucune organisation dans la base."
+            )
         if len(organisations) > 1:
             names = ", ".join(o.slug for o in organisations)
             raise PilotisError(f"plusieurs organisations ({names}) : précisez --organisation.")
@@ -313,11 +324,15 @@ def scorecard(period_key: str, fmt: str, slug: str | None, service_code: str | N
         service_id = None
         if service_code:
             service_id = session.scalar(
-                select(Service.id).where(Service.organisation_id == organisation.id, Service.code == service_code)
+                select(Service.id).where(
+                    Service.organisation_id == organisation.id, Service.code == service_code
+                )
             )
             if service_id is None:
                 raise PilotisError(f"service « {service_code} » inconnu dans « {organisation.slug} ».")
-        reader = Principal(user_id=0, organisation_id=organisation.id, role=Role.DIRECTION, service_ids=frozenset())
+        reader = Principal(
+            user_id=0, organisation_id=organisation.id, role=Role.DIRECTION, service_ids=frozenset()
+        )
         try:
             view = build_scorecard(session, reader, period_key, service_id=service_id)
         except ScorecardError as exc:
@@ -343,10 +358,16 @@ def import_group() -> None:
     pass
 
 
-@import_group.command("measurements", help="Importe un classeur de valeurs rempli à partir du modèle Pilotis.")
+@import_group.command(
+    "measurements", help="Importe un classeur de valeurs rempli à partir du modèle Pilotis."
+)
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, readable=True))
-@click.option("--as", "email", required=True, help="Adresse du compte au nom duquel importer (ses droits s'appliquent).")
-@click.option("--submit", is_flag=True, help="Soumet les valeurs à la direction au lieu de les laisser en brouillon.")
+@click.option(
+    "--as", "email", required=True, help="Adresse du compte au nom duquel importer (ses droits s'appliquent)."
+)
+@click.option(
+    "--submit", is_flag=True, help="Soumet les valeurs à la direction au lieu de les laisser en brouillon."
+)
 def import_measurements_command(path: str, email: str, submit: bool) -> None:
     from services.audit import acting_as
     from services.measurement_io import import_measurements

@@ -371,7 +371,11 @@ def status_of_rows(frame: pd.DataFrame) -> pd.DataFrame:
     ``band_low``, ``band_high``, ``threshold_mode``, ``amber_tolerance``, ``red_tolerance``
     (an indicator's history, say), by the same rules as the scorecard."""
     rows = frame.copy()
-    for column, default in (("threshold_mode", "relative"), ("amber_tolerance", 0.05), ("red_tolerance", 0.10)):
+    for column, default in (
+        ("threshold_mode", "relative"),
+        ("amber_tolerance", 0.05),
+        ("red_tolerance", 0.10),
+    ):
         rows[column] = rows[column].where(rows[column].notna(), default) if column in rows else default
     for column in ("target", "band_low", "band_high"):
         if column not in rows:

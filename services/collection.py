@@ -65,7 +65,9 @@ class SaveResult:
 
 
 def find_period(session: Session, organisation_id: int, key: str) -> Period:
-    period = session.scalar(select(Period).where(Period.organisation_id == organisation_id, Period.key == key.strip()))
+    period = session.scalar(
+        select(Period).where(Period.organisation_id == organisation_id, Period.key == key.strip())
+    )
     if period is None:
         raise CollectionError(f"Période « {key} » inconnue pour votre organisation.")
     return period
@@ -93,13 +95,17 @@ def collection_grid(session: Session, principal: Principal, service_id: int, per
         m.indicator_id: m
         for m in session.scalars(
             select(Measurement).where(
-                Measurement.indicator_id.in_(ids), Measurement.period_id == period.id, Measurement.territory_id.is_(None)
+                Measurement.indicator_id.in_(ids),
+                Measurement.period_id == period.id,
+                Measurement.territory_id.is_(None),
             )
         )
     }
     targets = {
         t.indicator_id: t
-        for t in session.scalars(select(Target).where(Target.indicator_id.in_(ids), Target.period_id == period.id))
+        for t in session.scalars(
+            select(Target).where(Target.indicator_id.in_(ids), Target.period_id == period.id)
+        )
     }
     rows = []
     for indicator in indicators:
@@ -120,11 +126,15 @@ def collection_grid(session: Session, principal: Principal, service_id: int, per
                 editable=editable,
             )
         )
-    _set_statuses(rows, {r.indicator.id: (r.measurement.value if r.measurement else None) for r in rows}, targets)
+    _set_statuses(
+        rows, {r.indicator.id: (r.measurement.value if r.measurement else None) for r in rows}, targets
+    )
     return Grid(service=service, period=period, rows=rows)
 
 
-def _set_statuses(rows: list[GridRow], values: Mapping[int, float | None], targets: Mapping[int, Target]) -> None:
+def _set_statuses(
+    rows: list[GridRow], values: Mapping[int, float | None], targets: Mapping[int, Target]
+) -> None:
     if not rows:
         return
     frame = pd.DataFrame(
@@ -134,9 +144,16 @@ def _set_statuses(rows: list[GridRow], values: Mapping[int, float | None], targe
             "target": [r.target if r.target is not None else np.nan for r in rows],
             "band_low": [r.band_low if r.band_low is not None else np.nan for r in rows],
             "band_high": [r.band_high if r.band_high is not None else np.nan for r in rows],
-            "threshold_mode": [targets[r.indicator.id].threshold_mode.value if r.indicator.id in targets else "relative" for r in rows],
-            "amber_tolerance": [targets[r.indicator.id].amber_tolerance if r.indicator.id in targets else 0.05 for r in rows],
-            "red_tolerance": [targets[r.indicator.id].red_tolerance if r.indicator.id in targets else 0.10 for r in rows],
+            "threshold_mode": [
+                targets[r.indicator.id].threshold_mode.value if r.indicator.id in targets else "relative"
+                for r in rows
+            ],
+            "amber_tolerance": [
+                targets[r.indicator.id].amber_tolerance if r.indicator.id in targets else 0.05 for r in rows
+            ],
+            "red_tolerance": [
+                targets[r.indicator.id].red_tolerance if r.indicator.id in targets else 0.10 for r in rows
+            ],
         }
     )
     for row, status in zip(rows, status_of_rows(frame)["status"], strict=True):
@@ -168,7 +185,9 @@ def save_entries(
     """Validate every entry, then write them all (draft, or submitted) — or write nothing."""
     result = SaveResult()
     if not grid.open:
-        result.errors[0] = f"La période {grid.period.key} est close : plus aucune valeur ne peut y être saisie."
+        result.errors[0] = (
+            f"La période {grid.period.key} est close : plus aucune valeur ne peut y être saisie."
+        )
         return result
     by_id = {r.indicator.id: r for r in grid.rows}
     parsed: dict[int, float | None] = {}
@@ -190,9 +209,15 @@ def save_entries(
             result.errors[indicator_id] = f"{str(exc)[0].upper()}{str(exc)[1:]}."
     targets = {
         t.indicator_id: t
-        for t in session.scalars(select(Target).where(Target.indicator_id.in_(list(by_id)), Target.period_id == grid.period.id))
+        for t in session.scalars(
+            select(Target).where(Target.indicator_id.in_(list(by_id)), Target.period_id == grid.period.id)
+        )
     }
-    _set_statuses(grid.rows, {**{r.indicator.id: (r.measurement.value if r.measurement else None) for r in grid.rows}, **parsed}, targets)
+    _set_statuses(
+        grid.rows,
+        {**{r.indicator.id: (r.measurement.value if r.measurement else None) for r in grid.rows}, **parsed},
+        targets,
+    )
     for indicator_id, value in parsed.items():
         row = by_id[indicator_id]
         if value is not None and row.status == "red" and not entries[indicator_id].comment.strip():
@@ -227,21 +252,29 @@ def save_entries(
                 session.add(measurement)
                 row.measurement = measurement
             else:
-                changes = {"value": value, "comment": comment, "state": state}
+                changes: dict[str, object] = {"value": value, "comment": comment, "state": state}
                 if measurement.value != value:
                     changes |= {"entered_by_id": principal.user_id or None, "entered_at": now}
-                if state is MeasurementState.SUBMITTED and measurement.state is not MeasurementState.SUBMITTED:
+                if (
+                    state is MeasurementState.SUBMITTED
+                    and measurement.state is not MeasurementState.SUBMITTED
+                ):
                     changes["submitted_at"] = now
-                apply_edit(session, measurement, entry.version if entry.version is not None else measurement.version, changes)
+                apply_edit(
+                    session,
+                    measurement,
+                    entry.version if entry.version is not None else measurement.version,
+                    changes,
+                )
             result.saved += 1
             result.submitted += state is MeasurementState.SUBMITTED
         session.flush()
     except StaleEdit as stale:
         savepoint.rollback()
-        value = stale.current_values.get("value")
+        current = stale.current_values.get("value")
         result.errors[int(_indicator_of(session, stale.row_id))] = (
             f"Modifiée entre-temps par {stale.changed_by or 'une autre personne'} (valeur actuelle : "
-            f"{value if value is not None else '—'}) : rechargez la page."
+            f"{current if current is not None else '—'}) : rechargez la page."
         )
         result.saved = result.submitted = 0
         return result
@@ -269,13 +302,18 @@ class PendingLine:
     service: Service
 
 
-def pending_validation(session: Session, principal: Principal, period_key: str | None = None) -> list[PendingLine]:
+def pending_validation(
+    session: Session, principal: Principal, period_key: str | None = None
+) -> list[PendingLine]:
     query = (
         select(Measurement, Indicator, Service)
         .join(Indicator, Indicator.id == Measurement.indicator_id)
         .join(Service, Service.id == Indicator.service_id)
         .join(Period, Period.id == Measurement.period_id)
-        .where(Measurement.organisation_id == principal.organisation_id, Measurement.state == MeasurementState.SUBMITTED)
+        .where(
+            Measurement.organisation_id == principal.organisation_id,
+            Measurement.state == MeasurementState.SUBMITTED,
+        )
         .order_by(Period.key, Service.name, Indicator.label)
     )
     if period_key:

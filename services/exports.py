@@ -50,7 +50,13 @@ def workbook_bytes(
     return buffer.getvalue()
 
 
-STATUS_FILLS = {"green": "C8E6C9", "amber": "FFE0B2", "red": "FFCDD2", "missing": "E0E0E0", "untargeted": "F5F5F5"}
+STATUS_FILLS = {
+    "green": "C8E6C9",
+    "amber": "FFE0B2",
+    "red": "FFCDD2",
+    "missing": "E0E0E0",
+    "untargeted": "F5F5F5",
+}
 
 
 def _number_format(decimals: int) -> str:
@@ -68,24 +74,63 @@ def scorecard_workbook(view: Any, organisation_name: str) -> bytes:
     if summary is None:  # pragma: no cover
         raise RuntimeError("classeur sans feuille")
     summary.title = "Synthèse"
-    set_cell(summary.cell(row=1, column=1), f"Tableau de bord — {organisation_name} — période {view.period.key}")
+    set_cell(
+        summary.cell(row=1, column=1), f"Tableau de bord — {organisation_name} — période {view.period.key}"
+    )
     summary.cell(row=1, column=1).font = Font(bold=True, size=14)
     set_cell(summary.cell(row=2, column=1), view.rule)
-    headers = ["Niveau", "Code", "Intitulé", "Score", "Statut", "Indicateurs renseignés", "Indicateurs comptés"]
+    headers = [
+        "Niveau",
+        "Code",
+        "Intitulé",
+        "Score",
+        "Statut",
+        "Indicateurs renseignés",
+        "Indicateurs comptés",
+    ]
     _header(summary, 4, headers)
     rows: list[tuple[str, str, str, float | None, str, str, int, int]] = [
-        ("Organisation", "", organisation_name, view.score, view.status, view.status_label, view.reported, view.counted)
+        (
+            "Organisation",
+            "",
+            organisation_name,
+            view.score,
+            view.status,
+            view.status_label,
+            view.reported,
+            view.counted,
+        )
     ]
 
     def walk(block: Any, depth: int) -> None:
-        rows.append(("Objectif" if depth else "Objectif stratégique", block.code, "  " * depth + block.title,
-                     block.score, block.status, block.status_label, block.reported, block.counted))
+        rows.append(
+            (
+                "Objectif" if depth else "Objectif stratégique",
+                block.code,
+                "  " * depth + block.title,
+                block.score,
+                block.status,
+                block.status_label,
+                block.reported,
+                block.counted,
+            )
+        )
         for child in block.children:
             walk(child, depth + 1)
 
     for perspective in view.perspectives:
-        rows.append(("Perspective", "", perspective.label, perspective.score, perspective.status,
-                     perspective.status_label, 0, 0))
+        rows.append(
+            (
+                "Perspective",
+                "",
+                perspective.label,
+                perspective.score,
+                perspective.status,
+                perspective.status_label,
+                0,
+                0,
+            )
+        )
         for block in perspective.objectives:
             walk(block, 0)
     for r, (level, code, title, score, status, label, reported, counted) in enumerate(rows, start=5):
@@ -103,7 +148,8 @@ def scorecard_workbook(view: Any, organisation_name: str) -> bytes:
                "Tendance sur un an", "Commentaire"]  # fmt: skip
     _header(detail, 1, headers)
     for r, line in enumerate(view.lines(), start=2):
-        values = [line.code, line.label, line.service or "", line.unit, line.period_key, line.value, line.target,
+        values = [line.code, line.label, line.service or "", line.unit, line.period_key, line.value,
+                  line.target,
                   line.band_low, line.band_high, line.status_label, line.achievement, line.previous_value,
                   _trend(line.trend_previous), line.last_year_value, _trend(line.trend_last_year),
                   line.comment or ""]  # fmt: skip
@@ -112,7 +158,9 @@ def scorecard_workbook(view: Any, organisation_name: str) -> bytes:
         for c in (6, 7, 8, 9, 12, 14):
             detail.cell(row=r, column=c).number_format = _number_format(line.decimals)
         detail.cell(row=r, column=11).number_format = "0.0%"
-        detail.cell(row=r, column=10).fill = PatternFill("solid", fgColor=STATUS_FILLS.get(line.status, "FFFFFF"))
+        detail.cell(row=r, column=10).fill = PatternFill(
+            "solid", fgColor=STATUS_FILLS.get(line.status, "FFFFFF")
+        )
     for col, width in enumerate([26, 50, 30, 12, 10, 12, 12, 12, 12, 15, 12, 14, 16, 14, 16, 40], start=1):
         detail.column_dimensions[get_column_letter(col)].width = width
     detail.freeze_panes = "C2"
@@ -131,4 +179,6 @@ def _header(sheet: Any, row: int, headers: Sequence[str]) -> None:
 
 
 def _trend(value: str | None) -> str:
-    return {"improving": "en amélioration", "worsening": "en dégradation", "stable": "stable"}.get(value or "", "—")
+    return {"improving": "en amélioration", "worsening": "en dégradation", "stable": "stable"}.get(
+        value or "", "—"
+    )

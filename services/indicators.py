@@ -45,7 +45,7 @@ def indicator_history(session: Session, indicator: Indicator, *, periods: int = 
         .limit(periods)
     ).all()[::-1]
     keys = [key for _, key in spans]
-    ids = {period_id: key for period_id, key in spans}
+    ids = dict(spans)
     frame = pd.DataFrame({"period_key": keys})
     measured = {
         ids[m.period_id]: m
@@ -63,29 +63,36 @@ def indicator_history(session: Session, indicator: Indicator, *, periods: int = 
         frame["value"] = [measured[k].value if k in measured else np.nan for k in keys]
     targets = {
         ids[t.period_id]: t
-        for t in session.scalars(select(Target).where(Target.indicator_id == indicator.id, Target.period_id.in_(list(ids))))
+        for t in session.scalars(
+            select(Target).where(Target.indicator_id == indicator.id, Target.period_id.in_(list(ids)))
+        )
     }
-    for column, attribute in (("target", "value"), ("band_low", "band_low"), ("band_high", "band_high"),
-                              ("amber_tolerance", "amber_tolerance"), ("red_tolerance", "red_tolerance")):  # fmt: skip
+    columns = {"target": "value", "band_low": "band_low", "band_high": "band_high",
+               "amber_tolerance": "amber_tolerance", "red_tolerance": "red_tolerance"}  # fmt: skip
+    for column, attribute in columns.items():
         frame[column] = [getattr(targets[k], attribute) if k in targets else np.nan for k in keys]
         frame[column] = frame[column].astype(float)
     frame["threshold_mode"] = [targets[k].threshold_mode.value if k in targets else "relative" for k in keys]
     frame["direction"] = indicator.direction.value
     rows = status_of_rows(frame)
-    return [
-        HistoryRow(
-            period_key=row.period_key,
-            value=_opt(row.value),
-            target=_opt(row.target),
-            band_low=_opt(row.band_low),
-            band_high=_opt(row.band_high),
-            status=str(row.status),
-            status_label=str(row.status_label),
-            state=measured[row.period_key].state.value if row.period_key in measured else None,
-            comment=measured[row.period_key].comment if row.period_key in measured else None,
+    history = []
+    for row in rows.itertuples():
+        key = str(row.period_key)
+        measurement = measured.get(key)
+        history.append(
+            HistoryRow(
+                period_key=key,
+                value=_opt(row.value),
+                target=_opt(row.target),
+                band_low=_opt(row.band_low),
+                band_high=_opt(row.band_high),
+                status=str(row.status),
+                status_label=str(row.status_label),
+                state=measurement.state.value if measurement else None,
+                comment=measurement.comment if measurement else None,
+            )
         )
-        for row in rows.itertuples()
-    ]
+    return history
 
 
 def _computed(session: Session, indicator: Indicator, ids: dict[int, str]) -> list[float]:

@@ -40,7 +40,9 @@ def template_workbook(grid: Grid, organisation: Organisation) -> bytes:
     if sheet is None:  # pragma: no cover
         raise RuntimeError("classeur sans feuille")
     sheet.title = SHEET
-    set_cell(sheet.cell(row=1, column=1), f"{organisation.name} — {grid.service.name} — période {grid.period.key}")
+    set_cell(
+        sheet.cell(row=1, column=1), f"{organisation.name} — {grid.service.name} — période {grid.period.key}"
+    )
     sheet.cell(row=1, column=1).font = Font(bold=True, size=13)
     set_cell(
         sheet.cell(row=2, column=1),
@@ -106,14 +108,18 @@ def _period_cell(value: object, period: P.PeriodSpan) -> str | None:
     if isinstance(value, datetime):
         value = value.date()
     if isinstance(value, date):
-        return None if period.start <= value <= period.end else f"date {value:%d/%m/%Y} hors de la période {period.key}"
+        return (
+            None
+            if period.start <= value <= period.end
+            else f"date {value:%d/%m/%Y} hors de la période {period.key}"
+        )
     text = str(value or "").strip()
     if not text:
         return "période manquante"
     if text == period.key:
         return None
     try:
-        day = datetime.strptime(text, "%d/%m/%Y").date()
+        day = datetime.strptime(text, "%d/%m/%Y").date()  # noqa: DTZ007 - a calendar date, no time
     except ValueError:
         try:
             other = P.parse_period_key(text)
@@ -145,14 +151,23 @@ def import_measurements(
     try:
         if SHEET not in book.sheetnames or META not in book.sheetnames:
             raise WorkbookError(
-                f"feuilles « {SHEET} » et « {META} » introuvables : partez du modèle téléchargé depuis Pilotis"
+                f"feuilles « {SHEET} » et « {META} » introuvables : "
+                "partez du modèle téléchargé depuis Pilotis"
             )
-        meta = {str(r[0]).strip(): str(r[1]).strip() for r in book[META].iter_rows(max_row=10, max_col=2, values_only=True) if r[0] and r[1] is not None}
-        organisation = session.scalar(select(Organisation).where(Organisation.id == principal.organisation_id))
+        meta = {
+            str(r[0]).strip(): str(r[1]).strip()
+            for r in book[META].iter_rows(max_row=10, max_col=2, values_only=True)
+            if r[0] and r[1] is not None
+        }
+        organisation = session.scalar(
+            select(Organisation).where(Organisation.id == principal.organisation_id)
+        )
         if organisation is None or meta.get("organisation") != organisation.slug:
             raise WorkbookError("ce modèle a été produit pour une autre organisation")
         service = session.scalar(
-            select(Service).where(Service.organisation_id == organisation.id, Service.code == meta.get("service", ""))
+            select(Service).where(
+                Service.organisation_id == organisation.id, Service.code == meta.get("service", "")
+            )
         )
         if service is None:
             raise WorkbookError(f"service « {meta.get('service')} » inconnu dans votre organisation")
@@ -168,16 +183,20 @@ def import_measurements(
         report.service, report.period = service.name, period_key
         span = P.parse_period_key(period_key)
         sheet = book[SHEET]
-        header = [str(v).strip() if v is not None else "" for v in next(sheet.iter_rows(min_row=FIRST_ROW - 1, max_row=FIRST_ROW - 1, values_only=True), ())]
+        header = [
+            str(v).strip() if v is not None else ""
+            for v in next(sheet.iter_rows(min_row=FIRST_ROW - 1, max_row=FIRST_ROW - 1, values_only=True), ())
+        ]
         if header[: len(HEADERS)] != HEADERS:
             raise WorkbookError(f"en-têtes modifiés en ligne {FIRST_ROW - 1} : attendu {', '.join(HEADERS)}")
         by_code = {row.indicator.code: row for row in grid.rows}
-        all_codes = {
-            code: service_id
-            for code, service_id in session.execute(
-                select(Indicator.code, Indicator.service_id).where(Indicator.organisation_id == organisation.id)
-            )
-        }
+        all_codes: dict[str, int | None] = dict(
+            session.execute(
+                select(Indicator.code, Indicator.service_id).where(
+                    Indicator.organisation_id == organisation.id
+                )
+            ).all()
+        )
         entries: dict[int, Entry] = {}
         seen: dict[str, int] = {}
         for r, cells in enumerate(sheet.iter_rows(min_row=FIRST_ROW, max_col=MAX_COLUMNS), start=FIRST_ROW):
@@ -188,9 +207,13 @@ def import_measurements(
                 continue
             formulas = False
             for index, c in enumerate(cells, start=1):
-                if getattr(c, "data_type", None) == "f" or (isinstance(c.value, str) and c.value.startswith("=")):
+                if getattr(c, "data_type", None) == "f" or (
+                    isinstance(c.value, str) and c.value.startswith("=")
+                ):
                     column = HEADERS[index - 1] if index <= len(HEADERS) else get_column_letter(index)
-                    report.errors.append(Located(SHEET, r, column, "formule refusée : saisissez la valeur elle-même"))
+                    report.errors.append(
+                        Located(SHEET, r, column, "formule refusée : saisissez la valeur elle-même")
+                    )
                     formulas = True
             if formulas:
                 continue
@@ -203,12 +226,20 @@ def import_measurements(
                 if code not in all_codes:
                     report.errors.append(Located(SHEET, r, "Code", f"code « {code} » inconnu"))
                 elif all_codes[code] != service.id:
-                    report.errors.append(Located(SHEET, r, "Code", f"« {code} » est un indicateur d'un autre service"))
+                    report.errors.append(
+                        Located(SHEET, r, "Code", f"« {code} » est un indicateur d'un autre service")
+                    )
                 else:
-                    report.errors.append(Located(SHEET, r, "Code", f"« {code} » n'est pas attendu pour la période {period_key}"))
+                    report.errors.append(
+                        Located(
+                            SHEET, r, "Code", f"« {code} » n'est pas attendu pour la période {period_key}"
+                        )
+                    )
                 continue
             if code in seen:
-                report.errors.append(Located(SHEET, r, "Code", f"« {code} » figure déjà en ligne {seen[code]}"))
+                report.errors.append(
+                    Located(SHEET, r, "Code", f"« {code} » figure déjà en ligne {seen[code]}")
+                )
                 continue
             seen[code] = r
             problem = _period_cell(values[3] if len(values) > 3 else None, span)
@@ -218,7 +249,9 @@ def import_measurements(
             comment = values[COMMENT_COLUMN - 1] if len(values) >= COMMENT_COLUMN else None
             number: float | str = ""  # blank: nothing entered for this indicator
             if isinstance(raw, (datetime, date)):
-                report.errors.append(Located(SHEET, r, "Valeur", "une date n'est pas une valeur d'indicateur"))
+                report.errors.append(
+                    Located(SHEET, r, "Valeur", "une date n'est pas une valeur d'indicateur")
+                )
                 continue
             if raw is not None and not (isinstance(raw, str) and not raw.strip()):
                 try:

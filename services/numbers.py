@@ -44,7 +44,9 @@ def parse_french_number(raw: object) -> float:
     if " " in text:
         if GROUPED.match(text):
             return float(text.replace(" ", "").replace(",", "."))
-        raise NumberError(f"« {raw} » : les espaces ne peuvent séparer que des groupes de trois chiffres (1 234,56)")
+        raise NumberError(
+            f"« {raw} » : les espaces ne peuvent séparer que des groupes de trois chiffres (1 234,56)"
+        )
     if PLAIN_COMMA.match(text):
         if text.count(",") > 1:
             raise NumberError(f"« {raw} » contient plusieurs virgules")

@@ -31,6 +31,7 @@ class Action(enum.StrEnum):
     SET_PRIORITY = "set_priority"
     EXPORT = "export"
     IMPORT = "import"
+    ENTER_VALUES = "enter_values"
     MANAGE_USERS = "manage_users"
     VIEW_AUDIT = "view_audit"
 
@@ -111,6 +112,8 @@ def can(principal: Principal | None, action: Action, obj: Any = None) -> bool:
         return obj is None or _in_scope(principal, obj)
     if action is Action.MANAGE_USERS:
         return role is Role.ADMIN
+    if action is Action.ENTER_VALUES:  # indicator values: their service's managers, and the direction
+        return role in (Role.DIRECTION, Role.SERVICE_MANAGER) and _in_scope(principal, obj)
     if action is Action.VIEW_AUDIT:
         return role in (Role.ADMIN, Role.DIRECTION)
     if action is Action.VALIDATE:

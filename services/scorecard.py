@@ -168,28 +168,52 @@ def build_scorecard(
         keys |= {span.key, P.previous_period(span).key, P.same_period_last_year(span).key}
     ids = [i.id for i in indicators]
     measured = session.execute(
-        select(Measurement.indicator_id, Period.key, Measurement.value, Measurement.territory_id, Measurement.comment)
+        select(
+            Measurement.indicator_id,
+            Period.key,
+            Measurement.value,
+            Measurement.territory_id,
+            Measurement.comment,
+        )
         .join(Period, Period.id == Measurement.period_id)
         .where(
             Measurement.organisation_id == org_id,
             Period.key.in_(keys),
             Measurement.value.is_not(None),
-            Measurement.territory_id.is_(None) if territory_id is None else Measurement.territory_id == territory_id,
+            Measurement.territory_id.is_(None)
+            if territory_id is None
+            else Measurement.territory_id == territory_id,
         )
     ).all()
-    measurements = pd.DataFrame(measured, columns=["indicator_id", "period_key", "value", "territory_id", "comment"])
+    measurements = pd.DataFrame(
+        measured, columns=["indicator_id", "period_key", "value", "territory_id", "comment"]
+    )
     measurements = measurements[measurements["indicator_id"].isin(ids)]
     targets = pd.DataFrame(
         session.execute(
             select(
-                Target.indicator_id, Period.key, Target.value, Target.band_low, Target.band_high,
-                Target.threshold_mode, Target.amber_tolerance, Target.red_tolerance,
+                Target.indicator_id,
+                Period.key,
+                Target.value,
+                Target.band_low,
+                Target.band_high,
+                Target.threshold_mode,
+                Target.amber_tolerance,
+                Target.red_tolerance,
             )
             .join(Period, Period.id == Target.period_id)
             .where(Period.organisation_id == org_id, Period.key.in_(keys))
         ).all(),
-        columns=["indicator_id", "period_key", "target", "band_low", "band_high", "threshold_mode",
-                 "amber_tolerance", "red_tolerance"],
+        columns=[
+            "indicator_id",
+            "period_key",
+            "target",
+            "band_low",
+            "band_high",
+            "threshold_mode",
+            "amber_tolerance",
+            "red_tolerance",
+        ],
     )
     if not targets.empty:
         targets["threshold_mode"] = targets["threshold_mode"].map(lambda m: getattr(m, "value", m))
@@ -216,14 +240,28 @@ def build_scorecard(
     result = compute_scorecard(
         ind, measurements[["indicator_id", "period_key", "value"]], targets, obj, period=period
     )
-    comments = {
-        (row.indicator_id, row.period_key): row.comment
-        for row in measurements.itertuples()
-        if isinstance(row.comment, str) and row.comment
+    comments: dict[tuple[int, str], str] = {
+        (indicator_id, period_key): comment
+        for indicator_id, period_key, comment in zip(
+            measurements["indicator_id"].tolist(),
+            measurements["period_key"].tolist(),
+            measurements["comment"].tolist(),
+            strict=True,
+        )
+        if isinstance(comment, str) and comment
     }
-    return _arrange(result, indicators, objectives, services, comments, filters={
-        "period": period.key, "service_id": service_id, "territory_id": territory_id,
-    })
+    return _arrange(
+        result,
+        indicators,
+        objectives,
+        services,
+        comments,
+        filters={
+            "period": period.key,
+            "service_id": service_id,
+            "territory_id": territory_id,
+        },
+    )
 
 
 def _arrange(
@@ -349,10 +387,13 @@ def scorecard_json(view: ScorecardView) -> dict[str, Any]:
         "filters": view.filters,
         "perspectives": [
             {
-                "perspective": p.perspective.value, "label": p.label, "score": p.score, "status": p.status,
+                "perspective": p.perspective.value,
+                "label": p.label,
+                "score": p.score,
+                "status": p.status,
                 "objectives": [block(b) for b in p.objectives],
                 "indicators_without_objective": [line.__dict__ for line in p.loose],
-            }  # fmt: skip
+            }
             for p in view.perspectives
         ],
     }

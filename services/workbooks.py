@@ -33,7 +33,9 @@ class Located:
     message: str
 
     def __str__(self) -> str:
-        where = f"feuille « {self.sheet} », ligne {self.row}" + (f", colonne « {self.column} »" if self.column else "")
+        where = f"feuille « {self.sheet} », ligne {self.row}" + (
+            f", colonne « {self.column} »" if self.column else ""
+        )
         return f"{where} : {self.message}"
 
 

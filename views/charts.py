@@ -18,14 +18,14 @@ class Point:
     band_high: float | None = None
 
 
-def history_svg(points: Sequence[Point], *, title: str, unit: str, width: int = 760, height: int = 260) -> Markup:
+def history_svg(
+    points: Sequence[Point], *, title: str, unit: str, width: int = 760, height: int = 260
+) -> Markup:
     """A line of values against the line of targets (and the band, if any), oldest first."""
     left, right, top, bottom = 64, 16, 16, 44
-    numbers = [
-        v for p in points for v in (p.value, p.target, p.band_low, p.band_high) if v is not None
-    ]
+    numbers = [v for p in points for v in (p.value, p.target, p.band_low, p.band_high) if v is not None]
     if not numbers:
-        return Markup(f'<p class="meta">{escape("Aucune valeur à tracer.")}</p>')
+        return Markup('<p class="meta">Aucune valeur à tracer.</p>')
     low, high = min(numbers), max(numbers)
     if high == low:
         high, low = high + 1, low - 1
@@ -57,7 +57,8 @@ def history_svg(points: Sequence[Point], *, title: str, unit: str, width: int = 
     for k in range(5):
         value = low + (high - low) * k / 4
         out.append(
-            f'<line x1="{left}" x2="{width - right}" y1="{y(value):.1f}" y2="{y(value):.1f}" stroke="#d5dae3"/>'
+            f'<line x1="{left}" x2="{width - right}" y1="{y(value):.1f}" y2="{y(value):.1f}" '
+            'stroke="#d5dae3"/>'
             f'<text x="{left - 6}" y="{y(value) + 4:.1f}" text-anchor="end" font-size="11" fill="#4a5468">'
             f"{escape(_short(value))}</text>"
         )
@@ -68,8 +69,13 @@ def history_svg(points: Sequence[Point], *, title: str, unit: str, width: int = 
         lower = [(x(i), y(v)) for i, v in enumerate(lows) if v is not None][::-1]
         polygon = " ".join(f"{a:.1f},{b:.1f}" for a, b in upper + lower)
         out.append(f'<polygon points="{polygon}" fill="#e6f2ea"/>')
-    out.append(f'<path d="{path([p.target for p in points])}" fill="none" stroke="#6b7385" stroke-width="2" stroke-dasharray="6 4"/>')
-    out.append(f'<path d="{path([p.value for p in points])}" fill="none" stroke="#1f4e8c" stroke-width="2.5"/>')
+    out.append(
+        f'<path d="{path([p.target for p in points])}" fill="none" stroke="#6b7385" stroke-width="2" '
+        'stroke-dasharray="6 4"/>'
+    )
+    out.append(
+        f'<path d="{path([p.value for p in points])}" fill="none" stroke="#1f4e8c" stroke-width="2.5"/>'
+    )
     for i, p in enumerate(points):
         if p.value is not None:
             out.append(f'<circle cx="{x(i):.1f}" cy="{y(p.value):.1f}" r="3" fill="#1f4e8c"/>')
@@ -86,7 +92,8 @@ def history_svg(points: Sequence[Point], *, title: str, unit: str, width: int = 
         f'<text x="{left + 180}" y="{height - 6}" font-size="11" fill="#1d2330">- - cible</text>'
     )
     out.append("</svg>")
-    return Markup("".join(out))
+    # every piece of text above went through escape(); the rest is numbers and fixed markup
+    return Markup("".join(out))  # noqa: S704
 
 
 def _short(value: float) -> str:

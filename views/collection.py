@@ -28,7 +28,9 @@ bp = Blueprint("collection", __name__, url_prefix="/saisie")
 def _choices(who: Principal) -> tuple[list[Service], list[Period]]:
     db = db_session()
     services = db.scalars(
-        select(Service).where(Service.organisation_id == who.organisation_id, Service.kind == "own").order_by(Service.name)
+        select(Service)
+        .where(Service.organisation_id == who.organisation_id, Service.kind == "own")
+        .order_by(Service.name)
     ).all()
     visible = visible_service_ids(who, [s.id for s in services])
     periods = db.scalars(
@@ -51,8 +53,16 @@ def grid() -> ResponseReturnValue:
         grid = collection_grid(db_session(), who, service_id, period_key)
     except CollectionError as exc:
         flash(str(exc), "error")
-        return render_template("collection/grid.html", grid=None, services=services, periods=periods,
-                               service_id=service_id, period_key=period_key, form=ConfirmForm(), errors={}), 400
+        return render_template(
+            "collection/grid.html",
+            grid=None,
+            services=services,
+            periods=periods,
+            service_id=service_id,
+            period_key=period_key,
+            form=ConfirmForm(),
+            errors={},
+        ), 400
     errors: dict[int, str] = {}
     typed: dict[int, Entry] = {}
     status = 200
@@ -60,7 +70,7 @@ def grid() -> ResponseReturnValue:
         form = ConfirmForm()
         if not form.validate_on_submit():
             abort(400)
-        require(Action.EDIT, grid.rows[0].indicator) if grid.rows else abort(400)
+        require(Action.ENTER_VALUES)
         for row in grid.rows:
             key = row.indicator.id
             if f"valeur-{key}" in request.form:
@@ -82,8 +92,16 @@ def grid() -> ResponseReturnValue:
             return redirect(url_for("collection.grid", service=service_id, periode=period_key), 303)
     return (
         render_template(
-            "collection/grid.html", grid=grid, services=services, periods=periods, service_id=service_id,
-            period_key=period_key, form=ConfirmForm(), errors=errors, typed=typed, states=STATE_LABELS,
+            "collection/grid.html",
+            grid=grid,
+            services=services,
+            periods=periods,
+            service_id=service_id,
+            period_key=period_key,
+            form=ConfirmForm(),
+            errors=errors,
+            typed=typed,
+            states=STATE_LABELS,
         ),
         status,
     )
@@ -105,7 +123,14 @@ def validation() -> ResponseReturnValue:
             status = 400
         else:
             try:
-                done = decide(db_session(), who, ids, accept=accept, comment=request.form.get("commentaire", ""), now=utcnow())
+                done = decide(
+                    db_session(),
+                    who,
+                    ids,
+                    accept=accept,
+                    comment=request.form.get("commentaire", ""),
+                    now=utcnow(),
+                )
             except CollectionError as exc:
                 flash(str(exc), "error")
                 status = 400
@@ -113,4 +138,6 @@ def validation() -> ResponseReturnValue:
                 flash(f"{done} valeur(s) {'validée(s)' if accept else 'renvoyée(s) au service'}.", "success")
                 return redirect(url_for("collection.validation", periode=period_key or None), 303)
     lines = pending_validation(db_session(), who, period_key)
-    return render_template("collection/validation.html", lines=lines, period_key=period_key, form=ConfirmForm()), status
+    return render_template(
+        "collection/validation.html", lines=lines, period_key=period_key, form=ConfirmForm()
+    ), status

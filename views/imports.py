@@ -13,7 +13,7 @@ from pilotis.auth import require
 from pilotis.web import db_session
 from services.collection import CollectionError, collection_grid
 from services.measurement_io import import_measurements, template_workbook
-from services.policy import Action
+from services.policy import Action, visible_service_ids
 from services.workbooks import WorkbookError
 from views.forms import ConfirmForm
 
@@ -32,6 +32,8 @@ def template() -> ResponseReturnValue:
     period_key = request.args.get("periode", "")
     if service_id is None:
         abort(400)
+    if service_id not in visible_service_ids(who, [service_id]):
+        abort(403)
     try:
         grid = collection_grid(db_session(), who, service_id, period_key)
     except CollectionError:
@@ -49,7 +51,7 @@ def template() -> ResponseReturnValue:
 
 @bp.route("/depot", methods=["GET", "POST"])
 def upload() -> ResponseReturnValue:
-    who = require(Action.IMPORT)
+    who = require(Action.ENTER_VALUES)
     service_id = request.values.get("service", type=int)
     period_key = request.values.get("periode") or None
     form = UploadForm()
@@ -59,8 +61,13 @@ def upload() -> ResponseReturnValue:
         content = form.file.data.read()
         try:
             report = import_measurements(
-                db_session(), who, content, expected_service_id=service_id, expected_period=period_key,
-                submit=bool(form.submit_values.data), now=utcnow(),
+                db_session(),
+                who,
+                content,
+                expected_service_id=service_id,
+                expected_period=period_key,
+                submit=bool(form.submit_values.data),
+                now=utcnow(),
             )
         except WorkbookError as exc:
             errors = [f"Fichier refusé : {exc}."]
@@ -68,7 +75,10 @@ def upload() -> ResponseReturnValue:
             if report.errors:
                 errors = [str(e) for e in report.errors]
             else:
-                flash(f"{report.saved} valeur(s) importée(s) pour {report.service}, période {report.period}.", "success")
+                flash(
+                    f"{report.saved} valeur(s) importée(s) pour {report.service}, période {report.period}.",
+                    "success",
+                )
                 return redirect(url_for("collection.grid", service=service_id, periode=report.period), 303)
         status = 400
     elif request.method == "POST":

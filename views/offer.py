@@ -7,12 +7,12 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
 from models import Indicator, Objective, Service
-from pilotis.auth import principal, require
+from pilotis.auth import require
 from pilotis.web import db_session
 from services.editing import StaleEdit, apply_edit
 from services.indicators import indicator_history
-from views.charts import Point, history_svg
 from services.policy import Action, can
+from views.charts import Point, history_svg
 from views.forms import ServiceForm
 from views.lookup import get_or_404
 
@@ -79,6 +79,10 @@ def indicator(indicator_id: int) -> ResponseReturnValue:
     service = db_session().get(Service, item.service_id) if item.service_id else None
     objective = db_session().get(Objective, item.objective_id) if item.objective_id else None
     return render_template(
-        "offer/indicator.html", indicator=item, history=history[::-1], chart=chart, service=service,
+        "offer/indicator.html",
+        indicator=item,
+        history=history[::-1],
+        chart=chart,
+        service=service,
         objective=objective,
     )

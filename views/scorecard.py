@@ -36,7 +36,9 @@ def _options(who: Principal) -> dict[str, object]:
         .order_by(Period.start_date.desc(), Period.kind)
     ).all()
     territories = db.scalars(
-        select(Territory).where(Territory.organisation_id == who.organisation_id).order_by(Territory.kind, Territory.name)
+        select(Territory)
+        .where(Territory.organisation_id == who.organisation_id)
+        .order_by(Territory.kind, Territory.name)
     ).all()
     return {
         "services": [s for s in services if s.id in visible],
@@ -49,7 +51,11 @@ def _view(who: Principal, service_id: int | None) -> tuple[ScorecardView | None,
     period_key = request.args.get("periode") or default_period()
     territory_id = request.args.get("territoire", type=int)
     try:
-        return build_scorecard(db_session(), who, period_key, service_id=service_id, territory_id=territory_id), period_key, territory_id
+        return (
+            build_scorecard(db_session(), who, period_key, service_id=service_id, territory_id=territory_id),
+            period_key,
+            territory_id,
+        )
     except ScorecardError as exc:
         flash(str(exc), "error")
         return None, period_key, territory_id
@@ -63,8 +69,13 @@ def index() -> ResponseReturnValue:
     status = 200 if view is not None else 400
     return (
         render_template(
-            "scorecard/index.html", view=view, period_key=period_key, service_id=service_id,
-            territory_id=territory_id, service=None, **_options(who),
+            "scorecard/index.html",
+            view=view,
+            period_key=period_key,
+            service_id=service_id,
+            territory_id=territory_id,
+            service=None,
+            **_options(who),
         ),
         status,
     )
@@ -81,8 +92,13 @@ def service(service_id: int) -> ResponseReturnValue:
     view, period_key, territory_id = _view(who, service_id)
     return (
         render_template(
-            "scorecard/index.html", view=view, period_key=period_key, service_id=service_id,
-            territory_id=territory_id, service=item, **_options(who),
+            "scorecard/index.html",
+            view=view,
+            period_key=period_key,
+            service_id=service_id,
+            territory_id=territory_id,
+            service=item,
+            **_options(who),
         ),
         200 if view is not None else 400,
     )

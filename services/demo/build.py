@@ -22,13 +22,13 @@ from sqlalchemy.orm import Session
 
 from models import (
     AccountingFunction,
-    Direction,
     Activity,
     ActivityKind,
     ActivityNeedCoverage,
     CostAllocation,
     CostKind,
     CostLine,
+    Direction,
     Frequency,
     Indicator,
     Measurement,

@@ -95,6 +95,25 @@ ROUTES: dict[str, Route] = {
         200,
         variants=("own", "other_org"),
     ),
+    "scorecard.index": Route("GET", lambda i: "/tableau-de-bord/?periode=2025-T4", SIGNED_IN),
+    "scorecard.service": Route(
+        "GET",
+        lambda i: f"/tableau-de-bord/service/{i['service']}?periode=2025-T4",
+        SIGNED_IN,
+        variants=("own", "other_service", "other_org"),
+    ),
+    "scorecard.export": Route("GET", lambda i: "/tableau-de-bord/export.xlsx?periode=2025-T4", SIGNED_IN),
+    "collection.grid": Route("GET", lambda i: f"/saisie/?service={i['service']}&periode=2026-10", SIGNED_IN),
+    "collection.validation": Route("GET", lambda i: "/saisie/validation", frozenset({"direction"})),
+    "imports.template": Route(
+        "GET",
+        lambda i: f"/saisie/excel/modele.xlsx?service={i['service']}&periode=2026-10",
+        SIGNED_IN,
+        variants=("own", "other_service"),
+    ),
+    "imports.upload": Route(
+        "GET", lambda i: "/saisie/excel/depot", frozenset({"direction", "service_manager"})
+    ),
     "api.openapi": Route("GET", lambda i: "/api/v1/openapi.json", EVERYONE, api=True),
     "api.me": Route("GET", lambda i: "/api/v1/moi", SIGNED_IN, api=True),
     "api.services": Route("GET", lambda i: "/api/v1/services", SIGNED_IN, api=True),
@@ -140,6 +159,23 @@ EXTRA: dict[str, Route] = {
         303,
         variants=("own", "other_org"),
         body=lambda i: {"name": i["service_name"], "description": "", "version": i["service_version"]},
+    ),
+    "collection.grid POST": Route(
+        "POST",
+        lambda i: "/saisie/",
+        frozenset({"direction", "service_manager"}),
+        303,
+        body=lambda i: {"service": i["service"], "periode": "2026-10", "action": "enregistrer"},
+    ),
+    "collection.validation POST": Route(
+        "POST",
+        lambda i: "/saisie/validation",
+        frozenset({"direction"}),
+        400,
+        body=lambda i: {"action": "valider"},
+    ),
+    "imports.upload POST": Route(
+        "POST", lambda i: "/saisie/excel/depot", frozenset({"direction", "service_manager"}), 400
     ),
     "admin.create_user POST": Route(
         "POST", lambda i: "/admin/utilisateurs/nouveau", frozenset({"admin"}), 400
@@ -210,7 +246,10 @@ def targets(engine, demo, other_demo):
                 "indicator": indicator(demo.organisation_id, "SENIORS"),
                 "user": user_in(demo.organisation_id, "matrice.own"),
             },
-            "other_service": {"indicator": indicator(demo.organisation_id, "SOLIDARITE")},
+            "other_service": {
+                "indicator": indicator(demo.organisation_id, "SOLIDARITE"),
+                "service": service(demo.organisation_id, "SOLIDARITE").id,
+            },
             "other_org": {
                 "service": other_service.id,
                 "indicator": indicator(other_demo.organisation_id, "SENIORS"),
