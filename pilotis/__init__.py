@@ -51,7 +51,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     auth.init_app(app)
     formatting.init_app(app)
 
-    from views import admin, api, collection, errors, home, imports, journal, offer, scorecard
+    from views import admin, api, collection, errors, home, imports, journal, offer, scorecard, steering
     from views import auth as auth_views
 
     for blueprint in (
@@ -61,6 +61,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         journal.bp,
         offer.bp,
         scorecard.bp,
+        steering.bp,
         collection.bp,
         imports.bp,
         api.bp,

@@ -60,9 +60,15 @@ def engine(database_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def db_session(engine: Engine) -> Iterator[Session]:
     """A session whose work is rolled back after the test, whatever it committed."""
+    from sqlalchemy.orm import sessionmaker
+
+    from services.audit import install
+
     connection = engine.connect()
     transaction = connection.begin()
-    session = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    factory = sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    install(factory)  # audited, like the application's sessions
+    session = factory()
     try:
         yield session
     finally:

@@ -13,11 +13,14 @@ from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy import select
 
-from models import Indicator, Service
+from models import Indicator, Measurement, Objective, Period, Service, Target
+from models.base import utcnow
 from pilotis.auth import require
 from pilotis.web import db_session
+from services.collection import CollectionError, Entry, collection_grid, save_entries
 from services.editing import StaleEdit, apply_edit
 from services.policy import Action, can
+from services.scorecard import ScorecardError, build_scorecard, scorecard_json
 from views.lookup import get_or_404
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -134,6 +137,119 @@ def indicator(indicator_id: int) -> ResponseReturnValue:
     item = get_or_404(Indicator, indicator_id)
     require(Action.VIEW, item)
     return jsonify(_indicator_json(item))
+
+
+@bp.get("/objectives")
+def objectives() -> ResponseReturnValue:
+    who = require(Action.VIEW)
+    rows = db_session().scalars(
+        select(Objective).where(Objective.organisation_id == who.organisation_id).order_by(Objective.code)
+    )
+    return jsonify([_objective_json(o) for o in rows if can(who, Action.VIEW, o)])
+
+
+@bp.get("/objectives/<int:objective_id>")
+def objective(objective_id: int) -> ResponseReturnValue:
+    item = get_or_404(Objective, objective_id)
+    require(Action.VIEW, item)
+    return jsonify(_objective_json(item))
+
+
+def _objective_json(o: Objective) -> dict[str, Any]:
+    return {
+        "id": o.id, "code": o.code, "title": o.title, "level": o.level.value, "perspective": o.perspective.value,
+        "parent_id": o.parent_id, "service_id": o.service_id, "owner_id": o.owner_id,
+        "deadline": o.deadline.isoformat() if o.deadline else None, "weight": o.weight, "status": o.status.value,
+        "need_ids": [n.id for n in o.needs], "activity_ids": [a.id for a in o.activities], "version": o.version,
+    }  # fmt: skip
+
+
+@bp.get("/indicators/<int:indicator_id>/targets")
+def indicator_targets(indicator_id: int) -> ResponseReturnValue:
+    item = get_or_404(Indicator, indicator_id)
+    require(Action.VIEW, item)
+    rows = db_session().execute(
+        select(Target, Period.key).join(Period, Period.id == Target.period_id)
+        .where(Target.indicator_id == item.id).order_by(Period.start_date)
+    )  # fmt: skip
+    return jsonify([
+        {"period": key, "value": t.value, "band_low": t.band_low, "band_high": t.band_high,
+         "threshold_mode": t.threshold_mode.value, "amber_tolerance": t.amber_tolerance,
+         "red_tolerance": t.red_tolerance}
+        for t, key in rows
+    ])  # fmt: skip
+
+
+@bp.get("/indicators/<int:indicator_id>/measurements")
+def indicator_measurements(indicator_id: int) -> ResponseReturnValue:
+    item = get_or_404(Indicator, indicator_id)
+    require(Action.VIEW, item)
+    rows = db_session().execute(
+        select(Measurement, Period.key).join(Period, Period.id == Measurement.period_id)
+        .where(Measurement.indicator_id == item.id).order_by(Period.start_date)
+    )  # fmt: skip
+    return jsonify([
+        {"id": m.id, "period": key, "territory_id": m.territory_id, "value": m.value, "comment": m.comment,
+         "state": m.state.value, "version": m.version}
+        for m, key in rows
+    ])  # fmt: skip
+
+
+@bp.post("/measurements")
+def enter_measurement() -> ResponseReturnValue:
+    """Enter (or correct) one value, by the rules of the entry grid; ``submit`` sends it on."""
+    who = require(Action.ENTER_VALUES)
+    payload = request.get_json(silent=True)
+    if (
+        not isinstance(payload, dict)
+        or not isinstance(payload.get("indicator_id"), int)
+        or not payload.get("period")
+    ):
+        return jsonify(
+            error="Corps JSON attendu : indicator_id (entier), period, value, et comment, version, submit."
+        ), 400
+    indicator = get_or_404(Indicator, payload["indicator_id"])
+    require(Action.EDIT, indicator)
+    try:
+        grid = collection_grid(db_session(), who, indicator.service_id or 0, str(payload["period"]))
+    except CollectionError as exc:
+        return jsonify(error=str(exc)), 400
+    value = payload.get("value")
+    if value is not None and not isinstance(value, (int, float, str)):
+        return jsonify(error="« value » doit être un nombre (ou un texte au format français)."), 400
+    entry = Entry(value="" if value is None else value, comment=str(payload.get("comment") or ""),
+                  version=payload.get("version") if isinstance(payload.get("version"), int) else None)  # fmt: skip
+    result = save_entries(
+        db_session(), who, grid, {indicator.id: entry}, submit=bool(payload.get("submit")), now=utcnow()
+    )
+    if result.errors:
+        message = next(iter(result.errors.values()))
+        return jsonify(error=message), 409 if "entre-temps" in message else 400
+    row = next(r for r in grid.rows if r.indicator.id == indicator.id)
+    measurement = row.measurement
+    return jsonify(
+        id=measurement.id if measurement else None, value=measurement.value if measurement else None,
+        state=measurement.state.value if measurement else None, version=measurement.version if measurement else None,
+    )  # fmt: skip
+
+
+@bp.get("/scorecard")
+def scorecard() -> ResponseReturnValue:
+    who = require(Action.VIEW)
+    period = request.args.get("period", "")
+    if not period:
+        return jsonify(error="Paramètre « period » obligatoire (AAAA-MM, AAAA-T1…, AAAA)."), 400
+    try:
+        view = build_scorecard(
+            db_session(),
+            who,
+            period,
+            service_id=request.args.get("service", type=int),
+            territory_id=request.args.get("territory", type=int),
+        )
+    except ScorecardError as exc:
+        return jsonify(error=str(exc)), 400
+    return jsonify(scorecard_json(view))
 
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
@@ -306,3 +422,102 @@ OPENAPI: dict[str, Any] = {
         }
     },
 }
+
+_ID = {"type": "integer"}
+
+
+def _path_param(name: str) -> list[dict[str, Any]]:
+    return [{"name": name, "in": "path", "required": True, "schema": _ID}]
+
+
+def _list_of(schema: str, description: str) -> dict[str, Any]:
+    return _ok({"type": "array", "items": {"$ref": f"#/components/schemas/{schema}"}}, description)
+
+
+OPENAPI["paths"].update(
+    {
+        "/objectives": {
+            "get": {
+                "summary": "Objectifs visibles",
+                "responses": {"200": _list_of("Objective", "Les objectifs"), **_RESPONSES_READ},
+            }
+        },
+        "/objectives/{objective_id}": {
+            "parameters": _path_param("objective_id"),
+            "get": {
+                "summary": "Un objectif",
+                "responses": {
+                    "200": _ok({"$ref": "#/components/schemas/Objective"}, "L'objectif"),
+                    **_RESPONSES_READ,
+                },
+            },
+        },
+        "/indicators/{indicator_id}/targets": {
+            "parameters": _path_param("indicator_id"),
+            "get": {
+                "summary": "Cibles d'un indicateur",
+                "responses": {"200": _list_of("Target", "Les cibles"), **_RESPONSES_READ},
+            },
+        },
+        "/indicators/{indicator_id}/measurements": {
+            "parameters": _path_param("indicator_id"),
+            "get": {
+                "summary": "Valeurs d'un indicateur",
+                "responses": {"200": _list_of("Measurement", "Les valeurs"), **_RESPONSES_READ},
+            },
+        },
+        "/measurements": {
+            "post": {
+                "summary": "Saisir une valeur (mêmes règles que la grille de saisie)",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/MeasurementEntry"}}
+                    },
+                },
+                "responses": {
+                    "200": _ok({"$ref": "#/components/schemas/Measurement"}, "La valeur enregistrée"),
+                    "400": _ok(_ERROR, "Valeur refusée"),
+                    "409": _ok(_ERROR, "Modifiée entre-temps"),
+                    **_RESPONSES_READ,
+                },
+            }
+        },
+        "/scorecard": {
+            "get": {
+                "summary": "Tableau de bord calculé d'une période",
+                "parameters": [
+                    {"name": "period", "in": "query", "required": True, "schema": {"type": "string"}},
+                    {"name": "service", "in": "query", "schema": _ID},
+                    {"name": "territory", "in": "query", "schema": _ID},
+                ],
+                "responses": {
+                    "200": _ok({"type": "object"}, "Le tableau de bord (statuts, tendances, agrégats)"),
+                    "400": _ok(_ERROR, "Période ou filtre invalide"),
+                    **_RESPONSES_READ,
+                },
+            }
+        },
+    }
+)
+OPENAPI["components"]["schemas"].update(
+    {
+        "Objective": {"type": "object", "properties": {
+            "id": _ID, "code": {"type": "string"}, "title": {"type": "string"},
+            "level": {"enum": ["strategic", "operational"]}, "perspective": {"type": "string"},
+            "parent_id": {"type": ["integer", "null"]}, "service_id": {"type": ["integer", "null"]},
+            "status": {"enum": ["active", "closed"]}, "weight": {"type": "number"}, "version": _ID}},
+        "Target": {"type": "object", "properties": {
+            "period": {"type": "string"}, "value": {"type": ["number", "null"]},
+            "band_low": {"type": ["number", "null"]}, "band_high": {"type": ["number", "null"]},
+            "threshold_mode": {"enum": ["relative", "absolute"]}, "amber_tolerance": {"type": "number"},
+            "red_tolerance": {"type": "number"}}},
+        "Measurement": {"type": "object", "properties": {
+            "id": {"type": ["integer", "null"]}, "period": {"type": "string"}, "value": {"type": ["number", "null"]},
+            "comment": {"type": ["string", "null"]}, "state": {"enum": ["draft", "submitted", "validated", "returned"]},
+            "version": {"type": ["integer", "null"]}}},
+        "MeasurementEntry": {"type": "object", "required": ["indicator_id", "period"], "properties": {
+            "indicator_id": _ID, "period": {"type": "string"}, "value": {"type": ["number", "string", "null"]},
+            "comment": {"type": "string"}, "version": _ID, "submit": {"type": "boolean"}}},
+    }
+)  # fmt: skip

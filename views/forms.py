@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
+    DateField,
+    DecimalField,
     EmailField,
     HiddenField,
     IntegerField,
@@ -65,3 +69,85 @@ class ServiceForm(FlaskForm):
 
 class ConfirmForm(FlaskForm):
     """A button that changes state: only its CSRF token."""
+
+
+def _choices(pairs: list[tuple[str, str]]) -> list[SelectChoice]:
+    return [SelectChoice(value, label) for value, label in pairs]
+
+
+PERSPECTIVES = _choices([
+    ("users", "Usagers et citoyens"), ("finance", "Finances"),
+    ("processes", "Processus internes"), ("learning", "Apprentissage et organisation"),
+])  # fmt: skip
+
+
+class ObjectiveForm(FlaskForm):
+    code = StringField("Code", validators=[DataRequired(REQUIRED), Length(max=64)])
+    title = StringField("Intitulé", validators=[DataRequired(REQUIRED), Length(max=300)])
+    description = TextAreaField("Description", validators=[Optional(), Length(max=4000)])
+    perspective = SelectField("Perspective", choices=PERSPECTIVES)
+    parent_id = SelectField("Objectif parent (vide : objectif stratégique)", validate_choice=False)
+    service_id = SelectField("Service (obligatoire pour un objectif opérationnel)", validate_choice=False)
+    owner_id = SelectField("Responsable", validate_choice=False)
+    deadline = DateField("Échéance", validators=[Optional()])
+    weight = DecimalField(
+        "Poids dans le tableau de bord", default=Decimal("1"), places=2, validators=[InputRequired(REQUIRED)]
+    )
+    need_ids = SelectMultipleField("Besoins visés", coerce=int, validate_choice=False)
+    activity_ids = SelectMultipleField("Activités mobilisées", coerce=int, validate_choice=False)
+    version = HiddenField()
+
+
+class IndicatorForm(FlaskForm):
+    code = StringField("Code (minuscules, chiffres, _)", validators=[DataRequired(REQUIRED), Length(max=64)])
+    label = StringField("Intitulé", validators=[DataRequired(REQUIRED), Length(max=300)])
+    description = TextAreaField("Description", validators=[Optional(), Length(max=4000)])
+    type = SelectField("Type", choices=_choices([
+        ("resource", "Ressource"), ("output", "Activité / réalisation"), ("outcome", "Effet / impact"),
+        ("quality", "Qualité / satisfaction"), ("efficiency", "Efficience"),
+    ]))  # fmt: skip
+    unit = StringField(
+        "Unité (%, EUR, personnes, EUR/repas…)", validators=[DataRequired(REQUIRED), Length(max=32)]
+    )
+    direction = SelectField("Sens", choices=_choices([
+        ("higher", "Plus haut est mieux"), ("lower", "Plus bas est mieux"), ("band", "Dans une fourchette"),
+    ]))  # fmt: skip
+    frequency = SelectField("Fréquence", choices=_choices([
+        ("monthly", "Mensuelle"), ("quarterly", "Trimestrielle"), ("yearly", "Annuelle"),
+    ]))  # fmt: skip
+    perspective = SelectField("Perspective", choices=PERSPECTIVES)
+    formula = StringField(
+        "Formule (indicateur calculé, ex. cout_portage / repas_livres)",
+        validators=[Optional(), Length(max=500)],
+    )
+    decimals = IntegerField("Décimales affichées", default=0, validators=[InputRequired(REQUIRED)])
+    weight = DecimalField("Poids", default=Decimal("1"), places=2, validators=[InputRequired(REQUIRED)])
+    source = StringField("Source", validators=[Optional(), Length(max=128)])
+    vintage = IntegerField("Millésime", validators=[Optional()])
+    baseline_value = StringField("Valeur de référence", validators=[Optional()])
+    baseline_period_key = StringField(
+        "Période de référence (AAAA-MM, AAAA-T1, AAAA)", validators=[Optional(), Length(max=16)]
+    )
+    service_id = SelectField("Service qui renseigne", validate_choice=False)
+    owner_id = SelectField("Responsable", validate_choice=False)
+    objective_id = SelectField("Objectif mesuré", validate_choice=False)
+    activity_id = SelectField("Activité mesurée", validate_choice=False)
+    need_id = SelectField("Besoin mesuré", validate_choice=False)
+    version = HiddenField()
+
+
+class TrajectoryForm(FlaskForm):
+    start = StringField("Première période", validators=[DataRequired(REQUIRED)])
+    end = StringField("Dernière période", validators=[DataRequired(REQUIRED)])
+    start_value = StringField("Cible de départ", validators=[Optional()])
+    end_value = StringField("Cible d'arrivée", validators=[Optional()])
+    shape = SelectField("Forme", choices=_choices([
+        ("linear", "Linéaire"), ("geometric", "À taux constant"), ("constant", "Constante"),
+    ]))  # fmt: skip
+    band_low = StringField("Borne basse (fourchette)", validators=[Optional()])
+    band_high = StringField("Borne haute (fourchette)", validators=[Optional()])
+    mode = SelectField("Seuils exprimés", choices=_choices([
+        ("relative", "en part de la cible (0,05 = 5 %)"), ("absolute", "dans l'unité de l'indicateur"),
+    ]))  # fmt: skip
+    amber = StringField("Écart toléré avant l'orange", default="0,05", validators=[DataRequired(REQUIRED)])
+    red = StringField("Écart toléré avant le rouge", default="0,10", validators=[DataRequired(REQUIRED)])

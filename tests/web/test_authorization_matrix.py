@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import pytest
 from sqlalchemy import select
 
-from models import Indicator, Organisation, Role, Service, User
+from models import Indicator, Objective, ObjectiveLevel, Organisation, Perspective, Role, Service, User
 from models.base import utcnow
 from pilotis.database import write_session
 from services import accounts
@@ -114,6 +114,39 @@ ROUTES: dict[str, Route] = {
     "imports.upload": Route(
         "GET", lambda i: "/saisie/excel/depot", frozenset({"direction", "service_manager"})
     ),
+    "steering.objectives": Route("GET", lambda i: "/objectifs", SIGNED_IN),
+    "steering.create_objective_page": Route(
+        "GET", lambda i: "/objectifs/nouveau", frozenset({"direction", "service_manager"})
+    ),
+    "steering.edit_objective": Route(
+        "GET",
+        lambda i: f"/objectifs/{i['objective']}",
+        SIGNED_IN,
+        variants=("own", "other_service", "other_org"),
+    ),
+    "steering.close_objective_page": Route(
+        "POST",
+        lambda i: f"/objectifs/{i['objective']}/cloture",
+        frozenset({"direction", "service_manager"}),
+        303,
+        variants=("own", "other_org"),
+    ),
+    "steering.indicators": Route("GET", lambda i: "/indicateurs", SIGNED_IN),
+    "steering.create_indicator_page": Route(
+        "GET", lambda i: "/indicateurs/nouveau", frozenset({"direction", "service_manager"})
+    ),
+    "steering.edit_indicator": Route(
+        "GET",
+        lambda i: f"/indicateurs/{i['indicator']}/definition",
+        SIGNED_IN,
+        variants=("own", "other_service", "other_org"),
+    ),
+    "steering.targets": Route(
+        "GET",
+        lambda i: f"/indicateurs/{i['indicator']}/cibles",
+        SIGNED_IN,
+        variants=("own", "other_service", "other_org"),
+    ),
     "api.openapi": Route("GET", lambda i: "/api/v1/openapi.json", EVERYONE, api=True),
     "api.me": Route("GET", lambda i: "/api/v1/moi", SIGNED_IN, api=True),
     "api.services": Route("GET", lambda i: "/api/v1/services", SIGNED_IN, api=True),
@@ -134,6 +167,38 @@ ROUTES: dict[str, Route] = {
         api=True,
     ),
     "api.indicators": Route("GET", lambda i: "/api/v1/indicators", SIGNED_IN, api=True),
+    "api.objectives": Route("GET", lambda i: "/api/v1/objectives", SIGNED_IN, api=True),
+    "api.objective": Route(
+        "GET",
+        lambda i: f"/api/v1/objectives/{i['objective']}",
+        SIGNED_IN,
+        variants=("own", "other_service", "other_org"),
+        api=True,
+    ),
+    "api.indicator_targets": Route(
+        "GET",
+        lambda i: f"/api/v1/indicators/{i['indicator']}/targets",
+        SIGNED_IN,
+        variants=("own", "other_service", "other_org"),
+        api=True,
+    ),
+    "api.indicator_measurements": Route(
+        "GET",
+        lambda i: f"/api/v1/indicators/{i['indicator']}/measurements",
+        SIGNED_IN,
+        variants=("own", "other_service", "other_org"),
+        api=True,
+    ),
+    "api.enter_measurement": Route(
+        "POST",
+        lambda i: "/api/v1/measurements",
+        frozenset({"direction", "service_manager"}),
+        400,
+        json=True,
+        api=True,
+        body=lambda i: {"indicator_id": "pas un entier"},
+    ),
+    "api.scorecard": Route("GET", lambda i: "/api/v1/scorecard?period=2025-T4", SIGNED_IN, api=True),
     "api.indicator": Route(
         "GET",
         lambda i: f"/api/v1/indicators/{i['indicator']}",
@@ -176,6 +241,33 @@ EXTRA: dict[str, Route] = {
     ),
     "imports.upload POST": Route(
         "POST", lambda i: "/saisie/excel/depot", frozenset({"direction", "service_manager"}), 400
+    ),
+    "steering.create_objective_page POST": Route(
+        "POST", lambda i: "/objectifs/nouveau", frozenset({"direction", "service_manager"}), 400
+    ),
+    "steering.edit_objective POST": Route(
+        "POST",
+        lambda i: f"/objectifs/{i['objective']}",
+        frozenset({"direction", "service_manager"}),
+        400,
+        variants=("own", "other_service", "other_org"),
+    ),
+    "steering.create_indicator_page POST": Route(
+        "POST", lambda i: "/indicateurs/nouveau", frozenset({"direction", "service_manager"}), 400
+    ),
+    "steering.edit_indicator POST": Route(
+        "POST",
+        lambda i: f"/indicateurs/{i['indicator']}/definition",
+        frozenset({"direction", "service_manager"}),
+        400,
+        variants=("own", "other_service", "other_org"),
+    ),
+    "steering.targets POST": Route(
+        "POST",
+        lambda i: f"/indicateurs/{i['indicator']}/cibles",
+        frozenset({"direction", "service_manager"}),
+        400,
+        variants=("own", "other_service", "other_org"),
     ),
     "admin.create_user POST": Route(
         "POST", lambda i: "/admin/utilisateurs/nouveau", frozenset({"admin"}), 400
@@ -238,22 +330,47 @@ def targets(engine, demo, other_demo):
                 .limit(1)
             )
 
+        def objective(org_id: int, code: str) -> int:
+            return session.scalar(
+                select(Objective.id).where(Objective.organisation_id == org_id, Objective.code == code)
+            )
+
         own_service = service(demo.organisation_id, "SENIORS")
+        throwaway = session.scalar(
+            select(Objective).where(
+                Objective.organisation_id == demo.organisation_id, Objective.code == "OO-MATRICE"
+            )
+        )
+        if throwaway is None:
+            throwaway = Objective(
+                organisation_id=demo.organisation_id,
+                code="OO-MATRICE",
+                title="Objectif de la matrice",
+                level=ObjectiveLevel.OPERATIONAL,
+                perspective=Perspective.USERS,
+                service_id=own_service.id,
+                parent_id=objective(demo.organisation_id, "OS1"),
+            )
+            session.add(throwaway)
+            session.flush()
         other_service = service(other_demo.organisation_id, "SENIORS")
         return {
             "own": {
                 "service": own_service.id,
                 "indicator": indicator(demo.organisation_id, "SENIORS"),
                 "user": user_in(demo.organisation_id, "matrice.own"),
+                "objective": throwaway.id,
             },
             "other_service": {
                 "indicator": indicator(demo.organisation_id, "SOLIDARITE"),
                 "service": service(demo.organisation_id, "SOLIDARITE").id,
+                "objective": objective(demo.organisation_id, "OO2.1"),
             },
             "other_org": {
                 "service": other_service.id,
                 "indicator": indicator(other_demo.organisation_id, "SENIORS"),
                 "user": user_in(other_demo.organisation_id, "matrice.other"),
+                "objective": objective(other_demo.organisation_id, "OO1.1"),
             },
         }
 
@@ -276,14 +393,31 @@ CASES = [
 ]
 
 
+_SESSIONS: dict[str, str] = {}
+
+
+def signed_in_client(app, role):  # type: ignore[no-untyped-def]
+    """A client of ``role``, reusing its session cookie while it is valid (a sign-in costs a
+    ~100 ms scrypt hash; sign-out revokes the cookie, and then we sign in again)."""
+    client = app.test_client()
+    if not LOGINS[role]:
+        return client
+    if role in _SESSIONS:
+        client.set_cookie("session", _SESSIONS[role])
+        if client.get("/compte/mot-de-passe").status_code == 200:
+            return client
+        client = app.test_client()
+    sign_in(client, LOGINS[role])
+    _SESSIONS[role] = client.get_cookie("session").value
+    return client
+
+
 @pytest.mark.parametrize(("name", "role", "variant"), CASES)
 def test_access(app, engine, targets, name, role, variant):
     from models import Service as S
 
     route = {**ROUTES, **EXTRA}[name]
-    client = app.test_client()
-    if LOGINS[role]:
-        sign_in(client, LOGINS[role])
+    client = signed_in_client(app, role)
     ids = dict(targets[variant])
     if "service" in ids:
         with write_session(engine) as session:
