@@ -13,8 +13,25 @@ from pilotis.database import write_session
 from tests.browser.conftest import axe_violations, describe, sign_in
 
 NAVIGATION = {
-    "admin": ["Accueil", "Tableau de bord", "Objectifs", "Indicateurs", "Services", "Journal", "Utilisateurs"],
-    "direction": ["Accueil", "Tableau de bord", "Objectifs", "Indicateurs", "Saisie", "Validation", "Services", "Journal"],
+    "admin": [
+        "Accueil",
+        "Tableau de bord",
+        "Objectifs",
+        "Indicateurs",
+        "Services",
+        "Journal",
+        "Utilisateurs",
+    ],
+    "direction": [
+        "Accueil",
+        "Tableau de bord",
+        "Objectifs",
+        "Indicateurs",
+        "Saisie",
+        "Validation",
+        "Services",
+        "Journal",
+    ],
     "responsable.seniors": ["Accueil", "Tableau de bord", "Objectifs", "Indicateurs", "Saisie", "Services"],
     "finances": ["Accueil", "Tableau de bord", "Objectifs", "Indicateurs", "Services"],
     "elu": ["Accueil", "Tableau de bord", "Objectifs", "Indicateurs", "Services"],
