@@ -96,7 +96,7 @@ def timed(client, url: str, n: int) -> list[float]:
 
 def report(label: str, times: list[float]) -> None:
     ordered = sorted(times)
-    p95 = ordered[max(0, int(round(0.95 * len(ordered))) - 1)]
+    p95 = ordered[max(0, round(0.95 * len(ordered)) - 1)]
     print(
         f"{label:<34} médiane {statistics.median(ordered) * 1000:7.1f} ms   p95 {p95 * 1000:7.1f} ms   ({len(times)} requêtes)"
     )
