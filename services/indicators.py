@@ -10,10 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import Indicator, Measurement, Period, Target
-from scorecard.engine import status_of_rows
+from scorecard.engine import FREQUENCY_KIND, status_of_rows
 from scorecard.formula import FormulaError, evaluate, parse_formula
-
-FREQUENCY_KIND = {"monthly": "month", "quarterly": "quarter", "yearly": "year"}
 
 
 @dataclass(frozen=True)
