@@ -58,7 +58,9 @@ from services import territorial_data as data
 from services.accounts import hash_password, new_session_token
 from services.demo import spec
 from services.demo.series import SeriesShape, jitter, series_value
+from services.needs import size_note
 from services.overview import organisation_counts
+from services.statistics_catalog import CAF_IRIS, CENSUS_AGE_GROUPS, FILOSOFI_COMMUNE, FILOSOFI_IRIS, Variable
 from services.sync import SyncStats, sync_rows
 
 CENTS = Decimal("0.01")
@@ -323,10 +325,10 @@ class _Builder:
                 }
             )
 
-        for column, label in CENSUS_VARIABLES:
+        for column, variable, label in CENSUS_VARIABLES:
             add(
                 commune_id,
-                column,
+                variable,
                 label,
                 "personnes",
                 data.CENSUS_VINTAGE,
@@ -443,7 +445,7 @@ class _Builder:
             size: float | None,
             unit: str,
             priority: int,
-            formula: str,
+            formula: str | None,
             source: str | None,
             vintage: int | None,
             note: str | None = None,
@@ -479,7 +481,7 @@ class _Builder:
             stat80.value,
             "personnes",
             4,
-            "pop_80p (recensement)",
+            "pop_80p",
             census,
             data.CENSUS_VINTAGE,
         )
@@ -493,7 +495,7 @@ class _Builder:
             stat02.value,
             "enfants",
             3,
-            "pop_0_2 (recensement)",
+            "pop_0_2",
             census,
             data.CENSUS_VINTAGE,
         )
@@ -502,9 +504,7 @@ class _Builder:
         caf = f"{data.CAF_SOURCE} {data.CAF_VINTAGE}"
         for code, group, variable, label, priority in CAF_COMMUNE_NEEDS:
             total, secret, stats = self._iris_sum(variable)
-            formula = f"somme de {variable} sur les IRIS publiés"
-            if secret:
-                formula += f" (borne basse : {secret} IRIS sous secret statistique)"
+            note = size_note(total, secret)
             need(
                 code,
                 group,
@@ -513,9 +513,10 @@ class _Builder:
                 total,
                 "allocataires",
                 priority,
-                formula,
+                variable,
                 caf,
                 data.CAF_VINTAGE,
+                note,
             )
             evidence[code] = [(s, "size") for s in stats]
 
@@ -527,9 +528,8 @@ class _Builder:
             rate = None if poverty is None or poverty.is_secret else poverty.value
             priority = 3 if rate is None else (5 if rate >= 30 else 4 if rate >= 20 else 3)
             code = f"RSA_{iris_code}"
-            note = None
+            note = size_note(None, 1) if rsa.is_secret else None
             if rsa.is_secret:
-                note = "Effectif RSA sous secret statistique (CNAF) : besoin à chiffrer par une autre source."
                 self.notes.append(f"IRIS {iris_code} : effectif RSA secret, besoin non chiffré.")
             need(
                 code,
@@ -539,7 +539,7 @@ class _Builder:
                 None if rsa.is_secret else rsa.value,
                 "allocataires",
                 priority,
-                "caf_rsa_socle de l'IRIS",
+                "caf_rsa_socle",
                 caf,
                 data.CAF_VINTAGE,
                 note,
@@ -555,7 +555,7 @@ class _Builder:
             float(domiciliations),
             "personnes",
             4,
-            "saisie : file active de domiciliation",
+            None,
             "CCAS, registre des domiciliations",
             2025,
             "Pas de statistique publique à cette échelle : file active de domiciliation du CCAS "
@@ -958,59 +958,20 @@ def indicator_owner_login(ind: spec.IndicatorSpec) -> str:
     return "direction"
 
 
-#: Census 2021 variables of the commune (columns of the joined table).
-CENSUS_VARIABLES: list[tuple[str, str]] = [
-    ("pop_rp2021", "Population municipale"),
-    ("pop_0_2", "Enfants de 0 à 2 ans"),
-    ("pop_3_5", "Enfants de 3 à 5 ans"),
-    ("pop_0_19", "Population de 0 à 19 ans"),
-    ("pop_15_24", "Population de 15 à 24 ans"),
-    ("pop_20_64", "Population de 20 à 64 ans"),
-    ("pop_60_74", "Population de 60 à 74 ans"),
-    ("pop_65p", "Population de 65 ans et plus"),
-    ("pop_75p", "Population de 75 ans et plus"),
-    ("pop_80p", "Population de 80 ans et plus"),
+#: Census variables of the commune: (column of the joined table, variable, label).
+CENSUS_VARIABLES: list[tuple[str, str, str]] = [
+    (variable, "population" if variable == "pop_rp2021" else variable, label)
+    for variable, label, _, _ in CENSUS_AGE_GROUPS
 ]
 
-#: Filosofi 2019 by commune: (column, variable, label, unit).
-FILOSOFI_COMMUNE_VARIABLES: list[tuple[str, str, str, str]] = [
-    ("NBMEN19", "filo_menages", "Ménages fiscaux", "ménages"),
-    ("NBPERS19", "filo_personnes", "Personnes des ménages fiscaux", "personnes"),
-    ("Q219", "filo_mediane_uc", "Revenu disponible médian par unité de consommation", "EUR"),
-    ("D119", "filo_d1", "1er décile du revenu disponible par UC", "EUR"),
-    ("D919", "filo_d9", "9e décile du revenu disponible par UC", "EUR"),
-    ("RD", "filo_rapport_d9_d1", "Rapport interdécile D9/D1", "ratio"),
-    ("PPSOC19", "filo_part_prestations_sociales", "Part des prestations sociales dans le revenu", "%"),
-    ("PPMINI19", "filo_part_minima_sociaux", "Part des minima sociaux dans le revenu", "%"),
-    ("PPLOGT19", "filo_part_prestations_logement", "Part des prestations logement dans le revenu", "%"),
-    ("PPFAM19", "filo_part_prestations_familiales", "Part des prestations familiales dans le revenu", "%"),
-]
 
-#: CAF 2020 by IRIS: (column, variable, label, unit).
-CAF_VARIABLES: list[tuple[str, str, str, str]] = [
-    ("A", "caf_allocataires", "Allocataires", "allocataires"),
-    ("PERCOU", "caf_personnes_couvertes", "Personnes couvertes", "personnes"),
-    ("AM", "caf_monoparents", "Allocataires monoparents", "allocataires"),
-    ("AC3ENF", "caf_couples_3_enfants", "Couples avec 3 enfants ou plus", "allocataires"),
-    (
-        "A_NETUD_24",
-        "caf_jeunes_non_etudiants",
-        "Allocataires de moins de 25 ans non étudiants",
-        "allocataires",
-    ),
-    ("AAL", "caf_aide_logement", "Allocataires d'une aide au logement", "allocataires"),
-    ("AAAH", "caf_aah", "Allocataires de l'AAH", "allocataires"),
-    ("APPA", "caf_prime_activite", "Allocataires de la prime d'activité", "allocataires"),
-    ("ARSAS", "caf_rsa_socle", "Allocataires du RSA socle", "allocataires"),
-]
+def _columns(catalog: list[Variable], yy: str) -> list[tuple[str, str, str, str]]:
+    return [(v.column.replace("{yy}", yy), v.variable, v.label, v.unit) for v in catalog]
 
-#: Filosofi 2019 by IRIS: (column, variable, label, unit).
-FILOSOFI_IRIS_VARIABLES: list[tuple[str, str, str, str]] = [
-    ("DISP_TP6019", "filo_taux_pauvrete_60", "Taux de pauvreté au seuil de 60 %", "%"),
-    ("DISP_MED19", "filo_mediane_uc", "Revenu disponible médian par unité de consommation", "EUR"),
-    ("DISP_D119", "filo_d1", "1er décile du revenu disponible par UC", "EUR"),
-    ("DISP_PPMINI19", "filo_part_minima_sociaux", "Part des minima sociaux dans le revenu", "%"),
-]
+
+FILOSOFI_COMMUNE_VARIABLES = _columns(FILOSOFI_COMMUNE, "19")
+CAF_VARIABLES = _columns(CAF_IRIS, "")
+FILOSOFI_IRIS_VARIABLES = _columns(FILOSOFI_IRIS, "19")
 
 #: Needs of the commune sized from CAF IRIS figures: (code, group, variable, label, priority).
 CAF_COMMUNE_NEEDS: list[tuple[str, str, str, str, int]] = [
