@@ -8,7 +8,7 @@ confidentiality (``scorecard.confidentiality``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -138,12 +138,10 @@ def load_frames(session: Session, organisation_id: int) -> dict[str, Any]:
         ).all(),
         columns=["objective_id", "need_id"],
     )
-    indicator_objectives = pd.Series(
-        session.scalars(
-            select(Indicator.objective_id).where(Indicator.organisation_id == organisation_id)
-        ).all(),
-        dtype=float,
+    objective_ids = session.scalars(
+        select(Indicator.objective_id).where(Indicator.organisation_id == organisation_id)
     )
+    indicator_objectives = pd.Series([np.nan if o is None else float(o) for o in objective_ids], dtype=float)
     return {
         "need_rows": needs, "needs": need_frame, "activity_rows": activities, "activities": activity_frame,
         "coverage": coverage, "objective_rows": objectives, "objective_needs": links,
@@ -176,7 +174,7 @@ def build_coherence(
         if _opt(row["over_supply"]):
             flags.append("offre supérieure au besoin")
 
-        def shown(value: Any) -> float | None:
+        def shown(value: Any, masked: bool = masked) -> float | None:
             return None if masked else _opt(value)
 
         lines.append(
@@ -199,7 +197,8 @@ def build_coherence(
     )
     mask = suppress_table(sizes, threshold) if len(matrix) else pd.DataFrame()
     cells = {}
-    for (group, territory), cell in matrix.iterrows():
+    for key, cell in matrix.iterrows():
+        group, territory = cast(tuple[str, str], key)
         hidden = bool(mask.loc[group, territory])
         cells[(group, territory)] = MatrixCell(
             size=None if hidden else float(cell["size"]), covered=None if hidden else float(cell["covered"]),
@@ -234,7 +233,7 @@ def need_offer(session: Session, need: Need) -> list[dict[str, Any]]:
     shares = shares[shares["need_id"] == need.id].set_index("activity_id")
     out = []
     for link, activity, service in rows:
-        share = shares.loc[activity.id] if activity.id in shares.index else None
+        share = cast(pd.Series, shares.loc[activity.id]) if activity.id in shares.index else None
         out.append({
             "activity": activity, "service": service, "coefficient": link.coefficient,
             "persons": float(share["persons"]) if share is not None else 0.0,
@@ -256,7 +255,8 @@ def publish_coverage_indicators(session: Session, organisation_id: int, *, year:
             select(PopulationGroup).where(PopulationGroup.organisation_id == organisation_id)
         )
     }
-    rates = known.groupby("group").apply(lambda g: g["covered"].sum() / g["size"].sum(), include_groups=False)
+    sums = known.groupby("group")[["covered", "size"]].sum()
+    rates = sums["covered"] / sums["size"]
     span = P.year(year)
     period = _ensure_periods(session, organisation_id, [span])[span.key]
     written = 0

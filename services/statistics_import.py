@@ -134,7 +134,7 @@ def parse_statistics(
         values, bad = _numbers(frame[column])
         for index in bad[bad].index[:20]:
             errors.append(
-                f"ligne {lines[index]}, colonne « {column} » : « {frame.at[index, column]} » n'est pas un nombre"
+                f"ligne {lines[index]}, colonne « {column} » : « {frame.at[index, column]!s} » n'est pas un nombre"
             )
         secret = values.isna()
         if secret_rows is not None:
@@ -186,7 +186,7 @@ def parse_statistics(
         for name, bad in (("Age", bad_age), ("Nb_H", bad_men), ("Nb_F", bad_women)):
             for index in bad[bad].index[:20]:
                 errors.append(
-                    f"ligne {lines[index]}, colonne « {name} » : « {frame.at[index, name]} » n'est pas un nombre"
+                    f"ligne {lines[index]}, colonne « {name} » : « {frame.at[index, name]!s} » n'est pas un nombre"
                 )
         people = pd.DataFrame({"code": frame["CODGEO"].astype(str).str.strip().str.zfill(5), "age": ages, "n": men + women,
                                "line": lines})  # fmt: skip
@@ -285,23 +285,25 @@ def import_statistics(
         )
     }
     records: list[dict[str, Any]] = []
-    for row in rows.itertuples(index=False):
-        territory = by_code[row.code]
-        value = None if row.is_secret or pd.isna(row.value) else float(row.value)
-        previous = stored.get((territory.id, row.variable))
+    for row in rows.to_dict("records"):
+        code, variable, line = str(row["code"]), str(row["variable"]), int(row["line"])
+        raw: Any = row["value"]
+        territory = by_code[code]
+        value = None if bool(row["is_secret"]) or pd.isna(raw) else float(raw)
+        previous = stored.get((territory.id, variable))
         if previous is not None and (
             previous.is_secret != (value is None)
             or (value is not None and abs((previous.value or 0) - value) > 1e-9)
         ):
             shown = "secret" if previous.is_secret else f"{previous.value:g}"
             report.errors.append(
-                f"ligne {row.line} : « {row.variable} » de {row.code} vaut {'secret' if value is None else f'{value:g}'} "
+                f"ligne {line} : « {variable} » de {code} vaut {'secret' if value is None else f'{value:g}'} "
                 f"mais {shown} est déjà enregistré pour le millésime {vintage} : fichier contradictoire"
             )
             continue
         records.append({
-            "organisation_id": organisation_id, "territory_id": territory.id, "variable": row.variable,
-            "label": row.label, "unit": row.unit, "vintage": vintage, "source": source_label,
+            "organisation_id": organisation_id, "territory_id": territory.id, "variable": variable,
+            "label": row["label"], "unit": row["unit"], "vintage": vintage, "source": source_label,
             "value": value, "is_secret": value is None,
         })  # fmt: skip
     if report.errors:
