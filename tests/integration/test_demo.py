@@ -43,9 +43,10 @@ def _stat(session, org_id, territory_code, variable):
 
 def test_census_and_filosofi_figures_are_the_source_files(db_session, demo):
     communes = data.read_communes()
-    for variable in ("pop_rp2021", "pop_80p", "pop_0_2", "pop_75p"):
+    for variable, column in (("population", "pop_rp2021"), ("pop_80p", "pop_80p"), ("pop_0_2", "pop_0_2"),
+                             ("pop_75p", "pop_75p")):  # fmt: skip
         stat = _stat(db_session, demo.organisation_id, DEMO_COMMUNE, variable)
-        assert stat.value == communes.loc[DEMO_COMMUNE, variable]
+        assert stat.value == communes.loc[DEMO_COMMUNE, column]
         assert (stat.source, stat.vintage) == ("INSEE RP", 2021)
     assert _stat(db_session, demo.organisation_id, DEMO_COMMUNE, "pop_80p").value == 3619
     median = _stat(db_session, demo.organisation_id, DEMO_COMMUNE, "filo_mediane_uc")
