@@ -51,7 +51,19 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     auth.init_app(app)
     formatting.init_app(app)
 
-    from views import admin, api, collection, errors, home, imports, journal, offer, scorecard, steering
+    from views import (
+        admin,
+        api,
+        collection,
+        errors,
+        home,
+        imports,
+        journal,
+        needs,
+        offer,
+        scorecard,
+        steering,
+    )
     from views import auth as auth_views
 
     for blueprint in (
@@ -62,6 +74,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         offer.bp,
         scorecard.bp,
         steering.bp,
+        needs.bp,
         collection.bp,
         imports.bp,
         api.bp,

@@ -39,6 +39,7 @@ main = FlaskGroup(
 
 
 def register_commands(app: Flask) -> None:
+    app.cli.add_command(coherence)
     app.cli.add_command(import_group)
     app.cli.add_command(scorecard)
     app.cli.add_command(users)
@@ -394,3 +395,107 @@ def import_measurements_command(path: str, email: str, submit: bool) -> None:
                     click.echo(f"  {error}", err=True)
                 raise PilotisError(f"{len(report.errors)} erreur(s) : rien n'a été importé.")
         click.echo(f"{report.saved} valeur(s) importée(s) pour {report.service}, période {report.period}.")
+
+
+def _organisation(session: Session, slug: str | None) -> Organisation:
+    query = select(Organisation)
+    if slug:
+        query = query.where(Organisation.slug == slug)
+    organisations = session.scalars(query).all()
+    if not organisations:
+        raise PilotisError(
+            f"organisation « {slug} » inconnue." if slug else "aucune organisation dans la base."
+        )
+    if len(organisations) > 1:
+        raise PilotisError(
+            f"plusieurs organisations ({', '.join(o.slug for o in organisations)}) : précisez --organisation."
+        )
+    return organisations[0]
+
+
+@import_group.command("statistics", help="Importe des statistiques publiées (INSEE, CAF) ; tout ou rien.")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, readable=True))
+@click.option("--source", type=click.Choice(["filosofi", "caf", "census"]), required=True)
+@click.option(
+    "--vintage", type=click.IntRange(1990, 2100), default=None, help="Millésime, si le fichier ne le dit pas."
+)
+@click.option(
+    "--organisation", "slug", default=None, help="Identifiant de l'organisation (s'il y en a plusieurs)."
+)
+def import_statistics_command(path: str, source: str, vintage: int | None, slug: str | None) -> None:
+    from pathlib import Path
+
+    from services.needs import resize_needs
+    from services.statistics_import import StatisticsImportError, import_statistics
+
+    schema.require_current_schema(engine())
+    content = Path(path).read_bytes()
+    with write_session(engine()) as session:
+        organisation = _organisation(session, slug)
+        try:
+            report = import_statistics(
+                session, organisation.id, content, source=source, filename=Path(path).name, vintage=vintage
+            )
+        except StatisticsImportError as exc:
+            raise PilotisError(f"fichier refusé : {exc}.") from exc
+        if report.errors:
+            for error in report.errors:
+                click.echo(f"  {error}", err=True)
+            raise PilotisError(f"{len(report.errors)} erreur(s) : rien n'a été importé.")
+        resized = resize_needs(session, organisation.id)
+        click.echo(
+            f"{report.layout}, millésime {report.vintage} : {report.stats.inserted} chiffre(s) ajouté(s), "
+            f"{report.stats.unchanged} déjà connu(s), {report.rows_outside} territoire(s) hors de l'organisation ignoré(s)."
+        )
+        for code, before, after in resized.resized:
+            click.echo(
+                f"  besoin {code} : {before if before is not None else 'inconnu'} → {after if after is not None else 'inconnu'}"
+            )
+
+
+@click.command(help="Cohérence de l'offre et des besoins (JSON ou classeur Excel).")
+@click.option("--format", "fmt", type=click.Choice(["json", "xlsx"]), default="json", show_default=True)
+@click.option("--organisation", "slug", default=None)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), default=None)
+@click.option(
+    "--publish-year",
+    type=click.IntRange(1990, 2100),
+    default=None,
+    help="Publie aussi les taux de couverture de cette année au tableau de bord.",
+)
+@with_appcontext
+def coherence(fmt: str, slug: str | None, output: str | None, publish_year: int | None) -> None:
+    import dataclasses
+    import json
+
+    from services.coherence import build_coherence, publish_coverage_indicators
+    from services.exports import coherence_workbook
+
+    schema.require_current_schema(engine())
+    with write_session(engine()) as session:
+        organisation = _organisation(session, slug)
+        if publish_year:
+            count = publish_coverage_indicators(session, organisation.id, year=publish_year)
+            click.echo(f"{count} taux de couverture publiés pour {publish_year}.", err=True)
+        view = build_coherence(session, organisation.id)
+        if fmt == "xlsx":
+            path = output or "coherence.xlsx"
+            with open(path, "wb") as handle:
+                handle.write(coherence_workbook(view, organisation.name))
+            click.echo(f"Cohérence écrite dans {path}.")
+            return
+        data = {
+            "rule": view.rule,
+            "least_covered_priority_need": view.least_covered.code if view.least_covered else None,
+            "needs": [dataclasses.asdict(n) for n in view.needs],
+            "matrix": [
+                {"group": g, "territory": t, **dataclasses.asdict(c)} for (g, t), c in view.cells.items()
+            ],
+            "orphans": view.orphans,
+        }
+        text = json.dumps(data, ensure_ascii=False, indent=2)
+        if output:
+            with open(output, "w", encoding="utf-8") as handle:
+                handle.write(text + "\n")
+        else:
+            click.echo(text)

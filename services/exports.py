@@ -182,3 +182,65 @@ def _trend(value: str | None) -> str:
     return {"improving": "en amélioration", "worsening": "en dégradation", "stable": "stable"}.get(
         value or "", "—"
     )
+
+
+def coherence_workbook(view: Any, organisation_name: str) -> bytes:
+    """The coherence of the offer with the needs: needs, matrix, orphans (masked cells as text)."""
+    book = Workbook()
+    needs = book.active
+    if needs is None:  # pragma: no cover
+        raise RuntimeError("classeur sans feuille")
+    needs.title = "Besoins"
+    headers = ["Code", "Besoin", "Public", "Territoire", "Unité", "Priorité", "Effectif", "Offre", "Couverts",
+               "Taux de couverture", "Non couverts", "Offre excédentaire", "Coût par personne couverte (EUR)",
+               "Indice d'écart pondéré", "Activités", "Alertes"]  # fmt: skip
+    _header(needs, 1, headers)
+    for r, line in enumerate(view.needs, start=2):
+        secret = "secret" if line.masked else None
+        values = [line.code, line.label, line.group, line.territory, line.unit, line.priority,
+                  secret or line.size, secret or line.offered, secret or line.covered, secret or line.coverage_rate,
+                  secret or line.unmet, secret or line.over_supply, secret or line.cost_per_person,
+                  secret or line.gap_index, line.activities, ", ".join(line.flags)]  # fmt: skip
+        for c, value in enumerate(values, start=1):
+            set_cell(needs.cell(row=r, column=c), value)
+        for c in (7, 8, 9, 11, 12):
+            needs.cell(row=r, column=c).number_format = "#,##0"
+        needs.cell(row=r, column=10).number_format = "0.0%"
+        needs.cell(row=r, column=13).number_format = "#,##0.00"
+        needs.cell(row=r, column=14).number_format = "0.00"
+    for col, width in enumerate([18, 48, 28, 26, 12, 9, 11, 11, 11, 12, 12, 12, 16, 12, 10, 40], start=1):
+        needs.column_dimensions[get_column_letter(col)].width = width
+    needs.freeze_panes = "C2"
+    matrix = book.create_sheet("Matrice")
+    _header(matrix, 1, ["Public \\ territoire", *view.territories])
+    for r, group in enumerate(view.groups, start=2):
+        set_cell(matrix.cell(row=r, column=1), group)
+        for c, territory in enumerate(view.territories, start=2):
+            cell = view.cells.get((group, territory))
+            if cell is None:
+                continue
+            target = matrix.cell(row=r, column=c)
+            if cell.masked:
+                set_cell(target, "secret")
+            else:
+                set_cell(target, cell.rate)
+                target.number_format = "0%"
+    matrix.column_dimensions["A"].width = 32
+    orphans = book.create_sheet("Orphelins")
+    _header(orphans, 1, ["Catégorie", "Élément"])
+    labels = {"needs_without_activity": "Besoin sans activité", "needs_without_objective": "Besoin sans objectif",
+              "activities_without_need": "Activité sans besoin", "objectives_without_indicator": "Objectif sans indicateur"}  # fmt: skip
+    r = 2
+    for key, items in view.orphans.items():
+        for item in items:
+            set_cell(orphans.cell(row=r, column=1), labels[key])
+            set_cell(orphans.cell(row=r, column=2), item)
+            r += 1
+    orphans.column_dimensions["A"].width = 26
+    orphans.column_dimensions["B"].width = 80
+    notes = book.create_sheet("Règles")
+    set_cell(notes.cell(row=1, column=1), f"{organisation_name} — cohérence de l'offre et des besoins")
+    set_cell(notes.cell(row=2, column=1), view.rule)
+    buffer = BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()

@@ -69,6 +69,7 @@ EDITORS: dict[str, frozenset[Role]] = {
     "activity": frozenset({Role.ADMIN, Role.DIRECTION}),
     "need": frozenset({Role.DIRECTION}),
     "territory": frozenset({Role.ADMIN}),
+    "territory_statistic": frozenset({Role.ADMIN, Role.DIRECTION}),
     "cost_line": frozenset({Role.FINANCE}),
     "scenario": frozenset({Role.FINANCE}),
     "user": frozenset({Role.ADMIN}),
