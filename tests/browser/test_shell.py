@@ -16,6 +16,7 @@ NAVIGATION = {
     "admin": [
         "Accueil",
         "Tableau de bord",
+        "Besoins",
         "Objectifs",
         "Indicateurs",
         "Services",
@@ -25,6 +26,7 @@ NAVIGATION = {
     "direction": [
         "Accueil",
         "Tableau de bord",
+        "Besoins",
         "Objectifs",
         "Indicateurs",
         "Saisie",
@@ -32,10 +34,10 @@ NAVIGATION = {
         "Services",
         "Journal",
     ],
-    "responsable.seniors": ["Accueil", "Tableau de bord", "Objectifs", "Indicateurs", "Saisie", "Services"],
-    "finances": ["Accueil", "Tableau de bord", "Objectifs", "Indicateurs", "Services"],
-    "elu": ["Accueil", "Tableau de bord", "Objectifs", "Indicateurs", "Services"],
-    "partenaire": ["Accueil", "Tableau de bord", "Objectifs", "Indicateurs", "Services"],
+    "responsable.seniors": ["Accueil", "Tableau de bord", "Besoins", "Objectifs", "Indicateurs", "Saisie", "Services"],
+    "finances": ["Accueil", "Tableau de bord", "Besoins", "Objectifs", "Indicateurs", "Services"],
+    "elu": ["Accueil", "Tableau de bord", "Besoins", "Objectifs", "Indicateurs", "Services"],
+    "partenaire": ["Accueil", "Tableau de bord", "Besoins", "Objectifs", "Indicateurs", "Services"],
 }
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import pytest
 from sqlalchemy import select
 
-from models import Indicator, Objective, ObjectiveLevel, Organisation, Perspective, Role, Service, User
+from models import Indicator, Need, Objective, ObjectiveLevel, Organisation, Perspective, Role, Service, User
 from models.base import utcnow
 from pilotis.database import write_session
 from services import accounts
@@ -147,6 +147,12 @@ ROUTES: dict[str, Route] = {
         SIGNED_IN,
         variants=("own", "other_service", "other_org"),
     ),
+    "needs.register": Route("GET", lambda i: "/besoins", SIGNED_IN),
+    "needs.need": Route("GET", lambda i: f"/besoins/{i['need']}", SIGNED_IN, variants=("own", "other_org")),
+    "needs.coherence": Route("GET", lambda i: "/coherence", SIGNED_IN),
+    "needs.export": Route("GET", lambda i: "/coherence/export.xlsx", SIGNED_IN),
+    "needs.publish": Route("POST", lambda i: "/coherence/publier", frozenset({"admin", "direction"}), 303),
+    "needs.import_page": Route("GET", lambda i: "/statistiques/import", frozenset({"admin", "direction"})),
     "api.openapi": Route("GET", lambda i: "/api/v1/openapi.json", EVERYONE, api=True),
     "api.me": Route("GET", lambda i: "/api/v1/moi", SIGNED_IN, api=True),
     "api.services": Route("GET", lambda i: "/api/v1/services", SIGNED_IN, api=True),
@@ -269,6 +275,11 @@ EXTRA: dict[str, Route] = {
         400,
         variants=("own", "other_service", "other_org"),
     ),
+    "needs.need POST": Route(
+        "POST", lambda i: f"/besoins/{i['need']}", frozenset({"direction", "elected"}), 400,
+        variants=("own", "other_org"), body=lambda i: {"level": "9"},
+    ),
+    "needs.import_page POST": Route("POST", lambda i: "/statistiques/import", frozenset({"admin", "direction"}), 400),
     "admin.create_user POST": Route(
         "POST", lambda i: "/admin/utilisateurs/nouveau", frozenset({"admin"}), 400
     ),
@@ -360,6 +371,7 @@ def targets(engine, demo, other_demo):
                 "indicator": indicator(demo.organisation_id, "SENIORS"),
                 "user": user_in(demo.organisation_id, "matrice.own"),
                 "objective": throwaway.id,
+                "need": session.scalar(select(Need.id).where(Need.organisation_id == demo.organisation_id, Need.code == "SDF")),
             },
             "other_service": {
                 "indicator": indicator(demo.organisation_id, "SOLIDARITE"),
@@ -371,6 +383,7 @@ def targets(engine, demo, other_demo):
                 "indicator": indicator(other_demo.organisation_id, "SENIORS"),
                 "user": user_in(other_demo.organisation_id, "matrice.other"),
                 "objective": objective(other_demo.organisation_id, "OO1.1"),
+                "need": session.scalar(select(Need.id).where(Need.organisation_id == other_demo.organisation_id, Need.code == "SDF")),
             },
         }
 
