@@ -37,7 +37,10 @@ def test_import_resize_matrix_and_drill_down(live_server, page, engine, demo, re
     page.get_by_label("Source").select_option("caf")
     page.get_by_role("button", name="Importer").click()
     status = page.get_by_role("status").inner_text()
-    assert "Millésime 2021 importé : 189 chiffre(s) ajouté(s)" in status and "besoin(s) redimensionné(s)" in status
+    assert (
+        "Millésime 2021 importé : 189 chiffre(s) ajouté(s)" in status
+        and "besoin(s) redimensionné(s)" in status
+    )
     assert "2 000" in aah_row.inner_text().replace("\u202f", " ")  # re-sized from the 2021 figures
 
     page.get_by_role("link", name="Cohérence offre-besoins").click()
@@ -48,18 +51,29 @@ def test_import_resize_matrix_and_drill_down(live_server, page, engine, demo, re
     assert page.get_by_role("heading", level=1).inner_text() == "Allocataires de l'AAH"
     why = page.get_by_role("table", name="Activités qui répondent au besoin")
     assert "Accompagnement des personnes handicapées" in why.inner_text()
-    history = page.get_by_role("table", name="Effectif du besoin selon le millésime des statistiques").inner_text()
+    history = page.get_by_role(
+        "table", name="Effectif du besoin selon le millésime des statistiques"
+    ).inner_text()
     assert "2020" in history and "2021" in history
     with write_session(engine) as session:
-        assert session.scalar(select(Need.size).where(Need.organisation_id == demo.organisation_id, Need.code == "AAH")) == 2000
+        assert (
+            session.scalar(
+                select(Need.size).where(Need.organisation_id == demo.organisation_id, Need.code == "AAH")
+            )
+            == 2000
+        )
 
 
 def test_no_accessibility_violation_on_the_coherence_pages(live_server, page, engine, demo):
     with write_session(engine) as session:
-        need = session.scalar(select(Need.id).where(Need.organisation_id == demo.organisation_id, Need.code == "AAH"))
+        need = session.scalar(
+            select(Need.id).where(Need.organisation_id == demo.organisation_id, Need.code == "AAH")
+        )
     sign_in(page, live_server, "direction")
     problems = {}
     for path in ("/besoins", f"/besoins/{need}", "/coherence", "/statistiques/import"):
         page.goto(live_server + path)
         problems[path] = axe_violations(page)
-    assert {k: v for k, v in problems.items() if v} == {}, describe([v for vs in problems.values() for v in vs])
+    assert {k: v for k, v in problems.items() if v} == {}, describe(
+        [v for vs in problems.values() for v in vs]
+    )

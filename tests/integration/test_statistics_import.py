@@ -41,7 +41,9 @@ def count(session):
 
 
 def test_the_same_file_twice_changes_nothing(db_session, demo):
-    report = import_statistics(db_session, demo.organisation_id, caf_file(), source="caf", filename="data_CAF_2020_IRIS.csv")
+    report = import_statistics(
+        db_session, demo.organisation_id, caf_file(), source="caf", filename="data_CAF_2020_IRIS.csv"
+    )
     assert report.ok and report.vintage == 2020
     assert report.stats.inserted == 0 and report.stats.unchanged == 189
     assert report.rows_outside > 0  # Toulouse's IRIS are outside the organisation: skipped
@@ -55,9 +57,13 @@ def test_a_new_vintage_is_added_and_the_needs_resized(db_session, demo):
                                                                   TerritoryStatistic.variable == "caf_rsa_socle",
                                                                   TerritoryStatistic.is_secret)).all()  # fmt: skip
     assert len(secret) == 1 and secret[0].value is None  # the secret IRIS stays secret, never 0
-    resized = dict((code, (old, new)) for code, old, new in resize_needs(db_session, demo.organisation_id).resized)
+    resized = dict(
+        (code, (old, new)) for code, old, new in resize_needs(db_session, demo.organisation_id).resized
+    )
     assert resized["AAH"] == (1818, 2000)
-    aah = db_session.scalar(select(Need).where(Need.organisation_id == demo.organisation_id, Need.code == "AAH"))
+    aah = db_session.scalar(
+        select(Need).where(Need.organisation_id == demo.organisation_id, Need.code == "AAH")
+    )
     assert aah.vintage == 2021 and aah.source == "CNAF 2021"
 
 
@@ -76,23 +82,36 @@ def test_unreadable_files_are_refused(db_session, demo, content, message):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"transform": lambda r: r if r[0] != "110690101" else [r[0], r[1], "six cents", *r[3:]]}, "« six cents » n'est pas un nombre"),
-        ({"extra_rows": [["110699999", "0"] + ["1"] * 21]}, "territoire « 110699999 » absent de l'arborescence"),
+        (
+            {"transform": lambda r: r if r[0] != "110690101" else [r[0], r[1], "six cents", *r[3:]]},
+            "« six cents » n'est pas un nombre",
+        ),
+        (
+            {"extra_rows": [["110699999", "0"] + ["1"] * 21]},
+            "territoire « 110699999 » absent de l'arborescence",
+        ),
         ({"extra_rows": [["110690101", "0"] + ["600"] * 21]}, "en double"),
         ({"extra_rows": [["11069X", "0"] + ["1"] * 21]}, "code de territoire « 11069X » invalide"),
-        ({"transform": lambda r: r if r[0] != "110690101" else [r[0], r[1], "999", *r[3:]]}, "fichier contradictoire"),
+        (
+            {"transform": lambda r: r if r[0] != "110690101" else [r[0], r[1], "999", *r[3:]]},
+            "fichier contradictoire",
+        ),
     ],
 )
 def test_bad_rows_are_located_and_nothing_is_written(db_session, demo, kwargs, message):
     before = count(db_session)
-    report = import_statistics(db_session, demo.organisation_id, caf_file(**kwargs), source="caf", vintage=2020)
+    report = import_statistics(
+        db_session, demo.organisation_id, caf_file(**kwargs), source="caf", vintage=2020
+    )
     assert not report.ok
     assert any(message in e for e in report.errors), report.errors
     assert count(db_session) == before
 
 
 def test_a_caf_file_needs_its_vintage(db_session, demo):
-    report = import_statistics(db_session, demo.organisation_id, caf_file(), source="caf", filename="allocataires.csv")
+    report = import_statistics(
+        db_session, demo.organisation_id, caf_file(), source="caf", filename="allocataires.csv"
+    )
     assert not report.ok and "millésime du fichier CAF inconnu" in report.errors[0]
 
 
@@ -104,13 +123,21 @@ def test_the_cli_imports_and_reports_the_resized_needs(make_app, empty_database_
     path.write_bytes(caf_file(grown))
     result = runner.invoke(args=["import", "statistics", str(path), "--source", "caf"])
     assert result.exit_code == 0, result.output
-    assert "millésime 2021 : 189 chiffre(s) ajouté(s)" in result.output and "besoin AAH : 1818.0 → 2000.0" in result.output
+    assert (
+        "millésime 2021 : 189 chiffre(s) ajouté(s)" in result.output
+        and "besoin AAH : 1818.0 → 2000.0" in result.output
+    )
     refused = runner.invoke(args=["import", "statistics", str(path), "--source", "filosofi"])
     assert refused.exit_code == 1 and "pas à la source « filosofi »" in refused.output
     coherence = runner.invoke(args=["coherence"])
     assert coherence.exit_code == 0 and '"least_covered_priority_need": "AAH"' in coherence.output
     out = tmp_path / "c.xlsx"
-    assert runner.invoke(args=["coherence", "--format", "xlsx", "-o", str(out), "--publish-year", "2025"]).exit_code == 0
+    assert (
+        runner.invoke(
+            args=["coherence", "--format", "xlsx", "-o", str(out), "--publish-year", "2025"]
+        ).exit_code
+        == 0
+    )
     from openpyxl import load_workbook
 
     book = load_workbook(out)

@@ -276,10 +276,16 @@ EXTRA: dict[str, Route] = {
         variants=("own", "other_service", "other_org"),
     ),
     "needs.need POST": Route(
-        "POST", lambda i: f"/besoins/{i['need']}", frozenset({"direction", "elected"}), 400,
-        variants=("own", "other_org"), body=lambda i: {"level": "9"},
+        "POST",
+        lambda i: f"/besoins/{i['need']}",
+        frozenset({"direction", "elected"}),
+        400,
+        variants=("own", "other_org"),
+        body=lambda i: {"level": "9"},
     ),
-    "needs.import_page POST": Route("POST", lambda i: "/statistiques/import", frozenset({"admin", "direction"}), 400),
+    "needs.import_page POST": Route(
+        "POST", lambda i: "/statistiques/import", frozenset({"admin", "direction"}), 400
+    ),
     "admin.create_user POST": Route(
         "POST", lambda i: "/admin/utilisateurs/nouveau", frozenset({"admin"}), 400
     ),
@@ -371,7 +377,9 @@ def targets(engine, demo, other_demo):
                 "indicator": indicator(demo.organisation_id, "SENIORS"),
                 "user": user_in(demo.organisation_id, "matrice.own"),
                 "objective": throwaway.id,
-                "need": session.scalar(select(Need.id).where(Need.organisation_id == demo.organisation_id, Need.code == "SDF")),
+                "need": session.scalar(
+                    select(Need.id).where(Need.organisation_id == demo.organisation_id, Need.code == "SDF")
+                ),
             },
             "other_service": {
                 "indicator": indicator(demo.organisation_id, "SOLIDARITE"),
@@ -383,7 +391,11 @@ def targets(engine, demo, other_demo):
                 "indicator": indicator(other_demo.organisation_id, "SENIORS"),
                 "user": user_in(other_demo.organisation_id, "matrice.other"),
                 "objective": objective(other_demo.organisation_id, "OO1.1"),
-                "need": session.scalar(select(Need.id).where(Need.organisation_id == other_demo.organisation_id, Need.code == "SDF")),
+                "need": session.scalar(
+                    select(Need.id).where(
+                        Need.organisation_id == other_demo.organisation_id, Need.code == "SDF"
+                    )
+                ),
             },
         }
 

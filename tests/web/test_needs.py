@@ -17,12 +17,23 @@ from tests.conftest import csrf_token
 @pytest.fixture
 def aah(engine, demo):
     with write_session(engine) as session:
-        need = session.scalar(select(Need).where(Need.organisation_id == demo.organisation_id, Need.code == "AAH"))
-        saved = (need.id, need.priority, need.priority_weight, need.priority_set_by_id, need.priority_set_at, need.size)
+        need = session.scalar(
+            select(Need).where(Need.organisation_id == demo.organisation_id, Need.code == "AAH")
+        )
+        saved = (
+            need.id,
+            need.priority,
+            need.priority_weight,
+            need.priority_set_by_id,
+            need.priority_set_at,
+            need.size,
+        )
     yield saved[0]
     with write_session(engine) as session:
         need = session.get(Need, saved[0])
-        need.priority, need.priority_weight, need.priority_set_by_id, need.priority_set_at, need.size = saved[1:]
+        need.priority, need.priority_weight, need.priority_set_by_id, need.priority_set_at, need.size = saved[
+            1:
+        ]
 
 
 def test_the_matrix_shows_the_least_covered_priority_need(login_as):
@@ -41,7 +52,9 @@ def test_a_need_page_explains_its_coverage(login_as, aah):
 def test_an_elected_official_sets_the_priority_and_is_recorded(login_as, engine, aah):
     client = login_as("elu")
     page = client.get(f"/besoins/{aah}").get_data(as_text=True)
-    response = client.post(f"/besoins/{aah}", data={"csrf_token": csrf_token(page), "level": "5", "weight": "8"})
+    response = client.post(
+        f"/besoins/{aah}", data={"csrf_token": csrf_token(page), "level": "5", "weight": "8"}
+    )
     assert response.status_code == 303
     with write_session(engine) as session:
         need = session.get(Need, aah)
@@ -68,7 +81,7 @@ def test_small_counts_are_masked_everywhere(login_as, engine, aah):
 
 
 def test_the_import_page_resizes_the_needs(login_as, engine, demo):
-    from tests.integration.test_statistics_import import caf_file, grown
+    from tests.integration.test_statistics_import import caf_file
 
     client = login_as("direction")
     page = client.get("/statistiques/import").get_data(as_text=True)
