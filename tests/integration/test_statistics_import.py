@@ -57,9 +57,7 @@ def test_a_new_vintage_is_added_and_the_needs_resized(db_session, demo):
                                                                   TerritoryStatistic.variable == "caf_rsa_socle",
                                                                   TerritoryStatistic.is_secret)).all()  # fmt: skip
     assert len(secret) == 1 and secret[0].value is None  # the secret IRIS stays secret, never 0
-    resized = {
-        code: (old, new) for code, old, new in resize_needs(db_session, demo.organisation_id).resized
-    }
+    resized = {code: (old, new) for code, old, new in resize_needs(db_session, demo.organisation_id).resized}
     assert resized["AAH"] == (1818, 2000)
     aah = db_session.scalar(
         select(Need).where(Need.organisation_id == demo.organisation_id, Need.code == "AAH")
