@@ -33,15 +33,17 @@ from models.enums import (
 from models.indicator import Indicator, Measurement, Period, Target
 from models.job import JobRun
 from models.need import Need, NeedEvidence, PopulationGroup
+from models.notification import NOTIFICATION_KINDS, Notification, NotificationPreference
 from models.objective import Objective, objective_activities, objective_needs
 from models.organisation import Organisation
-from models.review import Review
+from models.review import Review, ReviewAction
 from models.scenario import Scenario, ScenarioActivityResult, ScenarioNeedResult
 from models.security import LoginFailure
 from models.territory import Territory, TerritoryStatistic
 from models.user import User, user_services
 
 __all__ = [
+    "NOTIFICATION_KINDS",
     "AccountingFunction",
     "Activity",
     "ActivityKind",
@@ -62,6 +64,8 @@ __all__ = [
     "Need",
     "NeedEvidence",
     "Nomenclature",
+    "Notification",
+    "NotificationPreference",
     "Objective",
     "ObjectiveLevel",
     "ObjectiveStatus",
@@ -74,6 +78,7 @@ __all__ = [
     "Perspective",
     "PopulationGroup",
     "Review",
+    "ReviewAction",
     "Role",
     "Scenario",
     "ScenarioActivityResult",

@@ -39,6 +39,8 @@ main = FlaskGroup(
 
 
 def register_commands(app: Flask) -> None:
+    app.cli.add_command(scheduler)
+    app.cli.add_command(jobs_group)
     app.cli.add_command(coherence)
     app.cli.add_command(import_group)
     app.cli.add_command(scorecard)
@@ -499,3 +501,88 @@ def coherence(fmt: str, slug: str | None, output: str | None, publish_year: int 
                 handle.write(text + "\n")
         else:
             click.echo(text)
+
+
+# -- scheduled jobs ---------------------------------------------------------------------------
+@click.command(help="Démarre le planificateur des tâches (un seul processus, à part des serveurs web).")
+@with_appcontext
+def scheduler() -> None:
+    from jobs.scheduler import build_scheduler
+
+    schema.require_current_schema(engine())
+    settings = current_app.config["PILOTIS_SETTINGS"]
+    planner = build_scheduler(settings.database_url)
+    click.echo(
+        "Planificateur démarré (Ctrl+C pour arrêter). Tâches : " + ", ".join(j.id for j in planner.get_jobs())
+    )
+    try:
+        planner.start()
+    except (KeyboardInterrupt, SystemExit):
+        click.echo("Planificateur arrêté.")
+
+
+@click.group("jobs", cls=AppGroup, help="Tâches planifiées : liste et lancement immédiat.")
+def jobs_group() -> None:
+    pass
+
+
+@jobs_group.command("list", help="Chaque tâche, son calendrier, sa dernière et sa prochaine exécution.")
+def jobs_list() -> None:
+    from jobs.registry import JOBS
+    from jobs.scheduler import next_run
+    from models import JobRun
+
+    schema.require_current_schema(engine())
+    now = utcnow()
+    with write_session(engine()) as session:
+        for spec in JOBS:
+            last = session.scalar(
+                select(JobRun).where(JobRun.job_name == spec.name).order_by(JobRun.started_at.desc()).limit(1)
+            )
+            upcoming = next_run(spec.cron, now)
+            last_text = (
+                f"{last.started_at:%d/%m/%Y %H:%M} UTC, {last.status} ({last.period_key})"
+                if last
+                else "jamais"
+            )
+            click.echo(f"{spec.name:<15} {spec.schedule_text}")
+            click.echo(
+                f"{'':<15} dernière : {last_text} ; prochaine : {upcoming:%d/%m/%Y %H:%M} UTC"
+                if upcoming
+                else ""
+            )
+            if last is not None and last.error:
+                click.echo(f"{'':<15} erreur : {last.error.splitlines()[-1]}")
+
+
+@jobs_group.command(
+    "run", help="Lance une tâche maintenant (pour une période donnée, ou pour ce qui est dû)."
+)
+@click.argument("name")
+@click.option(
+    "--period", "period_key", default=None, help="Clé de période (ex. 2025-T4) ; par défaut ce qui est dû."
+)
+@click.option("--organisation", "slug", default=None)
+def jobs_run(name: str, period_key: str | None, slug: str | None) -> None:
+    from jobs.registry import BY_NAME
+    from jobs.runner import run_one, tick
+    from jobs.scheduler import context
+
+    if name not in BY_NAME:
+        raise PilotisError(f"tâche « {name} » inconnue : {', '.join(BY_NAME)}.")
+    schema.require_current_schema(engine())
+    ctx = context(current_app.config["PILOTIS_SETTINGS"])
+    if period_key is None:
+        outcomes = tick(engine(), name, ctx)
+    else:
+        with write_session(engine()) as session:
+            organisation_id = _organisation(session, slug).id
+        outcomes = [run_one(engine(), BY_NAME[name], organisation_id, period_key, ctx)]
+    if not outcomes:
+        click.echo(f"{name} : rien à faire maintenant.")
+    failed = 0
+    for outcome in outcomes:
+        click.echo(f"{outcome.job} {outcome.key} : {outcome.status} — {outcome.message}")
+        failed += outcome.status == "failed"
+    if failed:
+        raise PilotisError(f"{failed} exécution(s) en échec (voir « pilotis jobs list »).")

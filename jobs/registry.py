@@ -1,0 +1,128 @@
+"""The scheduled jobs, declared once: name, label, schedule, which periods are due, what to do.
+
+Each job works on one organisation and one period key; the runner guards (job, key) so that it
+runs once, whatever the number of schedulers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models import Organisation, Period, PeriodState, Review
+from scorecard import periods as P
+from services import notifications, reviews
+
+CLOSE_GRACE = timedelta(days=15)
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a job may need besides the database: the clock, where to write packs, SMTP."""
+
+    now: datetime
+    packs_folder: Path
+    smtp: notifications.SmtpSettings | None = None
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    name: str
+    label: str
+    cron: dict[str, Any]
+    #: the period keys due now for an organisation
+    due: Callable[[Session, Organisation, Context], list[str]]
+    #: do the work for one organisation and key; returns a one-line summary
+    run: Callable[[Session, Organisation, str, Context], str]
+    schedule_text: str = ""
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def _close_due(session: Session, org: Organisation, ctx: Context) -> list[str]:
+    return reviews.due_closures(session, org.id, now=ctx.now, grace=CLOSE_GRACE)
+
+
+def _close(session: Session, org: Organisation, key: str, ctx: Context) -> str:
+    review = reviews.close_period(session, org, key, now=ctx.now)
+    return f"revue « {review.title} » figée"
+
+
+def _reminder_due(session: Session, org: Organisation, ctx: Context) -> list[str]:
+    """Open periods ending in 3 days (before the deadline) or ended 7 days ago (after it)."""
+    today = ctx.now.date()
+    keys = []
+    for period in session.scalars(
+        select(Period).where(Period.organisation_id == org.id, Period.state == PeriodState.OPEN)
+    ):
+        if period.end_date - timedelta(days=3) <= today <= period.end_date:
+            keys.append(f"{period.key}/avant")
+        if period.end_date + timedelta(days=7) <= today <= period.end_date + timedelta(days=30):
+            keys.append(f"{period.key}/après")
+    return keys
+
+
+def _remind(session: Session, org: Organisation, key: str, ctx: Context) -> str:
+    period_key = key.split("/")[0]
+    return f"{reviews.send_reminders(session, org, period_key, now=ctx.now)} rappel(s) envoyé(s)"
+
+
+def _alert_due(session: Session, org: Organisation, ctx: Context) -> list[str]:
+    last_month = P.previous_period(P.period_containing("month", ctx.now.date()))
+    return [last_month.key]
+
+
+def _alert(session: Session, org: Organisation, key: str, ctx: Context) -> str:
+    turned = reviews.send_alerts(session, org, key, now=ctx.now)
+    return f"{len(turned)} indicateur(s) passé(s) au rouge"
+
+
+def _pack_due(session: Session, org: Organisation, ctx: Context) -> list[str]:
+    rows = session.execute(
+        select(Period.key).join(Review, Review.period_id == Period.id)
+        .where(Review.organisation_id == org.id, Review.pack_path.is_(None))
+    ).all()  # fmt: skip
+    return [key for (key,) in rows]
+
+
+def _pack(session: Session, org: Organisation, key: str, ctx: Context) -> str:
+    path = reviews.build_pack(session, org, key, ctx.packs_folder, now=ctx.now)
+    return f"dossier de revue écrit ({path.name})"
+
+
+def _freshness_due(session: Session, org: Organisation, ctx: Context) -> list[str]:
+    return [P.period_containing("month", ctx.now.date()).key]
+
+
+def _freshness(session: Session, org: Organisation, key: str, ctx: Context) -> str:
+    return f"{len(reviews.send_freshness(session, org, now=ctx.now))} donnée(s) à actualiser signalée(s)"
+
+
+def _email_due(session: Session, org: Organisation, ctx: Context) -> list[str]:
+    return [ctx.now.strftime("%Y-%m-%dT%H:%M")[:-1] + "0"]  # one run per ten-minute slot
+
+
+def _email(session: Session, org: Organisation, key: str, ctx: Context) -> str:
+    counts = notifications.deliver_emails(session, ctx.smtp, now=ctx.now)
+    return f"{counts['sent']} envoyé(s), {counts['outbox']} en boîte d'envoi, {counts['failed']} en échec"
+
+
+JOBS: list[JobSpec] = [
+    JobSpec("close-period", "Clôture des périodes et revue figée", {"hour": 2, "minute": 0}, _close_due, _close,
+            "chaque nuit à 2 h (trimestres et années échus depuis 15 jours)"),
+    JobSpec("reminders", "Rappels de saisie", {"hour": 8, "minute": 0}, _reminder_due, _remind,
+            "chaque jour à 8 h (3 jours avant et 7 jours après la fin d'une période)"),
+    JobSpec("alerts", "Alertes : indicateurs passés au rouge", {"hour": 7, "minute": 30}, _alert_due, _alert,
+            "chaque jour à 7 h 30 (dernier mois écoulé)"),
+    JobSpec("review-pack", "Dossier de revue (Excel)", {"hour": 3, "minute": 0}, _pack_due, _pack,
+            "chaque nuit à 3 h (revues sans dossier)"),
+    JobSpec("freshness", "Fraîcheur des données", {"day": 1, "hour": 6, "minute": 0}, _freshness_due, _freshness,
+            "le 1er de chaque mois à 6 h"),
+    JobSpec("deliver-emails", "Envoi des courriels", {"minute": "*/10"}, _email_due, _email, "toutes les 10 minutes"),
+]  # fmt: skip
+BY_NAME = {job.name: job for job in JOBS}

@@ -1,0 +1,73 @@
+"""The scheduler process (``pilotis scheduler``): APScheduler 3 with a job store in the database.
+
+Run it as one process of its own, never inside web workers (RELIABILITY.md, trap 2); even so,
+two schedulers would not run a job twice for a period: the runner's guard rows see to it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+from jobs.registry import JOBS, Context
+from jobs.runner import tick
+from pilotis.database import make_engine
+from pilotis.settings import Settings
+from services.notifications import SmtpSettings
+
+log = logging.getLogger(__name__)
+TIMEZONE = "Europe/Paris"
+
+
+def smtp_from_env() -> SmtpSettings | None:
+    host = os.environ.get("PILOTIS_SMTP_HOST")
+    if not host:
+        return None
+    return SmtpSettings(
+        host=host, port=int(os.environ.get("PILOTIS_SMTP_PORT", "587")), user=os.environ.get("PILOTIS_SMTP_USER"),
+        password=os.environ.get("PILOTIS_SMTP_PASSWORD"), sender=os.environ.get("PILOTIS_SMTP_SENDER", "pilotis@localhost"),
+        starttls=os.environ.get("PILOTIS_SMTP_STARTTLS", "1") != "0",
+    )  # fmt: skip
+
+
+def context(settings: Settings, now: datetime | None = None) -> Context:
+    return Context(
+        now=now or datetime.now(UTC),
+        packs_folder=Path(settings.instance_path) / "packs",
+        smtp=smtp_from_env(),
+    )
+
+
+def run_scheduled(name: str) -> None:
+    """What APScheduler calls (by reference, so that the job store can keep it)."""
+    settings = Settings.from_env()
+    engine = make_engine(settings.database_url)
+    try:
+        for outcome in tick(engine, name, context(settings)):
+            log.info("%s %s : %s (%s)", outcome.job, outcome.key, outcome.status, outcome.message)
+    finally:
+        engine.dispose()
+
+
+def build_scheduler(database_url: str) -> BlockingScheduler:
+    store = SQLAlchemyJobStore(engine=make_engine(database_url), tablename="apscheduler_jobs")
+    scheduler = BlockingScheduler(
+        jobstores={"default": store}, timezone=TIMEZONE,
+        job_defaults={"coalesce": True, "misfire_grace_time": 3600, "max_instances": 1},
+    )  # fmt: skip
+    for spec in JOBS:
+        scheduler.add_job("jobs.scheduler:run_scheduled", CronTrigger(timezone=TIMEZONE, **spec.cron), args=[spec.name],
+                          id=spec.name, name=spec.label, replace_existing=True)  # fmt: skip
+    return scheduler
+
+
+def next_run(cron: dict[str, object], now: datetime) -> datetime | None:
+    trigger = CronTrigger(timezone=TIMEZONE, **cron)
+    fire = trigger.get_next_fire_time(None, now)
+    return fire.astimezone(UTC) if fire else None
