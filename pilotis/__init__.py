@@ -61,6 +61,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         journal,
         needs,
         offer,
+        reviews,
         scorecard,
         steering,
     )
@@ -75,6 +76,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         scorecard.bp,
         steering.bp,
         needs.bp,
+        reviews.bp,
         collection.bp,
         imports.bp,
         api.bp,

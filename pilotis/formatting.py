@@ -41,7 +41,14 @@ def date_fr(value: datetime | date | None, with_time: bool = False) -> str:
 def _template_context() -> dict[str, object]:
     from pilotis.auth import principal
 
-    return {"who": principal(), "can": can, "Action": Action, "Role": Role}
+    who = principal()
+    unread = 0
+    if who is not None:
+        from pilotis.web import db_session
+        from services.notifications import unread_count
+
+        unread = unread_count(db_session(), who.user_id)
+    return {"who": who, "can": can, "Action": Action, "Role": Role, "unread": unread}
 
 
 def init_app(app: Flask) -> None:

@@ -33,6 +33,7 @@ class Action(enum.StrEnum):
     IMPORT = "import"
     ENTER_VALUES = "enter_values"
     MANAGE_USERS = "manage_users"
+    ADMINISTER = "administer"  # scheduled jobs, outbox
     VIEW_AUDIT = "view_audit"
 
 
@@ -73,6 +74,7 @@ EDITORS: dict[str, frozenset[Role]] = {
     "cost_line": frozenset({Role.FINANCE}),
     "scenario": frozenset({Role.FINANCE}),
     "user": frozenset({Role.ADMIN}),
+    "review": frozenset({Role.DIRECTION}),  # its decisions and action items; the snapshot never changes
     "organisation": frozenset({Role.ADMIN}),
 }
 
@@ -111,7 +113,7 @@ def can(principal: Principal | None, action: Action, obj: Any = None) -> bool:
         return obj is None or _in_scope(principal, obj)
     if action is Action.EXPORT:
         return obj is None or _in_scope(principal, obj)
-    if action is Action.MANAGE_USERS:
+    if action in (Action.MANAGE_USERS, Action.ADMINISTER):
         return role is Role.ADMIN
     if action is Action.ENTER_VALUES:  # indicator values: their service's managers, and the direction
         return role in (Role.DIRECTION, Role.SERVICE_MANAGER) and _in_scope(principal, obj)
