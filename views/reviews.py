@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
@@ -26,10 +27,10 @@ bp = Blueprint("reviews", __name__)
 ACTION_STATUS = {"open": "ouverte", "done": "faite", "dropped": "abandonnée"}
 
 
-def _lines(snapshot: dict) -> dict[int, dict]:
-    found: dict[int, dict] = {}
+def _lines(snapshot: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    found: dict[int, dict[str, Any]] = {}
 
-    def walk(block: dict) -> None:
+    def walk(block: dict[str, Any]) -> None:
         for line in block["indicators"]:
             found[line["indicator_id"]] = line
         for child in block["children"]:
@@ -57,7 +58,7 @@ def index() -> ResponseReturnValue:
 def review(review_id: int) -> ResponseReturnValue:
     item = get_or_404(Review, review_id)
     who = require(Action.VIEW, item)
-    period = db_session().get(Period, item.period_id)
+    period = get_or_404(Period, item.period_id)
     previous = db_session().execute(
         select(Review).join(Period, Period.id == Review.period_id)
         .where(Review.organisation_id == item.organisation_id, Period.end_date < period.end_date, Period.kind == period.kind)
@@ -70,10 +71,10 @@ def review(review_id: int) -> ResponseReturnValue:
         .scalars(select(ReviewAction).where(ReviewAction.review_id == item.id).order_by(ReviewAction.id))
         .all()
     )
-    follow_up = []
+    follow_up: list[ReviewAction] = []
     if previous is not None:
-        follow_up = (
-            db_session().scalars(select(ReviewAction).where(ReviewAction.review_id == previous.id)).all()
+        follow_up = list(
+            db_session().scalars(select(ReviewAction).where(ReviewAction.review_id == previous.id))
         )
     users = (
         db_session()
@@ -113,7 +114,7 @@ def add_action(review_id: int) -> ResponseReturnValue:
     objective = request.form.get("objective_id", type=int)
     for model, ident in ((User, owner), (Objective, objective)):
         if ident is not None:
-            row = db_session().get(model, ident)
+            row: Any = db_session().get(model, ident)
             if row is None or row.organisation_id != who.organisation_id:
                 abort(404)
     db_session().add(ReviewAction(review_id=item.id, text=text, owner_id=owner, objective_id=objective, due_date=due,
