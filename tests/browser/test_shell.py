@@ -13,40 +13,13 @@ from pilotis.database import write_session
 from tests.browser.conftest import axe_violations, describe, sign_in
 
 NAVIGATION = {
-    "admin": [
-        "Accueil",
-        "Tableau de bord",
-        "Besoins",
-        "Objectifs",
-        "Indicateurs",
-        "Services",
-        "Journal",
-        "Utilisateurs",
-    ],
-    "direction": [
-        "Accueil",
-        "Tableau de bord",
-        "Besoins",
-        "Objectifs",
-        "Indicateurs",
-        "Saisie",
-        "Validation",
-        "Services",
-        "Journal",
-    ],
-    "responsable.seniors": [
-        "Accueil",
-        "Tableau de bord",
-        "Besoins",
-        "Objectifs",
-        "Indicateurs",
-        "Saisie",
-        "Services",
-    ],
-    "finances": ["Accueil", "Tableau de bord", "Besoins", "Objectifs", "Indicateurs", "Services"],
-    "elu": ["Accueil", "Tableau de bord", "Besoins", "Objectifs", "Indicateurs", "Services"],
-    "partenaire": ["Accueil", "Tableau de bord", "Besoins", "Objectifs", "Indicateurs", "Services"],
-}
+    "admin": ["Accueil", "Tableau de bord", "Besoins", "Objectifs", "Indicateurs", "Services", "Revues", "Journal", "Tâches", "Utilisateurs"],
+    "direction": ["Accueil", "Tableau de bord", "Besoins", "Objectifs", "Indicateurs", "Saisie", "Validation", "Services", "Revues", "Journal"],
+    "responsable.seniors": ["Accueil", "Tableau de bord", "Besoins", "Objectifs", "Indicateurs", "Saisie", "Services", "Revues"],
+    "finances": ["Accueil", "Tableau de bord", "Besoins", "Objectifs", "Indicateurs", "Services", "Revues"],
+    "elu": ["Accueil", "Tableau de bord", "Besoins", "Objectifs", "Indicateurs", "Services", "Revues"],
+    "partenaire": ["Accueil", "Tableau de bord", "Besoins", "Objectifs", "Indicateurs", "Services", "Revues"],
+}  # fmt: skip
 
 
 @pytest.mark.parametrize("login", list(NAVIGATION))

@@ -12,7 +12,20 @@ from dataclasses import dataclass, field
 import pytest
 from sqlalchemy import select
 
-from models import Indicator, Need, Objective, ObjectiveLevel, Organisation, Perspective, Role, Service, User
+from models import (
+    Indicator,
+    Need,
+    Objective,
+    ObjectiveLevel,
+    Organisation,
+    Period,
+    Perspective,
+    Review,
+    ReviewAction,
+    Role,
+    Service,
+    User,
+)
 from models.base import utcnow
 from pilotis.database import write_session
 from services import accounts
@@ -153,6 +166,34 @@ ROUTES: dict[str, Route] = {
     "needs.export": Route("GET", lambda i: "/coherence/export.xlsx", SIGNED_IN),
     "needs.publish": Route("POST", lambda i: "/coherence/publier", frozenset({"admin", "direction"}), 303),
     "needs.import_page": Route("GET", lambda i: "/statistiques/import", frozenset({"admin", "direction"})),
+    "reviews.index": Route("GET", lambda i: "/revues", SIGNED_IN),
+    "reviews.review": Route(
+        "GET", lambda i: f"/revues/{i['review']}", SIGNED_IN, variants=("own", "other_org")
+    ),
+    "reviews.pack": Route(
+        "GET", lambda i: f"/revues/{i['review']}/dossier.xlsx", SIGNED_IN, variants=("own", "other_org")
+    ),
+    "reviews.add_action": Route(
+        "POST",
+        lambda i: f"/revues/{i['review']}/actions",
+        frozenset({"direction"}),
+        303,
+        variants=("own", "other_org"),
+    ),
+    "reviews.update_action": Route(
+        "POST",
+        lambda i: f"/revues/actions/{i['action']}",
+        frozenset({"direction"}),
+        303,
+        variants=("own", "other_org"),
+        body=lambda i: {"status": "open"},
+    ),
+    "reviews.notifications": Route("GET", lambda i: "/notifications", SIGNED_IN),
+    "reviews.mark_read": Route("POST", lambda i: "/notifications/lues", SIGNED_IN, 303),
+    "reviews.notification_preferences": Route("GET", lambda i: "/notifications/preferences", SIGNED_IN),
+    "reviews.jobs": Route("GET", lambda i: "/admin/taches", frozenset({"admin"})),
+    "reviews.run_job": Route("POST", lambda i: "/admin/taches/review-pack", frozenset({"admin"}), 303),
+    "reviews.outbox": Route("GET", lambda i: "/admin/boite-d-envoi", frozenset({"admin"})),
     "api.openapi": Route("GET", lambda i: "/api/v1/openapi.json", EVERYONE, api=True),
     "api.me": Route("GET", lambda i: "/api/v1/moi", SIGNED_IN, api=True),
     "api.services": Route("GET", lambda i: "/api/v1/services", SIGNED_IN, api=True),
@@ -286,6 +327,9 @@ EXTRA: dict[str, Route] = {
     "needs.import_page POST": Route(
         "POST", lambda i: "/statistiques/import", frozenset({"admin", "direction"}), 400
     ),
+    "reviews.notification_preferences POST": Route(
+        "POST", lambda i: "/notifications/preferences", SIGNED_IN, 303, body=lambda i: {"app-alert": "on"}
+    ),
     "admin.create_user POST": Route(
         "POST", lambda i: "/admin/utilisateurs/nouveau", frozenset({"admin"}), 400
     ),
@@ -352,6 +396,24 @@ def targets(engine, demo, other_demo):
                 select(Objective.id).where(Objective.organisation_id == org_id, Objective.code == code)
             )
 
+        def review(org_id: int) -> tuple[int, int]:
+            from services.reviews import close_period
+
+            found = session.scalar(
+                select(Review).join(Period, Period.id == Review.period_id)
+                .where(Review.organisation_id == org_id, Period.key == "2024-T4")
+            )  # fmt: skip
+            if found is None:
+                found = close_period(session, session.get(Organisation, org_id), "2024-T4", now=utcnow())
+            action = session.scalar(select(ReviewAction).where(ReviewAction.review_id == found.id))
+            if action is None:
+                action = ReviewAction(review_id=found.id, text="Action de la matrice")
+                session.add(action)
+                session.flush()
+            return found.id, action.id
+
+        own_review, own_action = review(demo.organisation_id)
+        other_review, other_action = review(other_demo.organisation_id)
         own_service = service(demo.organisation_id, "SENIORS")
         throwaway = session.scalar(
             select(Objective).where(
@@ -377,6 +439,8 @@ def targets(engine, demo, other_demo):
                 "indicator": indicator(demo.organisation_id, "SENIORS"),
                 "user": user_in(demo.organisation_id, "matrice.own"),
                 "objective": throwaway.id,
+                "review": own_review,
+                "action": own_action,
                 "need": session.scalar(
                     select(Need.id).where(Need.organisation_id == demo.organisation_id, Need.code == "SDF")
                 ),
@@ -391,6 +455,8 @@ def targets(engine, demo, other_demo):
                 "indicator": indicator(other_demo.organisation_id, "SENIORS"),
                 "user": user_in(other_demo.organisation_id, "matrice.other"),
                 "objective": objective(other_demo.organisation_id, "OO1.1"),
+                "review": other_review,
+                "action": other_action,
                 "need": session.scalar(
                     select(Need.id).where(
                         Need.organisation_id == other_demo.organisation_id, Need.code == "SDF"
