@@ -19,8 +19,10 @@ from tests.integration.test_statistics_import import caf_file, grown
 def restore(engine, demo):
     yield
     with write_session(engine) as session:
-        session.execute(delete(TerritoryStatistic).where(TerritoryStatistic.organisation_id == demo.organisation_id,
-                                                         TerritoryStatistic.vintage == 2021))  # fmt: skip
+        session.execute(delete(TerritoryStatistic).where(
+            TerritoryStatistic.organisation_id == demo.organisation_id, TerritoryStatistic.vintage == 2021,
+            TerritoryStatistic.source == "CNAF",  # the census is 2021 too: keep it
+        ))  # fmt: skip
         session.flush()
         resize_needs(session, demo.organisation_id)
 
