@@ -19,7 +19,8 @@ from models import Organisation, Period, PeriodState, Review
 from scorecard import periods as P
 from services import notifications, reviews
 
-CLOSE_GRACE = timedelta(days=15)
+#: Days after a period's end before it is closed and its review frozen (PILOTIS_CLOSE_GRACE_DAYS_<KIND>).
+DEFAULT_CLOSE_GRACE = {"month": timedelta(days=10), "quarter": timedelta(days=15), "year": timedelta(days=30)}
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class Context:
     now: datetime
     packs_folder: Path
     smtp: notifications.SmtpSettings | None = None
+    close_grace: dict[str, timedelta] = field(default_factory=lambda: dict(DEFAULT_CLOSE_GRACE))
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ class JobSpec:
 
 
 def _close_due(session: Session, org: Organisation, ctx: Context) -> list[str]:
-    return reviews.due_closures(session, org.id, now=ctx.now, grace=CLOSE_GRACE)
+    return reviews.due_closures(session, org.id, now=ctx.now, grace=ctx.close_grace)
 
 
 def _close(session: Session, org: Organisation, key: str, ctx: Context) -> str:
@@ -114,7 +116,7 @@ def _email(session: Session, org: Organisation, key: str, ctx: Context) -> str:
 
 JOBS: list[JobSpec] = [
     JobSpec("close-period", "Clôture des périodes et revue figée", {"hour": 2, "minute": 0}, _close_due, _close,
-            "chaque nuit à 2 h (trimestres et années échus depuis 15 jours)"),
+            "chaque nuit à 2 h (périodes échues depuis 10, 15 ou 30 jours : mois, trimestre, année)"),
     JobSpec("reminders", "Rappels de saisie", {"hour": 8, "minute": 0}, _reminder_due, _remind,
             "chaque jour à 8 h (3 jours avant et 7 jours après la fin d'une période)"),
     JobSpec("alerts", "Alertes : indicateurs passés au rouge", {"hour": 7, "minute": 30}, _alert_due, _alert,

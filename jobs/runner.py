@@ -33,6 +33,13 @@ class Outcome:
     message: str
 
 
+def status_text(run: JobRun, now: datetime) -> str:
+    """How a run reads to a person (a run still "running" long after it started was interrupted)."""
+    if run.status == "running" and run.started_at <= now - STALE_AFTER:
+        return "interrompue (sera reprise)"
+    return {"succeeded": "réussie", "failed": "en échec", "running": "en cours"}[run.status]
+
+
 def guard_key(organisation: Organisation, key: str) -> str:
     return f"{organisation.slug}:{key}"
 

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import logging
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from jobs.registry import JOBS, Context
+from jobs.registry import DEFAULT_CLOSE_GRACE, JOBS, Context
 from jobs.runner import tick
 from pilotis.database import make_engine
 from pilotis.settings import Settings
@@ -36,11 +36,21 @@ def smtp_from_env() -> SmtpSettings | None:
     )  # fmt: skip
 
 
+def close_grace_from_env() -> dict[str, timedelta]:
+    grace = dict(DEFAULT_CLOSE_GRACE)
+    for kind in grace:
+        value = os.environ.get(f"PILOTIS_CLOSE_GRACE_DAYS_{kind.upper()}")
+        if value:
+            grace[kind] = timedelta(days=int(value))
+    return grace
+
+
 def context(settings: Settings, now: datetime | None = None) -> Context:
     return Context(
         now=now or datetime.now(UTC),
         packs_folder=Path(settings.instance_path) / "packs",
         smtp=smtp_from_env(),
+        close_grace=close_grace_from_env(),
     )
 
 

@@ -529,6 +529,7 @@ def jobs_group() -> None:
 @jobs_group.command("list", help="Chaque tâche, son calendrier, sa dernière et sa prochaine exécution.")
 def jobs_list() -> None:
     from jobs.registry import JOBS
+    from jobs.runner import status_text
     from jobs.scheduler import next_run
     from models import JobRun
 
@@ -541,7 +542,7 @@ def jobs_list() -> None:
             )
             upcoming = next_run(spec.cron, now)
             last_text = (
-                f"{last.started_at:%d/%m/%Y %H:%M} UTC, {last.status} ({last.period_key})"
+                f"{last.started_at:%d/%m/%Y %H:%M} UTC, {status_text(last, now)} ({last.period_key})"
                 if last
                 else "jamais"
             )

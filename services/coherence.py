@@ -37,6 +37,8 @@ from scorecard.coherence import compute_coherence, orphans
 from scorecard.confidentiality import DEFAULT_THRESHOLD, RULE, suppress_table
 from services.steering import _ensure_periods
 
+COVERAGE_SOURCE = "Pilotis, cohérence offre-besoins"
+
 
 @dataclass
 class NeedLine:
@@ -270,7 +272,7 @@ def publish_coverage_indicators(session: Session, organisation_id: int, *, year:
             indicator = Indicator(
                 organisation_id=organisation_id, code=code, label=f"Taux de couverture des besoins — {group.name}",
                 type=IndicatorType.OUTCOME, unit="%", direction=Direction.HIGHER_IS_BETTER, frequency=Frequency.YEARLY,
-                perspective=Perspective.USERS, decimals=1, source="Pilotis, cohérence offre-besoins",
+                perspective=Perspective.USERS, decimals=1, source=COVERAGE_SOURCE,
             )  # fmt: skip
             session.add(indicator)
             session.flush()

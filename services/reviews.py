@@ -33,6 +33,7 @@ from models import (
 )
 from scorecard import periods as P
 from scorecard.engine import FREQUENCY_KIND
+from services.coherence import COVERAGE_SOURCE
 from services.exports import STATUS_FILLS, set_cell
 from services.notifications import notify
 from services.policy import Principal
@@ -140,7 +141,24 @@ def send_alerts(session: Session, organisation: Organisation, period_key: str, *
                title=f"Au rouge : {line.label} ({line.period_key})",
                body=f"{line.label} : {line.value} {line.unit} pour une cible de {line.target} ({line.period_key}).",
                link=f"/indicateurs/{line.indicator_id}", now=now)  # fmt: skip
-    return [line.label for line in turned]
+    dropped = coverage_drops(session, organisation.id)
+    for label, before_value, after_value in dropped:
+        notify(session, direction, kind="alert", title=f"Couverture en baisse : {label}",
+               body=f"{label} : {before_value:.1f} % → {after_value:.1f} %.", link="/coherence", now=now)  # fmt: skip
+    return [line.label for line in turned] + [label for label, _, _ in dropped]
+
+
+def coverage_drops(session: Session, organisation_id: int) -> list[tuple[str, float, float]]:
+    """Coverage rates (published by the coherence) whose last value fell below the one before."""
+    drops = []
+    for indicator in session.scalars(select(Indicator).where(Indicator.organisation_id == organisation_id,
+                                                             Indicator.source == COVERAGE_SOURCE)):  # fmt: skip
+        values = session.scalars(select(Measurement.value).join(Period, Period.id == Measurement.period_id)
+                                 .where(Measurement.indicator_id == indicator.id, Measurement.value.is_not(None))
+                                 .order_by(Period.end_date.desc()).limit(2)).all()  # fmt: skip
+        if len(values) == 2 and values[0] is not None and values[1] is not None and values[0] < values[1]:
+            drops.append((indicator.label, float(values[1]), float(values[0])))
+    return drops
 
 
 # -- data freshness ----------------------------------------------------------------------------
@@ -263,10 +281,14 @@ def build_pack(
     return target
 
 
-def due_closures(session: Session, organisation_id: int, *, now: datetime, grace: timedelta) -> list[str]:
-    """Open quarters and years whose end (plus the grace delay) has passed."""
-    return list(session.scalars(
-        select(Period.key).where(Period.organisation_id == organisation_id, Period.state == PeriodState.OPEN,
-                                 Period.kind != "month", Period.end_date < (now - grace).date())
-        .order_by(Period.end_date)
-    ))  # fmt: skip
+def due_closures(
+    session: Session, organisation_id: int, *, now: datetime, grace: dict[str, timedelta]
+) -> list[str]:
+    """Open periods whose end, plus the grace delay of their kind (month, quarter, year), has passed."""
+    keys = []
+    for period in session.scalars(select(Period).where(Period.organisation_id == organisation_id,
+                                                       Period.state == PeriodState.OPEN).order_by(Period.end_date)):  # fmt: skip
+        delay = grace.get(period.kind.value)
+        if delay is not None and period.end_date < (now - delay).date():
+            keys.append(period.key)
+    return keys

@@ -11,7 +11,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select, update
 
 from jobs.registry import BY_NAME, JOBS
-from jobs.runner import tick
+from jobs.runner import status_text, tick
 from jobs.scheduler import context, next_run
 from models import JobRun, Notification, Objective, Organisation, Period, Review, ReviewAction, User
 from models.base import utcnow
@@ -198,7 +198,7 @@ def jobs() -> ResponseReturnValue:
         last = db_session().scalar(
             select(JobRun).where(JobRun.job_name == spec.name).order_by(JobRun.started_at.desc()).limit(1)
         )
-        rows.append((spec, last, next_run(spec.cron, now)))
+        rows.append((spec, last, next_run(spec.cron, now), status_text(last, now) if last else "—"))
     return render_template("reviews/jobs.html", rows=rows, form=ConfirmForm())
 
 

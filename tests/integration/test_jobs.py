@@ -175,3 +175,32 @@ def test_several_schedulers_and_a_killed_one_run_each_job_once_per_period(
     assert len(runs) == 24 and {status for _, status in runs} == {"succeeded"}
     assert sorted(k for k, _ in effects) == sorted(keys.split(","))
     assert all(count == 1 for _, count in effects)  # each period's work done, and committed, exactly once
+
+
+def test_close_grace_per_frequency_and_coverage_drops(engine, db_session, demo):
+    from models import Indicator, MeasurementState
+    from services.coherence import COVERAGE_SOURCE, publish_coverage_indicators
+    from services.reviews import coverage_drops, due_closures
+
+    grace = {"month": timedelta(days=10), "quarter": timedelta(days=15), "year": timedelta(days=30)}
+    due = due_closures(db_session, demo.organisation_id, now=datetime(2026, 10, 10, tzinfo=UTC), grace=grace)
+    assert "2026-09" not in due and "2026-T3" not in due  # ended 30/09: 10 and 15 days have not passed
+    due = due_closures(db_session, demo.organisation_id, now=datetime(2026, 10, 16, tzinfo=UTC), grace=grace)
+    assert {"2026-09", "2026-T3"} <= set(due) and "2026" not in due
+    publish_coverage_indicators(db_session, demo.organisation_id, year=2024)
+    publish_coverage_indicators(db_session, demo.organisation_id, year=2025)
+    assert coverage_drops(db_session, demo.organisation_id) == []
+    indicator = db_session.scalar(select(Indicator).where(Indicator.organisation_id == demo.organisation_id,
+                                                          Indicator.source == COVERAGE_SOURCE).limit(1))  # fmt: skip
+    latest = db_session.scalar(select(Measurement).join(Period).where(Measurement.indicator_id == indicator.id,
+                                                                      Period.key == "2025"))  # fmt: skip
+    latest.value -= 5
+    assert latest.state is MeasurementState.VALIDATED
+    assert [label for label, _, _ in coverage_drops(db_session, demo.organisation_id)] == [indicator.label]
+
+
+def test_an_interrupted_run_reads_as_such():
+    run = JobRun(job_name="x", period_key="k", status="running", started_at=NOW - timedelta(hours=1))
+    assert runner.status_text(run, NOW) == "interrompue (sera reprise)"
+    run.started_at = NOW
+    assert runner.status_text(run, NOW) == "en cours"
