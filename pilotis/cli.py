@@ -53,7 +53,7 @@ def register_commands(app: Flask) -> None:
 # -- database ---------------------------------------------------------------------------
 @click.group(cls=AppGroup, help="Schéma de la base de données (migrations Alembic).")
 def db() -> None:
-    pass
+    """A group: its sub-commands do the work."""
 
 
 @db.command("upgrade", help="Crée ou met à jour le schéma jusqu'à REVISION (par défaut : la dernière).")
@@ -180,7 +180,7 @@ def _serve(app: Flask, host: str, port: int, threads: int = 4) -> None:
 # -- accounts ---------------------------------------------------------------------------------
 @click.group(cls=AppGroup, help="Comptes des utilisateurs.")
 def users() -> None:
-    pass
+    """A group: its sub-commands do the work."""
 
 
 ROLE_NAMES = [role.value for role in Role]
@@ -358,7 +358,7 @@ def scorecard(
 # -- imports --------------------------------------------------------------------------------
 @click.group("import", cls=AppGroup, help="Imports de fichiers (tout ou rien).")
 def import_group() -> None:
-    pass
+    """A group: its sub-commands do the work."""
 
 
 @import_group.command(
@@ -523,7 +523,7 @@ def scheduler() -> None:
 
 @click.group("jobs", cls=AppGroup, help="Tâches planifiées : liste et lancement immédiat.")
 def jobs_group() -> None:
-    pass
+    """A group: its sub-commands do the work."""
 
 
 @jobs_group.command("list", help="Chaque tâche, son calendrier, sa dernière et sa prochaine exécution.")

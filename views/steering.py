@@ -309,7 +309,7 @@ def edit_indicator(indicator_id: int) -> ResponseReturnValue:
             except SteeringError as exc:
                 _show_error(form, exc)
             except NumberError:
-                pass
+                status = 400  # the field already carries the French message
             else:
                 flash("Indicateur enregistré." if changed else "Aucune modification.", "success")
                 return redirect(url_for("offer.indicator", indicator_id=indicator.id), 303)
@@ -344,7 +344,7 @@ def targets(indicator_id: int) -> ResponseReturnValue:
             except SteeringError as exc:
                 _show_error(form, exc)
             except NumberError:
-                pass
+                status = 400  # the field already carries the French message
             else:
                 flash(f"{count} cible(s) enregistrée(s).", "success")
                 return redirect(url_for("steering.targets", indicator_id=indicator.id), 303)
