@@ -148,10 +148,14 @@ def demo(commune: str, as_of: datetime | None, serve_after: bool, host: str, por
     for note in summary.notes:
         click.echo(f"  Note : {note}")
     if serve_after:
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        if host in ("127.0.0.1", "localhost", "::1"):
+            # the local demo is plain HTTP on this machine: cookies must travel without TLS
+            app.config.update(SESSION_COOKIE_SECURE=False, REMEMBER_COOKIE_SECURE=False)
         click.echo(f"Comptes de démonstration (mot de passe pour tous : {summary.password}) :")
         for email, role in summary.accounts:
             click.echo(f"  {LABELS_FR[Role(role)]:<24} {email}")
-        _serve(current_app._get_current_object(), host, port)  # type: ignore[attr-defined]
+        _serve(app, host, port)
 
 
 @click.command(help="Démarre le serveur web (waitress) sur une base à jour.")

@@ -37,10 +37,13 @@ def test_demo_twice_leaves_one_demo(cli_app, empty_database_url):
 
 def test_demo_serve_prints_the_address_and_the_accounts(cli_app, monkeypatch):
     served = {}
-    monkeypatch.setattr(cli, "_serve", lambda app, host, port, threads=4: served.update(host=host, port=port))
+    monkeypatch.setattr(
+        cli, "_serve",
+        lambda app, host, port, threads=4: served.update(host=host, port=port, secure=app.config["SESSION_COOKIE_SECURE"]),
+    )  # fmt: skip
     result = invoke(cli_app, "demo", "--serve", "--port", "5099", "--as-of", "2026-11-26")
     assert result.exit_code == 0, result.output
-    assert served == {"host": "127.0.0.1", "port": 5099}
+    assert served == {"host": "127.0.0.1", "port": 5099, "secure": False}  # plain HTTP on this machine
     assert "direction@carcassonne.pilotis.example" in result.output
     assert "Élu·e" in result.output and "demo-pilotis-2026" in result.output
 
