@@ -45,6 +45,14 @@ def keep_changes() -> None:
     g.keep_changes = True
 
 
+def release_session() -> None:
+    """End the request's session now (nothing to save): work that opens its own transactions, such
+    as a job run from a page, must not wait behind this request's SQLite write lock."""
+    session: Session | None = g.pop("db_session", None)
+    if session is not None:
+        session.close()
+
+
 def _commit_write_request(response: Response) -> Response:
     session: Session | None = g.get("db_session")
     if session is None or request.method in SAFE_METHODS:

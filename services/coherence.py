@@ -35,7 +35,7 @@ from models import (
 from scorecard import periods as P
 from scorecard.coherence import compute_coherence, orphans
 from scorecard.confidentiality import DEFAULT_THRESHOLD, RULE, suppress_table
-from services.steering import _ensure_periods
+from services.steering import ensure_periods
 
 COVERAGE_SOURCE = "Pilotis, cohérence offre-besoins"
 
@@ -81,7 +81,7 @@ class CoherenceView:
     rule: str
     threshold: int
     least_covered: NeedLine | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    activity_shares: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def _opt(value: Any) -> float | None:
@@ -218,20 +218,20 @@ def build_coherence(
     return CoherenceView(
         needs=lines, groups=groups, territories=territories, cells=cells,
         orphans={k: [names[k][i] for i in v] for k, v in found.items()}, rule=RULE.format(threshold=threshold),
-        threshold=threshold, least_covered=least,
+        threshold=threshold, least_covered=least, activity_shares=result.activity_shares,
     )  # fmt: skip
 
 
-def need_offer(session: Session, need: Need) -> list[dict[str, Any]]:
-    """The activities that answer a need: persons offered, their share of the activity, its cost."""
+def need_offer(session: Session, need: Need, view: CoherenceView) -> list[dict[str, Any]]:
+    """The activities that answer a need: persons offered, their share of the activity, its cost
+    (from the coherence already computed in ``view``)."""
     rows = session.execute(
         select(ActivityNeedCoverage, Activity, Service.name)
         .join(Activity, Activity.id == ActivityNeedCoverage.activity_id)
         .join(Service, Service.id == Activity.service_id)
         .where(ActivityNeedCoverage.need_id == need.id)
     ).all()
-    frames = load_frames(session, need.organisation_id)
-    shares = compute_coherence(frames["needs"], frames["activities"], frames["coverage"]).activity_shares
+    shares = view.activity_shares
     shares = shares[shares["need_id"] == need.id].set_index("activity_id")
     out = []
     for link, activity, service in rows:
@@ -260,7 +260,7 @@ def publish_coverage_indicators(session: Session, organisation_id: int, *, year:
     sums = known.groupby("group")[["covered", "size"]].sum()
     rates = sums["covered"] / sums["size"]
     span = P.year(year)
-    period = _ensure_periods(session, organisation_id, [span])[span.key]
+    period = ensure_periods(session, organisation_id, [span])[span.key]
     written = 0
     for group_name, rate in rates.items():
         group = groups[str(group_name)]

@@ -454,7 +454,7 @@ def set_trajectory(
             values = list(trajectory(start_value, end_value, len(spans), shape))
         except ValueError as exc:
             raise SteeringError(str(exc).capitalize() + ".", "shape") from None
-    periods = _ensure_periods(session, principal.organisation_id, spans)
+    periods = ensure_periods(session, principal.organisation_id, spans)
     existing = {
         t.period_id: t for t in session.scalars(select(Target).where(Target.indicator_id == indicator.id))
     }
@@ -470,7 +470,8 @@ def set_trajectory(
     return len(spans)
 
 
-def _ensure_periods(session: Session, organisation_id: int, spans: list[P.PeriodSpan]) -> dict[str, Period]:
+def ensure_periods(session: Session, organisation_id: int, spans: list[P.PeriodSpan]) -> dict[str, Period]:
+    """The organisation's periods for ``spans``, creating (open) the ones it lacks. Flushes."""
     existing = {
         p.key: p
         for p in session.scalars(

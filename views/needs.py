@@ -88,7 +88,7 @@ def need(need_id: int) -> ResponseReturnValue:
     group = db_session().get(PopulationGroup, item.population_group_id)
     territory = db_session().get(Territory, item.territory_id)
     return render_template(
-        "needs/need.html", need=item, line=line, history=size_history(db_session(), item), offer=need_offer(db_session(), item),
+        "needs/need.html", need=item, line=line, history=size_history(db_session(), item), offer=need_offer(db_session(), item, view),
         evidence=evidence, group=group, territory=territory, form=form, setter=priority_setter(db_session(), item),
         can_prioritise=can(who, Action.SET_PRIORITY, item), threshold=view.threshold, rule=view.rule,
     ), status  # fmt: skip

@@ -16,7 +16,7 @@ from jobs.scheduler import context, next_run
 from models import JobRun, Notification, Objective, Organisation, Period, Review, ReviewAction, User
 from models.base import utcnow
 from pilotis.auth import require
-from pilotis.web import db_session, engine
+from pilotis.web import db_session, engine, release_session
 from services.notifications import KIND_LABELS, preferences, set_preferences
 from services.policy import Action, can
 from services.reviews import review_pack
@@ -209,7 +209,7 @@ def run_job(name: str) -> ResponseReturnValue:
         abort(404 if name not in BY_NAME else 400)
     from flask import current_app
 
-    db_session().commit()  # the job works in its own transactions
+    release_session()  # the job works in its own transactions
     outcomes = tick(engine(), name, context(current_app.config["PILOTIS_SETTINGS"]))
     if not outcomes:
         flash(f"{BY_NAME[name].label} : rien à faire maintenant.", "success")
