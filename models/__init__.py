@@ -8,7 +8,19 @@ check constraints) as well as in code.
 from models.activity import Activity, ActivityNeedCoverage, Service
 from models.audit import AuditEntry
 from models.base import Base
-from models.cost import AccountingFunction, CostAllocation, CostLine
+from models.cost import (
+    COSTING_METHODS,
+    DOCUMENT_TYPES,
+    DRIVER_KINDS,
+    AccountingFunction,
+    BudgetDocument,
+    CostAllocation,
+    CostCentre,
+    CostDriverQuantity,
+    CostKey,
+    CostLine,
+    ImportMapping,
+)
 from models.enums import (
     ActivityKind,
     CostKind,
@@ -43,6 +55,14 @@ from models.territory import Territory, TerritoryStatistic
 from models.user import User, user_services
 
 __all__ = [
+    "COSTING_METHODS",
+    "DOCUMENT_TYPES",
+    "DRIVER_KINDS",
+    "BudgetDocument",
+    "CostCentre",
+    "CostDriverQuantity",
+    "CostKey",
+    "ImportMapping",
     "NOTIFICATION_KINDS",
     "AccountingFunction",
     "Activity",

@@ -91,6 +91,7 @@ class Base(DeclarativeBase):
         Decimal: Money,
         str: String(255),
         dict[str, Any]: JsonType,
+        list[str]: JsonType,
     }
 
 

@@ -84,6 +84,9 @@ class Indicator(TimestampMixin, VersionedMixin, Base):
         ForeignKey("activities.id", ondelete="SET NULL"), index=True
     )
     need_id: Mapped[int | None] = mapped_column(ForeignKey("needs.id", ondelete="SET NULL"), index=True)
+    #: Fed by the costing of its activity: ``unit_cost``, ``cost_per_beneficiary``, ``full_cost``
+    #: or ``net_cost`` (yearly values written by Pilotis, not entered).
+    cost_metric: Mapped[str | None] = mapped_column(String(32))
 
     targets: Mapped[list[Target]] = relationship(back_populates="indicator", cascade="all, delete-orphan")
 

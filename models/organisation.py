@@ -32,6 +32,8 @@ class Organisation(TimestampMixin, VersionedMixin, Base):
     population_vintage: Mapped[int | None]
     #: The mission statement at the top of the public-sector scorecard.
     mission: Mapped[str | None] = mapped_column(Text)
+    #: How support functions are allocated: ``direct``, ``step-down`` or ``reciprocal``.
+    costing_method: Mapped[str] = mapped_column(String(16), default="reciprocal", server_default="reciprocal")
 
     def __repr__(self) -> str:
         return f"<Organisation {self.slug}>"

@@ -28,6 +28,7 @@ no beneficiary gives no unit cost (NaN), never an infinite one.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal, cast
 
 import numpy as np
@@ -52,7 +53,26 @@ def allocate_support(
     ``direct``: cost by centre; ``keys``: square DataFrame over the same centres (rows: providers);
     ``supports``: the support centres (in step-down order for that method).
     """
-    centres = list(direct.index)
+    flows = support_flows(direct, keys, supports, method=method)
+    operational = [c for c in direct.index if c not in set(supports)]
+    received = flows[flows["receiver"].isin(operational)].groupby("receiver")["amount"].sum()
+    return direct.astype(float)[operational] + received.reindex(operational).fillna(0.0)
+
+
+def support_flows(
+    direct: pd.Series,
+    keys: pd.DataFrame,
+    supports: Sequence[str],
+    *,
+    method: Method = "reciprocal",
+) -> pd.DataFrame:
+    """The amounts each support centre passes to each other centre (columns provider, receiver, amount).
+
+    What reaches the operational centres adds up to the supports' direct costs: by the direct
+    method only operational centres receive; by step-down a support receives only from supports
+    closed before it; by the reciprocal method supports exchange ``x_s x k[s, s']`` both ways.
+    """
+    centres = [str(c) for c in direct.index]
     keys = keys.reindex(index=centres, columns=centres).fillna(0.0).astype(float)
     if (keys.to_numpy() < 0).any():
         raise CostingError("une clé de répartition est négative")
@@ -67,12 +87,10 @@ def allocate_support(
     np.fill_diagonal(matrix, 0.0)  # a centre does not serve itself
     keys = pd.DataFrame(matrix, index=centres, columns=centres)
     d = direct.astype(float)
+    rows: list[tuple[str, str, float]] = []
 
-    def row(provider: str) -> pd.Series:
-        return cast(pd.Series, keys.loc[provider])
-
-    def normalised(row: pd.Series, receivers: list[str], provider: str) -> pd.Series:
-        part = row[receivers]
+    def normalised(provider: str, receivers: list[str]) -> pd.Series:
+        part = cast(pd.Series, keys.loc[provider])[receivers]
         total = float(part.sum())
         if total <= 0:
             raise CostingError(
@@ -80,23 +98,26 @@ def allocate_support(
             )
         return part / total
 
-    full = d[operational].copy()
+    def emit(provider: str, amount: float, shares: pd.Series) -> None:
+        for receiver, share in zip(shares.index.tolist(), shares.tolist(), strict=True):
+            if share > 0:
+                rows.append((provider, str(receiver), amount * float(share)))
+
     if method == "direct":
         for s in support:
-            full += d[s] * normalised(row(s), operational, s)
-        return full
-    if method == "step-down":
+            emit(s, float(d[s]), normalised(s, operational))
+    elif method == "step-down":
         accumulated = d.copy()
         remaining = list(support)
         for s in support:
             remaining.remove(s)
-            receivers = remaining + operational
-            shares = normalised(row(s), receivers, s)
+            shares = normalised(s, remaining + operational)
+            amount = float(accumulated[s])
+            emit(s, amount, shares)
             for receiver, share in zip(shares.index.tolist(), shares.tolist(), strict=True):
-                accumulated[str(receiver)] += accumulated[s] * float(share)
-        return accumulated[operational]
-    if method == "reciprocal":
-        served = pd.DataFrame({s: normalised(row(s), centres, s) for s in support}).T  # rows: supports
+                accumulated[str(receiver)] += amount * float(share)
+    elif method == "reciprocal":
+        served = pd.DataFrame({s: normalised(s, centres) for s in support}).T  # rows: supports
         k_ss = served[support].to_numpy()
         try:
             x = np.linalg.solve(np.eye(len(support)) - k_ss.T, d[support].to_numpy())
@@ -104,8 +125,11 @@ def allocate_support(
             raise CostingError(
                 "services réciproques sans solution : des fonctions support ne servent qu'elles-mêmes"
             ) from None
-        return full + pd.Series(x @ served[operational].to_numpy(), index=operational)
-    raise CostingError(f"méthode de répartition inconnue : {method}")
+        for i, s in enumerate(support):
+            emit(s, float(x[i]), cast(pd.Series, served.loc[s]))
+    else:
+        raise CostingError(f"méthode de répartition inconnue : {method}")
+    return pd.DataFrame(rows, columns=["provider", "receiver", "amount"])
 
 
 def activity_costs(
@@ -140,3 +164,262 @@ def activity_costs(
         )
     result["net_cost"] = result["full_cost"] - result["revenues"].astype(float).fillna(0.0)
     return result
+
+
+# --- The whole costing of a year: lines -> centres -> supports -> activities ------------------------
+
+#: Glossary of the frames ``compute_costing`` reads and returns.
+#: centres: index code; ``kind`` (support | operational), ``service`` (id or <NA>),
+#:   ``function_codes`` (tuple of M57 prefixes), ``step_order``, ``name``.
+#: keys: ``provider``, ``receiver`` (centre codes), ``share`` (0-1; a support's shares sum to 1).
+#: drivers: ``centre``, ``activity``, ``quantity`` (>= 0, any unit; turned into shares per centre).
+#: lines: ``line`` (id), ``flow`` (depense | recette), ``amount`` (EUR), ``service`` (id or <NA>),
+#:   ``function`` (M57 code, str), ``nature`` (str).
+#: allocations: ``line``, ``activity``, ``share`` (a line's direct assignment to activities).
+#: activities: index activity id; ``volume``, ``beneficiaries``.
+KEY_TOLERANCE = 1e-6
+
+
+@dataclass(frozen=True)
+class Costing:
+    """The result of a costing: activities, centres, flows, and what reached no centre."""
+
+    activities: pd.DataFrame
+    centres: pd.DataFrame
+    #: ``source``, ``target``, ``amount``, ``stage``: ``ressource`` (nature -> centre),
+    #: ``support`` (centre -> centre), ``activite`` (centre -> activity), ``affectation`` (line -> activity).
+    flows: pd.DataFrame
+    #: Expenses that reached no centre nor activity (no service, no claimed function).
+    unassigned: float
+    unassigned_lines: int
+    total_in: float
+    total_out: float
+
+
+def centre_of_lines(lines: pd.DataFrame, centres: pd.DataFrame) -> pd.Series:
+    """The centre of each line: by its service first, then by the longest claimed function prefix."""
+    by_service = {
+        int(service): str(code)
+        for code, service in centres["service"].items()
+        if service is not None and not pd.isna(service)
+    }
+    prefixes = sorted(
+        ((str(prefix), str(code)) for code, codes in centres["function_codes"].items() for prefix in codes),
+        key=lambda item: -len(item[0]),
+    )
+    function_centre: dict[str, str | None] = {}
+    for function in pd.unique(lines["function"].astype(str)):
+        function_centre[str(function)] = next((c for p, c in prefixes if str(function).startswith(p)), None)
+    service_centre = lines["service"].map(lambda s: by_service.get(int(s)) if not pd.isna(s) else None)
+    function_based = lines["function"].astype(str).map(function_centre)
+    return service_centre.where(service_centre.notna(), function_based)
+
+
+def validate_cost_model(centres: pd.DataFrame, keys: pd.DataFrame) -> list[str]:
+    """French problems of the keys: a support's keys must sum to 100 %, between known centres."""
+    problems: list[str] = []
+    names = centres["name"].to_dict() if "name" in centres else {}
+    known = set(centres.index.astype(str))
+    for column in ("provider", "receiver"):
+        for code in sorted(set(keys[column].astype(str)) - known):
+            problems.append(f"clé de répartition : centre « {code} » inconnu")
+    supports = centres.index[centres["kind"] == "support"].astype(str)
+    sums = keys.groupby(keys["provider"].astype(str))["share"].sum()
+    for code in supports:
+        total = float(sums.get(code, 0.0))
+        if abs(total - 1.0) > KEY_TOLERANCE:
+            label = names.get(code, code)
+            problems.append(
+                f"fonction support « {label} » : ses clés de répartition font {total * 100:.2f} % au lieu de 100 %".replace(
+                    ".", ","
+                )
+            )
+    for code in sorted(set(keys["provider"].astype(str)) - set(supports)):
+        if code in known:
+            problems.append(
+                f"le centre opérationnel « {names.get(code, code)} » ne peut pas avoir de clés de répartition"
+            )
+    return problems
+
+
+def compute_costing(
+    centres: pd.DataFrame,
+    keys: pd.DataFrame,
+    drivers: pd.DataFrame,
+    lines: pd.DataFrame,
+    allocations: pd.DataFrame,
+    activities: pd.DataFrame,
+    *,
+    method: Method = "reciprocal",
+) -> Costing:
+    """Full costing of a year.
+
+    1. Each expense line goes to its centre (``centre_of_lines``), except the shares directly
+       assigned to activities (``allocations``), which become the activities' direct costs.
+    2. Support centres pass their cost to the other centres by ``method`` (``support_flows``).
+    3. Each operational centre passes its full cost to activities in proportion to the driver
+       quantities; a centre with costs but no quantity is an error.
+    4. Revenues follow the same path (assigned, or by the centre's driver shares; revenues of
+       support centres or with no centre go pro rata to the activities' full costs).
+    Units: EUR. Conservation: ``total_out`` (sum of the activities' full costs) equals
+    ``total_in`` (all expenses) minus ``unassigned``.
+    """
+    problems = validate_cost_model(centres, keys)
+    if problems:
+        raise CostingError(" ; ".join(problems))
+    codes = [str(c) for c in centres.index]
+    supports = [
+        str(c)
+        for c in centres[centres["kind"] == "support"].sort_values(["step_order"]).index  # stable: code order
+    ]
+    lines = lines.copy()
+    lines["amount"] = lines["amount"].astype(float)
+    assigned = (
+        allocations.merge(lines[["line", "flow", "amount"]], on="line", how="inner")
+        if len(allocations)
+        else pd.DataFrame({"line": [], "activity": [], "share": [], "flow": [], "amount": []})
+    )
+    assigned["value"] = assigned["amount"] * assigned["share"].astype(float)
+    assigned_share = assigned.groupby("line")["share"].sum() if len(assigned) else pd.Series(dtype=float)
+    lines["rest"] = lines["amount"] * (1.0 - lines["line"].map(assigned_share).fillna(0.0).astype(float))
+    lines["centre"] = centre_of_lines(lines, centres) if len(lines) else pd.Series(dtype=object)
+    expenses = lines[lines["flow"] == "depense"]
+    revenues = lines[lines["flow"] == "recette"]
+
+    direct = expenses.groupby("centre")["rest"].sum().reindex(codes).fillna(0.0)
+    unassigned_mask = expenses["centre"].isna() & (expenses["rest"].abs() > 0)
+    unassigned = float(expenses.loc[unassigned_mask, "rest"].sum())
+    total_in = float(expenses["amount"].sum())
+
+    keys_matrix = (
+        keys.assign(provider=keys["provider"].astype(str), receiver=keys["receiver"].astype(str))
+        .pivot_table(index="provider", columns="receiver", values="share", aggfunc="sum")
+        .reindex(index=codes, columns=codes)
+        .fillna(0.0)
+        .astype(float)
+        if len(keys)
+        else pd.DataFrame(0.0, index=codes, columns=codes)
+    )
+    flows_support = (
+        support_flows(direct, keys_matrix, supports, method=method)
+        if supports
+        else pd.DataFrame(columns=["provider", "receiver", "amount"])
+    )
+    operational = [c for c in codes if c not in set(supports)]
+    received = (
+        flows_support.groupby("receiver")["amount"].sum() if len(flows_support) else pd.Series(dtype=float)
+    )
+    full = direct[operational] + received.reindex(operational).fillna(0.0).astype(float)
+
+    activity_ids = list(activities.index)
+    quantities = (
+        drivers.assign(centre=drivers["centre"].astype(str))
+        .pivot_table(index="centre", columns="activity", values="quantity", aggfunc="sum")
+        .reindex(index=operational, columns=activity_ids)
+        .fillna(0.0)
+        .astype(float)
+        if len(drivers)
+        else pd.DataFrame(0.0, index=operational, columns=activity_ids)
+    )
+    totals = quantities.sum(axis=1)
+    names = centres["name"].astype(str).to_dict() if "name" in centres else {}
+    missing = [c for c in operational if totals[c] <= 0 and abs(float(full[c])) > 0.005]
+    if missing:
+        raise CostingError(
+            " ; ".join(
+                f"le centre « {names.get(c, c)} » porte {float(full[c]):,.2f} € mais aucune quantité d'inducteur vers une activité".replace(
+                    ",", " "
+                ).replace(".", ",")
+                for c in missing
+            )
+        )
+    shares = quantities.div(totals.where(totals > 0, 1.0), axis=0)
+    full_by_activity = shares.mul(full, axis=0)
+    direct_by_activity = shares.mul(direct[operational], axis=0)
+    assigned_exp = assigned[assigned["flow"] == "depense"].groupby("activity")["value"].sum()
+    result = activities[["volume", "beneficiaries"]].copy().astype(float)
+    result["assigned_cost"] = assigned_exp.reindex(activity_ids).fillna(0.0)
+    result["direct_cost"] = (
+        direct_by_activity.sum(axis=0).reindex(activity_ids).fillna(0.0) + result["assigned_cost"]
+    )
+    result["full_cost"] = (
+        full_by_activity.sum(axis=0).reindex(activity_ids).fillna(0.0) + result["assigned_cost"]
+    )
+    result["support_cost"] = result["full_cost"] - result["direct_cost"]
+
+    # revenues: assigned, else by the operational centre's driver shares, else pro rata to full costs
+    rev_assigned = assigned[assigned["flow"] == "recette"].groupby("activity")["value"].sum()
+    rev_centre = revenues.groupby("centre")["rest"].sum()
+    rev_operational = rev_centre.reindex(operational).fillna(0.0)
+    rev_by_activity = shares.mul(rev_operational, axis=0).sum(axis=0)
+    rev_general = float(revenues["rest"].sum()) - float(rev_operational.sum())
+    weights = result["full_cost"] / result["full_cost"].sum() if result["full_cost"].sum() > 0 else 0.0
+    result["revenues"] = (
+        rev_assigned.reindex(activity_ids).fillna(0.0)
+        + rev_by_activity.reindex(activity_ids).fillna(0.0)
+        + weights * rev_general
+    )
+    result["net_cost"] = result["full_cost"] - result["revenues"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        result["unit_cost"] = np.where(result["volume"] > 0, result["full_cost"] / result["volume"], np.nan)
+        result["cost_per_beneficiary"] = np.where(
+            result["beneficiaries"] > 0, result["full_cost"] / result["beneficiaries"], np.nan
+        )
+
+    centre_frame = pd.DataFrame(index=codes)
+    centre_frame["kind"] = centres["kind"].reindex(codes)
+    centre_frame["direct"] = direct
+    centre_frame["support_received"] = received.reindex(codes).fillna(0.0).astype(float)
+    centre_frame["full"] = direct + centre_frame["support_received"]
+    centre_frame["revenues"] = rev_centre.reindex(codes).fillna(0.0).astype(float)
+
+    flows = [
+        expenses.dropna(subset=["centre"])
+        .assign(source=lambda f: f["nature"].astype(str).str[:3])
+        .groupby(["source", "centre"])["rest"]
+        .sum()
+        .reset_index()
+        .rename(columns={"centre": "target", "rest": "amount"})
+        .assign(stage="ressource"),
+        flows_support.rename(columns={"provider": "source", "receiver": "target"}).assign(stage="support"),
+    ]
+    activity_flows = full_by_activity.stack().reset_index()
+    activity_flows.columns = pd.Index(["source", "target", "amount"])
+    flows.append(activity_flows[activity_flows["amount"].abs() > 0].assign(stage="activite"))
+    direct_flows = assigned[assigned["flow"] == "depense"]
+    if len(direct_flows):
+        flows.append(
+            direct_flows.merge(lines[["line", "nature"]], on="line")
+            .assign(source=lambda f: f["nature"].astype(str).str[:3])
+            .groupby(["source", "activity"])["value"]
+            .sum()
+            .reset_index()
+            .rename(columns={"activity": "target", "value": "amount"})
+            .assign(stage="affectation")
+        )
+    flow_frame = (
+        pd.concat([f for f in flows if len(f)], ignore_index=True)
+        if any(len(f) for f in flows)
+        else (pd.DataFrame(columns=["source", "target", "amount", "stage"]))
+    )
+    return Costing(
+        activities=result,
+        centres=centre_frame,
+        flows=flow_frame[["source", "target", "amount", "stage"]],
+        unassigned=unassigned,
+        unassigned_lines=int(unassigned_mask.sum()),
+        total_in=total_in,
+        total_out=float(result["full_cost"].sum()),
+    )
+
+
+def cents(amounts: pd.Series) -> pd.Series:
+    """Amounts rounded to the cent so that they still add up to the rounded total (largest remainder)."""
+    values = amounts.astype(float).fillna(0.0) * 100
+    floors = np.floor(values)
+    missing = round(float(values.sum())) - int(floors.sum())
+    order = np.argsort(-(values - floors).to_numpy(), kind="stable")
+    bump = np.zeros(len(values))
+    if missing > 0:
+        bump[order[:missing]] = 1
+    return pd.Series((floors + bump) / 100, index=amounts.index)
