@@ -279,8 +279,12 @@ def compute_costing(
         if len(allocations)
         else pd.DataFrame({"line": [], "activity": [], "share": [], "flow": [], "amount": []})
     )
-    assigned["value"] = assigned["amount"] * assigned["share"].astype(float)
     assigned_share = assigned.groupby("line")["share"].sum() if len(assigned) else pd.Series(dtype=float)
+    # shares rounded when stored (6 decimals) that make a whole line count as the whole line
+    whole = assigned_share[(assigned_share - 1.0).abs() < 1e-5]
+    assigned_share[whole.index] = 1.0
+    scale = assigned["line"].map(lambda line: 1.0 / float(whole[line]) if line in whole.index else 1.0)
+    assigned["value"] = assigned["amount"] * assigned["share"].astype(float) * scale.astype(float)
     lines["rest"] = lines["amount"] * (1.0 - lines["line"].map(assigned_share).fillna(0.0).astype(float))
     lines["centre"] = centre_of_lines(lines, centres) if len(lines) else pd.Series(dtype=object)
     expenses = lines[lines["flow"] == "depense"]
@@ -361,9 +365,13 @@ def compute_costing(
     )
     result["net_cost"] = result["full_cost"] - result["revenues"]
     with np.errstate(divide="ignore", invalid="ignore"):
-        result["unit_cost"] = np.where(result["volume"] > 0, result["full_cost"] / result["volume"], np.nan)
+        # an activity that receives no cost (a partner's) has no unit cost rather than a free one
+        costed = result["full_cost"] > 0
+        result["unit_cost"] = np.where(
+            (result["volume"] > 0) & costed, result["full_cost"] / result["volume"], np.nan
+        )
         result["cost_per_beneficiary"] = np.where(
-            result["beneficiaries"] > 0, result["full_cost"] / result["beneficiaries"], np.nan
+            (result["beneficiaries"] > 0) & costed, result["full_cost"] / result["beneficiaries"], np.nan
         )
 
     centre_frame = pd.DataFrame(index=codes)

@@ -1,7 +1,8 @@
 """Offer-need coherence of an organisation: load, compute (``scorecard.coherence``), mask, present.
 
-An activity's cost is its direct cost as recorded (unit cost x yearly volume + fixed cost); a
-partner's activity of unknown cost has none. Shown, exported and API figures obey statistical
+An activity's cost is its full cost from the latest costing (``services.costing``: the same
+computation that feeds the scorecard and the optimizer); without a cost model, its direct cost as
+recorded (unit cost x yearly volume + fixed cost). A partner's activity of unknown cost has none. Shown, exported and API figures obey statistical
 confidentiality (``scorecard.confidentiality``).
 """
 
@@ -35,6 +36,7 @@ from models import (
 from scorecard import periods as P
 from scorecard.coherence import compute_coherence, orphans
 from scorecard.confidentiality import DEFAULT_THRESHOLD, RULE, suppress_table
+from services.costing import current_costs
 from services.steering import ensure_periods
 
 COVERAGE_SOURCE = "Pilotis, cohérence offre-besoins"
@@ -114,9 +116,18 @@ def load_frames(session: Session, organisation_id: int) -> dict[str, Any]:
         index=pd.Index([n.id for n, _, _ in needs], name="need_id"),
     )
     activities = session.scalars(select(Activity).where(Activity.organisation_id == organisation_id)).all()
+    costed = current_costs(session, organisation_id)
+
+    def cost(activity: Activity) -> float:
+        full = costed.get(activity.id, {}).get("full_cost", 0.0)
+        if full > 0:
+            return full
+        recorded = activity_cost(activity)
+        return recorded if recorded is not None else np.nan
+
     activity_frame = pd.DataFrame(
         {"volume": [float(a.volume or 0) for a in activities],
-         "cost": [c if (c := activity_cost(a)) is not None else np.nan for a in activities]},
+         "cost": [cost(a) for a in activities]},
         index=pd.Index([a.id for a in activities], name="activity_id"),
     )  # fmt: skip
     coverage = pd.DataFrame(

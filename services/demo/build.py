@@ -25,7 +25,11 @@ from models import (
     Activity,
     ActivityKind,
     ActivityNeedCoverage,
+    BudgetDocument,
     CostAllocation,
+    CostCentre,
+    CostDriverQuantity,
+    CostKey,
     CostKind,
     CostLine,
     Direction,
@@ -56,6 +60,7 @@ from models import (
 from scorecard import periods as P
 from services import territorial_data as data
 from services.accounts import hash_password, new_session_token
+from services.costing import publish_cost_indicators
 from services.demo import spec
 from services.demo.series import SeriesShape, jitter, series_value
 from services.needs import size_note
@@ -750,6 +755,7 @@ class _Builder:
                     "objective_id": self.objectives[ind.objective].id,
                     "activity_id": self.activities[ind.activity].id if ind.activity else None,
                     "need_id": self._indicator_need(ind),
+                    "cost_metric": ind.cost_metric,
                 }
             )
         indicators = self._sync(Indicator, rows, ("code",), scope=[Indicator.organisation_id == org_id])
@@ -846,7 +852,13 @@ class _Builder:
             Measurement,
             measurement_rows,
             ("indicator_id", "period_id", "territory_id"),
-            scope=[Measurement.organisation_id == org_id],
+            # the values Pilotis computes from the costing are written by ``publish_cost_indicators``
+            scope=[
+                Measurement.organisation_id == org_id,
+                Measurement.indicator_id.not_in(
+                    [i.id for i in self.indicators.values() if i.cost_metric is not None]
+                ),
+            ],
         )
 
     # -- costs ---------------------------------------------------------------------------
@@ -868,10 +880,19 @@ class _Builder:
         service_totals["ADMIN"] = admin_total
         lines: list[dict[str, Any]] = []
         allocations: list[tuple[tuple[Any, ...], str, Decimal]] = []
+        # expenses reach activities through the cost model (centres, keys, drivers), not line by line
         documents = [(y, CostKind.BUDGET, "BP") for y in (2023, 2024, 2025, 2026)] + [
             (y, CostKind.ACTUAL, "CA") for y in (2023, 2024, 2025)
         ]
+        imported = {
+            (d.year, d.document_type)
+            for d in self.session.scalars(
+                select(BudgetDocument).where(BudgetDocument.organisation_id == org_id)
+            )
+        }
         for year, kind, document in documents:
+            if (year, document) in imported:
+                continue  # finance imported the real document: the seeded one gives way
             factor = YEAR_FACTORS[year]
             for service_spec in spec.SERVICES:
                 if service_spec.code not in service_totals:
@@ -882,22 +903,25 @@ class _Builder:
                     amount = total * share
                     if kind is CostKind.ACTUAL:
                         amount *= jitter(service_spec.code + nature, f"{year}", 0.04)
-                    key = self._cost_line(
-                        lines, kind, document, year, service, nature, label, "depense", amount
-                    )
-                    items = by_service.get(service_spec.code, [])
-                    service_cost = sum(c for _, c in items)
-                    for code, cost in items:
-                        allocations.append((key, code, Decimal(str(round(cost / service_cost, 6)))))
+                    self._cost_line(lines, kind, document, year, service, nature, label, "depense", amount)
             for service_code, nature, label, ratio, base in REVENUES:
-                amount = sum(c for a, c in by_service.get(base, []) if a in ratio[0]) * ratio[1] * factor
+                funded = [(a, c) for a, c in by_service.get(base, []) if a in ratio[0]]
+                amount = sum(c for _, c in funded) * ratio[1] * factor
                 if kind is CostKind.ACTUAL:
                     amount *= jitter(service_code + nature, f"{year}", 0.05)
-                self._cost_line(
+                key = self._cost_line(
                     lines, kind, document, year, self.services[service_code], nature, label, "recette", amount
                 )
+                funded_total = sum(c for _, c in funded)
+                for code, cost in funded:  # a revenue is earmarked for the activities it funds
+                    allocations.append((key, code, Decimal(str(round(cost / funded_total, 6)))))
         key_fields = ("kind", "document_type", "year", "function_code", "nature_code", "flow", "service_id")
-        cost_lines = self._sync(CostLine, lines, key_fields, scope=[CostLine.organisation_id == org_id])
+        cost_lines = self._sync(
+            CostLine,
+            lines,
+            key_fields,
+            scope=[CostLine.organisation_id == org_id, CostLine.document_id.is_(None)],
+        )
         allocation_rows = []
         seen: dict[tuple[Any, ...], Decimal] = {}
         for key, activity_code, wanted in allocations:
@@ -920,6 +944,62 @@ class _Builder:
             ("cost_line_id", "activity_id"),
             scope=[CostAllocation.cost_line_id.in_([c.id for c in cost_lines.values()])],
         )
+        self._cost_model(by_service)
+        publish_cost_indicators(self.session, org_id)
+
+    def _cost_model(self, by_service: dict[str, list[tuple[str, float]]]) -> None:
+        """Cost centres: administration (support) and each own operational service, with their keys
+        (administration by the services' staff) and drivers (time spent on each activity, in hours)."""
+        org_id = self.org.id
+        own = [s for s in spec.SERVICES if s.partner_type is None]
+        rows = [
+            {
+                "organisation_id": org_id,
+                "code": s.code,
+                "name": s.name,
+                "kind": "support" if s.is_support else "operational",
+                "service_id": self.services[s.code].id,
+                "function_codes": ["020", s.m57_function] if s.is_support else [s.m57_function],
+                "step_order": 0,
+                "driver": "direct" if s.is_support else "time",
+            }
+            for s in own
+        ]
+        centres = self._sync(CostCentre, rows, ("code",), scope=[CostCentre.organisation_id == org_id])
+        by_code = {k[0]: c for k, c in centres.items()}
+        staff = {
+            s.code: sum(a.staff_etp for a in spec.ACTIVITIES if a.service == s.code)
+            for s in own
+            if not s.is_support
+        }
+        total_staff = sum(staff.values())
+        keys: list[dict[str, Any]] = []
+        for support in (s for s in own if s.is_support):
+            shares = {code: Decimal(str(round(etp / total_staff, 6))) for code, etp in staff.items()}
+            first = next(iter(shares))
+            shares[first] += Decimal(1) - sum(shares.values())  # the keys sum to exactly 100 %
+            keys += [
+                {"provider_id": by_code[support.code].id, "receiver_id": by_code[code].id, "share": share}
+                for code, share in shares.items()
+            ]
+        self._sync(
+            CostKey, keys, ("provider_id", "receiver_id"),
+            scope=[CostKey.provider_id.in_([c.id for c in centres.values()])],
+        )  # fmt: skip
+        drivers = [
+            {
+                "centre_id": by_code[service].id,
+                "activity_id": self.activities[code].id,
+                "quantity": Decimal(str(round(cost / HOURLY_COST))),
+            }
+            for service, items in by_service.items()
+            if service in by_code
+            for code, cost in items
+        ]
+        self._sync(
+            CostDriverQuantity, drivers, ("centre_id", "activity_id"),
+            scope=[CostDriverQuantity.centre_id.in_([c.id for c in centres.values()])],
+        )  # fmt: skip
 
     def _cost_line(
         self,
@@ -996,6 +1076,9 @@ CAF_COMMUNE_NEEDS: list[tuple[str, str, str, str, int]] = [
 ]
 
 #: Revenues: (service, nature, label, (activities, share of their cost), service of the activities).
+#: Loaded cost of an hour of work, to express the demo's time drivers in hours.
+HOURLY_COST = 38.0
+
 REVENUES: list[tuple[str, str, str, tuple[tuple[str, ...], float], str]] = [
     (
         "PETITE_ENFANCE",

@@ -591,6 +591,8 @@ class IndicatorSpec:
     source: str = "Saisie du service"
     weight: float = 1.0
     extra: dict[str, str] = field(default_factory=dict)
+    #: Fed by the costing of ``activity`` (``unit_cost``, ``cost_per_beneficiary``…), not entered.
+    cost_metric: str | None = None
 
 
 M, Q, Y = Frequency.MONTHLY, Frequency.QUARTERLY, Frequency.YEARLY
@@ -962,6 +964,40 @@ INDICATORS: list[IndicatorSpec] = [
         activity="A_PORTAGE",
         formula="cout_portage / repas_livres",
         weight=1.5,
+    ),
+    IndicatorSpec(
+        "cout_complet_repas",
+        "Coût complet d'un repas livré (comptabilité analytique)",
+        EFF,
+        "EUR/repas",
+        LO,
+        Y,
+        "OO3.1",
+        "SENIORS",
+        None,
+        16.5,
+        0.02,
+        decimals=2,
+        activity="A_PORTAGE",
+        source="Pilotis, comptabilité analytique",
+        cost_metric="unit_cost",
+    ),
+    IndicatorSpec(
+        "cout_complet_hebergement",
+        "Coût complet par personne hébergée en urgence",
+        EFF,
+        "EUR/personne",
+        LO,
+        Y,
+        "OO2.2",
+        "AUTONOMIE",
+        None,
+        1_200,
+        0.02,
+        decimals=0,
+        activity="A_HEBERGEMENT",
+        source="Pilotis, comptabilité analytique",
+        cost_metric="cost_per_beneficiary",
     ),
     IndicatorSpec(
         "cout_saad",

@@ -1,0 +1,515 @@
+"""Activity-based costing of an organisation: load the cost model and the lines of a year, run the
+pure core (``scorecard.costing.compute_costing``), present, publish and edit.
+
+One computation feeds the chain: the scorecard's efficiency indicators (``publish_cost_indicators``),
+the coherence analysis's cost per person covered and the optimizer's current unit costs
+(``current_costs``) all read ``compute``.
+
+Which lines: the operating section (``fonctionnement``), real operations only (order operations such
+as depreciation are not resources consumed), of the year. ``basis="actual"`` takes the accounts (CA),
+``"budget"`` the voted budget (BP + BS + DM), ``"auto"`` the accounts when the year has them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal, cast
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from models import (
+    COSTING_METHODS,
+    DRIVER_KINDS,
+    Activity,
+    CostAllocation,
+    CostCentre,
+    CostDriverQuantity,
+    CostKey,
+    CostKind,
+    CostLine,
+    Direction,
+    Frequency,
+    Indicator,
+    Measurement,
+    MeasurementState,
+    Organisation,
+    Service,
+)
+from scorecard import periods as P
+from scorecard.costing import Costing, CostingError, Method, compute_costing
+from services.steering import ensure_periods
+
+Basis = Literal["auto", "actual", "budget"]
+COSTING_SOURCE = "Pilotis, comptabilité analytique"
+COST_METRICS: dict[str, str] = {
+    "unit_cost": "Coût complet par unité produite",
+    "cost_per_beneficiary": "Coût complet par bénéficiaire",
+    "full_cost": "Coût complet de l'activité",
+    "net_cost": "Coût net après recettes",
+}
+DRIVER_LABELS: dict[str, str] = {
+    "etp": "ETP affectés",
+    "time": "Temps passé (heures)",
+    "files": "Nombre de dossiers",
+    "area": "Surface occupée (m²)",
+    "direct": "Affectation directe (%)",
+}
+METHOD_LABELS: dict[str, str] = {
+    "direct": "Directe (les services entre fonctions support sont ignorés)",
+    "step-down": "En cascade (les fonctions support sont clôturées l'une après l'autre)",
+    "reciprocal": "Réciproque (services mutuels résolus par un système linéaire)",
+}
+STAGE_LABELS = {
+    "ressource": "Ressources vers centres",
+    "support": "Fonctions support vers centres",
+    "activite": "Centres vers activités",
+    "affectation": "Affectation directe",
+}
+
+
+class CostModelError(ValueError):
+    """A cost model edit or a costing that cannot be done; the message is in French."""
+
+
+@dataclass(frozen=True)
+class CostingReport:
+    """A costing with the names the pages, exports and the optimizer need."""
+
+    organisation_id: int
+    year: int
+    basis: str
+    method: str
+    costing: Costing
+    #: index activity id: code, name, service, output_unit + the core's columns.
+    activities: pd.DataFrame
+    #: index centre code: name, kind, driver + the core's columns.
+    centres: pd.DataFrame
+    names: dict[str, str]
+
+
+def _decimal(value: Any, what: str) -> Decimal:
+    try:
+        number = Decimal(str(value).replace(",", ".").replace("\u202f", "").replace(" ", ""))
+    except InvalidOperation:
+        raise CostModelError(f"{what} : « {value} » n'est pas un nombre") from None
+    if not number.is_finite():
+        raise CostModelError(f"{what} : « {value} » n'est pas un nombre")
+    return number
+
+
+def years_with_costs(session: Session, organisation_id: int) -> list[tuple[int, str]]:
+    """The years with operating expenses, newest first, with the basis ``auto`` chooses."""
+    rows = session.execute(
+        select(CostLine.year, CostLine.kind)
+        .where(CostLine.organisation_id == organisation_id, CostLine.flow == "depense")
+        .where(func.coalesce(CostLine.document_type, "") != "EXEC")
+        .group_by(CostLine.year, CostLine.kind)
+    ).all()
+    years: dict[int, str] = {}
+    for year, kind in rows:
+        if kind is CostKind.ACTUAL or years.get(year) is None:
+            years[year] = "actual" if kind is CostKind.ACTUAL else "budget"
+    return sorted(years.items(), reverse=True)
+
+
+def resolve_basis(session: Session, organisation_id: int, year: int, basis: Basis) -> str:
+    if basis != "auto":
+        return basis
+    return dict(years_with_costs(session, organisation_id)).get(year, "budget")
+
+
+def load_model(session: Session, organisation_id: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The centres, keys and driver quantities of an organisation as the core's frames."""
+    centres = session.scalars(
+        select(CostCentre).where(CostCentre.organisation_id == organisation_id).order_by(CostCentre.code)
+    ).all()
+    by_id = {c.id: c.code for c in centres}
+    centre_frame = pd.DataFrame(
+        {
+            "name": [c.name for c in centres],
+            "kind": [c.kind for c in centres],
+            "service": pd.array([c.service_id for c in centres], dtype="Int64"),
+            "function_codes": [tuple(c.function_codes or ()) for c in centres],
+            "step_order": [c.step_order for c in centres],
+            "driver": [c.driver for c in centres],
+        },
+        index=pd.Index([c.code for c in centres], name="centre"),
+    )
+    keys = pd.DataFrame(
+        [
+            (by_id[p], by_id[r], float(s))
+            for p, r, s in session.execute(
+                select(CostKey.provider_id, CostKey.receiver_id, CostKey.share).where(
+                    CostKey.provider_id.in_(list(by_id))
+                )
+            )
+        ],
+        columns=["provider", "receiver", "share"],
+    )
+    drivers = pd.DataFrame(
+        [
+            (by_id[c], a, float(q))
+            for c, a, q in session.execute(
+                select(
+                    CostDriverQuantity.centre_id, CostDriverQuantity.activity_id, CostDriverQuantity.quantity
+                ).where(CostDriverQuantity.centre_id.in_(list(by_id)))
+            )
+        ],
+        columns=["centre", "activity", "quantity"],
+    )
+    return centre_frame, keys, drivers
+
+
+def load_lines(
+    session: Session, organisation_id: int, year: int, basis: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The operating, real lines of a year on a basis, and their direct assignments to activities."""
+    kind = CostKind.ACTUAL if basis == "actual" else CostKind.BUDGET
+    query = (
+        select(
+            CostLine.id,
+            CostLine.flow,
+            CostLine.amount,
+            CostLine.service_id,
+            func.coalesce(CostLine.m57_function_code, CostLine.function_code),
+            CostLine.nature_code,
+        )
+        .where(CostLine.organisation_id == organisation_id, CostLine.year == year, CostLine.kind == kind)
+        .where(CostLine.section == "fonctionnement", CostLine.operation == "reelle")
+        .where(func.coalesce(CostLine.document_type, "") != "EXEC")
+    )
+    rows = session.execute(query).all()
+    lines = pd.DataFrame(rows, columns=["line", "flow", "amount", "service", "function", "nature"])
+    lines["amount"] = lines["amount"].astype(float)
+    lines["service"] = pd.array(lines["service"].tolist(), dtype="Int64")
+    allocations = pd.DataFrame(
+        session.execute(
+            select(CostAllocation.cost_line_id, CostAllocation.activity_id, CostAllocation.share)
+            .join(CostLine, CostLine.id == CostAllocation.cost_line_id)
+            .where(CostLine.organisation_id == organisation_id, CostLine.year == year, CostLine.kind == kind)
+        ).all(),
+        columns=["line", "activity", "share"],
+    )
+    allocations["share"] = allocations["share"].astype(float)
+    return lines, allocations
+
+
+def compute(session: Session, organisation_id: int, year: int, *, basis: Basis = "auto") -> CostingReport:
+    """The costing of a year (raises ``CostModelError`` with the core's French message)."""
+    organisation = session.get(Organisation, organisation_id)
+    method = organisation.costing_method if organisation else "reciprocal"
+    used = resolve_basis(session, organisation_id, year, basis)
+    centres, keys, drivers = load_model(session, organisation_id)
+    if centres.empty:
+        raise CostModelError("aucun centre de coût : créez le modèle de coûts avant de calculer")
+    lines, allocations = load_lines(session, organisation_id, year, used)
+    activities = session.execute(
+        select(Activity.id, Activity.code, Activity.name, Service.name, Activity.output_unit, Activity.volume,
+               Activity.beneficiaries, Activity.unit_cost)
+        .join(Service, Service.id == Activity.service_id)
+        .where(Activity.organisation_id == organisation_id)
+        .order_by(Service.name, Activity.name)
+    ).all()  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "volume": [float(a.volume or 0) for a in activities],
+            "beneficiaries": [float(a.beneficiaries or 0) for a in activities],
+        },
+        index=pd.Index([a.id for a in activities], name="activity"),
+    )
+    try:
+        costing = compute_costing(
+            centres, keys, drivers, lines, allocations, frame, method=cast(Method, method)
+        )
+    except CostingError as error:
+        raise CostModelError(str(error)) from None
+    named = costing.activities.copy()
+    named.insert(0, "code", [a.code for a in activities])
+    named.insert(1, "name", [a.name for a in activities])
+    named.insert(2, "service", [a[3] for a in activities])
+    named.insert(3, "output_unit", [a.output_unit for a in activities])
+    named["recorded_unit_cost"] = [
+        float(a.unit_cost) if a.unit_cost is not None else np.nan for a in activities
+    ]
+    centre_frame = costing.centres.join(centres[["name", "driver", "step_order"]])
+    names = {str(code): str(name) for code, name in centres["name"].items()}
+    names.update({str(a.id): a.name for a in activities})
+    return CostingReport(organisation_id, year, used, method, costing, named, centre_frame, names)
+
+
+def latest_report(session: Session, organisation_id: int) -> CostingReport | None:
+    """The costing of the newest year with accounts (else the newest budget), or None without a model."""
+    years = years_with_costs(session, organisation_id)
+    if (
+        not years
+        or session.scalar(select(func.count()).where(CostCentre.organisation_id == organisation_id)) == 0
+    ):
+        return None
+    actual = [y for y, b in years if b == "actual"]
+    year = actual[0] if actual else years[0][0]
+    try:
+        return compute(session, organisation_id, year)
+    except CostModelError:
+        return None
+
+
+def current_costs(session: Session, organisation_id: int) -> dict[int, dict[str, float]]:
+    """Full cost, unit cost and cost per beneficiary of each activity from the latest costing.
+
+    Empty when the organisation has no usable cost model (callers fall back on recorded costs).
+    """
+    report = latest_report(session, organisation_id)
+    if report is None:
+        return {}
+    out: dict[int, dict[str, float]] = {}
+    for activity_id, row in report.activities.iterrows():
+        out[int(cast(int, activity_id))] = {
+            "full_cost": float(row["full_cost"]),
+            "unit_cost": float(row["unit_cost"]),
+            "cost_per_beneficiary": float(row["cost_per_beneficiary"]),
+            "net_cost": float(row["net_cost"]),
+            "year": float(report.year),
+        }
+    return out
+
+
+def publish_cost_indicators(
+    session: Session, organisation_id: int, years: Sequence[int] | None = None
+) -> int:
+    """Write the yearly values of the indicators fed by the costing (``Indicator.cost_metric``). Flushes."""
+    indicators = session.scalars(
+        select(Indicator).where(
+            Indicator.organisation_id == organisation_id,
+            Indicator.cost_metric.is_not(None),
+            Indicator.activity_id.is_not(None),
+        )
+    ).all()
+    if not indicators:
+        return 0
+    wanted = years if years is not None else [y for y, _ in years_with_costs(session, organisation_id)]
+    written = 0
+    for year in wanted:
+        try:
+            report = compute(session, organisation_id, year)
+        except CostModelError:
+            continue
+        span = P.year(year)
+        period = ensure_periods(session, organisation_id, [span])[span.key]
+        label = "compte administratif" if report.basis == "actual" else "budget voté"
+        for indicator in indicators:
+            if indicator.activity_id is None or indicator.activity_id not in report.activities.index:
+                continue
+            raw = float(
+                cast(float, report.activities.at[int(indicator.activity_id), str(indicator.cost_metric)])
+            )
+            if np.isnan(raw):
+                continue
+            value = round(raw, indicator.decimals)
+            comment = (
+                f"Calculé par Pilotis (comptabilité analytique {year}, {label}, méthode {report.method})."
+            )
+            measurement = session.scalar(
+                select(Measurement).where(
+                    Measurement.indicator_id == indicator.id,
+                    Measurement.period_id == period.id,
+                    Measurement.territory_id.is_(None),
+                )
+            )
+            if measurement is None:
+                session.add(
+                    Measurement(
+                        organisation_id=organisation_id, indicator_id=indicator.id, period_id=period.id,
+                        value=value, state=MeasurementState.VALIDATED, comment=comment,
+                    )
+                )  # fmt: skip
+            elif measurement.value != value:
+                measurement.value = value
+                measurement.comment = comment
+            written += 1
+    session.flush()
+    return written
+
+
+def cost_indicator_defaults(metric: str) -> dict[str, Any]:
+    """Fields of an indicator fed by the costing (efficiency, lower is better, yearly)."""
+    return {
+        "direction": Direction.LOWER_IS_BETTER,
+        "frequency": Frequency.YEARLY,
+        "source": COSTING_SOURCE,
+        "cost_metric": metric,
+    }
+
+
+# --- Editing the cost model (finance) ---------------------------------------------------------------
+
+
+def centre_by_code(session: Session, organisation_id: int, code: str) -> CostCentre:
+    centre = session.scalar(
+        select(CostCentre).where(CostCentre.organisation_id == organisation_id, CostCentre.code == code)
+    )
+    if centre is None:
+        raise CostModelError(f"centre de coût « {code} » inconnu")
+    return centre
+
+
+def set_method(session: Session, organisation_id: int, method: str) -> None:
+    if method not in COSTING_METHODS:
+        raise CostModelError(f"méthode de répartition « {method} » inconnue (directe, cascade ou réciproque)")
+    organisation = session.get(Organisation, organisation_id)
+    if organisation is None:  # pragma: no cover - the caller holds the organisation
+        raise CostModelError("organisation inconnue")
+    organisation.costing_method = method
+    session.flush()
+
+
+def save_keys(session: Session, organisation_id: int, provider_code: str, shares: dict[str, Any]) -> None:
+    """Replace a support centre's keys (percentages by receiving centre code); they must sum to 100 %."""
+    provider = centre_by_code(session, organisation_id, provider_code)
+    if provider.kind != "support":
+        raise CostModelError(f"« {provider.name} » n'est pas une fonction support : elle n'a pas de clés")
+    parsed: dict[int, Decimal] = {}
+    problems: list[str] = []
+    for code, raw in shares.items():
+        receiver = centre_by_code(session, organisation_id, code)
+        if raw is None or str(raw).strip() == "":
+            continue
+        try:
+            percent = _decimal(raw, f"clé vers « {receiver.name} »")
+        except CostModelError as error:
+            problems.append(str(error))
+            continue
+        if percent < 0 or percent > 100:
+            problems.append(f"clé vers « {receiver.name} » : {percent} % hors de 0 à 100 %")
+        elif receiver.id == provider.id:
+            if percent:
+                problems.append(f"« {provider.name} » ne peut pas se servir elle-même")
+        elif percent > 0:
+            parsed[receiver.id] = percent / 100
+    total = sum(parsed.values(), Decimal(0))
+    if not problems and abs(total - 1) > Decimal("0.000001"):
+        problems.append(
+            f"les clés de « {provider.name} » font {str(round(total * 100, 2)).replace('.', ',')} % au lieu de 100 %"
+        )
+    if problems:
+        raise CostModelError(" ; ".join(problems))
+    session.execute(delete(CostKey).where(CostKey.provider_id == provider.id))
+    for receiver_id, share in parsed.items():
+        session.add(CostKey(provider_id=provider.id, receiver_id=receiver_id, share=share))
+    session.flush()
+
+
+def save_drivers(
+    session: Session, organisation_id: int, centre_code: str, driver: str, quantities: dict[int, Any]
+) -> None:
+    """Replace an operational centre's driver and quantities (by activity id); one must be positive."""
+    centre = centre_by_code(session, organisation_id, centre_code)
+    if centre.kind != "operational":
+        raise CostModelError(f"« {centre.name} » est une fonction support : elle se répartit par des clés")
+    if driver not in DRIVER_KINDS:
+        raise CostModelError(f"inducteur « {driver} » inconnu")
+    known = {
+        a.id: a.name
+        for a in session.scalars(select(Activity).where(Activity.organisation_id == organisation_id))
+    }
+    parsed: dict[int, Decimal] = {}
+    problems: list[str] = []
+    for activity_id, raw in quantities.items():
+        if activity_id not in known:
+            problems.append(f"activité n° {activity_id} inconnue")
+            continue
+        if raw is None or str(raw).strip() == "":
+            continue
+        try:
+            quantity = _decimal(raw, f"quantité pour « {known[activity_id]} »")
+        except CostModelError as error:
+            problems.append(str(error))
+            continue
+        if quantity < 0:
+            problems.append(f"quantité pour « {known[activity_id]} » : {quantity} est négative")
+        elif quantity > 0:
+            parsed[activity_id] = quantity
+    if not problems and not parsed:
+        problems.append(
+            f"« {centre.name} » : aucune quantité d'inducteur ({DRIVER_LABELS[driver].lower()}) ; "
+            "ses coûts ne pourraient aller à aucune activité"
+        )
+    if driver == "direct" and not problems:
+        total = sum(parsed.values(), Decimal(0))
+        if abs(total - 100) > Decimal("0.0001"):
+            problems.append(
+                f"« {centre.name} » : l'affectation directe fait {str(total).replace('.', ',')} % au lieu de 100 %"
+            )
+    if problems:
+        raise CostModelError(" ; ".join(problems))
+    centre.driver = driver
+    session.execute(delete(CostDriverQuantity).where(CostDriverQuantity.centre_id == centre.id))
+    for activity_id, quantity in parsed.items():
+        session.add(CostDriverQuantity(centre_id=centre.id, activity_id=activity_id, quantity=quantity))
+    session.flush()
+
+
+def set_driver_quantity(
+    session: Session, organisation_id: int, centre_code: str, activity_code: str, quantity: Any
+) -> None:
+    """Change one driver quantity (the command-line and API way to adjust a driver)."""
+    centre = centre_by_code(session, organisation_id, centre_code)
+    activity = session.scalar(
+        select(Activity).where(Activity.organisation_id == organisation_id, Activity.code == activity_code)
+    )
+    if activity is None:
+        raise CostModelError(f"activité « {activity_code} » inconnue")
+    current: dict[int, Any] = dict(
+        session.execute(
+            select(CostDriverQuantity.activity_id, CostDriverQuantity.quantity).where(
+                CostDriverQuantity.centre_id == centre.id
+            )
+        ).tuples()
+    )
+    current[activity.id] = _decimal(quantity, f"quantité pour « {activity.name} »")
+    if centre.driver == "direct":
+        raise CostModelError(
+            f"« {centre.name} » est réparti en affectation directe (%) : modifiez toutes ses parts ensemble"
+        )
+    save_drivers(session, organisation_id, centre_code, centre.driver, dict(current.items()))
+
+
+def driver_table(session: Session, organisation_id: int) -> list[dict[str, Any]]:
+    """Each centre with its keys or driver quantities, for the cost model page and export."""
+    centres, keys, drivers = load_model(session, organisation_id)
+    activities = {
+        a.id: (a.code, a.name, s)
+        for a, s in session.execute(
+            select(Activity, Service.name)
+            .join(Service, Service.id == Activity.service_id)
+            .where(Activity.organisation_id == organisation_id)
+            .order_by(Service.name, Activity.name)
+        )
+    }
+    out = []
+    for code, row in centres.sort_values(["kind", "step_order"], ascending=[False, True]).iterrows():
+        entry: dict[str, Any] = {
+            "code": code,
+            "name": row["name"],
+            "kind": row["kind"],
+            "driver": row["driver"],
+            "function_codes": ", ".join(row["function_codes"]),
+        }
+        if row["kind"] == "support":
+            mine = keys[keys["provider"] == code]
+            entry["keys"] = {
+                str(r): float(s) * 100 for r, s in zip(mine["receiver"], mine["share"], strict=True)
+            }
+            entry["total"] = float(mine["share"].sum()) * 100
+        else:
+            mine = drivers[drivers["centre"] == code]
+            entry["quantities"] = {
+                int(a): float(q) for a, q in zip(mine["activity"], mine["quantity"], strict=True)
+            }
+            entry["total"] = float(mine["quantity"].sum())
+        out.append(entry)
+    return [{**e, "activities": activities} for e in out]
