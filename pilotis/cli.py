@@ -42,6 +42,8 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(scheduler)
     app.cli.add_command(jobs_group)
     app.cli.add_command(coherence)
+    app.cli.add_command(costs)
+    app.cli.add_command(cost_driver)
     app.cli.add_command(import_group)
     app.cli.add_command(scorecard)
     app.cli.add_command(users)
@@ -457,6 +459,136 @@ def import_statistics_command(path: str, source: str, vintage: int | None, slug:
             click.echo(
                 f"  besoin {code} : {before if before is not None else 'inconnu'} → {after if after is not None else 'inconnu'}"
             )
+
+
+@import_group.command(
+    "budget",
+    help="Importe un budget ou un compte (CSV SCDL « budget », ou export d'un logiciel financier avec "
+    "--mapping) ; tout ou rien. Réimporter le même document ne change rien.",
+)
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, readable=True))
+@click.option(
+    "--mapping", "mapping", default=None, help="Correspondance de colonnes enregistrée (export non SCDL)."
+)
+@click.option(
+    "--organisation", "slug", default=None, help="Identifiant de l'organisation (s'il y en a plusieurs)."
+)
+def import_budget_command(path: str, mapping: str | None, slug: str | None) -> None:
+    from pathlib import Path
+
+    from models.base import utcnow
+    from services.budget import import_budget
+    from services.budget_files import BudgetFileError
+
+    schema.require_current_schema(engine())
+    content = Path(path).read_bytes()
+    with write_session(engine()) as session:
+        organisation = _organisation(session, slug)
+        try:
+            result = import_budget(
+                session, organisation.id, content, Path(path).name, mapping_name=mapping, now=utcnow()
+            )
+        except BudgetFileError as exc:
+            for message in exc.messages:
+                click.echo(f"  {message}", err=True)
+            raise PilotisError(
+                f"{len(exc.messages)} erreur(s) dans {Path(path).name} : rien n'a été importé."
+            ) from exc
+        for warning in result.warnings:
+            click.echo(f"  Attention : {warning}", err=True)
+        click.echo(result.summary())
+
+
+@import_group.command(
+    "mapping", help="Enregistre une correspondance de colonnes (fichier JSON) pour les exports financiers."
+)
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, readable=True))
+@click.option(
+    "--organisation", "slug", default=None, help="Identifiant de l'organisation (s'il y en a plusieurs)."
+)
+def import_mapping_command(path: str, slug: str | None) -> None:
+    import json
+    from pathlib import Path
+
+    from services.budget import save_mapping
+    from services.budget_files import BudgetFileError
+
+    schema.require_current_schema(engine())
+    try:
+        definition = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise PilotisError(f"{Path(path).name} n'est pas un JSON lisible : {exc}.") from exc
+    if not isinstance(definition, dict):
+        raise PilotisError(f"{Path(path).name} : un objet JSON est attendu.")
+    with write_session(engine()) as session:
+        organisation = _organisation(session, slug)
+        try:
+            row = save_mapping(session, organisation.id, definition)
+        except BudgetFileError as exc:
+            raise PilotisError(" ; ".join(exc.messages) + ".") from exc
+        click.echo(f"Correspondance « {row.name} » enregistrée.")
+
+
+@click.command(help="Coûts complets des activités, flux et exécution budgétaire d'une année (JSON ou Excel).")
+@click.option(
+    "--year", "year", type=click.IntRange(1990, 2200), default=None, help="Par défaut : le dernier compte."
+)
+@click.option("--format", "fmt", type=click.Choice(["json", "xlsx"]), default="json", show_default=True)
+@click.option("--organisation", "slug", default=None)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), default=None)
+@with_appcontext
+def costs(year: int | None, fmt: str, slug: str | None, output: str | None) -> None:
+    import json
+
+    from services.budget import execution
+    from services.cost_exports import costs_json, costs_workbook
+    from services.costing import CostModelError, compute, latest_report, unit_cost_trend
+
+    schema.require_current_schema(engine())
+    with write_session(engine()) as session:
+        organisation = _organisation(session, slug)
+        try:
+            report = (
+                compute(session, organisation.id, year) if year else latest_report(session, organisation.id)
+            )
+        except CostModelError as exc:
+            raise PilotisError(f"{exc}.") from exc
+        if report is None:
+            raise PilotisError("aucun coût à calculer : importez un budget et créez le modèle de coûts.")
+        run = execution(session, organisation.id, report.year)
+        trend = unit_cost_trend(session, organisation.id)
+        if fmt == "xlsx":
+            path = output or f"couts-{report.year}.xlsx"
+            with open(path, "wb") as handle:
+                handle.write(costs_workbook(report, run, trend, organisation.name))
+            click.echo(f"Coûts {report.year} écrits dans {path}.")
+            return
+        text = json.dumps(costs_json(report, run, trend), ensure_ascii=False, indent=2)
+        if output:
+            with open(output, "w", encoding="utf-8") as handle:
+                handle.write(text + "\n")
+        else:
+            click.echo(text)
+
+
+@click.command("cost-driver", help="Modifie la quantité d'inducteur d'une activité dans un centre de coût.")
+@click.argument("centre")
+@click.argument("activity")
+@click.argument("quantity")
+@click.option("--organisation", "slug", default=None)
+@with_appcontext
+def cost_driver(centre: str, activity: str, quantity: str, slug: str | None) -> None:
+    from services.costing import CostModelError, publish_cost_indicators, set_driver_quantity
+
+    schema.require_current_schema(engine())
+    with write_session(engine()) as session:
+        organisation = _organisation(session, slug)
+        try:
+            set_driver_quantity(session, organisation.id, centre, activity, quantity)
+        except CostModelError as exc:
+            raise PilotisError(f"{exc}.") from exc
+        count = publish_cost_indicators(session, organisation.id)
+        click.echo(f"Inducteur modifié ; {count} valeur(s) d'indicateurs de coût recalculée(s).")
 
 
 @click.command(help="Cohérence de l'offre et des besoins (JSON ou classeur Excel).")

@@ -210,8 +210,14 @@ def centre_of_lines(lines: pd.DataFrame, centres: pd.DataFrame) -> pd.Series:
     function_centre: dict[str, str | None] = {}
     for function in pd.unique(lines["function"].astype(str)):
         function_centre[str(function)] = next((c for p, c in prefixes if str(function).startswith(p)), None)
-    service_centre = lines["service"].map(lambda s: by_service.get(int(s)) if not pd.isna(s) else None)
-    function_based = lines["function"].astype(str).map(function_centre)
+    service_centre = pd.Series(
+        [by_service.get(int(s)) if not pd.isna(s) else None for s in lines["service"]],
+        index=lines.index,
+        dtype=object,
+    )
+    function_based = pd.Series(
+        [function_centre[str(f)] for f in lines["function"]], index=lines.index, dtype=object
+    )
     return service_centre.where(service_centre.notna(), function_based)
 
 

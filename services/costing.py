@@ -463,13 +463,14 @@ def set_driver_quantity(
     )
     if activity is None:
         raise CostModelError(f"activité « {activity_code} » inconnue")
-    current: dict[int, Any] = dict(
-        session.execute(
+    current: dict[int, Any] = {
+        int(a): q
+        for a, q in session.execute(
             select(CostDriverQuantity.activity_id, CostDriverQuantity.quantity).where(
                 CostDriverQuantity.centre_id == centre.id
             )
-        ).tuples()
-    )
+        )
+    }
     current[activity.id] = _decimal(quantity, f"quantité pour « {activity.name} »")
     if centre.driver == "direct":
         raise CostModelError(
@@ -513,3 +514,18 @@ def driver_table(session: Session, organisation_id: int) -> list[dict[str, Any]]
             entry["total"] = float(mine["quantity"].sum())
         out.append(entry)
     return [{**e, "activities": activities} for e in out]
+
+
+def unit_cost_trend(session: Session, organisation_id: int, years: int = 4) -> dict[str, dict[int, float]]:
+    """Unit cost of each activity (by code) over the newest ``years`` years with costs, oldest first."""
+    trend: dict[str, dict[int, float]] = {}
+    for year, _ in sorted(years_with_costs(session, organisation_id))[-years:]:
+        try:
+            report = compute(session, organisation_id, year)
+        except CostModelError:
+            continue
+        for _, row in report.activities.iterrows():
+            value = float(row["unit_cost"])
+            if not np.isnan(value):
+                trend.setdefault(str(row["code"]), {})[year] = value
+    return trend
