@@ -55,6 +55,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         admin,
         api,
         collection,
+        costs,
         errors,
         home,
         imports,
@@ -78,6 +79,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         needs.bp,
         reviews.bp,
         collection.bp,
+        costs.bp,
         imports.bp,
         api.bp,
     ):

@@ -486,7 +486,13 @@ def import_budget_command(path: str, mapping: str | None, slug: str | None) -> N
         organisation = _organisation(session, slug)
         try:
             result = import_budget(
-                session, organisation.id, content, Path(path).name, mapping_name=mapping, now=utcnow()
+                session,
+                organisation.id,
+                content,
+                Path(path).name,
+                mapping_name=mapping,
+                nomenclature=nomenclature,
+                now=utcnow(),
             )
         except BudgetFileError as exc:
             for message in exc.messages:

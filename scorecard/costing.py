@@ -389,7 +389,7 @@ def compute_costing(
 
     flows = [
         expenses.dropna(subset=["centre"])
-        .assign(source=lambda f: f["nature"].astype(str).str[:3])
+        .assign(source=lambda f: f["nature"].astype(str))
         .groupby(["source", "centre"])["rest"]
         .sum()
         .reset_index()
@@ -404,7 +404,7 @@ def compute_costing(
     if len(direct_flows):
         flows.append(
             direct_flows.merge(lines[["line", "nature"]], on="line")
-            .assign(source=lambda f: f["nature"].astype(str).str[:3])
+            .assign(source=lambda f: f["nature"].astype(str))
             .groupby(["source", "activity"])["value"]
             .sum()
             .reset_index()

@@ -133,12 +133,13 @@ def import_budget(
     filename: str,
     *,
     mapping_name: str | None = None,
+    nomenclature: str | None = None,
     user_id: int | None = None,
     now: datetime,
 ) -> BudgetImportResult:
     """Import a whole budget document, or nothing (``BudgetFileError`` lists every problem). Flushes."""
     mapping = load_mapping(session, organisation_id, mapping_name) if mapping_name else None
-    document = parse_budget_file(data, filename, mapping=mapping)
+    document = parse_budget_file(data, filename, mapping=mapping, nomenclature=nomenclature)
     organisation = session.get(Organisation, organisation_id)
     if organisation is None:  # pragma: no cover - the caller holds the organisation
         raise BudgetFileError(["organisation inconnue"])

@@ -102,3 +102,103 @@ def _short(value: float) -> str:
     if abs(value) >= 100:
         return f"{value:,.0f}".replace(",", "\u202f")
     return f"{value:.1f}".replace(".", ",")
+
+
+@dataclass(frozen=True)
+class Flow:
+    source: str
+    target: str
+    amount: float
+    #: Column of the source and of the target (0: resources, 1: supports, 2: services, 3: activities).
+    source_column: int
+    target_column: int
+
+
+SANKEY_COLOURS = ("#1f4e8c", "#8c5a1f", "#2e7d32", "#6a1b9a")
+
+
+def sankey_svg(flows: Sequence[Flow], *, title: str, headings: Sequence[str], width: int = 960) -> Markup:
+    """A Sankey diagram: nodes stacked in columns, bands as wide as the amounts they carry.
+
+    Flows between nodes of one column (supports serving each other) are left to the data table.
+    """
+    drawn = [f for f in flows if f.amount > 0 and f.source_column < f.target_column]
+    if not drawn:
+        return Markup('<p class="meta">Aucun flux à tracer.</p>')
+    columns = len(headings)
+    size: dict[tuple[int, str], float] = {}
+    for f in drawn:
+        size[(f.source_column, f.source)] = size.get((f.source_column, f.source), 0.0) + 0.0
+        size[(f.target_column, f.target)] = size.get((f.target_column, f.target), 0.0) + 0.0
+    out_sum: dict[tuple[int, str], float] = {}
+    in_sum: dict[tuple[int, str], float] = {}
+    for f in drawn:
+        out_sum[(f.source_column, f.source)] = out_sum.get((f.source_column, f.source), 0.0) + f.amount
+        in_sum[(f.target_column, f.target)] = in_sum.get((f.target_column, f.target), 0.0) + f.amount
+    for key in size:
+        size[key] = max(out_sum.get(key, 0.0), in_sum.get(key, 0.0))
+    by_column: dict[int, list[tuple[str, float]]] = {c: [] for c in range(columns)}
+    for (column, name), value in size.items():
+        by_column[column].append((name, value))
+    for column in by_column:
+        by_column[column].sort(key=lambda item: -item[1])
+    gap, top, node_w = 6.0, 34.0, 12.0
+    count = max(len(nodes) for nodes in by_column.values())
+    height = max(320.0, 14.0 * count + 40)
+    largest = max(sum(v for _, v in nodes) for nodes in by_column.values() if nodes)
+    usable = height - top - 10 - gap * count
+    scale = usable / largest if largest else 1.0
+    label_w = 190.0
+    x_step = (width - label_w - node_w) / max(1, columns - 1)
+    position: dict[tuple[int, str], tuple[float, float, float]] = {}  # x, y, h
+    for column, nodes in by_column.items():
+        y = top
+        for name, value in nodes:
+            h = max(1.0, value * scale)
+            position[(column, name)] = (column * x_step, y, h)
+            y += h + gap
+    out: list[str] = [
+        f'<svg class="chart sankey" viewBox="0 0 {width} {height:.0f}" role="img" aria-labelledby="sankey-title">',
+        f'<title id="sankey-title">{escape(title)}</title>',
+    ]
+    for column, heading in enumerate(headings):
+        anchor = "end" if column == columns - 1 and column else "start"
+        x = column * x_step + (node_w if anchor == "end" else 0)
+        out.append(
+            f'<text x="{x:.1f}" y="16" font-size="13" font-weight="bold" text-anchor="{anchor}">{escape(heading)}</text>'
+        )
+    out_offset: dict[tuple[int, str], float] = {}
+    in_offset: dict[tuple[int, str], float] = {}
+    for f in sorted(drawn, key=lambda f: (f.source_column, -f.amount)):
+        s_key, t_key = (f.source_column, f.source), (f.target_column, f.target)
+        sx, sy, _ = position[s_key]
+        tx, ty, _ = position[t_key]
+        w = f.amount * scale
+        y0 = sy + out_offset.get(s_key, 0.0)
+        y1 = ty + in_offset.get(t_key, 0.0)
+        out_offset[s_key] = out_offset.get(s_key, 0.0) + w
+        in_offset[t_key] = in_offset.get(t_key, 0.0) + w
+        x0, x1 = sx + node_w, tx
+        mid = (x0 + x1) / 2
+        colour = SANKEY_COLOURS[f.source_column % len(SANKEY_COLOURS)]
+        out.append(
+            f'<path d="M{x0:.1f},{y0:.1f} C{mid:.1f},{y0:.1f} {mid:.1f},{y1:.1f} {x1:.1f},{y1:.1f} '
+            f'L{x1:.1f},{y1 + w:.1f} C{mid:.1f},{y1 + w:.1f} {mid:.1f},{y0 + w:.1f} {x0:.1f},{y0 + w:.1f} Z" '
+            f'fill="{colour}" fill-opacity="0.28"><title>{escape(f.source)} → {escape(f.target)} : '
+            f"{_money(f.amount)}</title></path>"
+        )
+    for (column, name), (x, y, h) in position.items():
+        colour = SANKEY_COLOURS[column % len(SANKEY_COLOURS)]
+        out.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{node_w}" height="{h:.1f}" fill="{colour}"/>')
+        label = name if len(name) <= 34 else name[:33] + "…"
+        out.append(
+            f'<text x="{x + node_w + 4:.1f}" y="{y + h / 2 + 4:.1f}" font-size="11">'
+            f"{escape(label)} ({escape(_short(size[(column, name)]))} €)</text>"
+        )
+    out.append("</svg>")
+    # every piece of text above went through escape(); the rest is numbers and fixed markup
+    return Markup("".join(out))  # noqa: S704
+
+
+def _money(value: float) -> str:
+    return f"{value:,.0f} €".replace(",", "\u202f")

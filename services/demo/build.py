@@ -915,7 +915,10 @@ class _Builder:
                 funded_total = sum(c for _, c in funded)
                 for code, cost in funded:  # a revenue is earmarked for the activities it funds
                     allocations.append((key, code, Decimal(str(round(cost / funded_total, 6)))))
-        key_fields = ("kind", "document_type", "year", "function_code", "nature_code", "flow", "service_id")
+        self._execution_to_date(lines, service_totals, imported)
+        key_fields = (
+            "kind", "document_type", "year", "function_code", "nature_code", "flow", "service_id", "month",
+        )  # fmt: skip
         cost_lines = self._sync(
             CostLine,
             lines,
@@ -946,6 +949,25 @@ class _Builder:
         )
         self._cost_model(by_service)
         publish_cost_indicators(self.session, org_id)
+
+    def _execution_to_date(
+        self, lines: list[dict[str, Any]], service_totals: dict[str, float], imported: set[tuple[int, str]]
+    ) -> None:
+        """The current year's expenses month by month up to the last closed month (an execution export)."""
+        year, months = self.as_of.year, self.as_of.month - 1
+        if year not in YEAR_FACTORS or months < 1 or (year, "EXEC") in imported:
+            return
+        for service_spec in spec.SERVICES:
+            if service_spec.code not in service_totals:
+                continue
+            service = self.services[service_spec.code]
+            total = service_totals[service_spec.code] * YEAR_FACTORS[year]
+            for nature, label, share in service_spec.natures:
+                for month in range(1, months + 1):
+                    amount = total * share / 12 * jitter(service_spec.code + nature, f"{year}-{month}", 0.06)
+                    self._cost_line(
+                        lines, CostKind.ACTUAL, "EXEC", year, service, nature, label, "depense", amount, month
+                    )
 
     def _cost_model(self, by_service: dict[str, list[tuple[str, float]]]) -> None:
         """Cost centres: administration (support) and each own operational service, with their keys
@@ -1012,6 +1034,7 @@ class _Builder:
         label: str,
         flow: str,
         amount: float,
+        month: int | None = None,
     ) -> tuple[Any, ...]:
         row = {
             "organisation_id": self.org.id,
@@ -1026,9 +1049,10 @@ class _Builder:
             "flow": flow,
             "amount": _money(amount),
             "service_id": service.id,
+            "month": month,
         }
         lines.append(row)
-        return (kind, document, year, row["function_code"], nature, flow, service.id)
+        return (kind, document, year, row["function_code"], nature, flow, service.id, month)
 
 
 def indicator_owner_login(ind: spec.IndicatorSpec) -> str:
