@@ -471,9 +471,15 @@ def import_statistics_command(path: str, source: str, vintage: int | None, slug:
     "--mapping", "mapping", default=None, help="Correspondance de colonnes enregistrée (export non SCDL)."
 )
 @click.option(
+    "--nomenclature",
+    type=click.Choice(["M57", "M14", "M22"]),
+    default=None,
+    help="Nomenclature d'un CSV SCDL (par défaut : celle du nom du fichier, sinon M57).",
+)
+@click.option(
     "--organisation", "slug", default=None, help="Identifiant de l'organisation (s'il y en a plusieurs)."
 )
-def import_budget_command(path: str, mapping: str | None, slug: str | None) -> None:
+def import_budget_command(path: str, mapping: str | None, nomenclature: str | None, slug: str | None) -> None:
     from pathlib import Path
 
     from models.base import utcnow

@@ -96,7 +96,9 @@ def costs_json(
 
 
 def _execution_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    return [{"label": str(label), **{str(k): _num(v) for k, v in row.items()}} for label, row in frame.iterrows()]
+    return [
+        {"label": str(label), **{str(k): _num(v) for k, v in row.items()}} for label, row in frame.iterrows()
+    ]
 
 
 def _sheet(

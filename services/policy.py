@@ -72,6 +72,9 @@ EDITORS: dict[str, frozenset[Role]] = {
     "territory": frozenset({Role.ADMIN}),
     "territory_statistic": frozenset({Role.ADMIN, Role.DIRECTION}),
     "cost_line": frozenset({Role.FINANCE}),
+    "cost_centre": frozenset({Role.FINANCE}),
+    "budget_document": frozenset({Role.FINANCE}),
+    "import_mapping": frozenset({Role.FINANCE}),
     "scenario": frozenset({Role.FINANCE}),
     "user": frozenset({Role.ADMIN}),
     "review": frozenset({Role.DIRECTION}),  # its decisions and action items; the snapshot never changes
