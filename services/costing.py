@@ -64,6 +64,7 @@ METHOD_LABELS: dict[str, str] = {
     "step-down": "En cascade (les fonctions support sont clôturées l'une après l'autre)",
     "reciprocal": "Réciproque (services mutuels résolus par un système linéaire)",
 }
+METHOD_SHORT = {"direct": "directe", "step-down": "en cascade", "reciprocal": "réciproque"}
 STAGE_LABELS = {
     "ressource": "Ressources vers centres",
     "support": "Fonctions support vers centres",

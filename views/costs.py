@@ -36,7 +36,7 @@ from services.costing import (
 from services.nomenclatures import nature_chapter, nature_label
 from services.policy import Action, can
 from views.charts import Flow, sankey_svg
-from views.forms import ConfirmForm
+from views.forms import ConfirmForm, choices
 
 bp = Blueprint("costs", __name__, url_prefix="/couts")
 COLUMN_OF_STAGE = {"ressource": (0, None), "support": (1, 2), "activite": (2, 3), "affectation": (0, 3)}
@@ -49,8 +49,8 @@ class BudgetUploadForm(ConfirmForm):
     mapping = SelectField("Format du fichier", choices=[], validate_choice=True)
     nomenclature = SelectField(
         "Nomenclature (CSV SCDL)",
-        choices=[("", "Celle du nom du fichier, sinon M57"), ("M57", "M57"), ("M14", "M14 (convertie en M57)"),
-                 ("M22", "M22 (établissements sociaux et médico-sociaux)")],
+        choices=choices([("", "Celle du nom du fichier, sinon M57"), ("M57", "M57"), ("M14", "M14 (convertie en M57)"),
+                          ("M22", "M22 (établissements sociaux et médico-sociaux)")]),
     )  # fmt: skip
 
 

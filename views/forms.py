@@ -71,11 +71,11 @@ class ConfirmForm(FlaskForm):
     """A button that changes state: only its CSRF token."""
 
 
-def _choices(pairs: list[tuple[str, str]]) -> list[SelectChoice]:
+def choices(pairs: list[tuple[str, str]]) -> list[SelectChoice]:
     return [SelectChoice(value, label) for value, label in pairs]
 
 
-PERSPECTIVES = _choices([
+PERSPECTIVES = choices([
     ("users", "Usagers et citoyens"), ("finance", "Finances"),
     ("processes", "Processus internes"), ("learning", "Apprentissage et organisation"),
 ])  # fmt: skip
@@ -102,17 +102,17 @@ class IndicatorForm(FlaskForm):
     code = StringField("Code (minuscules, chiffres, _)", validators=[DataRequired(REQUIRED), Length(max=64)])
     label = StringField("Intitulé", validators=[DataRequired(REQUIRED), Length(max=300)])
     description = TextAreaField("Description", validators=[Optional(), Length(max=4000)])
-    type = SelectField("Type", choices=_choices([
+    type = SelectField("Type", choices=choices([
         ("resource", "Ressource"), ("output", "Activité / réalisation"), ("outcome", "Effet / impact"),
         ("quality", "Qualité / satisfaction"), ("efficiency", "Efficience"),
     ]))  # fmt: skip
     unit = StringField(
         "Unité (%, EUR, personnes, EUR/repas…)", validators=[DataRequired(REQUIRED), Length(max=32)]
     )
-    direction = SelectField("Sens", choices=_choices([
+    direction = SelectField("Sens", choices=choices([
         ("higher", "Plus haut est mieux"), ("lower", "Plus bas est mieux"), ("band", "Dans une fourchette"),
     ]))  # fmt: skip
-    frequency = SelectField("Fréquence", choices=_choices([
+    frequency = SelectField("Fréquence", choices=choices([
         ("monthly", "Mensuelle"), ("quarterly", "Trimestrielle"), ("yearly", "Annuelle"),
     ]))  # fmt: skip
     perspective = SelectField("Perspective", choices=PERSPECTIVES)
@@ -141,12 +141,12 @@ class TrajectoryForm(FlaskForm):
     end = StringField("Dernière période", validators=[DataRequired(REQUIRED)])
     start_value = StringField("Cible de départ", validators=[Optional()])
     end_value = StringField("Cible d'arrivée", validators=[Optional()])
-    shape = SelectField("Forme", choices=_choices([
+    shape = SelectField("Forme", choices=choices([
         ("linear", "Linéaire"), ("geometric", "À taux constant"), ("constant", "Constante"),
     ]))  # fmt: skip
     band_low = StringField("Borne basse (fourchette)", validators=[Optional()])
     band_high = StringField("Borne haute (fourchette)", validators=[Optional()])
-    mode = SelectField("Seuils exprimés", choices=_choices([
+    mode = SelectField("Seuils exprimés", choices=choices([
         ("relative", "en part de la cible (0,05 = 5 %)"), ("absolute", "dans l'unité de l'indicateur"),
     ]))  # fmt: skip
     amber = StringField("Écart toléré avant l'orange", default="0,05", validators=[DataRequired(REQUIRED)])

@@ -166,6 +166,11 @@ ROUTES: dict[str, Route] = {
     "needs.export": Route("GET", lambda i: "/coherence/export.xlsx", SIGNED_IN),
     "needs.publish": Route("POST", lambda i: "/coherence/publier", frozenset({"admin", "direction"}), 303),
     "needs.import_page": Route("GET", lambda i: "/statistiques/import", frozenset({"admin", "direction"})),
+    "costs.index": Route("GET", lambda i: "/couts", SIGNED_IN),
+    "costs.export": Route("GET", lambda i: "/couts/export.xlsx", SIGNED_IN),
+    "costs.budget_execution": Route("GET", lambda i: "/couts/execution", SIGNED_IN),
+    "costs.model": Route("GET", lambda i: "/couts/modele", SIGNED_IN),
+    "costs.upload": Route("GET", lambda i: "/couts/import", SIGNED_IN),
     "reviews.index": Route("GET", lambda i: "/revues", SIGNED_IN),
     "reviews.review": Route(
         "GET", lambda i: f"/revues/{i['review']}", SIGNED_IN, variants=("own", "other_org")
@@ -327,6 +332,8 @@ EXTRA: dict[str, Route] = {
     "needs.import_page POST": Route(
         "POST", lambda i: "/statistiques/import", frozenset({"admin", "direction"}), 400
     ),
+    "costs.model POST": Route("POST", lambda i: "/couts/modele", frozenset({"finance"}), 400),
+    "costs.upload POST": Route("POST", lambda i: "/couts/import", frozenset({"finance"}), 400),
     "reviews.notification_preferences POST": Route(
         "POST", lambda i: "/notifications/preferences", SIGNED_IN, 303, body=lambda i: {"app-alert": "on"}
     ),
