@@ -196,8 +196,12 @@ class CostKey(Base):
         CheckConstraint("provider_id <> receiver_id", name="not_itself"),
     )
 
-    provider_id: Mapped[int] = mapped_column(ForeignKey("cost_centres.id", ondelete="CASCADE"), primary_key=True)
-    receiver_id: Mapped[int] = mapped_column(ForeignKey("cost_centres.id", ondelete="CASCADE"), primary_key=True)
+    provider_id: Mapped[int] = mapped_column(
+        ForeignKey("cost_centres.id", ondelete="CASCADE"), primary_key=True
+    )
+    receiver_id: Mapped[int] = mapped_column(
+        ForeignKey("cost_centres.id", ondelete="CASCADE"), primary_key=True
+    )
     share: Mapped[Decimal] = mapped_column(Numeric(9, 6))
 
 
@@ -207,6 +211,10 @@ class CostDriverQuantity(Base):
     __tablename__ = "cost_driver_quantities"
     __table_args__ = (CheckConstraint("quantity >= 0", name="quantity_non_negative"),)
 
-    centre_id: Mapped[int] = mapped_column(ForeignKey("cost_centres.id", ondelete="CASCADE"), primary_key=True)
-    activity_id: Mapped[int] = mapped_column(ForeignKey("activities.id", ondelete="CASCADE"), primary_key=True)
+    centre_id: Mapped[int] = mapped_column(
+        ForeignKey("cost_centres.id", ondelete="CASCADE"), primary_key=True
+    )
+    activity_id: Mapped[int] = mapped_column(
+        ForeignKey("activities.id", ondelete="CASCADE"), primary_key=True
+    )
     quantity: Mapped[Decimal] = mapped_column(Numeric(14, 4))

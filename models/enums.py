@@ -121,8 +121,12 @@ class Nomenclature(enum.StrEnum):
 
 class ScenarioState(enum.StrEnum):
     DRAFT = "draft"
+    RUNNING = "running"
     SOLVED = "solved"
     INFEASIBLE = "infeasible"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    PROPOSED = "proposed"
     ADOPTED = "adopted"
 
 

@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Numeric, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, IdType, TimestampMixin, VersionedMixin, enum_type
@@ -22,6 +22,7 @@ class Scenario(TimestampMixin, VersionedMixin, Base):
         CheckConstraint("envelope >= 0", name="envelope_non_negative"),
         CheckConstraint("staff_limit_etp IS NULL OR staff_limit_etp >= 0", name="staff_limit"),
         CheckConstraint("objective_mode IN ('persons', 'rates')", name="objective_mode_known"),
+        CheckConstraint("method IN ('optimise', 'uniform')", name="method_known"),
     )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
@@ -46,6 +47,17 @@ class Scenario(TimestampMixin, VersionedMixin, Base):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     adopted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     adopted_at: Mapped[datetime | None]
+    proposed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    proposed_at: Mapped[datetime | None]
+    #: ``optimise`` (the optimizer) or ``uniform`` (the same cut everywhere, for comparison).
+    method: Mapped[str] = mapped_column(String(16), default="optimise", server_default="optimise")
+    #: What a background solve is doing now (``construction du modèle``, ``résolution``…).
+    progress: Mapped[str | None] = mapped_column(String(200))
+    started_at: Mapped[datetime | None]
+    #: The problem as solved (the documented problem file), so that anyone can check the result.
+    problem: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=text("'{}'"))
+    #: The solution and explanation as JSON (binding constraints, ranging, reasons).
+    solution: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=text("'{}'"))
 
     activity_results: Mapped[list[ScenarioActivityResult]] = relationship(cascade="all, delete-orphan")
     need_results: Mapped[list[ScenarioNeedResult]] = relationship(cascade="all, delete-orphan")
