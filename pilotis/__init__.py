@@ -63,6 +63,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         needs,
         offer,
         reviews,
+        scenarios,
         scorecard,
         steering,
     )
@@ -80,6 +81,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         reviews.bp,
         collection.bp,
         costs.bp,
+        scenarios.bp,
         imports.bp,
         api.bp,
     ):

@@ -43,6 +43,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(jobs_group)
     app.cli.add_command(coherence)
     app.cli.add_command(costs)
+    app.cli.add_command(optimize)
     app.cli.add_command(cost_driver)
     app.cli.add_command(import_group)
     app.cli.add_command(scorecard)
@@ -601,6 +602,43 @@ def cost_driver(centre: str, activity: str, quantity: str, slug: str | None) -> 
             raise PilotisError(f"{exc}.") from exc
         count = publish_cost_indicators(session, organisation.id)
         click.echo(f"Inducteur modifié ; {count} valeur(s) d'indicateurs de coût recalculée(s).")
+
+
+@click.command(
+    help="Résout un problème d'arbitrage budgétaire (fichier JSON ou classeur Excel documenté, voir "
+    "docs/optimizer.md) et affiche la solution expliquée ; aucune base de données n'est nécessaire."
+)
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, readable=True))
+@click.option("--json", "as_json", is_flag=True, help="Solution et explication en JSON.")
+@click.option("--solver", type=click.Choice(["highs", "cbc"]), default="highs", show_default=True)
+@click.option(
+    "--time-limit", type=click.FloatRange(0.1, 3600), default=30.0, show_default=True, help="Secondes."
+)
+def optimize(path: str, as_json: bool, solver: str, time_limit: float) -> None:
+    import json
+
+    from optimizer import explain, solve
+    from services.problem_files import (
+        ProblemFileError,
+        format_solution_text,
+        read_problem_file,
+        solution_to_dict,
+    )
+
+    try:
+        problem = read_problem_file(path)
+    except ProblemFileError as exc:
+        for message in exc.messages:
+            click.echo(f"  {message}", err=True)
+        raise PilotisError(f"{len(exc.messages)} erreur(s) dans {path} : rien n'a été résolu.") from exc
+    solution = solve(problem, solver=solver, time_limit=time_limit)  # type: ignore[arg-type]
+    explanation = explain(problem, solution, solver=solver, time_limit=time_limit)  # type: ignore[arg-type]
+    if as_json:
+        click.echo(json.dumps(solution_to_dict(problem, solution, explanation), ensure_ascii=False, indent=2))
+    else:
+        click.echo(format_solution_text(problem, solution, explanation))
+    if not solution.has_values:
+        raise SystemExit(2)
 
 
 @click.command(help="Cohérence de l'offre et des besoins (JSON ou classeur Excel).")

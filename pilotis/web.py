@@ -7,6 +7,8 @@ back (Indico's pattern: one owner of the transaction).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Flask, Response, current_app, g, request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -53,12 +55,20 @@ def release_session() -> None:
         session.close()
 
 
+def after_commit(callback: Callable[[], None]) -> None:
+    """Run ``callback`` once this request's changes are committed (e.g. start background work
+    that must see them); never if the request fails."""
+    g.setdefault("after_commit", []).append(callback)
+
+
 def _commit_write_request(response: Response) -> Response:
     session: Session | None = g.get("db_session")
     if session is None or request.method in SAFE_METHODS:
         return response
     if response.status_code < 400 or g.get("keep_changes"):
         session.commit()
+        for callback in g.pop("after_commit", []):
+            callback()
     return response
 
 

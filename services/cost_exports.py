@@ -101,7 +101,7 @@ def _execution_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
     ]
 
 
-def _sheet(
+def add_sheet(
     book: Workbook, title: str, headers: list[str], rows: list[list[Any]], formats: dict[int, str]
 ) -> None:
     sheet = book.create_sheet(title[:31])
@@ -130,7 +130,7 @@ def costs_workbook(
     if default is not None:
         book.remove(default)
     years = sorted({int(y) for a in data["activities"] for y in a["unit_cost_trend"]})
-    _sheet(
+    add_sheet(
         book,
         "Coûts par activité",
         ["Activité", "Service", "Unité", "Volume", "Bénéficiaires", "Coût direct", "Coût support", "Coût complet",
@@ -143,7 +143,7 @@ def costs_workbook(
         ],
         dict.fromkeys(range(6, 13 + len(years)), EURO),
     )  # fmt: skip
-    _sheet(
+    add_sheet(
         book,
         "Centres de coût",
         ["Centre", "Type", "Inducteur", "Charges directes", "Reçu des fonctions support", "Coût complet"],
@@ -154,7 +154,7 @@ def costs_workbook(
         ],
         {4: EURO, 5: EURO, 6: EURO},
     )  # fmt: skip
-    _sheet(
+    add_sheet(
         book,
         "Flux",
         ["Étape", "De", "Vers", "Montant"],
@@ -170,7 +170,7 @@ def costs_workbook(
             ("Exécution par fonction", execution.by_function),
             ("Exécution par activité", execution.by_activity),
         ):
-            _sheet(
+            add_sheet(
                 book,
                 title,
                 ["Poste", "Budget voté", "Réalisé", "Taux d'exécution", "Projection fin d'année", "Taux projeté"],

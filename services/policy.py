@@ -35,6 +35,7 @@ class Action(enum.StrEnum):
     MANAGE_USERS = "manage_users"
     ADMINISTER = "administer"  # scheduled jobs, outbox
     VIEW_AUDIT = "view_audit"
+    ADOPT = "adopt"  # a budget scenario becomes the year's budget: the elected members' decision
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,8 @@ def can(principal: Principal | None, action: Action, obj: Any = None) -> bool:
         return role is Role.DIRECTION
     if action is Action.SET_PRIORITY:
         return role in (Role.ELECTED, Role.DIRECTION)
+    if action is Action.ADOPT:
+        return role is Role.ELECTED
     if role is Role.READER:
         return False
     if action in (Action.EDIT, Action.CREATE, Action.IMPORT):

@@ -202,3 +202,54 @@ def sankey_svg(flows: Sequence[Flow], *, title: str, headings: Sequence[str], wi
 
 def _money(value: float) -> str:
     return f"{value:,.0f} €".replace(",", "\u202f")
+
+
+BAR_COLOURS = ("#9e9e9e", "#1f4e8c", "#2e7d32", "#8c5a1f", "#6a1b9a")
+
+
+def coverage_bars_svg(
+    rows: Sequence[tuple[str, Sequence[float | None]]], series: Sequence[str], *, title: str, width: int = 900
+) -> Markup:
+    """Horizontal bars of coverage rates (0-1) by need, one bar per series (before, scenarios…)."""
+    if not rows:
+        return Markup('<p class="meta">Aucun besoin à tracer.</p>')
+    label_w, right, bar_h, gap = 300.0, 60.0, 9.0, 8.0
+    group_h = bar_h * len(series) + gap
+    legend_h = 22.0
+    height = legend_h + group_h * len(rows) + 24
+    plot_w = width - label_w - right
+    out = [
+        f'<svg class="chart bars" viewBox="0 0 {width} {height:.0f}" role="img" aria-labelledby="bars-title">',
+        f'<title id="bars-title">{escape(title)}</title>',
+    ]
+    for i, name in enumerate(series):
+        x = label_w + i * 180
+        out.append(
+            f'<rect x="{x:.0f}" y="4" width="12" height="12" fill="{BAR_COLOURS[i % len(BAR_COLOURS)]}"/>'
+        )
+        out.append(f'<text x="{x + 16:.0f}" y="14" font-size="12">{escape(name)}</text>')
+    for tick in (0, 0.5, 1.0):
+        x = label_w + tick * plot_w
+        out.append(
+            f'<line x1="{x:.1f}" y1="{legend_h}" x2="{x:.1f}" y2="{height - 20:.1f}" stroke="#ccc"/>'
+            f'<text x="{x:.1f}" y="{height - 6:.1f}" font-size="11" text-anchor="middle">{int(tick * 100)} %</text>'
+        )
+    for r, (label, values) in enumerate(rows):
+        y0 = legend_h + r * group_h
+        short = label if len(label) <= 46 else label[:45] + "…"
+        out.append(
+            f'<text x="{label_w - 6:.0f}" y="{y0 + group_h / 2:.1f}" font-size="11" text-anchor="end">{escape(short)}</text>'
+        )
+        for i, value in enumerate(values):
+            if value is None:
+                continue
+            w = max(0.0, min(1.0, value)) * plot_w
+            y = y0 + i * bar_h
+            out.append(
+                f'<rect x="{label_w:.1f}" y="{y:.1f}" width="{w:.1f}" height="{bar_h - 1:.1f}" '
+                f'fill="{BAR_COLOURS[i % len(BAR_COLOURS)]}"><title>{escape(label)} — {escape(series[i])} : '
+                f"{value * 100:.1f} %</title></rect>".replace(".", ",", 0)
+            )
+    out.append("</svg>")
+    # every piece of text above went through escape(); the rest is numbers and fixed markup
+    return Markup("".join(out))  # noqa: S704

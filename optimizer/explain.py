@@ -1,0 +1,552 @@
+"""Explaining a solution in French, from the solver's own information.
+
+Method (docs/optimizer.md, "Explanation")
+-----------------------------------------
+- **Shadow prices** (duals): for each binding policy constraint (the envelope, a service's legal
+  floor, the bounds of its stability band, the staff limit, a hard coverage floor), the change
+  of the objective per unit of its bound: "1 € de plus couvrirait X personnes pondérées".
+- **Ranging**: each shadow price is only locally true; it is shown with the interval of the bound
+  over which it holds (the solver's ranging, :func:`optimizer.highs_direct.ranges`).
+- **Round steps, re-solved**: the envelope plus and minus ``step`` (100,000 EUR), and a round step
+  for the other binding constraints (5 % of a service's bound, 1 ETP, 1 % of a floor's persons),
+  re-solved warm from the optimal basis: "les 100 000 € suivants couvriraient N personnes
+  pondérées de plus". For a MIP the envelope step is a full re-solve with the same solver; the
+  other steps are re-solved with the integer choices fixed.
+- **Reduced costs**: an activity held at its minimum would be funded further only if its unit
+  cost fell by ``-d_a / mu_s`` EUR, where ``d_a < 0`` is its reduced cost and ``mu_s`` the value
+  of one more euro in its service (the dual of ``budget[s]``); one at its capacity would cover
+  ``d_a`` more weighted persons per unit of capacity.
+- **Needs**: covered, partly covered (with the value of one more person, the dual of
+  ``cover[n]``) or not covered, with the cost per weighted person of the cheapest activity that
+  would cover it against what a euro buys at the margin (``1 / lambda`` EUR per weighted person).
+- A MIP's duals are those of the LP with its integer choices fixed (:mod:`optimizer.solve`).
+- An infeasible scenario is explained by :func:`optimizer.diagnose.diagnose_infeasibility`;
+  never a bare "infeasible".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from optimizer import highs_direct as hd
+from optimizer.diagnose import _floor_label, diagnose_infeasibility
+from optimizer.evaluate import evaluate_array, uniform_cut
+from optimizer.fr import (
+    format_euros,
+    format_number,
+    format_percent,
+    format_signed_percent,
+    nice_step,
+    plural,
+)
+from optimizer.model import INF
+from optimizer.problem import Problem
+from optimizer.solve import DUAL_TOL, VALUE_TOL, Solution, SolverName, solve
+
+#: Steps re-solved for the binding constraints other than the envelope (the largest first).
+MAX_STEPS = 5
+
+
+@dataclass(frozen=True)
+class BindingConstraint:
+    """A constraint that limits the optimum, what it costs, and over which range.
+
+    ``shadow_price``: change of the objective per unit of the bound (EUR, ETP or person);
+    ``range_low``/``range_high``: the bound's interval over which the price holds (None: unknown);
+    ``step``: the round change of the bound that was re-solved, signed (``+100 000`` for the
+    envelope, ``-5 000`` for a floor lowered); ``step_value``: the objective's change for it.
+    """
+
+    name: str
+    label_fr: str
+    shadow_price: float
+    range_low: float | None
+    range_high: float | None
+    step: float | None = None
+    step_value: float | None = None
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Sentences in French, the binding constraints, and a reason for each activity and need."""
+
+    sentences: list[str]
+    binding: list[BindingConstraint] = field(default_factory=list)
+    activity_reasons: Mapping[str, str] = field(default_factory=dict)
+    need_reasons: dict[str, str] = field(default_factory=dict)
+    diagnosis: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Unit:
+    """How the objective's unit reads: « personnes pondérées », or rate points."""
+
+    factor: float
+    one: str
+    many: str
+
+    def __call__(self, value: float) -> str:
+        shown = value * self.factor
+        return f"{format_number(shown)} {plural(shown, self.one, self.many)}"
+
+
+def _unit(problem: Problem) -> _Unit:
+    if problem.objective == "rates":
+        return _Unit(100.0, "point de taux pondéré", "points de taux pondérés")
+    return _Unit(1.0, "personne pondérée", "personnes pondérées")
+
+
+def _range_text(low: float | None, high: float | None, what: str, *, money: bool = True) -> str:
+    """« (valable pour une enveloppe entre X € et Y €) »; empty without ranging."""
+    if low is None or high is None:
+        return ""
+
+    def show(value: float) -> str:
+        return format_euros(value) if money else format_number(value)
+
+    if math.isinf(high) and math.isinf(low):
+        return f" (valable quel que soit le niveau de {what})"
+    if math.isinf(high):
+        return f" (valable pour {what} d'au moins {show(max(low, 0.0))})"
+    if math.isinf(low):
+        return f" (valable pour {what} d'au plus {show(high)})"
+    return f" (valable pour {what} entre {show(max(low, 0.0))} et {show(high)})"
+
+
+def explain(
+    problem: Problem,
+    solution: Solution,
+    *,
+    step: float = 100_000,
+    solver: SolverName | None = None,
+    time_limit: float = 30.0,
+    compare_uniform_cut: bool = True,
+) -> Explanation:
+    """Explain ``solution`` of ``problem`` in French (see the module docstring).
+
+    ``step``: the envelope step re-solved (EUR); ``solver``: for a MIP's envelope re-solves
+    (default: the solution's own); ``compare_uniform_cut``: add the "same cut everywhere" baseline.
+    """
+    if solution.status == "infeasible":
+        diagnosis = diagnose_infeasibility(problem, time_limit=time_limit)
+        return Explanation(
+            sentences=[
+                "Le scénario est infaisable : ces contraintes ne peuvent être tenues ensemble.",
+                *diagnosis,
+            ],
+            diagnosis=diagnosis,
+        )
+    if solution.status == "time_limit_no_solution":
+        return Explanation(
+            sentences=[
+                f"Aucune solution n'a été trouvée dans la limite de temps ({format_number(time_limit)} s). "
+                "Augmentez la limite de temps, ou résolvez d'abord sans coûts fixes ni postes entiers "
+                "(relaxation linéaire) pour un ordre de grandeur."
+            ]
+        )
+    if solution.status == "error" or not solution.has_values:
+        return Explanation(sentences=[f"Le solveur a échoué : {solution.message or solution.status_fr}."])
+    return _Explainer(problem, solution, step, solver or _solver_of(solution), time_limit).run(
+        compare_uniform_cut
+    )
+
+
+def _solver_of(solution: Solution) -> SolverName:
+    return "cbc" if solution.solver == "cbc" else "highs-pulp" if solution.solver == "highs-pulp" else "highs"
+
+
+class _Explainer:
+    def __init__(
+        self, problem: Problem, solution: Solution, step: float, solver: SolverName, time_limit: float
+    ):
+        self.problem, self.solution, self.step, self.solver, self.time_limit = (
+            problem,
+            solution,
+            step,
+            solver,
+            time_limit,
+        )
+        self.unit = _unit(problem)
+        self.sentences: list[str] = []
+        self.binding: list[BindingConstraint] = []
+        self._engine: hd.WhatIf | None = None
+
+    # -- a warm LP for re-solves (the solve's own when it kept it)
+    def engine(self) -> hd.WhatIf:
+        if self._engine is None:
+            s = self.solution
+            if s.engine is not None and s.formulation is not None and s.formulation.problem is self.problem:
+                self._engine = s.engine
+            else:
+                form = (
+                    s.formulation
+                    if s.formulation is not None and s.formulation.problem is self.problem
+                    else None
+                )
+                self._engine = hd.WhatIf(
+                    self.problem,
+                    time_limit=self.time_limit,
+                    integer_values=s.col_value if s.is_mip else None,
+                    formulation=form,
+                )
+        return self._engine
+
+    def objective_with(self, name: str, lower: float, upper: float) -> float | None:
+        return self.engine().objective_with(name, lower, upper)
+
+    def run(self, compare: bool) -> Explanation:
+        self._summary(compare)
+        self._envelope()
+        self._constraints()
+        self._shortfalls()
+        activity_reasons = self._activities()
+        need_reasons = self._needs()
+        return Explanation(self.sentences, self.binding, activity_reasons, need_reasons)
+
+    def _summary(self, compare: bool) -> None:
+        p, s = self.problem, self.solution
+        persons = sum(n.size for n in p.needs)
+        covered = sum(s.covered.values())
+        value = s.coverage_value or 0.0
+        status = ""
+        if s.status == "time_limit_feasible":
+            gap = (
+                f" (écart à l'optimum d'au plus {format_percent(s.mip_gap, 2)})"
+                if s.mip_gap is not None
+                else ""
+            )
+            status = f" La recherche s'est arrêtée à la limite de temps : c'est la meilleure solution trouvée{gap}."
+        self.sentences.append(
+            f"Avec une enveloppe de {format_euros(p.envelope)}, la répartition optimale dépense "
+            f"{format_euros(s.total_cost or 0.0)} et couvre {format_number(covered)} personnes sur "
+            f"{format_number(persons)} ({format_percent(covered / persons if persons else 0.0)}), "
+            f"soit {self.unit(value)}.{status}"
+        )
+        today = evaluate_array(p, p.arrays().current_volume)
+        self.sentences.append(
+            f"Aujourd'hui, pour {format_euros(today.total_cost)}, les activités couvrent {self.unit(today.objective)}."
+        )
+        if compare:
+            cut = evaluate_array(p, np.fromiter(uniform_cut(p).values(), dtype=np.float64))
+            if cut.total_cost > 0 and today.total_cost > 0:
+                change = cut.total_cost / today.total_cost - 1
+                self.sentences.append(
+                    f"Une variation uniforme de toutes les activités ({format_signed_percent(change)}) couvrirait "
+                    f"{self.unit(cut.objective)} : la répartition optimale en couvre "
+                    f"{self.unit(value - cut.objective)} de plus."
+                )
+        if s.penalty > 0:
+            self.sentences.append(
+                f"Les taux minimaux souples manqués coûtent {self.unit(s.penalty)} de pénalité dans l'objectif."
+            )
+        if s.is_mip:
+            self.sentences.append(
+                "Les prix marginaux ci-dessous sont ceux du modèle linéaire où les choix entiers "
+                "(activités ouvertes ou fermées, postes) sont fixés à ceux de la solution."
+            )
+
+    def _envelope(self) -> None:
+        p, s = self.problem, self.solution
+        dual = s.duals.get("envelope", 0.0)
+        low, high = s.ranges.get("envelope", (None, None))
+        if dual <= DUAL_TOL:
+            unspent = p.envelope - (s.total_cost or 0.0)
+            self.sentences.append(
+                f"L'enveloppe n'est pas la contrainte limitante : {format_euros(max(unspent, 0.0))} restent "
+                "non dépensés ; d'autres contraintes (capacités, effectifs, hausses maximales, besoins déjà "
+                "couverts) bornent la couverture."
+            )
+            return
+        up = self._envelope_step(+self.step)
+        down = self._envelope_step(-min(self.step, p.envelope))
+        self.binding.append(BindingConstraint("envelope", "l'enveloppe", dual, low, high, self.step, up))
+        self.sentences.append(
+            f"1 € de plus couvrirait {self.unit(dual)}{_range_text(low, high, 'une enveloppe')}."
+        )
+        if up is not None:
+            linear = dual * self.step
+            note = ""
+            if up < linear * (1 - 1e-6):
+                note = (
+                    f" (moins que {self.unit(linear)} au prix marginal : ce prix ne vaut que jusqu'à {format_euros(high)})"
+                    if high is not None and math.isfinite(high)
+                    else ""
+                )
+            self.sentences.append(
+                f"Les {format_euros(self.step)} suivants couvriraient {self.unit(up)} de plus{note}."
+            )
+        if down is not None:
+            self.sentences.append(
+                f"À l'inverse, {format_euros(min(self.step, p.envelope))} de moins en feraient perdre {self.unit(-down)}."
+            )
+
+    def _envelope_step(self, delta: float) -> float | None:
+        s, p = self.solution, self.problem
+        assert s.objective is not None  # noqa: S101
+        if s.is_mip:
+            other = solve(
+                dataclasses.replace(p, envelope=p.envelope + delta),
+                solver=self.solver,
+                time_limit=self.time_limit,
+                ranging=False,
+            )
+            return None if other.objective is None else other.objective - s.objective
+        value = self.objective_with("envelope", -INF, p.envelope + delta)
+        return None if value is None else value - s.objective
+
+    def _constraint_label(self, name: str) -> tuple[str, str, float, float, str]:
+        """(label, sentence head, step, bound, unit kind) of a binding constraint."""
+        p, s = self.problem, self.solution
+        kind, _, key = name.partition("[")
+        key = key[:-1]
+        services = {x.code: x for x in p.services}
+        form = s.formulation
+        assert form is not None  # noqa: S101
+        if kind in ("service_min", "service_max"):
+            svc = services[key]
+            label = f"« {svc.name or svc.code} »"
+            current = p.current_budgets()[key]
+            low, high, reason = p.service_bounds()[key]
+            if kind == "service_min":
+                bound = low
+                step = -nice_step(0.05 * bound)
+                if form.lower_reason.get(key) == "floor":
+                    head = f"Le service {label} est à son plancher légal ({format_euros(bound)})"
+                    return f"le plancher légal du service {label}", head, step, bound, "€"
+                head = (
+                    f"Le service {label} est à sa baisse maximale ({format_signed_percent(svc.min_change or 0.0)}, "
+                    f"{format_euros(bound)} pour {format_euros(current)} aujourd'hui)"
+                )
+                return f"la baisse maximale du service {label}", head, step, bound, "€"
+            bound = high if high is not None else INF
+            del reason
+            head = (
+                f"Le service {label} est à sa hausse maximale ({format_signed_percent(svc.max_change or 0.0)}, "
+                f"{format_euros(bound)})"
+            )
+            return f"la hausse maximale du service {label}", head, nice_step(0.05 * bound), bound, "€"
+        if kind == "staff":
+            limit = p.staff_limit or 0.0
+            head = f"La limite d'effectifs ({format_number(limit)} ETP) est atteinte"
+            return "la limite d'effectifs", head, 1.0, limit, "ETP"
+        label, persons = _floor_label(p, name)
+        i = form.row_index[name]
+        target = float(form.row_lower[i])
+        head = f"Le taux de couverture minimal de {format_percent(target / persons if persons else 0.0)} {label} est tenu de justesse"
+        return f"le taux minimal {label}", head, -nice_step(max(0.01 * persons, 1.0)), target, "personnes"
+
+    def _constraints(self) -> None:
+        s = self.solution
+        names = [
+            n
+            for n, d in s.duals.items()
+            if n != "envelope"
+            and abs(d) > DUAL_TOL
+            and n.split("[")[0]
+            in ("service_min", "service_max", "staff", "need_floor", "group_floor", "territory_floor")
+        ]
+        if not names:
+            return
+        labelled = {n: self._constraint_label(n) for n in names}
+        order = sorted(names, key=lambda n: -abs(s.duals[n] * labelled[n][2]))
+        for rank, name in enumerate(order):
+            label, head, step, bound, kind = labelled[name]
+            dual = s.duals[name]
+            low, high = s.ranges.get(name, (None, None))
+            value = None
+            if rank < MAX_STEPS and s.objective is not None:
+                lower, upper = self.engine().bounds(name)
+                if step < 0:
+                    lower = bound + step
+                else:
+                    upper = bound + step
+                new = self.objective_with(name, lower, upper)
+                value = None if new is None else new - s.objective
+            self.binding.append(BindingConstraint(name, label, dual, low, high, step, value))
+            if kind == "€":
+                per = f"chaque euro {'de plancher en moins' if step < 0 else 'de hausse permise en plus'} couvrirait {self.unit(abs(dual))} de plus"
+                where = _range_text(low, high, "un budget")
+                step_text = (
+                    f" ; {'abaisser ce plancher' if step < 0 else 'relever ce plafond'} de {format_euros(abs(step))} couvrirait {self.unit(value)} de plus"
+                    if value is not None
+                    else ""
+                )
+            elif kind == "ETP":
+                per = f"1 ETP de plus couvrirait {self.unit(dual)} de plus"
+                where = _range_text(low, high, "une limite", money=False)
+                step_text = ""
+            else:
+                per = f"chaque personne exigée en moins libérerait {self.unit(abs(dual))}"
+                where = _range_text(low, high, "un objectif (en personnes)", money=False)
+                step_text = (
+                    f" ; l'abaisser de {format_number(abs(step))} personnes couvrirait {self.unit(value)} de plus"
+                    if value is not None
+                    else ""
+                )
+            self.sentences.append(f"{head} : {per}{where}{step_text}.")
+
+    def _shortfalls(self) -> None:
+        p, s = self.problem, self.solution
+        for name, persons_short in s.shortfalls.items():
+            label, persons = _floor_label(p, name)
+            form = s.formulation
+            assert form is not None  # noqa: S101
+            target = float(form.row_lower[form.row_index[name]])
+            self.sentences.append(
+                f"Le taux minimal souple de {format_percent(target / persons if persons else 0.0)} {label} n'est pas atteint : "
+                f"il manque {format_number(persons_short)} personnes (pénalité de {self.unit(-float(form.cost[form.short_col[name]]) * persons_short)})."
+            )
+
+    def _activities(self) -> Mapping[str, str]:
+        p, s = self.problem, self.solution
+        arrays = p.arrays()
+        codes = [a.code for a in p.activities]
+        x = np.fromiter((s.volumes[c] for c in codes), dtype=np.float64, count=len(codes))
+        rc = np.fromiter((s.reduced_costs.get(c, 0.0) for c in codes), dtype=np.float64, count=len(codes))
+        running = np.fromiter((s.runs.get(c, True) for c in codes), dtype=np.bool_, count=len(codes))
+        minimum, capacity = arrays.min_volume, arrays.capacity
+        at_min = x <= minimum + VALUE_TOL * np.maximum(1.0, minimum)
+        at_cap = np.isfinite(capacity) & (
+            x >= capacity - VALUE_TOL * np.maximum(1.0, np.where(np.isfinite(capacity), capacity, 1.0))
+        )
+        closed = (arrays.fixed_cost > 0) & ~running
+        category = np.select(
+            [closed, at_min & (rc < -DUAL_TOL), at_cap & (rc > DUAL_TOL), at_min, at_cap],
+            ["off", "min_priced", "cap_priced", "min", "cap"],
+            default="mid",
+        )
+        counts = {k: int(v) for k, v in zip(*np.unique(category, return_counts=True), strict=True)}
+        self.sentences.append(
+            f"Activités : {counts.get('cap', 0) + counts.get('cap_priced', 0)} à leur capacité, "
+            f"{counts.get('mid', 0)} entre minimum et capacité, {counts.get('min', 0) + counts.get('min_priced', 0)} "
+            "à leur minimum" + (f", {counts['off']} fermées" if counts.get("off") else "") + "."
+        )
+        best = np.argsort(-rc)[:3]
+        worth = [int(i) for i in best if rc[i] > DUAL_TOL]
+        if worth:
+            names = ", ".join(
+                f"« {p.activities[i].name or p.activities[i].code} » ({self.unit(float(rc[i]))} par unité)"
+                for i in worth
+            )
+            self.sentences.append(f"Les capacités qu'il vaudrait le plus la peine d'augmenter : {names}.")
+        return _Reasons(
+            codes, lambda i: self._activity_reason(i, float(x[i]), float(rc[i]), str(category[i]))
+        )
+
+    def _activity_reason(self, i: int, x: float, rc: float, category: str) -> str:
+        p, s = self.problem, self.solution
+        a = p.activities[i]
+        today = (
+            f"aujourd'hui {format_number(a.current_volume)} : {format_signed_percent(x / a.current_volume - 1)}"
+            if a.current_volume > 0
+            else ""
+        )
+        units = f"{format_number(x)} {plural(x, 'unité', 'unités')}"
+        volume = f"{units} ; {today}" if today else units
+        if category == "off":
+            return (
+                f"ne fonctionne pas : son coût fixe de {format_euros(a.fixed_cost)} et son coût unitaire de "
+                f"{format_euros(a.unit_cost)} couvriraient moins de besoins que d'autres dépenses."
+            )
+        if category == "min_priced":
+            start = "maintenue à son volume obligatoire" if a.min_volume > 0 else "non financée"
+            service_value = s.duals.get(f"budget[{a.service}]", 0.0)
+            if service_value > DUAL_TOL:
+                fall = -rc / service_value
+                target = a.unit_cost - fall
+                price = (
+                    f"son coût unitaire devrait baisser de {format_euros(fall)} (de {format_euros(a.unit_cost)} à "
+                    f"{format_euros(target)}) pour être financée davantage"
+                    if target > 0
+                    else "même gratuite, elle ne couvrirait pas assez de besoins encore découverts pour être financée davantage"
+                )
+            else:
+                price = "ce n'est pas l'argent qui la limite : les besoins qu'elle couvre le sont déjà, ou elle n'en couvre pas"
+            return f"{start} ({volume}) : chaque unité de plus coûterait {self.unit(-rc)} ; {price}."
+        if category == "cap_priced":
+            return f"à sa capacité ({volume}) : chaque unité de capacité en plus couvrirait {self.unit(rc)} de plus."
+        if category == "min":
+            return f"à son volume minimal ({volume}) : l'augmenter ne couvrirait rien de plus."
+        if category == "cap":
+            return f"à sa capacité ({volume})."
+        between = "entre son minimum et sa capacité" if a.capacity is not None else "au-dessus de son minimum"
+        return (
+            f"financée à {units}{f' ({today})' if today else ''}, {between} : c'est à la marge que se règle "
+            "son arbitrage."
+        )
+
+    def _needs(self) -> dict[str, str]:
+        p, s = self.problem, self.solution
+        envelope_dual = s.duals.get("envelope", 0.0)
+        unit_cost = {a.code: a.unit_cost for a in p.activities}
+        by_need: dict[str, list[tuple[str, float]]] = {}
+        for link in p.coverages:
+            by_need.setdefault(link.need, []).append((link.activity, link.coefficient))
+        reasons: dict[str, str] = {}
+        for n in p.needs:
+            c = s.covered[n.code]
+            rate = s.coverage_rate[n.code]
+            weight = n.priority / (n.size if p.objective == "rates" else 1.0)
+            options = by_need.get(n.code, [])
+            cheapest = min(options, key=lambda o: unit_cost[o[0]] / o[1], default=None)
+            if rate >= 1 - 1e-9:
+                reasons[n.code] = f"entièrement couvert ({format_number(n.size)} personnes)."
+                continue
+            if cheapest is None:
+                reasons[n.code] = "aucune activité ne couvre ce besoin : il ne peut être couvert."
+                continue
+            per_person = unit_cost[cheapest[0]] / cheapest[1]
+            per_weighted = per_person / (weight * self.unit.factor) if weight > 0 else math.inf
+            margin = (
+                f" ; à la marge, 1 € couvre {self.unit(envelope_dual)}, soit {format_euros(1 / (envelope_dual * self.unit.factor))} par {self.unit.one}"
+                if envelope_dual > DUAL_TOL
+                else ""
+            )
+            dual = s.duals.get(f"cover[{n.code}]", 0.0)
+            if c > VALUE_TOL:
+                reasons[n.code] = (
+                    f"couvert à {format_percent(rate)} ({format_number(c)} personnes sur {format_number(n.size)}) ; "
+                    f"une personne de plus vaudrait {self.unit(dual)} et coûterait {format_euros(per_person)} "
+                    f"avec l'activité la moins chère (« {cheapest[0]} »){margin}."
+                )
+            else:
+                reasons[n.code] = (
+                    f"non couvert : l'activité la moins chère qui le couvre (« {cheapest[0]} ») coûte "
+                    f"{format_euros(per_person)} par personne, soit {format_euros(per_weighted)} par {self.unit.one}{margin}."
+                )
+        uncovered = [n for n in p.needs if s.covered[n.code] <= VALUE_TOL]
+        full = [n for n in p.needs if s.coverage_rate[n.code] >= 1 - 1e-9]
+        self.sentences.append(
+            f"Besoins : {len(full)} entièrement couverts, {len(p.needs) - len(full) - len(uncovered)} en partie, "
+            f"{len(uncovered)} non couverts."
+        )
+        return reasons
+
+
+class _Reasons(Mapping[str, str]):
+    """Reasons by code, each written when first read (145,000 activities on the large instance)."""
+
+    def __init__(self, codes: list[str], write: Callable[[int], str]) -> None:
+        self._index = {code: i for i, code in enumerate(codes)}
+        self._codes = codes
+        self._write = write
+        self._done: dict[str, str] = {}
+
+    def __getitem__(self, code: str) -> str:
+        if code not in self._done:
+            self._done[code] = self._write(self._index[code])
+        return self._done[code]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._codes)
+
+    def __len__(self) -> int:
+        return len(self._codes)
+
+
+__all__ = ["BindingConstraint", "Explanation", "diagnose_infeasibility", "explain"]

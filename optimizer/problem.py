@@ -1,0 +1,1073 @@
+"""A budget arbitration problem (pure data): services, activities, needs, coverages, limits.
+
+Notation (docs/optimizer.md)
+----------------------------
+- activity ``a``: ``unit_cost`` u_a (EUR per unit of output), ``fixed_cost`` f_a (EUR, paid when the
+  activity runs; 0 = no "runs" variable), ``current_volume`` v_a, ``min_volume`` m_a (mandatory
+  output), ``capacity`` K_a (``None`` = unbounded), ``staff_per_unit`` e_a (ETP per unit);
+- need ``n``: ``size`` S_n (persons), ``priority`` p_n (weight > 0), optional population group and
+  territory, optional minimum coverage rate r_n (hard, or soft with a penalty per person short);
+- service ``s``: ``current_budget`` B_s (EUR; when absent, the current cost of its activities
+  ``sum_a u_a v_a + f_a [v_a > 0]``), allowed change ``[min_change, max_change]`` as fractions
+  (-0.10 / +0.15; ``None`` = no bound on that side), ``legal_floor`` L_s (EUR, mandatory missions);
+- coverage ``(a, n, k_an)``: persons of need n covered by one unit of activity a;
+- ``envelope`` E (EUR), ``staff_limit`` H (ETP, ``None`` = none), the objective ("persons":
+  priority-weighted persons covered; "rates": priority-weighted coverage rates), optional
+  diminishing returns (steps ``(rate_upper_bound, weight)``, weights non-increasing so the value
+  stays concave), whole posts per service, equity floors per population group or territory.
+
+A problem travels as a dict (JSON, :data:`PROBLEM_SCHEMA`) or as tables (one DataFrame per sheet
+of an Excel workbook, French sheet and column names: :data:`TABLE_COLUMNS`). Both readers check
+every field and report every error at once in :class:`ProblemError`, each message in French and
+located: ``activités[3].unit_cost : doit être un nombre positif`` (0-based index, as a JSON path)
+or ``feuille « activites », ligne 5, colonne « cout_unitaire » : …`` (Excel row numbers).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, cast
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+ObjectiveKind = Literal["persons", "rates"]
+FloorScope = Literal["group", "territory"]
+Step = tuple[float, float]
+
+FORMAT = "pilotis.probleme"
+VERSION = 1
+
+
+class ProblemError(ValueError):
+    """A problem that cannot be solved as written; ``messages`` are French and located."""
+
+    def __init__(self, messages: list[str]) -> None:
+        self.messages = list(messages)
+        shown = "\n".join(f"- {m}" for m in self.messages[:50])
+        more = f"\n… et {len(self.messages) - 50} autres erreurs" if len(self.messages) > 50 else ""
+        super().__init__(f"problème invalide ({len(self.messages)} erreur(s)) :\n{shown}{more}")
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """A service whose budget is the sum of its activities' costs."""
+
+    code: str
+    name: str = ""
+    current_budget: float | None = None
+    min_change: float | None = None
+    max_change: float | None = None
+    legal_floor: float = 0.0
+
+
+@dataclass(frozen=True)
+class ActivitySpec:
+    """An activity of a service, whose volume (units of output) the optimizer chooses."""
+
+    code: str
+    service: str
+    unit_cost: float
+    name: str = ""
+    fixed_cost: float = 0.0
+    current_volume: float = 0.0
+    min_volume: float = 0.0
+    capacity: float | None = None
+    staff_per_unit: float = 0.0
+    territory: str | None = None
+
+    @property
+    def current_cost(self) -> float:
+        """Cost of the current volume, EUR: ``u v + f [v > 0]``."""
+        return self.unit_cost * self.current_volume + (self.fixed_cost if self.current_volume > 0 else 0.0)
+
+
+@dataclass(frozen=True)
+class NeedSpec:
+    """A need: a number of persons, a priority, and optionally a minimum coverage rate."""
+
+    code: str
+    size: float
+    priority: float = 1.0
+    name: str = ""
+    population_group: str | None = None
+    territory: str | None = None
+    min_coverage_rate: float | None = None
+    min_coverage_soft: bool = False
+    shortfall_penalty: float | None = None
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """One unit of ``activity`` covers ``coefficient`` persons of ``need``."""
+
+    activity: str
+    need: str
+    coefficient: float
+
+
+@dataclass(frozen=True)
+class EquityFloor:
+    """Minimum coverage rate over the needs of a population group or a territory.
+
+    The rate is ``sum covered / sum size`` over the needs of the target. A soft floor may be
+    missed at ``penalty`` (objective units per person short; ``None``: 10 times the largest
+    objective weight of a covered person).
+    """
+
+    scope: FloorScope
+    target: str
+    min_rate: float
+    soft: bool = False
+    penalty: float | None = None
+
+
+@dataclass(frozen=True)
+class ProblemArrays:
+    """The numbers of a problem as arrays, in the order of its activities, needs and services.
+
+    ``service``: service index of each activity; ``cov_activity``/``cov_need``/``cov_coefficient``:
+    the coverages; ``capacity`` is +inf where there is none. Built once per problem (cached).
+    """
+
+    unit_cost: npt.NDArray[np.float64]
+    fixed_cost: npt.NDArray[np.float64]
+    current_volume: npt.NDArray[np.float64]
+    min_volume: npt.NDArray[np.float64]
+    capacity: npt.NDArray[np.float64]
+    staff_per_unit: npt.NDArray[np.float64]
+    service: npt.NDArray[np.int64]
+    size: npt.NDArray[np.float64]
+    priority: npt.NDArray[np.float64]
+    cov_activity: npt.NDArray[np.int64]
+    cov_need: npt.NDArray[np.int64]
+    cov_coefficient: npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """The budget arbitration of a scenario: everything the optimizer needs, nothing else."""
+
+    activities: tuple[ActivitySpec, ...]
+    needs: tuple[NeedSpec, ...]
+    services: tuple[ServiceSpec, ...]
+    coverages: tuple[Coverage, ...]
+    envelope: float
+    staff_limit: float | None = None
+    objective: ObjectiveKind = "persons"
+    diminishing_returns: tuple[Step, ...] | None = None
+    integer_posts: bool = False
+    equity_floors: tuple[EquityFloor, ...] = ()
+    name: str = ""
+    year: int | None = None
+    _cache: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False, hash=False)
+
+    def current_budgets(self) -> dict[str, float]:
+        """Each service's current budget, EUR: given, or the current cost of its activities."""
+        cached = self._cache.get("current_budgets")
+        if cached is None:
+            arrays = self.arrays()
+            x = arrays.current_volume
+            cost = arrays.unit_cost * x + arrays.fixed_cost * (x > 0)
+            sums = np.bincount(arrays.service, weights=cost, minlength=len(self.services))
+            computed = {s.code: float(sums[i]) for i, s in enumerate(self.services)}
+            cached = {
+                s.code: (s.current_budget if s.current_budget is not None else computed[s.code])
+                for s in self.services
+            }
+            self._cache["current_budgets"] = cached
+        return dict(cast(dict[str, float], cached))
+
+    def arrays(self) -> ProblemArrays:
+        """The problem's numbers as arrays (cached); unknown codes raise :class:`ProblemError`."""
+        cached = self._cache.get("arrays")
+        if cached is not None:
+            return cast(ProblemArrays, cached)
+        acts, needs = self.activities, self.needs
+        n_a, n_n = len(acts), len(needs)
+        s_index = {s.code: i for i, s in enumerate(self.services)}
+        a_index = {a.code: i for i, a in enumerate(acts)}
+        n_index = {n.code: i for i, n in enumerate(needs)}
+        bad = [
+            f"activité « {a.code} » : service « {a.service} » inconnu"
+            for a in acts
+            if a.service not in s_index
+        ]
+        bad += [
+            f"couverture « {c.activity} » → « {c.need} » : code inconnu"
+            for c in self.coverages
+            if c.activity not in a_index or c.need not in n_index
+        ]
+        if bad:
+            raise ProblemError(bad)
+
+        def floats(values: Iterable[float], count: int) -> npt.NDArray[np.float64]:
+            return np.fromiter(values, dtype=np.float64, count=count)
+
+        n_c = len(self.coverages)
+        arrays = ProblemArrays(
+            unit_cost=floats((a.unit_cost for a in acts), n_a),
+            fixed_cost=floats((a.fixed_cost for a in acts), n_a),
+            current_volume=floats((a.current_volume for a in acts), n_a),
+            min_volume=floats((a.min_volume for a in acts), n_a),
+            capacity=floats((math.inf if a.capacity is None else a.capacity for a in acts), n_a),
+            staff_per_unit=floats((a.staff_per_unit for a in acts), n_a),
+            service=np.fromiter((s_index[a.service] for a in acts), dtype=np.int64, count=n_a),
+            size=floats((n.size for n in needs), n_n),
+            priority=floats((n.priority for n in needs), n_n),
+            cov_activity=np.fromiter(
+                (a_index[c.activity] for c in self.coverages), dtype=np.int64, count=n_c
+            ),
+            cov_need=np.fromiter((n_index[c.need] for c in self.coverages), dtype=np.int64, count=n_c),
+            cov_coefficient=floats((c.coefficient for c in self.coverages), n_c),
+        )
+        self._cache["arrays"] = arrays
+        return arrays
+
+    def service_bounds(self) -> dict[str, tuple[float, float | None, str]]:
+        """Each service's allowed budget ``(lower, upper, lower_reason)``, EUR.
+
+        ``lower = max(legal_floor, (1 + min_change) x current)``; ``upper = (1 + max_change) x
+        current`` or ``None``; ``lower_reason`` is "floor" when the legal floor is the higher of
+        the two (or the only one), "band" otherwise, "" when there is no lower bound.
+        """
+        cached = self._cache.get("service_bounds")
+        if cached is not None:
+            return dict(cast(dict[str, tuple[float, float | None, str]], cached))
+        budgets = self.current_budgets()
+        bounds: dict[str, tuple[float, float | None, str]] = {}
+        for s in self.services:
+            current = budgets[s.code]
+            band_low = (1.0 + s.min_change) * current if s.min_change is not None else 0.0
+            lower = max(s.legal_floor, band_low)
+            reason = "" if lower <= 0 else ("floor" if s.legal_floor >= band_low else "band")
+            upper = (1.0 + s.max_change) * current if s.max_change is not None else None
+            bounds[s.code] = (lower, upper, reason)
+        self._cache["service_bounds"] = bounds
+        return dict(bounds)
+
+    @property
+    def has_fixed_costs(self) -> bool:
+        return any(a.fixed_cost > 0 for a in self.activities)
+
+    @property
+    def is_mip(self) -> bool:
+        """Whether the model has integer variables (fixed costs, or whole posts under a staff limit)."""
+        return self.has_fixed_costs or (self.integer_posts and self.staff_limit is not None)
+
+
+# --------------------------------------------------------------------------------------------
+# Field descriptions shared by the dict reader, the table reader and the JSON Schema
+# --------------------------------------------------------------------------------------------
+
+Kind = Literal["code", "ref", "text", "number", "bool", "scope"]
+Check = Literal["", ">=0", ">0", "rate", "change", ">=-1"]
+
+
+@dataclass(frozen=True)
+class _Field:
+    name: str  # English identifier (JSON key, dataclass field)
+    column: str  # French column name (Excel)
+    kind: Kind
+    required: bool = False
+    nullable: bool = False  # None allowed (optional number or reference)
+    check: Check = ""
+    description: str = ""
+
+
+SERVICE_FIELDS = (
+    _Field("code", "code", "code", True, description="Code unique du service"),
+    _Field("name", "nom", "text", description="Libellé"),
+    _Field(
+        "current_budget",
+        "budget_actuel",
+        "number",
+        nullable=True,
+        check=">=0",
+        description="Budget actuel (€) ; absent : coût actuel de ses activités",
+    ),
+    _Field(
+        "min_change",
+        "variation_min",
+        "number",
+        nullable=True,
+        check=">=-1",
+        description="Variation minimale autorisée du budget (fraction, ex. -0.10) ; absent : aucune",
+    ),
+    _Field(
+        "max_change",
+        "variation_max",
+        "number",
+        nullable=True,
+        check=">=-1",
+        description="Variation maximale autorisée du budget (fraction, ex. 0.15) ; absent : aucune",
+    ),
+    _Field(
+        "legal_floor",
+        "plancher_legal",
+        "number",
+        check=">=0",
+        description="Plancher légal (€) : missions obligatoires",
+    ),
+)
+
+ACTIVITY_FIELDS = (
+    _Field("code", "code", "code", True, description="Code unique de l'activité"),
+    _Field("name", "nom", "text", description="Libellé"),
+    _Field("service", "service", "ref", True, description="Code du service qui la porte"),
+    _Field("unit_cost", "cout_unitaire", "number", True, check=">=0", description="Coût par unité (€)"),
+    _Field(
+        "fixed_cost",
+        "cout_fixe",
+        "number",
+        check=">=0",
+        description="Coût fixe si l'activité fonctionne (€) ; 0 : aucun",
+    ),
+    _Field("current_volume", "volume_actuel", "number", check=">=0", description="Volume actuel (unités)"),
+    _Field("min_volume", "volume_min", "number", check=">=0", description="Volume obligatoire (unités)"),
+    _Field(
+        "capacity",
+        "capacite",
+        "number",
+        nullable=True,
+        check=">=0",
+        description="Capacité maximale (unités) ; absent : illimitée",
+    ),
+    _Field("staff_per_unit", "etp_par_unite", "number", check=">=0", description="ETP par unité produite"),
+    _Field("territory", "territoire", "ref", nullable=True, description="Territoire (facultatif)"),
+)
+
+NEED_FIELDS = (
+    _Field("code", "code", "code", True, description="Code unique du besoin"),
+    _Field("name", "nom", "text", description="Libellé"),
+    _Field("size", "taille", "number", True, check=">0", description="Nombre de personnes concernées"),
+    _Field("priority", "priorite", "number", check=">0", description="Poids de priorité (> 0)"),
+    _Field("population_group", "groupe", "ref", nullable=True, description="Groupe de population"),
+    _Field("territory", "territoire", "ref", nullable=True, description="Territoire"),
+    _Field(
+        "min_coverage_rate",
+        "taux_min",
+        "number",
+        nullable=True,
+        check="rate",
+        description="Taux de couverture minimal (fraction entre 0 et 1)",
+    ),
+    _Field(
+        "min_coverage_soft",
+        "taux_min_souple",
+        "bool",
+        description="Taux minimal souple : peut être manqué avec une pénalité",
+    ),
+    _Field(
+        "shortfall_penalty",
+        "penalite",
+        "number",
+        nullable=True,
+        check=">0",
+        description="Pénalité par personne manquante (unités de l'objectif)",
+    ),
+)
+
+COVERAGE_FIELDS = (
+    _Field("activity", "activite", "ref", True, description="Code de l'activité"),
+    _Field("need", "besoin", "ref", True, description="Code du besoin"),
+    _Field(
+        "coefficient", "coefficient", "number", True, check=">0", description="Personnes couvertes par unité"
+    ),
+)
+
+EQUITY_FIELDS = (
+    _Field("scope", "portee", "scope", True, description="« group » (groupe) ou « territory » (territoire)"),
+    _Field("target", "cible", "ref", True, description="Code du groupe ou du territoire"),
+    _Field("min_rate", "taux_min", "number", True, check="rate", description="Taux de couverture minimal"),
+    _Field("soft", "souple", "bool", description="Souple : peut être manqué avec une pénalité"),
+    _Field(
+        "penalty",
+        "penalite",
+        "number",
+        nullable=True,
+        check=">0",
+        description="Pénalité par personne manquante",
+    ),
+)
+
+COLLECTIONS: dict[str, tuple[_Field, ...]] = {
+    "services": SERVICE_FIELDS,
+    "activities": ACTIVITY_FIELDS,
+    "needs": NEED_FIELDS,
+    "coverages": COVERAGE_FIELDS,
+    "equity_floors": EQUITY_FIELDS,
+}
+
+#: French name of each collection in messages (dict paths) and its sheet in a workbook.
+COLLECTION_LABELS = {
+    "services": "services",
+    "activities": "activités",
+    "needs": "besoins",
+    "coverages": "couvertures",
+    "equity_floors": "équité",
+}
+SHEETS = {
+    "services": "services",
+    "activities": "activites",
+    "needs": "besoins",
+    "coverages": "couverture",
+    "equity_floors": "equite",
+}
+PARAMETERS_SHEET = "parametres"
+
+#: Column names of each sheet of the workbook form (see docs/optimizer.md).
+TABLE_COLUMNS: dict[str, list[str]] = {
+    PARAMETERS_SHEET: ["parametre", "valeur"],
+    **{SHEETS[k]: [f.column for f in fields] for k, fields in COLLECTIONS.items()},
+}
+
+#: Rows of the "parametres" sheet: French name -> English field.
+PARAMETER_ROWS = {
+    "nom": "name",
+    "annee": "year",
+    "enveloppe": "envelope",
+    "limite_etp": "staff_limit",
+    "objectif": "objective",
+    "postes_entiers": "integer_posts",
+    "paliers_taux": "steps_rates",
+    "paliers_poids": "steps_weights",
+}
+OBJECTIVE_WORDS = {"persons": "persons", "rates": "rates", "personnes": "persons", "taux": "rates"}
+SCOPE_WORDS = {"group": "group", "territory": "territory", "groupe": "group", "territoire": "territory"}
+TRUE_WORDS = {"oui", "vrai", "true", "yes", "1", "x"}
+FALSE_WORDS = {"non", "faux", "false", "no", "0", ""}
+
+
+# --------------------------------------------------------------------------------------------
+# Dict form
+# --------------------------------------------------------------------------------------------
+
+
+def problem_to_dict(problem: Problem) -> dict[str, Any]:
+    """The problem as a JSON-ready dict (the format of :data:`PROBLEM_SCHEMA`)."""
+
+    def record(obj: object, fields: Iterable[_Field]) -> dict[str, Any]:
+        return {f.name: getattr(obj, f.name) for f in fields}
+
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "name": problem.name,
+        "year": problem.year,
+        "envelope": problem.envelope,
+        "staff_limit": problem.staff_limit,
+        "objective": problem.objective,
+        "diminishing_returns": (
+            [[b, w] for b, w in problem.diminishing_returns] if problem.diminishing_returns else None
+        ),
+        "integer_posts": problem.integer_posts,
+        "services": [record(s, SERVICE_FIELDS) for s in problem.services],
+        "activities": [record(a, ACTIVITY_FIELDS) for a in problem.activities],
+        "needs": [record(n, NEED_FIELDS) for n in problem.needs],
+        "coverages": [record(c, COVERAGE_FIELDS) for c in problem.coverages],
+        "equity_floors": [record(e, EQUITY_FIELDS) for e in problem.equity_floors],
+    }
+
+
+def _dict_locator(collection: str | None, index: int | None, name: str | None) -> str:
+    if collection is None:
+        return name or "problème"
+    where = (
+        f"{COLLECTION_LABELS[collection]}[{index}]" if index is not None else COLLECTION_LABELS[collection]
+    )
+    return f"{where}.{name}" if name else where
+
+
+def problem_from_dict(data: Mapping[str, Any]) -> Problem:
+    """Read and check a problem from its dict form; raise :class:`ProblemError` listing every error.
+
+    Checks: types and signs of every field, unique codes, references to known services, needs,
+    groups and territories, ``min_volume <= capacity``, ``min_change <= max_change``, steps of
+    diminishing returns increasing to 1 with non-increasing weights, at least one activity and
+    one need. Unknown keys are refused (a misspelt key would otherwise be silently ignored).
+    """
+    errors: list[str] = []
+    if not isinstance(data, Mapping):
+        raise ProblemError(["problème : un objet JSON est attendu"])
+    known = {"format", "version", "name", "year", "envelope", "staff_limit", "objective"}
+    known |= {"diminishing_returns", "integer_posts", *COLLECTIONS}
+    for key in data:
+        if key not in known:
+            errors.append(f"{key} : champ inconnu")
+    if "format" in data and data["format"] != FORMAT:
+        errors.append(f"format : « {FORMAT} » attendu")
+    if "version" in data and data["version"] != VERSION:
+        errors.append(f"version : version {VERSION} attendue")
+    params = {
+        k: data.get(k) for k in ("name", "year", "envelope", "staff_limit", "objective", "integer_posts")
+    }
+    steps_raw = data.get("diminishing_returns")
+    steps: list[Any] | None
+    if steps_raw is None:
+        steps = None
+    elif isinstance(steps_raw, list) and all(isinstance(s, list) and len(s) == 2 for s in steps_raw):
+        steps = steps_raw
+    else:
+        errors.append("diminishing_returns : liste de paires [taux, poids] attendue")
+        steps = None
+    for key in ("services", "activities", "needs", "coverages"):
+        if key not in data:
+            errors.append(f"{COLLECTION_LABELS[key]} : champ obligatoire manquant")
+    records: dict[str, list[Mapping[str, Any]]] = {}
+    for collection in COLLECTIONS:
+        raw = data.get(collection, [])
+        if not isinstance(raw, list):
+            errors.append(f"{COLLECTION_LABELS[collection]} : liste attendue")
+            raw = []
+        rows: list[Mapping[str, Any]] = []
+        for i, row in enumerate(raw):
+            if not isinstance(row, Mapping):
+                errors.append(f"{_dict_locator(collection, i, None)} : objet attendu")
+                rows.append({})
+                continue
+            allowed = {f.name for f in COLLECTIONS[collection]}
+            for key in row:
+                if key not in allowed:
+                    errors.append(f"{_dict_locator(collection, i, str(key))} : champ inconnu")
+            rows.append(row)
+        records[collection] = rows
+    return _build(params, steps, records, _dict_locator, errors, lenient=False)
+
+
+# --------------------------------------------------------------------------------------------
+# Table form (one DataFrame per sheet)
+# --------------------------------------------------------------------------------------------
+
+
+def _blank(value: object) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return isinstance(value, str) and not value.strip()
+
+
+def _format_steps(values: Iterable[float]) -> str:
+    return " ; ".join(f"{v:g}".replace(".", ",") for v in values)
+
+
+def problem_to_tables(problem: Problem) -> dict[str, pd.DataFrame]:
+    """The problem as one DataFrame per sheet (French sheet and column names, :data:`TABLE_COLUMNS`).
+
+    Rates stay fractions (-0.1 for -10 %); booleans are "oui"/"non"; absent values are empty.
+    """
+    steps = problem.diminishing_returns or ()
+    parameters = [
+        ("nom", problem.name),
+        ("annee", problem.year),
+        ("enveloppe", problem.envelope),
+        ("limite_etp", problem.staff_limit),
+        ("objectif", "personnes" if problem.objective == "persons" else "taux"),
+        ("postes_entiers", "oui" if problem.integer_posts else "non"),
+        ("paliers_taux", _format_steps(b for b, _ in steps) if steps else None),
+        ("paliers_poids", _format_steps(w for _, w in steps) if steps else None),
+    ]
+    tables = {
+        PARAMETERS_SHEET: pd.DataFrame(parameters, columns=TABLE_COLUMNS[PARAMETERS_SHEET], dtype=object)
+    }
+    items: dict[str, tuple[object, ...]] = {
+        "services": problem.services,
+        "activities": problem.activities,
+        "needs": problem.needs,
+        "coverages": problem.coverages,
+        "equity_floors": problem.equity_floors,
+    }
+    for collection, fields in COLLECTIONS.items():
+        rows = []
+        for obj in items[collection]:
+            row: list[object] = []
+            for f in fields:
+                value = getattr(obj, f.name)
+                if f.kind == "bool":
+                    value = "oui" if value else "non"
+                elif f.kind == "scope":
+                    value = "groupe" if value == "group" else "territoire"
+                row.append(value)
+            rows.append(row)
+        tables[SHEETS[collection]] = pd.DataFrame(rows, columns=[f.column for f in fields], dtype=object)
+    return tables
+
+
+def _table_locator(collection: str | None, index: int | None, name: str | None) -> str:
+    if collection is None:
+        french = {v: k for k, v in PARAMETER_ROWS.items()}
+        row = french.get(name or "", name or "")
+        return f"feuille « {PARAMETERS_SHEET} », ligne « {row} »"
+    sheet = SHEETS[collection]
+    where = f"feuille « {sheet} »"
+    if index is not None:
+        where += f", ligne {index + 2}"  # header on row 1
+    if name:
+        column = next((f.column for f in COLLECTIONS[collection] if f.name == name), name)
+        where += f", colonne « {column} »"
+    return where
+
+
+def _parse_steps_text(raw: object) -> list[float] | None:
+    if _blank(raw):
+        return None
+    if isinstance(raw, int | float) and not isinstance(raw, bool):
+        return [float(raw)]
+    try:
+        return [float(p.strip().replace(",", ".")) for p in str(raw).split(";") if p.strip()]
+    except ValueError:
+        return None
+
+
+def problem_from_tables(tables: Mapping[str, pd.DataFrame]) -> Problem:
+    """Read and check a problem from its sheets; errors are located by sheet, row and column.
+
+    Missing sheets "equite" (no equity floor) and "parametres" columns are errors only when needed;
+    blank rows are skipped; codes typed as numbers in Excel are read as text ("101").
+    """
+    errors: list[str] = []
+    for sheet in (PARAMETERS_SHEET, *(SHEETS[c] for c in ("services", "activities", "needs", "coverages"))):
+        if sheet not in tables:
+            errors.append(f"feuille « {sheet} » absente")
+    params: dict[str, Any] = {}
+    steps: list[Any] | None = None
+    if PARAMETERS_SHEET in tables:
+        frame = tables[PARAMETERS_SHEET]
+        missing = [c for c in TABLE_COLUMNS[PARAMETERS_SHEET] if c not in frame.columns]
+        if missing:
+            errors.append(f"feuille « {PARAMETERS_SHEET} » : colonnes absentes : {', '.join(missing)}")
+        else:
+            for i, (key, value) in enumerate(zip(frame["parametre"], frame["valeur"], strict=True)):
+                if _blank(key):
+                    continue
+                name = PARAMETER_ROWS.get(str(key).strip())
+                if name is None:
+                    errors.append(
+                        f"feuille « {PARAMETERS_SHEET} », ligne {i + 2} : paramètre inconnu « {key} »"
+                    )
+                    continue
+                params[name] = None if _blank(value) else value
+        if isinstance(params.get("objective"), str):
+            params["objective"] = OBJECTIVE_WORDS.get(
+                params["objective"].strip().lower(), params["objective"]
+            )
+        rates = params.pop("steps_rates", None)
+        weights = params.pop("steps_weights", None)
+        if rates is not None or weights is not None:
+            parsed_rates, parsed_weights = _parse_steps_text(rates), _parse_steps_text(weights)
+            if parsed_rates is None or parsed_weights is None or len(parsed_rates) != len(parsed_weights):
+                errors.append(
+                    f"feuille « {PARAMETERS_SHEET} », lignes « paliers_taux » et « paliers_poids » : "
+                    "deux listes de même longueur attendues, séparées par « ; » (ex. 0,5 ; 0,8 ; 1)"
+                )
+            else:
+                steps = [[b, w] for b, w in zip(parsed_rates, parsed_weights, strict=True)]
+        year = params.get("year")
+        if isinstance(year, float) and year.is_integer():
+            params["year"] = int(year)
+    records: dict[str, list[Mapping[str, Any]]] = {}
+    for collection, fields in COLLECTIONS.items():
+        sheet = SHEETS[collection]
+        if sheet not in tables:
+            records[collection] = []
+            continue
+        frame = tables[sheet]
+        columns = [str(c).strip() for c in frame.columns]
+        missing = [f.column for f in fields if f.required and f.column not in columns]
+        unknown = [
+            c for c in columns if c and c not in {f.column for f in fields} and not c.startswith("Unnamed")
+        ]
+        if missing:
+            errors.append(f"feuille « {sheet} » : colonnes absentes : {', '.join(missing)}")
+        if unknown:
+            errors.append(f"feuille « {sheet} » : colonnes inconnues : {', '.join(unknown)}")
+        by_column = {f.column: f for f in fields}
+        rows: list[Mapping[str, Any]] = []
+        for values in frame.itertuples(index=False, name=None):
+            row: dict[str, Any] = {}
+            for column, value in zip(columns, values, strict=True):
+                f = by_column.get(column)
+                if f is None or _blank(value):
+                    continue
+                if f.kind == "bool" and isinstance(value, str):
+                    word = value.strip().lower()
+                    value = True if word in TRUE_WORDS else False if word in FALSE_WORDS else value
+                elif f.kind == "bool" and isinstance(value, int | float) and value in (0, 1):
+                    value = bool(value)
+                elif f.kind == "scope" and isinstance(value, str):
+                    value = SCOPE_WORDS.get(value.strip().lower(), value)
+                row[f.name] = value
+            # a row blank in every column is skipped but keeps its place (row numbers stay Excel's)
+            rows.append(row if row else {"__blank__": True})
+        records[collection] = rows
+    return _build(params, steps, records, _table_locator, errors, lenient=True)
+
+
+# --------------------------------------------------------------------------------------------
+# The common reader
+# --------------------------------------------------------------------------------------------
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def _build(
+    params: Mapping[str, Any],
+    steps: list[Any] | None,
+    records: Mapping[str, list[Mapping[str, Any]]],
+    locate: Callable[[str | None, int | None, str | None], str],
+    errors: list[str],
+    *,
+    lenient: bool,
+) -> Problem:
+    """Type-check every field, then the references between records; raise if anything is wrong."""
+
+    def error(collection: str | None, index: int | None, name: str | None, message: str) -> None:
+        errors.append(f"{locate(collection, index, name)} : {message}")
+
+    # -- parameters
+    envelope = _number(params.get("envelope"))
+    if envelope is None or envelope < 0:
+        error(None, None, "envelope", "doit être un nombre positif (l'enveloppe en euros)")
+    staff_limit: float | None = None
+    if params.get("staff_limit") is not None:
+        staff_limit = _number(params.get("staff_limit"))
+        if staff_limit is None or staff_limit < 0:
+            error(None, None, "staff_limit", "doit être un nombre positif d'ETP ou être absent")
+    objective = params.get("objective") or "persons"
+    if objective not in ("persons", "rates"):
+        error(None, None, "objective", "doit valoir « persons » (personnes) ou « rates » (taux)")
+        objective = "persons"
+    integer_posts = params.get("integer_posts") or False
+    if isinstance(integer_posts, str) and lenient:
+        word = integer_posts.strip().lower()
+        integer_posts = True if word in TRUE_WORDS else False if word in FALSE_WORDS else integer_posts
+    if not isinstance(integer_posts, bool):
+        error(None, None, "integer_posts", "doit être vrai ou faux")
+        integer_posts = False
+    name = params.get("name") or ""
+    if not isinstance(name, str):
+        name = str(name) if lenient else ""
+        if not lenient:
+            error(None, None, "name", "doit être un texte")
+    year = params.get("year")
+    if year is not None and (isinstance(year, bool) or not isinstance(year, int)):
+        error(None, None, "year", "doit être une année entière")
+        year = None
+    diminishing: tuple[Step, ...] | None = None
+    if steps:
+        parsed: list[Step] = []
+        for i, pair in enumerate(steps):
+            b, w = _number(pair[0]), _number(pair[1])
+            if b is None or w is None:
+                error(None, None, f"diminishing_returns[{i}]", "deux nombres attendus [taux, poids]")
+                continue
+            parsed.append((b, w))
+        if len(parsed) == len(steps):
+            bounds = [b for b, _ in parsed]
+            weights = [w for _, w in parsed]
+            if any(b <= 0 or b > 1 for b in bounds) or any(b2 <= b1 for b1, b2 in itertools.pairwise(bounds)):
+                error(
+                    None,
+                    None,
+                    "diminishing_returns",
+                    "les taux des paliers doivent croître strictement, entre 0 et 1",
+                )
+            elif not math.isclose(bounds[-1], 1.0):
+                error(
+                    None,
+                    None,
+                    "diminishing_returns",
+                    "le dernier palier doit aller jusqu'à un taux de 1 (100 %)",
+                )
+            if any(w <= 0 for w in weights):
+                error(
+                    None,
+                    None,
+                    "diminishing_returns",
+                    "les poids des paliers doivent être strictement positifs",
+                )
+            elif any(w2 > w1 for w1, w2 in itertools.pairwise(weights)):
+                error(
+                    None,
+                    None,
+                    "diminishing_returns",
+                    "les poids des paliers ne peuvent pas croître (rendements décroissants : modèle concave)",
+                )
+            diminishing = tuple(parsed)
+
+    # -- records
+    def parse(collection: str) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for i, row in enumerate(records.get(collection, [])):
+            if row.get("__blank__"):
+                continue
+            values: dict[str, Any] = {"__index__": i}
+            ok = True
+            for f in COLLECTIONS[collection]:
+                raw = row.get(f.name)
+                if raw is None or (lenient and _blank(raw)):
+                    if f.required:
+                        error(collection, i, f.name, "valeur obligatoire manquante")
+                        ok = False
+                    continue
+                if f.kind in ("code", "ref", "text"):
+                    if lenient and isinstance(raw, int | float) and not isinstance(raw, bool):
+                        raw = str(int(raw)) if float(raw).is_integer() else str(raw)
+                    if not isinstance(raw, str) or (f.kind != "text" and not raw.strip()):
+                        error(
+                            collection,
+                            i,
+                            f.name,
+                            "doit être un texte non vide" if f.kind != "text" else "doit être un texte",
+                        )
+                        ok = False
+                        continue
+                    values[f.name] = raw.strip()
+                elif f.kind == "bool":
+                    if not isinstance(raw, bool):
+                        error(collection, i, f.name, "doit être vrai ou faux (oui / non)")
+                        ok = False
+                        continue
+                    values[f.name] = raw
+                elif f.kind == "scope":
+                    if raw not in ("group", "territory"):
+                        error(
+                            collection,
+                            i,
+                            f.name,
+                            "doit valoir « group » (groupe) ou « territory » (territoire)",
+                        )
+                        ok = False
+                        continue
+                    values[f.name] = raw
+                else:
+                    number = _number(raw)
+                    problem = ""
+                    if number is None:
+                        problem = "doit être un nombre"
+                    elif f.check == ">=0" and number < 0:
+                        problem = "doit être un nombre positif"
+                    elif f.check == ">0" and number <= 0:
+                        problem = "doit être un nombre strictement positif"
+                    elif f.check == "rate" and not 0 <= number <= 1:
+                        problem = "doit être un taux entre 0 et 1"
+                    elif f.check == ">=-1" and number < -1:
+                        problem = "une baisse ne peut dépasser -1 (-100 %)"
+                    if problem:
+                        error(collection, i, f.name, problem)
+                        ok = False
+                        continue
+                    values[f.name] = number
+            values["__ok__"] = ok
+            out.append(values)
+        return out
+
+    def unique(collection: str, rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        seen: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            code = row.get("code")
+            if code is None:
+                continue
+            if code in seen:
+                error(
+                    collection,
+                    row["__index__"],
+                    "code",
+                    f"code « {code} » en double (déjà utilisé en {locate(collection, seen[code]['__index__'], None)})",
+                )
+            else:
+                seen[code] = row
+        return seen
+
+    service_rows, activity_rows, need_rows = parse("services"), parse("activities"), parse("needs")
+    coverage_rows, equity_rows = parse("coverages"), parse("equity_floors")
+    services_by_code = unique("services", service_rows)
+    activities_by_code = unique("activities", activity_rows)
+    needs_by_code = unique("needs", need_rows)
+
+    for row in service_rows:
+        low, high = row.get("min_change"), row.get("max_change")
+        if low is not None and high is not None and low > high:
+            error(
+                "services",
+                row["__index__"],
+                "min_change",
+                f"la variation minimale ({low:g}) dépasse la maximale ({high:g})",
+            )
+    for row in activity_rows:
+        service = row.get("service")
+        if service is not None and service not in services_by_code:
+            error("activities", row["__index__"], "service", f"service « {service} » inconnu")
+        cap, low = row.get("capacity"), row.get("min_volume")
+        if cap is not None and low is not None and low > cap:
+            error(
+                "activities",
+                row["__index__"],
+                "min_volume",
+                f"le volume obligatoire ({low:g}) dépasse la capacité ({cap:g})",
+            )
+    pairs: dict[tuple[str, str], int] = {}
+    for row in coverage_rows:
+        i = row["__index__"]
+        a, n = row.get("activity"), row.get("need")
+        if a is not None and a not in activities_by_code:
+            error("coverages", i, "activity", f"activité « {a} » inconnue")
+        if n is not None and n not in needs_by_code:
+            error("coverages", i, "need", f"besoin « {n} » inconnu")
+        if a is not None and n is not None:
+            if (a, n) in pairs:
+                error(
+                    "coverages",
+                    i,
+                    None,
+                    f"couverture « {a} » → « {n} » en double (déjà en ligne d'indice {pairs[(a, n)]})",
+                )
+            pairs[(a, n)] = i
+    groups = {r["population_group"] for r in need_rows if r.get("population_group")}
+    territories = {r["territory"] for r in need_rows if r.get("territory")}
+    for row in equity_rows:
+        scope, target = row.get("scope"), row.get("target")
+        if scope is None or target is None:
+            continue
+        known = groups if scope == "group" else territories
+        if target not in known:
+            what = "groupe de population" if scope == "group" else "territoire"
+            error("equity_floors", row["__index__"], "target", f"{what} « {target} » porté par aucun besoin")
+    if not activity_rows:
+        errors.append(f"{locate('activities', None, None)} : aucune activité")
+    if not need_rows:
+        errors.append(f"{locate('needs', None, None)} : aucun besoin")
+    if errors:
+        raise ProblemError(errors)
+
+    def make(cls: type[Any], row: Mapping[str, Any]) -> Any:
+        return cls(**{k: v for k, v in row.items() if not k.startswith("__")})
+
+    return Problem(
+        activities=tuple(make(ActivitySpec, r) for r in activity_rows),
+        needs=tuple(make(NeedSpec, r) for r in need_rows),
+        services=tuple(make(ServiceSpec, r) for r in service_rows),
+        coverages=tuple(make(Coverage, r) for r in coverage_rows),
+        envelope=cast(float, envelope),
+        staff_limit=staff_limit,
+        objective=cast(ObjectiveKind, objective),
+        diminishing_returns=diminishing,
+        integer_posts=integer_posts,
+        equity_floors=tuple(make(EquityFloor, r) for r in equity_rows),
+        name=name,
+        year=year,
+    )
+
+
+def check_problem(problem: Problem) -> None:
+    """Check a problem built in code (not read from a file) as the readers do; raise ProblemError."""
+    problem_from_dict(problem_to_dict(problem))
+
+
+# --------------------------------------------------------------------------------------------
+# JSON Schema (draft 2020-12), generated from the same field descriptions
+# --------------------------------------------------------------------------------------------
+
+
+def _field_schema(f: _Field) -> dict[str, Any]:
+    schema: dict[str, Any]
+    if f.kind in ("code", "ref"):
+        schema = {"type": "string", "minLength": 1}
+    elif f.kind == "text":
+        schema = {"type": "string"}
+    elif f.kind == "bool":
+        schema = {"type": "boolean"}
+    elif f.kind == "scope":
+        schema = {"enum": ["group", "territory"]}
+    else:
+        schema = {"type": "number"}
+        if f.check == ">=0":
+            schema["minimum"] = 0
+        elif f.check == ">0":
+            schema["exclusiveMinimum"] = 0
+        elif f.check == "rate":
+            schema.update(minimum=0, maximum=1)
+        elif f.check == ">=-1":
+            schema["minimum"] = -1
+    if f.nullable:
+        if "type" in schema:
+            schema["type"] = [schema["type"], "null"]
+        else:
+            schema["enum"] = [*schema["enum"], None]
+    schema["description"] = f.description
+    return schema
+
+
+def _record_schema(fields: tuple[_Field, ...], title: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "title": title,
+        "additionalProperties": False,
+        "required": [f.name for f in fields if f.required],
+        "properties": {f.name: _field_schema(f) for f in fields},
+    }
+
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://pilotis.local/schemas/probleme-v1.json",
+    "title": "Problème d'arbitrage budgétaire Pilotis",
+    "description": (
+        "Un scénario d'arbitrage : services, activités, besoins, couvertures, enveloppe et limites. "
+        "Voir docs/optimizer.md pour la formulation."
+    ),
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["envelope", "services", "activities", "needs", "coverages"],
+    "properties": {
+        "format": {"const": FORMAT},
+        "version": {"const": VERSION},
+        "name": {"type": "string", "description": "Nom du scénario"},
+        "year": {"type": ["integer", "null"], "description": "Exercice budgétaire"},
+        "envelope": {"type": "number", "minimum": 0, "description": "Enveloppe totale (€)"},
+        "staff_limit": {"type": ["number", "null"], "minimum": 0, "description": "Limite d'effectifs (ETP)"},
+        "objective": {
+            "enum": ["persons", "rates"],
+            "description": "persons : personnes couvertes pondérées ; rates : taux de couverture pondérés",
+        },
+        "diminishing_returns": {
+            "type": ["array", "null"],
+            "description": "Paliers [taux de couverture maximal du palier, poids], taux croissants jusqu'à 1, poids non croissants",
+            "items": {
+                "type": "array",
+                "prefixItems": [
+                    {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+                    {"type": "number", "exclusiveMinimum": 0},
+                ],
+                "minItems": 2,
+                "maxItems": 2,
+            },
+        },
+        "integer_posts": {
+            "type": "boolean",
+            "description": "Postes entiers par service (variables entières)",
+        },
+        "services": {"type": "array", "items": {"$ref": "#/$defs/service"}},
+        "activities": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/activity"}},
+        "needs": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/need"}},
+        "coverages": {"type": "array", "items": {"$ref": "#/$defs/coverage"}},
+        "equity_floors": {"type": "array", "items": {"$ref": "#/$defs/equity_floor"}},
+    },
+    "$defs": {
+        "service": _record_schema(SERVICE_FIELDS, "Service"),
+        "activity": _record_schema(ACTIVITY_FIELDS, "Activité"),
+        "need": _record_schema(NEED_FIELDS, "Besoin"),
+        "coverage": _record_schema(COVERAGE_FIELDS, "Couverture"),
+        "equity_floor": _record_schema(EQUITY_FIELDS, "Plancher d'équité"),
+    },
+}

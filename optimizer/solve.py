@@ -1,0 +1,495 @@
+"""Solving the reallocation model with HiGHS (default) or CBC, with duals that can be trusted.
+
+Routes
+------
+- ``"highs"`` (default): the formulation goes to ``highspy`` directly as matrices
+  (:mod:`optimizer.highs_direct`): fastest, and the only route with warm what-if re-solves.
+- ``"highs-pulp"``: the PuLP model solved through ``pulp.HiGHS``.
+- ``"cbc"``: the PuLP model solved by the CBC binary bundled with PuLP (``COIN_CMD`` pointed at
+  it: ``PULP_CBC_CMD`` itself is deprecated in PuLP 3.3 and warns on construction).
+
+Traps of PuLP 3.3 measured on this machine, each corrected here and pinned by a test
+-------------------------------------------------------------------------------------
+1. Through ``pulp.HiGHS`` a maximisation is solved as the minimisation of the negated objective
+   and the duals and reduced costs of that minimisation are returned: every sign is opposite.
+   They are negated back on that route.
+2. Through ``pulp.HiGHS`` (and CBC) a MILP's duals are all 0 (or meaningless): for a MILP the
+   duals, reduced costs and ranging are those of the LP with the integer choices fixed at the
+   solution, re-solved (the reported volumes are that LP's, at least as good as the incumbent).
+3. CBC stopped at its time limit without an integer solution reports "Not Solved" yet leaves the
+   LP-relaxation values in the variables: that is reported as ``time_limit_no_solution`` with
+   no values at all. A time-limited MIP with an incumbent is ``time_limit_feasible`` with its
+   gap (HiGHS's own; for CBC an upper bound from the LP relaxation).
+
+Conventions of :class:`Solution`
+--------------------------------
+``duals[name]`` is the derivative of the maximised objective with respect to the active bound of
+row ``name`` (see :mod:`optimizer.model` for the names): >= 0 for a binding ``<=`` row such as
+``envelope`` ("1 EUR more covers that many weighted persons"), <= 0 for a binding ``>=`` row such
+as ``service_min[S]``; only rows with a non-zero dual (and ``envelope``) are listed.
+``reduced_costs[activity]`` is the derivative of the objective with respect to the bound at
+which the activity's volume sits (< 0 at its minimum: each forced unit costs that much; > 0 at
+its capacity). ``ranges[name]`` is the interval of that bound over which the dual holds
+(HiGHS ranging; a dual is only locally true). Every solve has a time limit; HiGHS runs on one
+thread with a fixed seed, CBC on one thread, so the same input gives the same answer (unless a
+time limit cuts a search short).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+import highspy
+import numpy as np
+import pulp
+
+from optimizer import highs_direct as hd
+from optimizer.model import FloatArray, Formulation, PulpModel, formulate, pulp_model_from
+from optimizer.problem import Problem
+
+Status = Literal["optimal", "time_limit_feasible", "infeasible", "time_limit_no_solution", "error"]
+SolverName = Literal["highs", "highs-pulp", "cbc"]
+
+STATUS_FR: dict[str, str] = {
+    "optimal": "solution optimale",
+    "time_limit_feasible": "limite de temps atteinte : meilleure solution trouvée (pas nécessairement optimale)",
+    "infeasible": "scénario infaisable : les contraintes ne peuvent être tenues ensemble",
+    "time_limit_no_solution": "limite de temps atteinte sans aucune solution",
+    "error": "erreur du solveur",
+}
+
+#: Duals and reduced costs smaller than this are treated as 0 (solver noise).
+DUAL_TOL = 1e-9
+#: Values within this of a bound are at the bound.
+VALUE_TOL = 1e-7
+
+
+@dataclass(frozen=True)
+class Solution:
+    """The result of :func:`solve` (amounts in EUR, volumes in units, covered in persons)."""
+
+    status: Status
+    status_fr: str
+    solver: str
+    is_mip: bool
+    objective: float | None  # maximised value: coverage value minus soft-floor penalties
+    coverage_value: float | None  # priority-weighted persons (or rates) covered
+    penalty: float
+    mip_gap: float | None
+    volumes: dict[str, float]
+    runs: dict[str, bool]
+    covered: dict[str, float]
+    coverage_rate: dict[str, float]
+    activity_cost: dict[str, float]
+    service_budget: dict[str, float]
+    total_cost: float | None
+    staff_total: float | None
+    posts: dict[str, int]
+    shortfalls: dict[str, float]
+    duals: dict[str, float]
+    reduced_costs: dict[str, float]
+    ranges: dict[str, tuple[float, float]]
+    solve_seconds: float
+    message: str = ""
+    formulation: Formulation | None = field(default=None, repr=False, compare=False)
+    col_value: FloatArray | None = field(default=None, repr=False, compare=False)
+    #: the solved LP (integers fixed) kept warm for what-if re-solves (HiGHS route only)
+    engine: hd.WhatIf | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def has_values(self) -> bool:
+        return self.status in ("optimal", "time_limit_feasible")
+
+    @property
+    def envelope_dual(self) -> float | None:
+        return self.duals.get("envelope") if self.has_values else None
+
+    @property
+    def envelope_range(self) -> tuple[float, float] | None:
+        return self.ranges.get("envelope")
+
+
+@dataclass
+class _Raw:
+    status: Status
+    solver: str
+    col_value: FloatArray | None = None
+    mip_gap: float | None = None
+    row_dual: FloatArray | None = None
+    col_dual: FloatArray | None = None
+    ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
+    message: str = ""
+    engine: hd.WhatIf | None = None
+
+
+#: Constraints whose ranges are reported (policy choices; not the structural cover/budget rows).
+RANGED_KINDS = (
+    "envelope",
+    "staff",
+    "service_min",
+    "service_max",
+    "need_floor",
+    "group_floor",
+    "territory_floor",
+)
+
+
+def solve(
+    problem: Problem,
+    *,
+    solver: SolverName = "highs",
+    time_limit: float = 30.0,
+    relax_integers: bool = False,
+    mip_gap: float = 1e-4,
+    ranging: bool = True,
+) -> Solution:
+    """Solve ``problem`` and return volumes, costs, coverage, duals, reduced costs and ranging.
+
+    ``time_limit``: seconds for each solver run (the MIP, then the LP with integers fixed);
+    ``mip_gap``: relative gap at which a MIP search stops; ``relax_integers``: solve the LP
+    relaxation (fixed costs paid pro rata, fractional posts); ``ranging``: compute the ranges
+    of the binding rows (HiGHS ranging; for CBC on a HiGHS solve of the same LP).
+    """
+    start = time.perf_counter()
+    form = formulate(problem, relax_integers=relax_integers)
+    return solve_formulation(
+        form, solver=solver, time_limit=time_limit, mip_gap=mip_gap, ranging=ranging, started=start
+    )
+
+
+def solve_formulation(
+    form: Formulation,
+    *,
+    solver: SolverName = "highs",
+    time_limit: float = 30.0,
+    mip_gap: float = 1e-4,
+    ranging: bool = True,
+    started: float | None = None,
+) -> Solution:
+    """:func:`solve` of a formulation already built (the benchmark times the two phases apart)."""
+    if time_limit <= 0:
+        raise ValueError("la limite de temps doit être positive")
+    start = time.perf_counter() if started is None else started
+    if solver == "highs":
+        raw = _solve_highs(form, time_limit, mip_gap, ranging)
+    elif solver in ("cbc", "highs-pulp"):
+        raw = _solve_pulp(form, solver, time_limit, mip_gap, ranging)
+    else:
+        raise ValueError(f"solveur inconnu : {solver} (highs, highs-pulp ou cbc)")
+    return _solution(form, raw, time.perf_counter() - start)
+
+
+# ----------------------------------------------------------------------------------------------
+# HiGHS directly
+# ----------------------------------------------------------------------------------------------
+
+
+def _status_from_highs(run: hd.HighsRun, mip: bool) -> Status:
+    name = run.model_status
+    if name == "Optimal":
+        return "optimal" if run.has_solution else "error"
+    if name in ("Infeasible", "UnboundedOrInfeasible"):
+        return "infeasible"
+    if name in ("TimeLimit", "IterationLimit", "Interrupt", "HighsInterrupt", "SolutionLimit", "MemoryLimit"):
+        return "time_limit_feasible" if (run.has_solution and mip) else "time_limit_no_solution"
+    return "error"
+
+
+def named_duals(
+    form: Formulation, col_value: FloatArray, row_dual: FloatArray, col_dual: FloatArray
+) -> dict[str, float]:
+    """Non-zero duals by constraint name; the service bounds from the reduced costs of ``b_s``."""
+    duals = {form.row_name(int(i)): float(row_dual[i]) for i in np.flatnonzero(np.abs(row_dual) > DUAL_TOL)}
+    if "envelope" in form.row_index:
+        duals.setdefault("envelope", 0.0)
+    for code, j in form.b_col.items():
+        d = float(col_dual[j])
+        if abs(d) <= DUAL_TOL:
+            continue
+        at_lower = abs(col_value[j] - form.col_lower[j]) <= VALUE_TOL * max(1.0, abs(form.col_lower[j]))
+        duals[f"service_min[{code}]" if (at_lower and d < 0) else f"service_max[{code}]"] = d
+    return duals
+
+
+def _ranged_names(duals: dict[str, float]) -> list[str]:
+    return [
+        name
+        for name, d in duals.items()
+        if name.split("[")[0] in RANGED_KINDS and (d != 0 or name == "envelope")
+    ]
+
+
+def _solve_highs(form: Formulation, time_limit: float, mip_gap: float, ranging: bool) -> _Raw:
+    mip = bool(form.integer.any())
+    highs = hd.new_highs(time_limit=time_limit, mip_rel_gap=mip_gap if mip else None, presolve=mip)
+    hd.pass_formulation(highs, form)
+    run = hd.run(highs, mip=mip)
+    status = _status_from_highs(run, mip)
+    raw = _Raw(status, "highs", mip_gap=run.mip_gap)
+    if status not in ("optimal", "time_limit_feasible"):
+        raw.message = f"HiGHS : {run.model_status}"
+        return raw
+    bounds = None
+    lower, upper = form.col_lower, form.col_upper
+    if mip:  # trap 2: a MIP has no duals; take those of the LP with the integer choices fixed
+        lower, upper = hd.fixed_bounds(form, run.col_value)
+        highs = hd.new_highs(time_limit=time_limit, presolve=False)
+        hd.pass_formulation(highs, form, col_lower=lower, col_upper=upper, integer=False)
+        fixed = hd.run(highs, mip=False)
+        if fixed.model_status != "Optimal":
+            raw.col_value = run.col_value
+            raw.message = "duals indisponibles : le PL à choix entiers fixés n'a pas été résolu"
+            return raw
+        run = fixed
+        bounds = (lower, upper, form.row_lower, form.row_upper)
+    raw.col_value, raw.row_dual, raw.col_dual = run.col_value, run.row_dual, run.col_dual
+    if ranging:
+        names = _ranged_names(named_duals(form, run.col_value, run.row_dual, run.col_dual))
+        raw.ranges = hd.ranges(highs, form, names, bounds)
+    raw.engine = hd.WhatIf.attach(form, highs, run, lower, upper)
+    return raw
+
+
+def ranges_by_highs(
+    form: Formulation, col_value: FloatArray, names: list[str], time_limit: float
+) -> dict[str, tuple[float, float]]:
+    """Ranging of ``names`` from a HiGHS solve of the LP (integer choices fixed at ``col_value``)."""
+    lower, upper = hd.fixed_bounds(form, col_value)
+    highs = hd.new_highs(time_limit=time_limit, presolve=False)
+    hd.pass_formulation(highs, form, col_lower=lower, col_upper=upper, integer=False)
+    if hd.run(highs, mip=False).model_status != "Optimal":
+        return {}
+    return hd.ranges(highs, form, names, (lower, upper, form.row_lower, form.row_upper))
+
+
+# ----------------------------------------------------------------------------------------------
+# Through PuLP (CBC, or pulp.HiGHS)
+# ----------------------------------------------------------------------------------------------
+
+
+def cbc_solver(*, time_limit: float, mip: bool, mip_gap: float | None = None) -> pulp.LpSolver:
+    """The CBC bundled with PuLP, through ``COIN_CMD`` (``PULP_CBC_CMD`` warns it is deprecated)."""
+    return pulp.COIN_CMD(
+        path=pulp.PULP_CBC_CMD.pulp_cbc_path,
+        msg=False,
+        mip=mip,
+        timeLimit=time_limit,
+        gapRel=mip_gap,
+        threads=1,
+    )
+
+
+def pulp_highs_solver(*, time_limit: float, mip: bool, mip_gap: float | None = None) -> pulp.LpSolver:
+    """``pulp.HiGHS`` on one thread with a fixed seed (its banner already silenced)."""
+    hd.new_highs(time_limit=1.0)  # the first Highs of the process prints a banner: take it here
+    return pulp.HiGHS(msg=False, mip=mip, timeLimit=time_limit, gapRel=mip_gap, threads=1, random_seed=0)
+
+
+def _pulp_values(model: PulpModel) -> FloatArray:
+    form = model.formulation
+    values = np.empty(form.num_col)
+    for j, var in enumerate(model.variables):
+        v = var.varValue
+        # a column that appears in no row nor objective is not sent to the solver: its bound holds
+        values[j] = float(v) if v is not None else max(float(form.col_lower[j]), 0.0)
+    return values
+
+
+def _pulp_status(lp: pulp.LpProblem, solver: str, mip: bool) -> Status:
+    if solver == "highs-pulp" and lp.solverModel is not None:
+        # read HiGHS's own status: pulp.HiGHS maps a time limit with an incumbent to "Optimal"
+        run_status = lp.solverModel.getModelStatus().name[1:]
+        info = lp.solverModel.getInfo()
+        has = int(info.primal_solution_status) == int(highspy.SolutionStatus.kSolutionStatusFeasible)
+        fake = hd.HighsRun(
+            run_status, has, 0.0, np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0), None, 0.0
+        )
+        return _status_from_highs(fake, mip)
+    if lp.status == pulp.LpStatusOptimal:
+        if lp.sol_status == pulp.LpSolutionIntegerFeasible:
+            return "time_limit_feasible"
+        return "optimal"
+    if lp.status == pulp.LpStatusNotSolved:
+        return "time_limit_no_solution"  # trap 3: CBC's "Not Solved" leaves LP values behind
+    if lp.status == pulp.LpStatusInfeasible:
+        return "infeasible"
+    return "error"
+
+
+def _solve_pulp(form: Formulation, solver: str, time_limit: float, mip_gap: float, ranging: bool) -> _Raw:
+    mip = bool(form.integer.any())
+
+    def make(is_mip: bool) -> pulp.LpSolver:
+        gap = mip_gap if is_mip else None
+        if solver == "cbc":
+            return cbc_solver(time_limit=time_limit, mip=is_mip, mip_gap=gap)
+        return pulp_highs_solver(time_limit=time_limit, mip=is_mip, mip_gap=gap)
+
+    model = pulp_model_from(form)
+    try:
+        model.lp.solve(make(mip))
+    except pulp.PulpSolverError as exc:
+        return _Raw("error", solver, message=str(exc))
+    status = _pulp_status(model.lp, solver, mip)
+    raw = _Raw(status, solver)
+    if status not in ("optimal", "time_limit_feasible"):
+        raw.message = f"{solver} : {pulp.LpStatus.get(model.lp.status, '?')}"
+        return raw  # no values reported, whatever PuLP left in the variables (trap 3)
+    values = _pulp_values(model)
+    if mip:
+        incumbent = float(form.cost @ values)
+        if status == "time_limit_feasible":
+            raw.mip_gap = _gap_from_relaxation(form, solver, time_limit, incumbent)
+        elif solver == "highs-pulp" and model.lp.solverModel is not None:
+            raw.mip_gap = float(model.lp.solverModel.getInfo().mip_gap)
+        else:
+            raw.mip_gap = 0.0
+        # trap 2: fix the integer choices, re-solve the LP for its duals
+        for j in np.flatnonzero(form.integer):
+            var = model.variables[j]
+            var.lowBound = var.upBound = float(round(values[j]))
+            var.cat = pulp.LpContinuous
+        try:
+            model.lp.solve(make(False))
+        except pulp.PulpSolverError as exc:
+            raw.col_value = values
+            raw.message = f"duals indisponibles : {exc}"
+            return raw
+        if model.lp.status != pulp.LpStatusOptimal:
+            raw.col_value = values
+            raw.message = "duals indisponibles : le PL à choix entiers fixés n'a pas été résolu"
+            return raw
+        values = _pulp_values(model)
+    sign = -1.0 if solver == "highs-pulp" else 1.0  # trap 1: pulp.HiGHS returns the duals of -objective
+    raw.col_value = values
+    raw.row_dual = sign * np.array(
+        [c.pi if c.pi is not None else 0.0 for c in model.constraints], dtype=np.float64
+    )
+    raw.col_dual = sign * np.array(
+        [v.dj if v.dj is not None else 0.0 for v in model.variables], dtype=np.float64
+    )
+    if ranging:  # CBC has no ranging, and PuLP hides HiGHS's column order: range with HiGHS directly
+        names = _ranged_names(named_duals(form, values, raw.row_dual, raw.col_dual))
+        raw.ranges = ranges_by_highs(form, values, names, time_limit)
+    return raw
+
+
+def _gap_from_relaxation(form: Formulation, solver: str, time_limit: float, incumbent: float) -> float | None:
+    """Upper bound of the gap of a time-limited MIP: ``(LP relaxation - incumbent) / |incumbent|``."""
+    relaxed = pulp_model_from(formulate(form.problem, relax_integers=True))
+    maker = cbc_solver if solver == "cbc" else pulp_highs_solver
+    try:
+        relaxed.lp.solve(maker(time_limit=time_limit, mip=False))
+    except pulp.PulpSolverError:
+        return None
+    if relaxed.lp.status != pulp.LpStatusOptimal:
+        return None
+    bound = float(form.cost @ _pulp_values(relaxed))
+    return max(bound - incumbent, 0.0) / max(abs(incumbent), 1e-9)
+
+
+# ----------------------------------------------------------------------------------------------
+# The Solution
+# ----------------------------------------------------------------------------------------------
+
+
+def _solution(form: Formulation, raw: _Raw, seconds: float) -> Solution:
+    problem = form.problem
+    mip = bool(form.integer.any())
+    empty = Solution(
+        status=raw.status,
+        status_fr=STATUS_FR[raw.status],
+        solver=raw.solver,
+        is_mip=mip,
+        objective=None,
+        coverage_value=None,
+        penalty=0.0,
+        mip_gap=raw.mip_gap if raw.status == "time_limit_feasible" else None,
+        volumes={},
+        runs={},
+        covered={},
+        coverage_rate={},
+        activity_cost={},
+        service_budget={},
+        total_cost=None,
+        staff_total=None,
+        posts={},
+        shortfalls={},
+        duals={},
+        reduced_costs={},
+        ranges={},
+        solve_seconds=seconds,
+        message=raw.message,
+        formulation=form,
+    )
+    if raw.col_value is None or raw.status not in ("optimal", "time_limit_feasible"):
+        return empty
+    values = np.clip(raw.col_value, form.col_lower, form.col_upper)
+    values[np.abs(values) < VALUE_TOL] = 0.0
+    x = values[form.x_col]
+    volumes: dict[str, float] = {}
+    runs: dict[str, bool] = {}
+    activity_cost: dict[str, float] = {}
+    service_budget = {s.code: 0.0 for s in problem.services}
+    staff = 0.0
+    for i, a in enumerate(problem.activities):
+        volume = float(x[i])
+        if i in form.y_col:
+            y = float(values[form.y_col[i]])
+            running = y > 0.5 if not mip or form.integer[form.y_col[i]] else volume > VALUE_TOL
+            fixed = a.fixed_cost * (round(y) if form.integer[form.y_col[i]] else y)
+        else:
+            running, fixed = volume > VALUE_TOL, 0.0
+        volumes[a.code] = volume
+        runs[a.code] = bool(running)
+        cost = a.unit_cost * volume + fixed
+        activity_cost[a.code] = cost
+        service_budget[a.service] += cost
+        staff += a.staff_per_unit * volume
+    covered = {n.code: float(values[form.need_cols[i]].sum()) for i, n in enumerate(problem.needs)}
+    rate = {n.code: covered[n.code] / n.size for n in problem.needs}
+    coverage_cols = [c for cols in form.need_cols for c in cols]
+    coverage_value = float(form.cost[coverage_cols] @ values[coverage_cols])
+    penalty = float(sum(-form.cost[c] * values[c] for c in form.short_col.values()))
+    shortfalls = {name: float(values[c]) for name, c in form.short_col.items() if values[c] > VALUE_TOL}
+    posts = {s: round(float(values[c])) for s, c in form.post_col.items()}
+    duals: dict[str, float] = {}
+    reduced: dict[str, float] = {}
+    ranges: dict[str, tuple[float, float]] = {}
+    if raw.row_dual is not None and raw.col_dual is not None:
+        duals = named_duals(form, values, raw.row_dual, raw.col_dual)
+        rc = raw.col_dual[form.x_col]
+        reduced = {
+            a.code: (float(rc[i]) if abs(rc[i]) > DUAL_TOL else 0.0) for i, a in enumerate(problem.activities)
+        }
+        ranges = dict(raw.ranges)
+    return Solution(
+        status=raw.status,
+        status_fr=STATUS_FR[raw.status],
+        solver=raw.solver,
+        is_mip=mip,
+        objective=coverage_value - penalty,
+        coverage_value=coverage_value,
+        penalty=penalty,
+        mip_gap=raw.mip_gap if mip else None,
+        volumes=volumes,
+        runs=runs,
+        covered=covered,
+        coverage_rate=rate,
+        activity_cost=activity_cost,
+        service_budget=service_budget,
+        total_cost=float(sum(activity_cost.values())),
+        staff_total=staff,
+        posts=posts,
+        shortfalls=shortfalls,
+        duals=duals,
+        reduced_costs=reduced,
+        ranges=ranges,
+        solve_seconds=seconds,
+        message=raw.message,
+        formulation=form,
+        col_value=values,
+        engine=raw.engine,
+    )
