@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -10,6 +11,7 @@ from wtforms import (
     DateField,
     DecimalField,
     EmailField,
+    Field,
     HiddenField,
     IntegerField,
     PasswordField,
@@ -20,10 +22,11 @@ from wtforms import (
 )
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # WTForms 3.3
 from wtforms.validators import DataRequired, Email, EqualTo, InputRequired, Length, Optional
-from wtforms.widgets import HiddenInput
+from wtforms.widgets import HiddenInput, TextInput
 
 from models import Role
 from models.enums import LABELS_FR
+from services.numbers import NumberError, parse_french_number
 
 REQUIRED = "Ce champ est obligatoire."
 
@@ -151,3 +154,28 @@ class TrajectoryForm(FlaskForm):
     ]))  # fmt: skip
     amber = StringField("Écart toléré avant l'orange", default="0,05", validators=[DataRequired(REQUIRED)])
     red = StringField("Écart toléré avant le rouge", default="0,10", validators=[DataRequired(REQUIRED)])
+
+
+class FrenchNumberField(Field):
+    """A number typed the French way (« -5 », « 12,5 », « 1 250,50 »); ``data`` is a float or None."""
+
+    widget = TextInput()
+    data: Any
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        raw = (valuelist[0] if valuelist else "").strip()
+        if not raw:
+            self.data = None
+            return
+        try:
+            self.data = parse_french_number(raw)
+        except NumberError as exc:
+            self.data = None
+            raise ValueError(f"« {raw} » n'est pas un nombre : {exc}") from None
+
+    def _value(self) -> str:
+        if self.raw_data:
+            return str(self.raw_data[0])
+        if self.data is None:
+            return ""
+        return f"{float(self.data):g}".replace(".", ",")

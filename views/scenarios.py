@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from decimal import Decimal
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
-from wtforms import BooleanField, DecimalField, IntegerField, SelectField, StringField
+from wtforms import BooleanField, IntegerField, SelectField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from models import Activity, Need, Organisation, Scenario, ScenarioState
@@ -37,7 +36,7 @@ from services.scenarios import (
     start_run,
 )
 from views.charts import coverage_bars_svg
-from views.forms import ConfirmForm, choices
+from views.forms import ConfirmForm, FrenchNumberField, choices
 from views.lookup import get_or_404
 
 bp = Blueprint("scenarios", __name__, url_prefix="/scenarios")
@@ -50,16 +49,19 @@ class ScenarioForm(ConfirmForm):
     year = IntegerField(
         "Année budgétaire", validators=[InputRequired("Indiquez l'année."), NumberRange(2000, 2100)]
     )
-    cut = DecimalField(
+    cut = FrenchNumberField(
         "Variation de l'enveloppe par rapport à aujourd'hui (%)",
-        places=2,
         validators=[InputRequired("Indiquez la variation (par exemple -5)."), NumberRange(-90, 100)],
     )
-    min_change = DecimalField(
-        "Baisse maximale d'un service (%)", places=2, default=Decimal(-10), validators=[NumberRange(-100, 0)]
+    min_change = FrenchNumberField(
+        "Baisse maximale d'un service (%)",
+        default=-10.0,
+        validators=[InputRequired("Indiquez la baisse maximale."), NumberRange(-100, 0)],
     )
-    max_change = DecimalField(
-        "Hausse maximale d'un service (%)", places=2, default=Decimal(15), validators=[NumberRange(0, 1000)]
+    max_change = FrenchNumberField(
+        "Hausse maximale d'un service (%)",
+        default=15.0,
+        validators=[InputRequired("Indiquez la hausse maximale."), NumberRange(0, 1000)],
     )
     method = SelectField(
         "Méthode",
@@ -77,19 +79,17 @@ class ScenarioForm(ConfirmForm):
     diminishing_returns = BooleanField(
         "Rendements décroissants (couvrir un besoin déjà bien couvert vaut moins)"
     )
-    staff_limit = DecimalField(
-        "Plafond d'effectif (ETP, facultatif)", places=2, validators=[Optional(), NumberRange(0)]
+    staff_limit = FrenchNumberField(
+        "Plafond d'effectif (ETP, facultatif)", validators=[Optional(), NumberRange(0)]
     )
     need = SelectField("Hypothèse : changer la priorité du besoin", choices=[], validate_choice=False)
-    need_weight = DecimalField(
-        "Nouveau poids de priorité", places=2, validators=[Optional(), NumberRange(0.01, 100)]
+    need_weight = FrenchNumberField(
+        "Nouveau poids de priorité", validators=[Optional(), NumberRange(0.01, 100)]
     )
     activity = SelectField(
         "Hypothèse : changer le coût unitaire de l'activité", choices=[], validate_choice=False
     )
-    activity_cost = DecimalField(
-        "Nouveau coût unitaire (€)", places=2, validators=[Optional(), NumberRange(0)]
-    )
+    activity_cost = FrenchNumberField("Nouveau coût unitaire (€)", validators=[Optional(), NumberRange(0)])
 
 
 def _form(session: Any, organisation_id: int) -> ScenarioForm:
