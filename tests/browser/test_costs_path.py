@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete
 
-from models import BudgetDocument
+from models import BudgetDocument, Scenario
 from pilotis.database import write_session
 from services.demo import build_demo
 from tests.browser.conftest import axe_violations, describe, sign_in
@@ -23,6 +23,7 @@ HOUSED = "Coût complet par personne hébergée en urgence"
 def restore(engine, demo):
     yield
     with write_session(engine) as session:
+        session.execute(delete(Scenario).where(Scenario.organisation_id == demo.organisation_id))
         session.execute(delete(BudgetDocument).where(BudgetDocument.organisation_id == demo.organisation_id))
         session.flush()
         build_demo(session, "11069", as_of=date(2026, 11, 26))  # seeded accounts and drivers come back
@@ -34,8 +35,21 @@ def scorecard_value(page, base: str, label: str) -> str:
     return cells[1].replace("\u202f", " ").strip()
 
 
+def scenario_meal_cost(page, base: str, name: str) -> float:
+    """Create a scenario and read the unit cost of a meal the optimizer works with."""
+    page.goto(base + "/scenarios")
+    page.get_by_label("Nom du scénario").fill(name)
+    page.get_by_label("Variation de l'enveloppe par rapport à aujourd'hui (%)").fill("-5")
+    page.get_by_role("button", name="Créer et calculer").click()
+    page.get_by_role("heading", name="Pourquoi cette proposition").wait_for(timeout=60_000)
+    assert page.locator("#etat").inner_text() == "calculé", page.locator("section.mission").inner_text()
+    text = page.locator("tr[data-activity=A_PORTAGE] td.unit-cost").inner_text()
+    return float(text.replace("€", "").replace("\u202f", "").replace("\xa0", "").replace(",", ".").strip())
+
+
 def test_finance_imports_the_accounts_and_adjusts_a_driver(live_server, page, restore, tmp_path: Path):
     sign_in(page, live_server, "finances")
+    scenario_before = scenario_meal_cost(page, live_server, "Avant le compte administratif")
     meal_before = scorecard_value(page, live_server, MEAL)
     housed_before = scorecard_value(page, live_server, HOUSED)
 
@@ -73,6 +87,8 @@ def test_finance_imports_the_accounts_and_adjusts_a_driver(live_server, page, re
     page.goto(f"{live_server}/couts?annee=2025")
     row = page.locator("tr[data-activity=A_PORTAGE]").inner_text().replace("\u202f", " ")
     assert meal_adjusted in row
+    # the next arbitration scenario works with the new cost of a meal
+    assert scenario_meal_cost(page, live_server, "Après le nouvel inducteur") > scenario_before
 
 
 def test_no_accessibility_violation_on_the_cost_pages(live_server, page):

@@ -23,6 +23,7 @@ from models import (
     Review,
     ReviewAction,
     Role,
+    Scenario,
     Service,
     User,
 )
@@ -171,6 +172,50 @@ ROUTES: dict[str, Route] = {
     "costs.budget_execution": Route("GET", lambda i: "/couts/execution", SIGNED_IN),
     "costs.model": Route("GET", lambda i: "/couts/modele", SIGNED_IN),
     "costs.upload": Route("GET", lambda i: "/couts/import", SIGNED_IN),
+    "scenarios.index": Route("GET", lambda i: "/scenarios", SIGNED_IN),
+    "scenarios.show": Route(
+        "GET", lambda i: f"/scenarios/{i['scenario']}", SIGNED_IN, variants=("own", "other_org")
+    ),
+    "scenarios.export": Route(
+        "GET", lambda i: f"/scenarios/{i['scenario']}/export.xlsx", SIGNED_IN, variants=("own", "other_org")
+    ),
+    "scenarios.problem_file": Route(
+        "GET", lambda i: f"/scenarios/{i['scenario']}/probleme.json", SIGNED_IN, variants=("own", "other_org")
+    ),
+    "scenarios.compare": Route(
+        "GET", lambda i: f"/scenarios/comparer?ids={i['scenario']}&ids={i['scenario2']}", SIGNED_IN
+    ),
+    "scenarios.compare_export": Route(
+        "GET", lambda i: f"/scenarios/comparer.xlsx?ids={i['scenario']}&ids={i['scenario2']}", SIGNED_IN
+    ),
+    "scenarios.run": Route(
+        "POST",
+        lambda i: f"/scenarios/{i['scenario']}/calculer",
+        frozenset({"finance"}),
+        303,
+        variants=("own", "other_org"),
+    ),
+    "scenarios.cancel": Route(
+        "POST",
+        lambda i: f"/scenarios/{i['scenario']}/annuler",
+        frozenset({"finance"}),
+        303,
+        variants=("own", "other_org"),
+    ),
+    "scenarios.propose_scenario": Route(
+        "POST",
+        lambda i: f"/scenarios/{i['scenario']}/proposer",
+        frozenset({"finance"}),
+        303,
+        variants=("own", "other_org"),
+    ),
+    "scenarios.adopt_scenario": Route(
+        "POST",
+        lambda i: f"/scenarios/{i['scenario']}/adopter",
+        frozenset({"elected"}),
+        303,
+        variants=("own", "other_org"),
+    ),
     "reviews.index": Route("GET", lambda i: "/revues", SIGNED_IN),
     "reviews.review": Route(
         "GET", lambda i: f"/revues/{i['review']}", SIGNED_IN, variants=("own", "other_org")
@@ -332,6 +377,7 @@ EXTRA: dict[str, Route] = {
     "needs.import_page POST": Route(
         "POST", lambda i: "/statistiques/import", frozenset({"admin", "direction"}), 400
     ),
+    "scenarios.index POST": Route("POST", lambda i: "/scenarios", frozenset({"finance"}), 400),
     "costs.model POST": Route("POST", lambda i: "/couts/modele", frozenset({"finance"}), 400),
     "costs.upload POST": Route("POST", lambda i: "/couts/import", frozenset({"finance"}), 400),
     "reviews.notification_preferences POST": Route(
@@ -440,6 +486,19 @@ def targets(engine, demo, other_demo):
             session.add(throwaway)
             session.flush()
         other_service = service(other_demo.organisation_id, "SENIORS")
+
+        def scenario(org_id: int, name: str) -> int:
+            from services.scenarios import ScenarioInput, create_scenario
+
+            found = session.scalar(
+                select(Scenario.id).where(Scenario.organisation_id == org_id, Scenario.name == name)
+            )
+            if found is None:
+                found = create_scenario(
+                    session, org_id, ScenarioInput(name=name, year=2027, cut=-0.05), user_id=None
+                ).id
+            return found
+
         return {
             "own": {
                 "service": own_service.id,
@@ -448,6 +507,8 @@ def targets(engine, demo, other_demo):
                 "objective": throwaway.id,
                 "review": own_review,
                 "action": own_action,
+                "scenario": scenario(demo.organisation_id, "Matrice A"),
+                "scenario2": scenario(demo.organisation_id, "Matrice B"),
                 "need": session.scalar(
                     select(Need.id).where(Need.organisation_id == demo.organisation_id, Need.code == "SDF")
                 ),
@@ -464,6 +525,7 @@ def targets(engine, demo, other_demo):
                 "objective": objective(other_demo.organisation_id, "OO1.1"),
                 "review": other_review,
                 "action": other_action,
+                "scenario": scenario(other_demo.organisation_id, "Matrice A"),
                 "need": session.scalar(
                     select(Need.id).where(
                         Need.organisation_id == other_demo.organisation_id, Need.code == "SDF"
