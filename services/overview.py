@@ -146,7 +146,7 @@ class AttentionItem:
 
 def attention_items(session: Session, principal: Any, *, today: Any) -> list[AttentionItem]:
     """What needs the attention of ``principal`` (a :class:`services.policy.Principal`)."""
-    from models import CostKind, MeasurementState, PeriodState, Role
+    from models import MeasurementState, PeriodState, Role
 
     org_id = principal.organisation_id
     items: list[AttentionItem] = []
@@ -217,22 +217,20 @@ def attention_items(session: Session, principal: Any, *, today: Any) -> list[Att
             )
         )
         if year is not None:
-            totals = dict(
-                session.execute(
-                    select(CostLine.kind, func.sum(CostLine.amount))
-                    .where(
-                        CostLine.organisation_id == org_id, CostLine.year == year, CostLine.flow == "depense"
-                    )
-                    .group_by(CostLine.kind)
-                ).all()
-            )
-            budget, actual = totals.get(CostKind.BUDGET), totals.get(CostKind.ACTUAL)
-            rate = (
-                f"{actual / budget * 100:.1f} %".replace(".", ",") if budget and actual is not None else "—"
-            )
-            items.append(
-                AttentionItem(f"Exécution du budget {year}", 1, [f"Taux d'exécution des dépenses : {rate}"])
-            )
+            from services.budget import execution
+
+            run = execution(session, org_id, year)
+
+            def percent(value: float) -> str:
+                return "—" if value != value else f"{value * 100:.1f} %".replace(".", ",")  # NaN: no budget
+
+            lines = [f"Taux d'exécution des dépenses : {percent(run.total['rate'])}"]
+            if run.state == "to_date":
+                lines = [
+                    f"Taux d'exécution à fin de mois {run.months} : {percent(run.total['rate'])}",
+                    f"Projection de fin d'année : {percent(run.total['projected_rate'])} du budget voté",
+                ]
+            items.append(AttentionItem(f"Exécution du budget {year}", 1, lines, "costs.budget_execution"))
     if principal.role is Role.ELECTED:
         unsized = session.scalar(
             select(func.count()).select_from(Need).where(Need.organisation_id == org_id, Need.size.is_(None))

@@ -28,7 +28,12 @@ def test_home_shows_the_organisation_in_french(login_as):
         ("admin", "Comptes verrouillés ou désactivés", ["Utilisateurs", "Journal"], []),
         ("direction", "Valeurs soumises à valider", ["Journal"], ["Utilisateurs"]),
         ("responsable.seniors", "indicateurs à saisir", ["Services"], ["Journal", "Utilisateurs"]),
-        ("finances", "Exécution du budget 2025", ["Services"], ["Journal", "Utilisateurs"]),
+        (
+            "finances",
+            "Exécution du budget 2026",
+            ["Services", "Coûts", "Scénarios"],
+            ["Journal", "Utilisateurs"],
+        ),
         ("elu", "Besoins sans effectif connu", ["Services"], ["Journal", "Utilisateurs"]),
         ("partenaire", None, ["Services"], ["Journal", "Utilisateurs"]),
     ],
