@@ -48,6 +48,7 @@ from models.need import Need, NeedEvidence, PopulationGroup
 from models.notification import NOTIFICATION_KINDS, Notification, NotificationPreference
 from models.objective import Objective, objective_activities, objective_needs
 from models.organisation import Organisation
+from models.report import ReportText
 from models.review import Review, ReviewAction
 from models.scenario import Scenario, ScenarioActivityResult, ScenarioNeedResult
 from models.security import LoginFailure
@@ -97,6 +98,7 @@ __all__ = [
     "PeriodState",
     "Perspective",
     "PopulationGroup",
+    "ReportText",
     "Review",
     "ReviewAction",
     "Role",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import CheckConstraint, String, Text
+from sqlalchemy import CheckConstraint, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, IdType, TimestampMixin, VersionedMixin, enum_type
@@ -34,6 +34,8 @@ class Organisation(TimestampMixin, VersionedMixin, Base):
     mission: Mapped[str | None] = mapped_column(Text)
     #: How support functions are allocated: ``direct``, ``step-down`` or ``reciprocal``.
     costing_method: Mapped[str] = mapped_column(String(16), default="reciprocal", server_default="reciprocal")
+    #: Agrees to be named in other organisations' benchmarks (anonymous otherwise).
+    benchmark_named: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     def __repr__(self) -> str:
         return f"<Organisation {self.slug}>"

@@ -44,6 +44,10 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(coherence)
     app.cli.add_command(costs)
     app.cli.add_command(optimize)
+    from pilotis.cli_report import benchmark, report
+
+    app.cli.add_command(report)
+    app.cli.add_command(benchmark)
     app.cli.add_command(cost_driver)
     app.cli.add_command(import_group)
     app.cli.add_command(scorecard)
