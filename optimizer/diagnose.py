@@ -166,20 +166,22 @@ def _elastic(problem: Problem) -> tuple[Formulation, list[_Slack]]:
             vals.append(v)
 
     budgets = problem.current_budgets()
+    k = form.money_scale
     for s in problem.services:
         b = form.b_col[s.code]
         col_lower[b], col_upper[b] = 0.0, INF
         current = budgets[s.code]
+        # b_s and these slacks count thousands of euros, as the model does
         if s.legal_floor > 0:
-            j = add_slack("floor", s.code, WEIGHT_FLOOR, s.legal_floor)
-            add_row("floor", s.code, s.legal_floor, INF, [(b, 1.0), (j, 1.0)])
+            j = add_slack("floor", s.code, WEIGHT_FLOOR * k, s.legal_floor / k)
+            add_row("floor", s.code, s.legal_floor / k, INF, [(b, 1.0), (j, 1.0)])
         if s.min_change is not None and (1 + s.min_change) * current > 0:
-            low = (1 + s.min_change) * current
-            j = add_slack("band_min", s.code, WEIGHT_BAND, low)
+            low = (1 + s.min_change) * current / k
+            j = add_slack("band_min", s.code, WEIGHT_BAND * k, low)
             add_row("band_min", s.code, low, INF, [(b, 1.0), (j, 1.0)])
         if s.max_change is not None:
-            high = (1 + s.max_change) * current
-            j = add_slack("band_max", s.code, WEIGHT_BAND, max(high, 1.0))
+            high = (1 + s.max_change) * current / k
+            j = add_slack("band_max", s.code, WEIGHT_BAND * k, max(high, 1.0 / k))
             add_row("band_max", s.code, -INF, high, [(b, 1.0), (j, -1.0)])
     for i, a in enumerate(problem.activities):
         if a.min_volume > 0:
@@ -249,13 +251,16 @@ def goal_programming(problem: Problem, *, time_limit: float = 30.0) -> list[str]
     by_group: dict[str, list[tuple[_Slack, float]]] = {}
     for slack in slacks:
         amount = float(values[slack.column])
-        if amount > SLACK_TOL * max(slack.scale, 1.0):
+        if amount > SLACK_TOL * max(slack.scale, 1e-3):
             by_group.setdefault(slack.group, []).append((slack, amount))
 
+    k = form.money_scale
+
     def budget(code: str) -> float:
-        return float(values[form.b_col[code]])
+        return float(values[form.b_col[code]]) * k
 
     for slack, amount in by_group.get("floor", []):
+        amount *= k
         s = services[slack.key]
         messages.append(
             f"Le plancher légal du service {names[s.code]} ({format_euros(s.legal_floor)}) ne peut être tenu : "

@@ -58,10 +58,10 @@ def evaluate(
     return evaluate_array(problem, x, running)
 
 
-def evaluate_array(
-    problem: Problem, x: npt.NDArray[np.float64], runs: npt.NDArray[np.bool_] | None = None
-) -> Evaluation:
-    """:func:`evaluate` of volumes (and ``runs``) as arrays in the order of ``problem.activities``."""
+def _value_and_costs(
+    problem: Problem, x: npt.NDArray[np.float64], runs: npt.NDArray[np.bool_] | None
+) -> tuple[npt.NDArray[np.float64], float, npt.NDArray[np.float64]]:
+    """(covered persons by need, value, cost by activity) of volumes ``x``."""
     arrays = problem.arrays()
     size = arrays.size
     reach = np.bincount(
@@ -76,11 +76,34 @@ def evaluate_array(
         previous = bound
     per_need = arrays.priority * weighted / (size if problem.objective == "rates" else 1.0)
     cost = arrays.unit_cost * x + arrays.fixed_cost * ((x > 0) if runs is None else runs)
+    return covered, float(per_need.sum()), cost
+
+
+@dataclass(frozen=True)
+class ValueCost:
+    """The value and total cost of an allocation, without the detail by code."""
+
+    objective: float
+    total_cost: float
+
+
+def value_and_cost(problem: Problem, x: npt.NDArray[np.float64]) -> ValueCost:
+    """Value and total cost of volumes ``x`` (array in the order of the activities)."""
+    _, value, cost = _value_and_costs(problem, x, None)
+    return ValueCost(value, float(cost.sum()))
+
+
+def evaluate_array(
+    problem: Problem, x: npt.NDArray[np.float64], runs: npt.NDArray[np.bool_] | None = None
+) -> Evaluation:
+    """:func:`evaluate` of volumes (and ``runs``) as arrays in the order of ``problem.activities``."""
+    arrays = problem.arrays()
+    covered, value, cost = _value_and_costs(problem, x, runs)
     budget = np.bincount(arrays.service, weights=cost, minlength=len(problem.services))
     return Evaluation(
         covered={n.code: float(v) for n, v in zip(problem.needs, covered, strict=True)},
-        coverage_rate={n.code: float(v) for n, v in zip(problem.needs, covered / size, strict=True)},
-        objective=float(per_need.sum()),
+        coverage_rate={n.code: float(v) for n, v in zip(problem.needs, covered / arrays.size, strict=True)},
+        objective=value,
         activity_cost={a.code: float(v) for a, v in zip(problem.activities, cost, strict=True)},
         service_budget={s.code: float(v) for s, v in zip(problem.services, budget, strict=True)},
         total_cost=float(cost.sum()),
@@ -97,6 +120,12 @@ def uniform_cut(problem: Problem, rate: float | None = None) -> dict[str, float]
     costs more than the envelope, the minimum volumes are returned (the envelope cannot be met
     that way); when scaling up a hundredfold still costs less, that scaling is returned.
     """
+    x = uniform_cut_array(problem, rate)
+    return {a.code: float(v) for a, v in zip(problem.activities, x, strict=True)}
+
+
+def uniform_cut_array(problem: Problem, rate: float | None = None) -> npt.NDArray[np.float64]:
+    """:func:`uniform_cut` as an array in the order of the activities."""
     arrays = problem.arrays()
     current, minimum, capacity = arrays.current_volume, arrays.min_volume, arrays.capacity
     unit, fixed = arrays.unit_cost, arrays.fixed_cost
@@ -104,26 +133,25 @@ def uniform_cut(problem: Problem, rate: float | None = None) -> dict[str, float]
     def volumes_at(r: float) -> npt.NDArray[np.float64]:
         return np.maximum(np.minimum(np.maximum(current * (1.0 + r), minimum), capacity), 0.0)
 
+    has_fixed = fixed > 0
+
     def cost(r: float) -> float:
         x = volumes_at(r)
-        return float(unit @ x + fixed @ (x > 0))
-
-    def as_dict(r: float) -> dict[str, float]:
-        return {a.code: float(v) for a, v in zip(problem.activities, volumes_at(r), strict=True)}
+        return float(np.dot(unit, x) + fixed[has_fixed & (x > 0)].sum())
 
     if rate is not None:
-        return as_dict(rate)
+        return volumes_at(rate)
     low, high = -1.0, 0.5
     if cost(low) >= problem.envelope:
-        return as_dict(low)
+        return volumes_at(low)
     while cost(high) < problem.envelope and high < 100.0:
         high *= 2
     if cost(high) < problem.envelope:
-        return as_dict(high)
-    for _ in range(100):  # the interval shrinks below 1e-16 of a rate: as exact as a float allows
+        return volumes_at(high)
+    while high - low > 1e-12:  # a rate to 1e-12: the cost to well under a cent of any budget
         mid = (low + high) / 2
         if cost(mid) <= problem.envelope:
             low = mid
         else:
             high = mid
-    return as_dict(low)
+    return volumes_at(low)

@@ -35,7 +35,7 @@ import numpy as np
 
 from optimizer import highs_direct as hd
 from optimizer.diagnose import _floor_label, diagnose_infeasibility
-from optimizer.evaluate import evaluate_array, uniform_cut
+from optimizer.evaluate import uniform_cut_array, value_and_cost
 from optimizer.fr import (
     format_euros,
     format_number,
@@ -49,7 +49,9 @@ from optimizer.problem import Problem
 from optimizer.solve import DUAL_TOL, VALUE_TOL, Solution, SolverName, solve
 
 #: Steps re-solved for the binding constraints other than the envelope (the largest first).
-MAX_STEPS = 5
+MAX_STEPS = 3
+#: Binding constraints given a sentence (the heaviest first); all are in ``Explanation.binding``.
+MAX_SENTENCES = 8
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,7 @@ class Explanation:
     sentences: list[str]
     binding: list[BindingConstraint] = field(default_factory=list)
     activity_reasons: Mapping[str, str] = field(default_factory=dict)
-    need_reasons: dict[str, str] = field(default_factory=dict)
+    need_reasons: Mapping[str, str] = field(default_factory=dict)
     diagnosis: list[str] = field(default_factory=list)
 
 
@@ -126,11 +128,16 @@ def explain(
     solver: SolverName | None = None,
     time_limit: float = 30.0,
     compare_uniform_cut: bool = True,
+    resolve_mip: bool = True,
+    mip_gap: float = 1e-4,
 ) -> Explanation:
     """Explain ``solution`` of ``problem`` in French (see the module docstring).
 
-    ``step``: the envelope step re-solved (EUR); ``solver``: for a MIP's envelope re-solves
-    (default: the solution's own); ``compare_uniform_cut``: add the "same cut everywhere" baseline.
+    ``step``: the envelope step re-solved (EUR); ``solver``, ``time_limit``, ``mip_gap``: for a
+    MIP's envelope re-solves (default: the solution's own solver); ``resolve_mip=False``: re-solve
+    a MIP's envelope steps with its integer choices fixed (warm LP) instead of two full MIP solves
+    (seconds each on the large instance); ``compare_uniform_cut``: add the "same change
+    everywhere" baseline.
     """
     if solution.status == "infeasible":
         diagnosis = diagnose_infeasibility(problem, time_limit=time_limit)
@@ -151,9 +158,9 @@ def explain(
         )
     if solution.status == "error" or not solution.has_values:
         return Explanation(sentences=[f"Le solveur a échoué : {solution.message or solution.status_fr}."])
-    return _Explainer(problem, solution, step, solver or _solver_of(solution), time_limit).run(
-        compare_uniform_cut
-    )
+    explainer = _Explainer(problem, solution, step, solver or _solver_of(solution), time_limit)
+    explainer.resolve_mip, explainer.mip_gap = resolve_mip, mip_gap
+    return explainer.run(compare_uniform_cut)
 
 
 def _solver_of(solution: Solution) -> SolverName:
@@ -172,6 +179,7 @@ class _Explainer:
             time_limit,
         )
         self.unit = _unit(problem)
+        self.resolve_mip, self.mip_gap = True, 1e-4
         self.sentences: list[str] = []
         self.binding: list[BindingConstraint] = []
         self._engine: hd.WhatIf | None = None
@@ -201,8 +209,13 @@ class _Explainer:
 
     def run(self, compare: bool) -> Explanation:
         self._summary(compare)
-        self._envelope()
-        self._constraints()
+        if self.solution.duals:
+            self._envelope()
+            self._constraints()
+        else:  # a time-limited MIP whose LP with fixed choices could not be solved
+            self.sentences.append(
+                f"Les prix marginaux ne sont pas disponibles pour cette solution ({self.solution.message})."
+            )
         self._shortfalls()
         activity_reasons = self._activities()
         need_reasons = self._needs()
@@ -227,12 +240,12 @@ class _Explainer:
             f"{format_number(persons)} ({format_percent(covered / persons if persons else 0.0)}), "
             f"soit {self.unit(value)}.{status}"
         )
-        today = evaluate_array(p, p.arrays().current_volume)
+        today = value_and_cost(p, p.arrays().current_volume)
         self.sentences.append(
             f"Aujourd'hui, pour {format_euros(today.total_cost)}, les activités couvrent {self.unit(today.objective)}."
         )
         if compare:
-            cut = evaluate_array(p, np.fromiter(uniform_cut(p).values(), dtype=np.float64))
+            cut = value_and_cost(p, uniform_cut_array(p))
             if cut.total_cost > 0 and today.total_cost > 0:
                 change = cut.total_cost / today.total_cost - 1
                 self.sentences.append(
@@ -288,11 +301,12 @@ class _Explainer:
     def _envelope_step(self, delta: float) -> float | None:
         s, p = self.solution, self.problem
         assert s.objective is not None  # noqa: S101
-        if s.is_mip:
+        if s.is_mip and self.resolve_mip:
             other = solve(
                 dataclasses.replace(p, envelope=p.envelope + delta),
                 solver=self.solver,
                 time_limit=self.time_limit,
+                mip_gap=self.mip_gap,
                 ranging=False,
             )
             return None if other.objective is None else other.objective - s.objective
@@ -342,6 +356,11 @@ class _Explainer:
 
     def _constraints(self) -> None:
         s = self.solution
+        unbounded = {  # a service with no band and no floor: its "bound" is only that a budget is >= 0
+            sv.code
+            for sv in self.problem.services
+            if sv.min_change is None and sv.max_change is None and not sv.legal_floor
+        }
         names = [
             n
             for n, d in s.duals.items()
@@ -349,6 +368,9 @@ class _Explainer:
             and abs(d) > DUAL_TOL
             and n.split("[")[0]
             in ("service_min", "service_max", "staff", "need_floor", "group_floor", "territory_floor")
+            and not (
+                n.split("[")[0] in ("service_min", "service_max") and n[n.index("[") + 1 : -1] in unbounded
+            )
         ]
         if not names:
             return
@@ -379,7 +401,7 @@ class _Explainer:
             elif kind == "ETP":
                 per = f"1 ETP de plus couvrirait {self.unit(dual)} de plus"
                 where = _range_text(low, high, "une limite", money=False)
-                step_text = ""
+                step_text = f" (re-calculé : {self.unit(value)})" if value is not None else ""
             else:
                 per = f"chaque personne exigée en moins libérerait {self.unit(abs(dual))}"
                 where = _range_text(low, high, "un objectif (en personnes)", money=False)
@@ -388,7 +410,14 @@ class _Explainer:
                     if value is not None
                     else ""
                 )
-            self.sentences.append(f"{head} : {per}{where}{step_text}.")
+            if rank < MAX_SENTENCES:
+                self.sentences.append(f"{head} : {per}{where}{step_text}.")
+        if len(order) > MAX_SENTENCES:
+            rest = len(order) - MAX_SENTENCES
+            self.sentences.append(
+                f"{rest} {plural(rest, 'autre contrainte est atteinte', 'autres contraintes sont atteintes')} "
+                "(bornes des services, planchers) : leur prix marginal figure dans la liste des contraintes liantes."
+            )
 
     def _shortfalls(self) -> None:
         p, s = self.problem, self.solution
@@ -426,8 +455,11 @@ class _Explainer:
             f"{counts.get('mid', 0)} entre minimum et capacité, {counts.get('min', 0) + counts.get('min_priced', 0)} "
             "à leur minimum" + (f", {counts['off']} fermées" if counts.get("off") else "") + "."
         )
-        best = np.argsort(-rc)[:3]
-        worth = [int(i) for i in best if rc[i] > DUAL_TOL]
+        # an offer given at a fixed volume (a partner's: minimum = capacity, no cost) is not a choice
+        given = np.isfinite(capacity) & (minimum >= capacity) & (arrays.unit_cost <= 0)
+        ranked = np.where(given, -np.inf, rc)
+        best = np.argsort(-ranked)[:3]
+        worth = [int(i) for i in best if ranked[i] > DUAL_TOL]
         if worth:
             names = ", ".join(
                 f"« {p.activities[i].name or p.activities[i].code} » ({self.unit(float(rc[i]))} par unité)"
@@ -480,52 +512,65 @@ class _Explainer:
             "son arbitrage."
         )
 
-    def _needs(self) -> dict[str, str]:
+    def _needs(self) -> Mapping[str, str]:
         p, s = self.problem, self.solution
-        envelope_dual = s.duals.get("envelope", 0.0)
-        unit_cost = {a.code: a.unit_cost for a in p.activities}
-        by_need: dict[str, list[tuple[str, float]]] = {}
-        for link in p.coverages:
-            by_need.setdefault(link.need, []).append((link.activity, link.coefficient))
-        reasons: dict[str, str] = {}
-        for n in p.needs:
-            c = s.covered[n.code]
-            rate = s.coverage_rate[n.code]
-            weight = n.priority / (n.size if p.objective == "rates" else 1.0)
-            options = by_need.get(n.code, [])
-            cheapest = min(options, key=lambda o: unit_cost[o[0]] / o[1], default=None)
-            if rate >= 1 - 1e-9:
-                reasons[n.code] = f"entièrement couvert ({format_number(n.size)} personnes)."
-                continue
-            if cheapest is None:
-                reasons[n.code] = "aucune activité ne couvre ce besoin : il ne peut être couvert."
-                continue
-            per_person = unit_cost[cheapest[0]] / cheapest[1]
-            per_weighted = per_person / (weight * self.unit.factor) if weight > 0 else math.inf
-            margin = (
-                f" ; à la marge, 1 € couvre {self.unit(envelope_dual)}, soit {format_euros(1 / (envelope_dual * self.unit.factor))} par {self.unit.one}"
-                if envelope_dual > DUAL_TOL
-                else ""
-            )
-            dual = s.duals.get(f"cover[{n.code}]", 0.0)
-            if c > VALUE_TOL:
-                reasons[n.code] = (
-                    f"couvert à {format_percent(rate)} ({format_number(c)} personnes sur {format_number(n.size)}) ; "
-                    f"une personne de plus vaudrait {self.unit(dual)} et coûterait {format_euros(per_person)} "
-                    f"avec l'activité la moins chère (« {cheapest[0]} »){margin}."
-                )
-            else:
-                reasons[n.code] = (
-                    f"non couvert : l'activité la moins chère qui le couvre (« {cheapest[0]} ») coûte "
-                    f"{format_euros(per_person)} par personne, soit {format_euros(per_weighted)} par {self.unit.one}{margin}."
-                )
-        uncovered = [n for n in p.needs if s.covered[n.code] <= VALUE_TOL]
-        full = [n for n in p.needs if s.coverage_rate[n.code] >= 1 - 1e-9]
-        self.sentences.append(
-            f"Besoins : {len(full)} entièrement couverts, {len(p.needs) - len(full) - len(uncovered)} en partie, "
-            f"{len(uncovered)} non couverts."
+        arrays = p.arrays()
+        n_n = len(p.needs)
+        # the cheapest activity per person of each need: sort coverages by (need, cost per person)
+        per_person = arrays.unit_cost[arrays.cov_activity] / arrays.cov_coefficient
+        order = np.lexsort((per_person, arrays.cov_need))
+        first = np.full(n_n, -1, dtype=np.int64)
+        needs_sorted = arrays.cov_need[order]
+        starts = (
+            np.flatnonzero(np.r_[True, needs_sorted[1:] != needs_sorted[:-1]])
+            if len(order)
+            else np.zeros(0, np.int64)
         )
-        return reasons
+        first[needs_sorted[starts]] = order[starts]
+        rate = np.fromiter((s.coverage_rate[n.code] for n in p.needs), dtype=np.float64, count=n_n)
+        covered = np.fromiter((s.covered[n.code] for n in p.needs), dtype=np.float64, count=n_n)
+        full = int((rate >= 1 - 1e-9).sum())
+        none = int((covered <= VALUE_TOL).sum())
+        self.sentences.append(
+            f"Besoins : {full} entièrement couverts, {n_n - full - none} en partie, {none} non couverts."
+        )
+        codes = [n.code for n in p.needs]
+        return _Reasons(
+            codes,
+            lambda i: self._need_reason(
+                i, int(first[i]), float(per_person[first[i]]) if first[i] >= 0 else 0.0
+            ),
+        )
+
+    def _need_reason(self, i: int, cheapest: int, per_person: float) -> str:
+        p, s = self.problem, self.solution
+        n = p.needs[i]
+        c, rate = s.covered[n.code], s.coverage_rate[n.code]
+        if rate >= 1 - 1e-9:
+            return f"entièrement couvert ({format_number(n.size)} personnes)."
+        if cheapest < 0:
+            return "aucune activité ne couvre ce besoin : il ne peut être couvert."
+        activity = p.coverages[cheapest].activity
+        weight = n.priority / (n.size if p.objective == "rates" else 1.0)
+        per_weighted = per_person / (weight * self.unit.factor) if weight > 0 else math.inf
+        envelope_dual = s.duals.get("envelope", 0.0)
+        margin = (
+            f" ; à la marge, 1 € couvre {self.unit(envelope_dual)}, soit "
+            f"{format_euros(1 / (envelope_dual * self.unit.factor))} par {self.unit.one}"
+            if envelope_dual > DUAL_TOL
+            else ""
+        )
+        if c > VALUE_TOL:
+            dual = s.duals.get(f"cover[{n.code}]", 0.0)
+            return (
+                f"couvert à {format_percent(rate)} ({format_number(c)} personnes sur {format_number(n.size)}) ; "
+                f"une personne de plus vaudrait {self.unit(dual)} et coûterait {format_euros(per_person)} "
+                f"avec l'activité la moins chère (« {activity} »){margin}."
+            )
+        return (
+            f"non couvert : l'activité la moins chère qui le couvre (« {activity} ») coûte "
+            f"{format_euros(per_person)} par personne, soit {format_euros(per_weighted)} par {self.unit.one}{margin}."
+        )
 
 
 class _Reasons(Mapping[str, str]):

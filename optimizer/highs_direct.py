@@ -59,11 +59,7 @@ def _without_stdout(make: Callable[[], Any]) -> Any:
 
 
 def new_highs(*, time_limit: float, mip_rel_gap: float | None = None, presolve: bool = True) -> highspy.Highs:
-    """A silent ``Highs`` with a time limit, one thread and a fixed seed (same input, same answer).
-
-    ``presolve=False`` for the LPs of this model: HiGHS's presolve removes little from it and
-    doubles the solve time (medium: 75 ms with, 32 ms without; large: 5.3 s and 2.7 s).
-    """
+    """A silent ``Highs`` with a time limit, one thread and a fixed seed (same input, same answer)."""
     global _banner_shown
     with _banner_lock:
         if _banner_shown:
@@ -80,6 +76,21 @@ def new_highs(*, time_limit: float, mip_rel_gap: float | None = None, presolve: 
     if not presolve:
         highs.setOptionValue("presolve", "off")
     return highs
+
+
+def new_lp_highs(form: Formulation, *, time_limit: float, fixed_integers: bool = False) -> highspy.Highs:
+    """A ``Highs`` set for an LP of this model, from measurements on the generated instances.
+
+    Dual simplex without presolve: HiGHS's presolve removes little from this model and costs
+    much (CPU time, medium 52-84 ms with, 34-60 ms without; large 3.8-5.2 s with, 2.5-3.1 s
+    without). Interior point plus crossover was no faster once money is scaled (large 2.3-3.2 s)
+    and leaves HiGHS without a factorisation, so that asking for basis solves then crashes the
+    process (highspy 1.16). ``fixed_integers``: the LP of a MIP with its integer choices fixed,
+    where presolve pays (it removes the fixed columns and closed activities: large MILP 7.6 s
+    with presolve, over 120 s without).
+    """
+    del form  # the same options for every size, measured from 116 to 145,000 activities
+    return new_highs(time_limit=time_limit, presolve=fixed_integers)
 
 
 def _bounds(value: float) -> float:
@@ -223,6 +234,7 @@ def ranges(
     column (3 s on the large instance). A constraint that is not binding keeps its dual (0) from
     its current activity to infinity. Needs the basis of a solved LP. ``bounds``: the bounds
     loaded in ``highs`` when they are not the formulation's (integers fixed, what-if changes).
+    Amounts of money are returned in euros (the model counts thousands).
     """
     basis = highs.getBasis()
     if not basis.valid:
@@ -243,7 +255,12 @@ def ranges(
             at, lo_b, up_b = float(col_value[index]), float(col_lo[index]), float(col_up[index])
         if status == highspy.HighsBasisStatus.kBasic:
             # not binding: the bound can move up to the activity without changing anything
-            out[name] = (at, INF) if (side == "upper" or (side == "row" and lo_b == -INF)) else (-INF, at)
+            unit = form.unit_of(name)
+            out[name] = (
+                (at * unit, INF)
+                if (side == "upper" or (side == "row" and lo_b == -INF))
+                else (-INF, at * unit)
+            )
             continue
         if side == "row":
             _, direction = cast(Any, highs).getBasisInverseCol(int(index))
@@ -255,7 +272,8 @@ def ranges(
                 low = max(low, lo_b)  # an upper bound cannot pass below the lower one
             elif status == highspy.HighsBasisStatus.kLower:
                 high = min(high, up_b)
-        out[name] = (low + 0.0, high + 0.0)
+        unit = form.unit_of(name)
+        out[name] = (low * unit + 0.0, high * unit + 0.0)
     return out
 
 
@@ -293,9 +311,11 @@ class WhatIf:
         )
         has_integers = bool(self.form.integer.any())
         self.mip = has_integers and integer_values is None and not relax_integers
-        self.highs = new_highs(
-            time_limit=time_limit, mip_rel_gap=mip_rel_gap if self.mip else None, presolve=self.mip
-        )
+        if self.mip:
+            self.highs = new_highs(time_limit=time_limit, mip_rel_gap=mip_rel_gap)
+        else:
+            fixed = integer_values is not None and has_integers
+            self.highs = new_lp_highs(self.form, time_limit=time_limit, fixed_integers=fixed)
         lower = upper = None
         if integer_values is not None and has_integers:
             lower, upper = fixed_bounds(self.form, integer_values)
@@ -339,16 +359,19 @@ class WhatIf:
         return self.objective
 
     def bounds(self, name: str) -> tuple[float, float]:
-        """Current ``(lower, upper)`` of constraint ``name`` (±inf when absent)."""
+        """Current ``(lower, upper)`` of constraint ``name`` (EUR for money; ±inf when absent)."""
         side, i = self.form.bound_of(name)
+        unit = self.form.unit_of(name)
         if side == "row":
-            return float(self.row_lower[i]), float(self.row_upper[i])
-        return float(self.col_lower[i]), float(self.col_upper[i])
+            return float(self.row_lower[i]) * unit, float(self.row_upper[i]) * unit
+        return float(self.col_lower[i]) * unit, float(self.col_upper[i]) * unit
 
     def set_bounds(self, name: str, lower: float, upper: float) -> None:
-        """Change the bounds of constraint ``name``; for ``service_min[s]``/``service_max[s]``
-        these are the bounds of the service's budget ``b_s`` (both sides are set)."""
+        """Change the bounds of constraint ``name`` (EUR for money); for ``service_min[s]`` and
+        ``service_max[s]`` these are the bounds of the service's budget ``b_s`` (both sides set)."""
         side, i = self.form.bound_of(name)
+        unit = self.form.unit_of(name)
+        lower, upper = lower / unit, upper / unit
         if side == "row":
             self.row_lower[i], self.row_upper[i] = lower, upper
             self.highs.changeRowBounds(i, _bounds(lower), _bounds(upper))
@@ -386,6 +409,10 @@ def solve_matrices(
 ) -> HighsRun:
     """Solve a formulation once (the benchmark's reference route)."""
     mip = bool(form.integer.any())
-    highs = new_highs(time_limit=time_limit, mip_rel_gap=mip_rel_gap, presolve=mip)
+    highs = (
+        new_highs(time_limit=time_limit, mip_rel_gap=mip_rel_gap)
+        if mip
+        else new_lp_highs(form, time_limit=time_limit)
+    )
     pass_formulation(highs, form)
     return run(highs, mip=mip)

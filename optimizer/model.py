@@ -24,6 +24,12 @@ Rows (named ``kind[key]``)
                      ``sum_{a in s} e_a x_a - z_s <= 0`` and ``staff``: ``sum_s z_s <= H``
     ``need_floor[n]``  ``sum_k c_nk (+ short) >= r_n S_n``
     ``group_floor[g]``, ``territory_floor[t]``  ``sum_{n in g} c_n (+ short) >= r_g sum_{n in g} S_n``
+Money is counted in thousands of euros inside the model (unit and fixed costs in the budget
+rows, ``b_s``, the envelope): with euros, the large instance's bounds spread over 13 orders of
+magnitude and HiGHS warns that the model is badly scaled (the dual simplex took 8,104 iterations
+and 44 s instead of 4,377 and 6.5 s). Duals and ranges are converted back to euros on the way
+out (:meth:`Formulation.unit_of`); nothing outside the solver sees thousands.
+
 The service bounds are the bounds of ``b_s``; they are reported as the constraints
 ``service_min[s]`` and ``service_max[s]`` (their duals are the reduced costs of ``b_s``). Putting
 the budget in a variable keeps every activity out of the envelope and band rows: 4 non-zeros per
@@ -47,6 +53,10 @@ from optimizer.problem import Problem
 INF = float("inf")
 #: Default penalty of a soft floor, as a multiple of the largest objective weight of a person.
 SOFT_PENALTY_FACTOR = 10.0
+#: Money is in thousands of euros inside the model (see the module docstring).
+MONEY_SCALE = 1_000.0
+#: Constraints whose bound is an amount of money (their duals and ranges are converted).
+MONEY_KINDS = ("envelope", "budget", "service_min", "service_max")
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -79,6 +89,11 @@ class Formulation:
     post_col: dict[str, int]  # service -> column of z_s
     lower_reason: dict[str, str] = field(default_factory=dict)  # service -> "floor" | "band"
     row_index: dict[str, int] = field(default_factory=dict)
+    money_scale: float = MONEY_SCALE  # EUR per model unit of money
+
+    def unit_of(self, name: str) -> float:
+        """EUR per model unit of the bound of constraint ``name`` (1 for persons, ETP…)."""
+        return self.money_scale if name.split("[", 1)[0] in MONEY_KINDS else 1.0
 
     @property
     def num_col(self) -> int:
@@ -168,8 +183,11 @@ def formulate(problem: Problem, *, relax_integers: bool = False) -> Formulation:
     )
     y_col = {int(i): y_first + k for k, i in enumerate(y_acts)}
     bounds = problem.service_bounds()
-    b_low = np.array([bounds[c][0] for c in s_codes], dtype=np.float64)
-    b_up = np.array([INF if bounds[c][1] is None else bounds[c][1] for c in s_codes], dtype=np.float64)
+    b_low = np.array([bounds[c][0] for c in s_codes], dtype=np.float64) / MONEY_SCALE
+    b_up = (
+        np.array([INF if bounds[c][1] is None else bounds[c][1] for c in s_codes], dtype=np.float64)
+        / MONEY_SCALE
+    )
     b_first = add_cols("b", s_codes, ones(len(s_codes), 0.0), b_low, b_up, False)
     b_col = {code: b_first + i for i, code in enumerate(s_codes)}
     lower_reason = {c: bounds[c][2] for c in s_codes if bounds[c][0] > 0}
@@ -223,13 +241,15 @@ def formulate(problem: Problem, *, relax_integers: bool = False) -> Formulation:
     entries(cover_first + cov_n, x_col[cov_a], -cov_k)
 
     budget_first = add_rows("budget", s_codes, ones(len(s_codes), 0.0), ones(len(s_codes), 0.0))
-    entries(budget_first + svc, x_col, unit)
-    entries(budget_first + svc[y_acts], np.arange(y_first, y_first + len(y_acts)), fixed[y_acts])
+    entries(budget_first + svc, x_col, unit / MONEY_SCALE)
+    entries(
+        budget_first + svc[y_acts], np.arange(y_first, y_first + len(y_acts)), fixed[y_acts] / MONEY_SCALE
+    )
     entries(
         budget_first + np.arange(len(s_codes)), b_first + np.arange(len(s_codes)), ones(len(s_codes), -1.0)
     )
 
-    envelope_row = add_rows("envelope", [""], ones(1, -INF), ones(1, problem.envelope))
+    envelope_row = add_rows("envelope", [""], ones(1, -INF), ones(1, problem.envelope / MONEY_SCALE))
     entries(np.full(len(s_codes), envelope_row), b_first + np.arange(len(s_codes)), ones(len(s_codes)))
 
     if len(y_acts):

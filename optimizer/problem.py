@@ -930,7 +930,7 @@ def _build(
                     "coverages",
                     i,
                     None,
-                    f"couverture « {a} » → « {n} » en double (déjà en ligne d'indice {pairs[(a, n)]})",
+                    f"couverture « {a} » → « {n} » en double (déjà en {locate('coverages', pairs[(a, n)], None)})",
                 )
             pairs[(a, n)] = i
     groups = {r["population_group"] for r in need_rows if r.get("population_group")}

@@ -64,6 +64,8 @@ STATUS_FR: dict[str, str] = {
 DUAL_TOL = 1e-9
 #: Values within this of a bound are at the bound.
 VALUE_TOL = 1e-7
+#: Constraints ranged by a solve (the envelope and the heaviest binding ones).
+MAX_RANGED = 25
 
 
 @dataclass(frozen=True)
@@ -144,18 +146,27 @@ def solve(
     relax_integers: bool = False,
     mip_gap: float = 1e-4,
     ranging: bool = True,
+    fallback: bool = True,
 ) -> Solution:
     """Solve ``problem`` and return volumes, costs, coverage, duals, reduced costs and ranging.
 
     ``time_limit``: seconds for each solver run (the MIP, then the LP with integers fixed);
     ``mip_gap``: relative gap at which a MIP search stops; ``relax_integers``: solve the LP
     relaxation (fixed costs paid pro rata, fractional posts); ``ranging``: compute the ranges
-    of the binding rows (HiGHS ranging; for CBC on a HiGHS solve of the same LP).
+    of the binding rows (HiGHS ranging; for CBC on a HiGHS solve of the same LP); ``fallback``:
+    when HiGHS fails (status "error", not infeasibility nor a time limit), solve with CBC and
+    say so in ``message``. A problem with unknown codes raises :class:`ProblemError`.
     """
     start = time.perf_counter()
     form = formulate(problem, relax_integers=relax_integers)
     return solve_formulation(
-        form, solver=solver, time_limit=time_limit, mip_gap=mip_gap, ranging=ranging, started=start
+        form,
+        solver=solver,
+        time_limit=time_limit,
+        mip_gap=mip_gap,
+        ranging=ranging,
+        fallback=fallback,
+        started=start,
     )
 
 
@@ -166,6 +177,7 @@ def solve_formulation(
     time_limit: float = 30.0,
     mip_gap: float = 1e-4,
     ranging: bool = True,
+    fallback: bool = True,
     started: float | None = None,
 ) -> Solution:
     """:func:`solve` of a formulation already built (the benchmark times the two phases apart)."""
@@ -173,7 +185,14 @@ def solve_formulation(
         raise ValueError("la limite de temps doit être positive")
     start = time.perf_counter() if started is None else started
     if solver == "highs":
-        raw = _solve_highs(form, time_limit, mip_gap, ranging)
+        try:
+            raw = _solve_highs(form, time_limit, mip_gap, ranging)
+        except Exception as exc:  # a failure inside HiGHS (highspy raises several kinds): try CBC
+            raw = _Raw("error", "highs", message=f"HiGHS : {exc}")
+        if raw.status == "error" and fallback:
+            failure = raw.message
+            raw = _solve_pulp(form, "cbc", time_limit, mip_gap, ranging)
+            raw.message = "; ".join(m for m in (f"{failure} ; résolu par CBC", raw.message) if m)
     elif solver in ("cbc", "highs-pulp"):
         raw = _solve_pulp(form, solver, time_limit, mip_gap, ranging)
     else:
@@ -200,8 +219,12 @@ def _status_from_highs(run: hd.HighsRun, mip: bool) -> Status:
 def named_duals(
     form: Formulation, col_value: FloatArray, row_dual: FloatArray, col_dual: FloatArray
 ) -> dict[str, float]:
-    """Non-zero duals by constraint name; the service bounds from the reduced costs of ``b_s``."""
-    duals = {form.row_name(int(i)): float(row_dual[i]) for i in np.flatnonzero(np.abs(row_dual) > DUAL_TOL)}
+    """Non-zero duals by constraint name, per EUR for money (the model counts thousands); the
+    service bounds from the reduced costs of ``b_s``."""
+    duals: dict[str, float] = {}
+    for i in np.flatnonzero(np.abs(row_dual) > DUAL_TOL):
+        name = form.row_name(int(i))
+        duals[name] = float(row_dual[i]) / form.unit_of(name)
     if "envelope" in form.row_index:
         duals.setdefault("envelope", 0.0)
     for code, j in form.b_col.items():
@@ -209,21 +232,41 @@ def named_duals(
         if abs(d) <= DUAL_TOL:
             continue
         at_lower = abs(col_value[j] - form.col_lower[j]) <= VALUE_TOL * max(1.0, abs(form.col_lower[j]))
-        duals[f"service_min[{code}]" if (at_lower and d < 0) else f"service_max[{code}]"] = d
+        duals[f"service_min[{code}]" if (at_lower and d < 0) else f"service_max[{code}]"] = (
+            d / form.money_scale
+        )
     return duals
 
 
-def _ranged_names(duals: dict[str, float]) -> list[str]:
-    return [
-        name
-        for name, d in duals.items()
-        if name.split("[")[0] in RANGED_KINDS and (d != 0 or name == "envelope")
+def _ranged_names(duals: dict[str, float], form: Formulation) -> list[str]:
+    """The envelope, then the binding policy constraints by weight (|dual| x bound), at most MAX_RANGED.
+
+    Each range costs one solve with the basis (about 0.1 s on the large instance): the hundreds
+    of service bounds binding there are ranged only for the heaviest ones, those an explanation
+    shows first.
+    """
+    candidates = [
+        n for n, d in duals.items() if n != "envelope" and d != 0 and n.split("[")[0] in RANGED_KINDS
     ]
+
+    def weight(name: str) -> float:
+        side, i = form.bound_of(name)
+        if side == "row":
+            bound = form.row_upper[i] if np.isfinite(form.row_upper[i]) else form.row_lower[i]
+        else:
+            bound = form.col_lower[i] if side == "lower" else form.col_upper[i]
+        return abs(duals[name]) * max(abs(float(bound)) * form.unit_of(name), 1.0)
+
+    candidates.sort(key=weight, reverse=True)
+    return (["envelope"] if "envelope" in duals else []) + candidates[: MAX_RANGED - 1]
 
 
 def _solve_highs(form: Formulation, time_limit: float, mip_gap: float, ranging: bool) -> _Raw:
     mip = bool(form.integer.any())
-    highs = hd.new_highs(time_limit=time_limit, mip_rel_gap=mip_gap if mip else None, presolve=mip)
+    if mip:
+        highs = hd.new_highs(time_limit=time_limit, mip_rel_gap=mip_gap)
+    else:
+        highs = hd.new_lp_highs(form, time_limit=time_limit)
     hd.pass_formulation(highs, form)
     run = hd.run(highs, mip=mip)
     status = _status_from_highs(run, mip)
@@ -235,7 +278,7 @@ def _solve_highs(form: Formulation, time_limit: float, mip_gap: float, ranging: 
     lower, upper = form.col_lower, form.col_upper
     if mip:  # trap 2: a MIP has no duals; take those of the LP with the integer choices fixed
         lower, upper = hd.fixed_bounds(form, run.col_value)
-        highs = hd.new_highs(time_limit=time_limit, presolve=False)
+        highs = hd.new_lp_highs(form, time_limit=time_limit, fixed_integers=True)
         hd.pass_formulation(highs, form, col_lower=lower, col_upper=upper, integer=False)
         fixed = hd.run(highs, mip=False)
         if fixed.model_status != "Optimal":
@@ -246,7 +289,7 @@ def _solve_highs(form: Formulation, time_limit: float, mip_gap: float, ranging: 
         bounds = (lower, upper, form.row_lower, form.row_upper)
     raw.col_value, raw.row_dual, raw.col_dual = run.col_value, run.row_dual, run.col_dual
     if ranging:
-        names = _ranged_names(named_duals(form, run.col_value, run.row_dual, run.col_dual))
+        names = _ranged_names(named_duals(form, run.col_value, run.row_dual, run.col_dual), form)
         raw.ranges = hd.ranges(highs, form, names, bounds)
     raw.engine = hd.WhatIf.attach(form, highs, run, lower, upper)
     return raw
@@ -257,11 +300,14 @@ def ranges_by_highs(
 ) -> dict[str, tuple[float, float]]:
     """Ranging of ``names`` from a HiGHS solve of the LP (integer choices fixed at ``col_value``)."""
     lower, upper = hd.fixed_bounds(form, col_value)
-    highs = hd.new_highs(time_limit=time_limit, presolve=False)
-    hd.pass_formulation(highs, form, col_lower=lower, col_upper=upper, integer=False)
-    if hd.run(highs, mip=False).model_status != "Optimal":
+    try:
+        highs = hd.new_lp_highs(form, time_limit=time_limit, fixed_integers=bool(form.integer.any()))
+        hd.pass_formulation(highs, form, col_lower=lower, col_upper=upper, integer=False)
+        if hd.run(highs, mip=False).model_status != "Optimal":
+            return {}
+        return hd.ranges(highs, form, names, (lower, upper, form.row_lower, form.row_upper))
+    except Exception:  # ranging is an extra: CBC's solution stands without it (HiGHS failed)
         return {}
-    return hd.ranges(highs, form, names, (lower, upper, form.row_lower, form.row_upper))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -371,7 +417,7 @@ def _solve_pulp(form: Formulation, solver: str, time_limit: float, mip_gap: floa
         [v.dj if v.dj is not None else 0.0 for v in model.variables], dtype=np.float64
     )
     if ranging:  # CBC has no ranging, and PuLP hides HiGHS's column order: range with HiGHS directly
-        names = _ranged_names(named_duals(form, values, raw.row_dual, raw.col_dual))
+        names = _ranged_names(named_duals(form, values, raw.row_dual, raw.col_dual), form)
         raw.ranges = ranges_by_highs(form, values, names, time_limit)
     return raw
 
@@ -428,30 +474,32 @@ def _solution(form: Formulation, raw: _Raw, seconds: float) -> Solution:
         return empty
     values = np.clip(raw.col_value, form.col_lower, form.col_upper)
     values[np.abs(values) < VALUE_TOL] = 0.0
+    arrays = problem.arrays()
+    codes = [a.code for a in problem.activities]
     x = values[form.x_col]
-    volumes: dict[str, float] = {}
-    runs: dict[str, bool] = {}
-    activity_cost: dict[str, float] = {}
-    service_budget = {s.code: 0.0 for s in problem.services}
-    staff = 0.0
-    for i, a in enumerate(problem.activities):
-        volume = float(x[i])
-        if i in form.y_col:
-            y = float(values[form.y_col[i]])
-            running = y > 0.5 if not mip or form.integer[form.y_col[i]] else volume > VALUE_TOL
-            fixed = a.fixed_cost * (round(y) if form.integer[form.y_col[i]] else y)
-        else:
-            running, fixed = volume > VALUE_TOL, 0.0
-        volumes[a.code] = volume
-        runs[a.code] = bool(running)
-        cost = a.unit_cost * volume + fixed
-        activity_cost[a.code] = cost
-        service_budget[a.service] += cost
-        staff += a.staff_per_unit * volume
-    covered = {n.code: float(values[form.need_cols[i]].sum()) for i, n in enumerate(problem.needs)}
-    rate = {n.code: covered[n.code] / n.size for n in problem.needs}
-    coverage_cols = [c for cols in form.need_cols for c in cols]
-    coverage_value = float(form.cost[coverage_cols] @ values[coverage_cols])
+    fixed_paid = np.zeros(len(codes))
+    running = x > VALUE_TOL
+    if form.y_col:
+        with_y = np.fromiter(form.y_col.keys(), dtype=np.int64, count=len(form.y_col))
+        y_cols = np.fromiter(form.y_col.values(), dtype=np.int64, count=len(form.y_col))
+        y = values[y_cols]
+        integral = form.integer[y_cols]
+        y_paid = np.where(integral, np.round(y), y)  # relaxed: the fixed cost is paid pro rata
+        fixed_paid[with_y] = arrays.fixed_cost[with_y] * y_paid
+        running[with_y] = np.where(integral, y > 0.5, x[with_y] > VALUE_TOL)
+    cost = arrays.unit_cost * x + fixed_paid
+    budgets = np.bincount(arrays.service, weights=cost, minlength=len(problem.services))
+    c_cols = np.asarray(form.need_cols, dtype=np.int64).reshape(len(problem.needs), -1)
+    covered_arr = values[c_cols].sum(axis=1)
+    need_codes = [n.code for n in problem.needs]
+    volumes = dict(zip(codes, x.tolist(), strict=True))
+    runs = dict(zip(codes, running.tolist(), strict=True))
+    activity_cost = dict(zip(codes, cost.tolist(), strict=True))
+    service_budget = dict(zip((s.code for s in problem.services), budgets.tolist(), strict=True))
+    staff = float(arrays.staff_per_unit @ x)
+    covered = dict(zip(need_codes, covered_arr.tolist(), strict=True))
+    rate = dict(zip(need_codes, (covered_arr / arrays.size).tolist(), strict=True))
+    coverage_value = float(form.cost[c_cols].ravel() @ values[c_cols].ravel())
     penalty = float(sum(-form.cost[c] * values[c] for c in form.short_col.values()))
     shortfalls = {name: float(values[c]) for name, c in form.short_col.items() if values[c] > VALUE_TOL}
     posts = {s: round(float(values[c])) for s, c in form.post_col.items()}
@@ -461,9 +509,7 @@ def _solution(form: Formulation, raw: _Raw, seconds: float) -> Solution:
     if raw.row_dual is not None and raw.col_dual is not None:
         duals = named_duals(form, values, raw.row_dual, raw.col_dual)
         rc = raw.col_dual[form.x_col]
-        reduced = {
-            a.code: (float(rc[i]) if abs(rc[i]) > DUAL_TOL else 0.0) for i, a in enumerate(problem.activities)
-        }
+        reduced = dict(zip(codes, np.where(np.abs(rc) > DUAL_TOL, rc, 0.0).tolist(), strict=True))
         ranges = dict(raw.ranges)
     return Solution(
         status=raw.status,
@@ -480,7 +526,7 @@ def _solution(form: Formulation, raw: _Raw, seconds: float) -> Solution:
         coverage_rate=rate,
         activity_cost=activity_cost,
         service_budget=service_budget,
-        total_cost=float(sum(activity_cost.values())),
+        total_cost=float(cost.sum()),
         staff_total=staff,
         posts=posts,
         shortfalls=shortfalls,

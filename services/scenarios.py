@@ -141,7 +141,7 @@ def current_problem(
             ActivitySpec(
                 code=activity.code,
                 service=service.code,
-                unit_cost=round(unit, 4),
+                unit_cost=unit,
                 name=activity.name,
                 fixed_cost=fixed,
                 current_volume=volume,
@@ -438,7 +438,9 @@ def store_results(session: Session, scenario: Scenario, result: RunResult, *, no
     if solution is not None and solution.status in ("error", "time_limit_no_solution"):
         scenario.state = ScenarioState.FAILED
     scenario.solver_status = (solution.status_fr if solution else "même effort partout")[:64]
-    scenario.explanation = "\n".join(result.explanation.sentences + result.explanation.diagnosis)
+    sentences = list(result.explanation.sentences)
+    sentences += [line for line in result.explanation.diagnosis if line not in sentences]
+    scenario.explanation = "\n".join(sentences)
     scenario.solution = (
         solution_to_dict(problem, solution, result.explanation)
         if solution is not None
@@ -512,7 +514,8 @@ def comparison(
             )
         }
         binding = [
-            str(b.get("label_fr", b.get("name", ""))) for b in (scenario.solution or {}).get("binding", [])
+            str(b.get("label", b.get("label_fr", b.get("name", ""))))
+            for b in (scenario.solution or {}).get("binding", [])
         ]
         for name in by_service:
             if name not in services:

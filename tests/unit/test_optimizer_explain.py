@@ -48,7 +48,10 @@ def test_french_numbers():
     assert format_number(0.0021) == "0,0021"
     assert plain(format_number(1234.6)) == "1 235"
     assert plain(format_percent(0.125)) == "12,5 %" and plain(format_percent(-0.1)) == "-10 %"
-    assert plural(1.5, "personne", "personnes") == "personne" and plural(2, "personne", "personnes") == "personnes"
+    assert (
+        plural(1.5, "personne", "personnes") == "personne"
+        and plural(2, "personne", "personnes") == "personnes"
+    )
     assert (nice_step(62_000), nice_step(1_900), nice_step(0.3)) == (50_000, 1_000, 1)
 
 
@@ -56,7 +59,10 @@ def test_envelope_shadow_price_with_range_and_step():
     problem = two_needs()
     e = explain(problem, solve(problem), step=1_000)
     text = sentences(e)
-    assert "1 € de plus couvrirait 0,02 personne pondérée (valable pour une enveloppe entre 10 000 € et 15 000 €)." in text
+    assert (
+        "1 € de plus couvrirait 0,02 personne pondérée (valable pour une enveloppe entre 10 000 € et 15 000 €)."
+        in text
+    )
     assert "Les 1 000 € suivants couvriraient 20 personnes pondérées de plus." in text
     assert "À l'inverse, 1 000 € de moins en feraient perdre 20 personnes pondérées." in text
     envelope = e.binding[0]
@@ -70,7 +76,9 @@ def test_a_step_beyond_the_range_is_resolved_not_extrapolated():
     e = explain(two_needs(), solve(two_needs()))  # 100,000 € more: N2 is full after 3,000 €
     text = sentences(e)
     assert "Les 100 000 € suivants couvriraient 60 personnes pondérées de plus" in text
-    assert "moins que 2 000 personnes pondérées au prix marginal : ce prix ne vaut que jusqu'à 15 000 €" in text
+    assert (
+        "moins que 2 000 personnes pondérées au prix marginal : ce prix ne vaut que jusqu'à 15 000 €" in text
+    )
 
 
 def test_unused_envelope_is_said():
@@ -102,7 +110,9 @@ def test_activity_at_capacity_and_needs():
         "financée à 40 unités (aujourd'hui 60 : -33,3 %), au-dessus de son minimum : c'est à la marge que se règle "
         "son arbitrage."
     )
-    assert "chaque unité de capacité en plus couvrirait 1 personne pondérée de plus" in plain(e.activity_reasons["A"])
+    assert "chaque unité de capacité en plus couvrirait 1 personne pondérée de plus" in plain(
+        e.activity_reasons["A"]
+    )
     assert "Les capacités qu'il vaudrait le plus la peine d'augmenter" in sentences(e)
     assert plain(e.need_reasons["N1"]).startswith("couvert à 80 % (80 personnes sur 100)")
     full = explain(two_needs(), solve(two_needs()))
@@ -133,7 +143,9 @@ def test_floor_and_band_sentences():
         "abaisser ce plancher de 100 € couvrirait 1 personne pondérée de plus." in text
     )
     binding = {b.name: b for b in e.binding}
-    assert binding["service_min[S1]"].step == -100 and binding["service_min[S1]"].step_value == pytest.approx(1)
+    assert binding["service_min[S1]"].step == -100 and binding["service_min[S1]"].step_value == pytest.approx(
+        1
+    )
     band = floor_problem(min_change=-0.10)
     text = sentences(explain(band, solve(band)))
     assert "Le service « Accueil » est à sa baisse maximale (-10 %, 4 500 € pour 5 000 € aujourd'hui)" in text
@@ -141,7 +153,10 @@ def test_floor_and_band_sentences():
 
 def test_staff_limit_sentence():
     text = sentences(explain(staff_problem(), solve(staff_problem())))
-    assert "La limite d'effectifs (10 ETP) est atteinte : 1 ETP de plus couvrirait 200 personnes pondérées de plus" in text
+    assert (
+        "La limite d'effectifs (10 ETP) est atteinte : 1 ETP de plus couvrirait 200 personnes pondérées de plus"
+        in text
+    )
 
 
 def test_milp_explanation_uses_fixed_choices_and_resolves_the_step():
@@ -186,12 +201,17 @@ def services_problem(envelope: float, **changes) -> Problem:
 def test_legal_floors_above_the_envelope():
     problem = dataclasses.replace(
         services_problem(1_100_000.0),
-        services=(ServiceSpec("S1", "Accueil", legal_floor=730_000.0), ServiceSpec("S2", "Insertion", legal_floor=500_000.0)),
+        services=(
+            ServiceSpec("S1", "Accueil", legal_floor=730_000.0),
+            ServiceSpec("S2", "Insertion", legal_floor=500_000.0),
+        ),
     )
     s = solve(problem)
     assert s.status == "infeasible" and "infaisable" in s.status_fr
     messages = [plain(m) for m in diagnose_infeasibility(problem)]
-    assert messages[0] == "Les planchers légaux (1 230 000 €) dépassent l'enveloppe de 1 100 000 € de 130 000 €."
+    assert (
+        messages[0] == "Les planchers légaux (1 230 000 €) dépassent l'enveloppe de 1 100 000 € de 130 000 €."
+    )
     assert any(m.startswith("– Le plancher légal du service") and "il manque" in m for m in messages)
     e = explain(problem, s)
     assert e.sentences[0].startswith("Le scénario est infaisable")
@@ -201,7 +221,11 @@ def test_legal_floors_above_the_envelope():
 def test_stability_band_too_narrow_for_the_cut():
     problem = services_problem(18_600.0, min_change=-0.10)  # S1 10,000 € may fall to 9,000; S2 is free
     problem = dataclasses.replace(
-        problem, services=(ServiceSpec("S1", "Accueil", min_change=-0.10), ServiceSpec("S2", "Insertion", min_change=-0.10))
+        problem,
+        services=(
+            ServiceSpec("S1", "Accueil", min_change=-0.10),
+            ServiceSpec("S2", "Insertion", min_change=-0.10),
+        ),
     )
     s = solve(dataclasses.replace(problem, envelope=17_200.0))  # a 14 % cut
     assert s.status == "infeasible"
@@ -210,7 +234,9 @@ def test_stability_band_too_narrow_for_the_cut():
         "Les baisses maximales autorisées ne permettent pas de descendre jusqu'à l'enveloppe : ensemble, les services "
         "ne peuvent passer sous 18 000 €, soit 800 € de plus que l'enveloppe de 17 200 €."
     )
-    assert any("La baisse maximale de 10 % du service" in m and "il faudrait une baisse de" in m for m in messages)
+    assert any(
+        "La baisse maximale de 10 % du service" in m and "il faudrait une baisse de" in m for m in messages
+    )
 
 
 def test_band_of_one_service_names_the_cut_needed():
@@ -230,7 +256,9 @@ def test_band_of_one_service_names_the_cut_needed():
 
 def test_mandatory_volumes_and_staff():
     problem = Problem(
-        activities=(ActivitySpec("A", "S1", 100.0, min_volume=120, staff_per_unit=0.1, name="Instruction RSA"),),
+        activities=(
+            ActivitySpec("A", "S1", 100.0, min_volume=120, staff_per_unit=0.1, name="Instruction RSA"),
+        ),
         needs=(NeedSpec("N1", 200, 1.0),),
         services=(ServiceSpec("S1", "Accueil"),),
         coverages=(Coverage("A", "N1", 1.0),),
@@ -238,9 +266,15 @@ def test_mandatory_volumes_and_staff():
         staff_limit=10.0,
     )
     messages = [plain(m) for m in diagnose_infeasibility(problem)]
-    assert "Les volumes obligatoires coûtent 12 000 €, plus que l'enveloppe de 10 000 € (2 000 € de trop)." in messages
+    assert (
+        "Les volumes obligatoires coûtent 12 000 €, plus que l'enveloppe de 10 000 € (2 000 € de trop)."
+        in messages
+    )
     assert "Les volumes obligatoires demandent 12 ETP, plus que la limite de 10 ETP." in messages
-    assert any(m.startswith("– Le volume obligatoire de l'activité « Instruction RSA » (120 unités)") for m in messages)
+    assert any(
+        m.startswith("– Le volume obligatoire de l'activité « Instruction RSA » (120 unités)")
+        for m in messages
+    )
 
 
 def test_floor_above_its_own_maximum_and_unreachable_coverage():
@@ -252,12 +286,18 @@ def test_floor_above_its_own_maximum_and_unreachable_coverage():
         envelope=50_000.0,
     )
     messages = [plain(m) for m in diagnose_infeasibility(problem)]
-    assert "Le plancher légal du service « Accueil » (12 000 €) dépasse sa hausse maximale autorisée (+15 % : 11 500 €)." in messages
+    assert (
+        "Le plancher légal du service « Accueil » (12 000 €) dépasse sa hausse maximale autorisée (+15 % : 11 500 €)."
+        in messages
+    )
     assert (
         "Le besoin « Hébergement » ne peut être couvert à 50 % : même à pleine capacité, ses activités n'en couvrent que 37,5 %."
         in messages
     )
-    assert any("Le taux de couverture minimal de 50 % du besoin « Hébergement » ne peut être atteint" in m for m in messages)
+    assert any(
+        "Le taux de couverture minimal de 50 % du besoin « Hébergement » ne peut être atteint" in m
+        for m in messages
+    )
 
 
 def test_time_limit_without_solution_is_explained():

@@ -231,7 +231,10 @@ def need_floor(**need) -> Problem:
     """N1 (priority 2) and N2 (priority 1) cost the same: without a floor everything goes to N1."""
     return Problem(
         activities=(ActivitySpec("A", "S", 10.0), ActivitySpec("B", "S", 10.0)),
-        needs=(NeedSpec("N1", 100, 2.0, population_group="familles"), NeedSpec("N2", 100, 1.0, population_group="seniors", **need)),
+        needs=(
+            NeedSpec("N1", 100, 2.0, population_group="familles"),
+            NeedSpec("N2", 100, 1.0, population_group="seniors", **need),
+        ),
         services=(ServiceSpec("S"),),
         coverages=(Coverage("A", "N1", 1.0), Coverage("B", "N2", 1.0)),
         envelope=1_000.0,
@@ -298,7 +301,11 @@ def test_uniform_cut_meets_the_envelope():
     assert evaluate(problem, volumes).total_cost == pytest.approx(8_100)
     assert uniform_cut(problem, -0.5) == pytest.approx({"A": 30, "B": 30})
     floored = dataclasses.replace(
-        problem, activities=(ActivitySpec("A", "S", 100.0, current_volume=60, min_volume=60), ActivitySpec("B", "S", 50.0, current_volume=60))
+        problem,
+        activities=(
+            ActivitySpec("A", "S", 100.0, current_volume=60, min_volume=60),
+            ActivitySpec("B", "S", 50.0, current_volume=60),
+        ),
     )
     kept = uniform_cut(floored)  # A keeps its 60 mandatory units: B absorbs the cut
     assert kept["A"] == pytest.approx(60)

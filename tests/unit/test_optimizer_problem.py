@@ -29,7 +29,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def rich_problem():
     problem = generate_problem(4, 6, 2, seed=11, fixed_costs=True, equity=True)
     needs = list(problem.needs)
-    needs[0] = dataclasses.replace(needs[0], min_coverage_rate=0.2, min_coverage_soft=True, shortfall_penalty=3.0)
+    needs[0] = dataclasses.replace(
+        needs[0], min_coverage_rate=0.2, min_coverage_soft=True, shortfall_penalty=3.0
+    )
     needs[1] = dataclasses.replace(needs[1], min_coverage_rate=0.1)
     return dataclasses.replace(
         problem,
@@ -71,7 +73,13 @@ def test_schema_file_is_the_schema_and_matches_the_fields():
     assert PROBLEM_SCHEMA["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     data = problem_to_dict(rich_problem())
     assert set(data) <= set(PROBLEM_SCHEMA["properties"])
-    defs = {"services": "service", "activities": "activity", "needs": "need", "coverages": "coverage", "equity_floors": "equity_floor"}
+    defs = {
+        "services": "service",
+        "activities": "activity",
+        "needs": "need",
+        "coverages": "coverage",
+        "equity_floors": "equity_floor",
+    }
     for collection, definition in defs.items():
         schema = PROBLEM_SCHEMA["$defs"][definition]
         assert set(schema["properties"]) == {f.name for f in COLLECTIONS[collection]}
@@ -117,7 +125,10 @@ def test_located_errors_for_references_and_duplicates():
     assert "activités[4].service : service « INCONNU » inconnu" in messages
     assert "activités[5].min_volume : le volume obligatoire (500) dépasse la capacité (100)" in messages
     assert "couvertures[0].need : besoin « N9999 » inconnu" in messages
-    assert any(m.startswith(f"couvertures[{len(bad['coverages']) - 1}] : couverture") and "en double" in m for m in messages)
+    assert any(
+        m.startswith(f"couvertures[{len(bad['coverages']) - 1}] : couverture") and "en double" in m
+        for m in messages
+    )
     assert "équité[0].target : groupe de population « martiens » porté par aucun besoin" in messages
     assert "unexpected : champ inconnu" in messages
     assert "besoins[2].colour : champ inconnu" in messages
@@ -125,8 +136,9 @@ def test_located_errors_for_references_and_duplicates():
 
 def test_errors_for_steps_and_structure():
     data = problem_to_dict(rich_problem())
-    assert "diminishing_returns : les poids des paliers ne peuvent pas croître (rendements décroissants : modèle concave)" in errors_of(
-        {**data, "diminishing_returns": [[0.5, 0.5], [1.0, 1.0]]}
+    assert (
+        "diminishing_returns : les poids des paliers ne peuvent pas croître (rendements décroissants : modèle concave)"
+        in errors_of({**data, "diminishing_returns": [[0.5, 0.5], [1.0, 1.0]]})
     )
     assert "diminishing_returns : le dernier palier doit aller jusqu'à un taux de 1 (100 %)" in errors_of(
         {**data, "diminishing_returns": [[0.5, 1.0], [0.9, 0.5]]}
@@ -136,7 +148,9 @@ def test_errors_for_steps_and_structure():
     assert "services : champ obligatoire manquant" in messages
     assert "besoins[0] : objet attendu" in messages
     assert "activités : aucune activité" in messages
-    assert "objective : doit valoir « persons » (personnes) ou « rates » (taux)" in errors_of({**data, "objective": "joie"})
+    assert "objective : doit valoir « persons » (personnes) ou « rates » (taux)" in errors_of(
+        {**data, "objective": "joie"}
+    )
 
 
 def test_table_errors_are_located_by_sheet_row_and_column():
@@ -151,16 +165,29 @@ def test_table_errors_are_located_by_sheet_row_and_column():
         problem_from_tables(tables)
     messages = caught.value.messages
     assert "feuille « couverture » absente" in messages
-    assert "feuille « activites », ligne 4, colonne « cout_unitaire » : doit être un nombre positif" in messages
+    assert (
+        "feuille « activites », ligne 4, colonne « cout_unitaire » : doit être un nombre positif" in messages
+    )
     assert "feuille « activites », ligne 5, colonne « service » : service « S999 » inconnu" in messages
-    assert "feuille « besoins », ligne 2, colonne « taux_min_souple » : doit être vrai ou faux (oui / non)" in messages
-    assert "feuille « equite », ligne 2, colonne « portee » : doit valoir « group » (groupe) ou « territory » (territoire)" in messages
-    assert any(m.startswith("feuille « parametres », ligne") and "paramètre inconnu « couleur »" in m for m in messages)
+    assert (
+        "feuille « besoins », ligne 2, colonne « taux_min_souple » : doit être vrai ou faux (oui / non)"
+        in messages
+    )
+    assert (
+        "feuille « equite », ligne 2, colonne « portee » : doit valoir « group » (groupe) ou « territory » (territoire)"
+        in messages
+    )
+    assert any(
+        m.startswith("feuille « parametres », ligne") and "paramètre inconnu « couleur »" in m
+        for m in messages
+    )
 
 
 def test_tables_accept_what_excel_gives():
     tables = problem_to_tables(rich_problem())
-    tables["besoins"]["taux_min_souple"] = tables["besoins"]["taux_min_souple"].map({"oui": True, "non": "NON"})
+    tables["besoins"]["taux_min_souple"] = tables["besoins"]["taux_min_souple"].map(
+        {"oui": True, "non": "NON"}
+    )
     tables["equite"]["souple"] = 1  # a checkbox typed 1
     services = tables["services"].copy()
     services.loc[len(services)] = [None] * len(services.columns)  # a blank row is skipped

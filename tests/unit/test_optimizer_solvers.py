@@ -14,6 +14,7 @@ import pytest
 
 from optimizer import WhatIf, build_reallocation_model, formulate, generate_problem, solve
 from optimizer import highs_direct as hd
+from optimizer.model import MONEY_SCALE
 from optimizer.solve import cbc_solver, pulp_highs_solver
 from tests.unit.test_optimizer_model import fixed_cost, floor_problem, two_needs
 
@@ -26,26 +27,27 @@ def test_trap_1_pulp_highs_flips_the_signs_of_a_maximisation():
     model = build_reallocation_model(two_needs())
     model.lp.solve(pulp_highs_solver(time_limit=10, mip=False))
     assert pulp.value(model.lp.objective) == pytest.approx(340)
-    assert envelope_constraint(model).pi == pytest.approx(-0.02)  # raw: the wrong sign
+    # raw: the wrong sign (per thousand euros: the model counts money in k€)
+    assert envelope_constraint(model).pi == pytest.approx(-0.02 * MONEY_SCALE)
     assert solve(two_needs(), solver="highs-pulp").duals["envelope"] == pytest.approx(0.02)
     # a reduced cost too: an activity held at its minimum shows a positive one through pulp.HiGHS
     problem = dataclasses.replace(floor_problem(legal_floor=3_000.0))
     raw = build_reallocation_model(problem)
     raw.lp.solve(pulp_highs_solver(time_limit=10, mip=False))
     b_s1 = raw.variables[raw.formulation.b_col["S1"]]
-    assert b_s1.dj == pytest.approx(0.01)
+    assert b_s1.dj == pytest.approx(0.01 * MONEY_SCALE)
     assert solve(problem, solver="highs-pulp").duals["service_min[S1]"] == pytest.approx(-0.01)
 
 
 def test_cbc_and_direct_highs_keep_the_signs():
     model = build_reallocation_model(two_needs())
     model.lp.solve(cbc_solver(time_limit=10, mip=False))
-    assert envelope_constraint(model).pi == pytest.approx(0.02)
+    assert envelope_constraint(model).pi == pytest.approx(0.02 * MONEY_SCALE)
     highs = hd.new_highs(time_limit=10, presolve=False)
     form = formulate(two_needs())
     hd.pass_formulation(highs, form)
     run = hd.run(highs, mip=False)
-    assert run.row_dual[form.row_index["envelope"]] == pytest.approx(0.02)
+    assert run.row_dual[form.row_index["envelope"]] == pytest.approx(0.02 * MONEY_SCALE)
 
 
 def test_trap_2_pulp_highs_gives_a_milp_no_duals():
@@ -147,7 +149,7 @@ def test_what_if_resolves_warm_to_the_same_optimum():
     assert whatif.bounds("envelope")[1] == problem.envelope  # restored
     # a service bound, by its constraint name
     code = problem.services[0].code
-    low, high = whatif.bounds(f"service_min[{code}]")
+    _, high = whatif.bounds(f"service_min[{code}]")
     looser = whatif.objective_with(f"service_min[{code}]", 0.0, high)
     assert looser is not None and looser >= base - 1e-6
 
@@ -161,7 +163,9 @@ def test_fast_ranging_matches_highs_ranging():
         hd.run(highs, mip=False)
         basis = highs.getBasis()
         _, full = highs.getRanging()
-        names = ["envelope", "staff"] + [f"service_{side}[{s.code}]" for s in problem.services for side in ("min", "max")]
+        names = ["envelope", "staff"] + [
+            f"service_{side}[{s.code}]" for s in problem.services for side in ("min", "max")
+        ]
         ours = hd.ranges(highs, form, names)
         for name in names:
             side, i = form.bound_of(name)
@@ -171,11 +175,16 @@ def test_fast_ranging_matches_highs_ranging():
                 expected = (full.row_bound_dn.value_[i], full.row_bound_up.value_[i])
             else:
                 status = basis.col_status[i]
-                wanted = highspy.HighsBasisStatus.kLower if side == "lower" else highspy.HighsBasisStatus.kUpper
+                wanted = (
+                    highspy.HighsBasisStatus.kLower if side == "lower" else highspy.HighsBasisStatus.kUpper
+                )
                 if status != wanted:
                     continue
                 expected = (full.col_bound_dn.value_[i], full.col_bound_up.value_[i])
-            assert ours[name] == pytest.approx(expected, rel=1e-7, abs=1e-6), name
+            unit = form.unit_of(name)  # HiGHS ranges the model's thousands of euros
+            assert ours[name] == pytest.approx(
+                (expected[0] * unit, expected[1] * unit), rel=1e-7, abs=1e-6
+            ), name
 
 
 def test_unknown_solver_and_bad_time_limit():
@@ -183,3 +192,14 @@ def test_unknown_solver_and_bad_time_limit():
         solve(two_needs(), solver="gurobi")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="limite de temps"):
         solve(two_needs(), time_limit=0)
+
+
+def test_cbc_is_the_fallback_when_highs_fails(monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("panne simulée")
+
+    monkeypatch.setattr(hd, "pass_formulation", broken)
+    s = solve(two_needs())
+    assert s.status == "optimal" and s.solver == "cbc" and s.objective == pytest.approx(340)
+    assert "panne simulée" in s.message and "résolu par CBC" in s.message
+    assert solve(two_needs(), fallback=False).status == "error"

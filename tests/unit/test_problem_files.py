@@ -39,8 +39,10 @@ def test_json_and_excel_round_trip(tmp_path):
 def test_written_workbook_keeps_text_as_text_and_rates_as_percents():
     problem = rich_problem()
     services = list(problem.services)
-    services[0] = dataclasses.replace(services[0], name="=HYPERLINK(\"http://x\")")
-    book = load_workbook(io.BytesIO(problem_xlsx_bytes(dataclasses.replace(problem, services=tuple(services)))))
+    services[0] = dataclasses.replace(services[0], name='=HYPERLINK("http://x")')
+    book = load_workbook(
+        io.BytesIO(problem_xlsx_bytes(dataclasses.replace(problem, services=tuple(services))))
+    )
     assert book.sheetnames == ["parametres", "services", "activites", "besoins", "couverture", "equite"]
     sheet = book["services"]
     assert sheet["B2"].value == '=HYPERLINK("http://x")' and sheet["B2"].data_type == "s"
@@ -81,9 +83,20 @@ def test_workbook_errors_are_located_and_complete():
     with pytest.raises(ProblemFileError) as caught:
         read_problem_xlsx(workbook_with(edit), name="arbitrage.xlsx")
     messages = [plain(m) for m in caught.value.messages]
-    assert "arbitrage.xlsx : feuille « activites », ligne 3, colonne « cout_unitaire » : formule refusée, saisissez la valeur" in messages
-    assert any(m.startswith("arbitrage.xlsx : feuille « activites », ligne 4, colonne « volume_actuel » : « 1.234,5 » mélange") for m in messages)
-    assert "arbitrage.xlsx : feuille « besoins », ligne 2, colonne « taille » : doit être un nombre strictement positif" in messages
+    assert (
+        "arbitrage.xlsx : feuille « activites », ligne 3, colonne « cout_unitaire » : formule refusée, saisissez la valeur"
+        in messages
+    )
+    assert any(
+        m.startswith(
+            "arbitrage.xlsx : feuille « activites », ligne 4, colonne « volume_actuel » : « 1.234,5 » mélange"
+        )
+        for m in messages
+    )
+    assert (
+        "arbitrage.xlsx : feuille « besoins », ligne 2, colonne « taille » : doit être un nombre strictement positif"
+        in messages
+    )
     assert "arbitrage.xlsx : feuille « couverture » absente" in messages
     assert len(messages) == 4 and str(caught.value).startswith("fichier de problème refusé (4 erreur(s))")
 
@@ -100,8 +113,15 @@ def test_files_that_are_not_problems(tmp_path):
     with pytest.raises(ProblemFileError, match="lecture impossible"):
         read_problem_file(tmp_path / "absent.json")
     with pytest.raises(ProblemFileError) as caught:
-        read_problem_json(json.dumps({"envelope": 5, "services": [], "activities": [], "needs": [], "coverages": []}).encode())
-    assert caught.value.messages == ["problème : activités : aucune activité", "problème : besoins : aucun besoin"]
+        read_problem_json(
+            json.dumps(
+                {"envelope": 5, "services": [], "activities": [], "needs": [], "coverages": []}
+            ).encode()
+        )
+    assert caught.value.messages == [
+        "problème : activités : aucune activité",
+        "problème : besoins : aucun besoin",
+    ]
 
 
 def test_zip_bomb_and_macros_are_refused():
@@ -137,7 +157,8 @@ def test_solution_as_json_and_text():
 def test_infeasible_solution_output():
     problem = generate_problem(3, 4, 1, seed=1)
     problem = dataclasses.replace(
-        problem, services=tuple(ServiceSpec(s.code, s.name, legal_floor=problem.envelope) for s in problem.services)
+        problem,
+        services=tuple(ServiceSpec(s.code, s.name, legal_floor=problem.envelope) for s in problem.services),
     )
     solution = solve(problem)
     explanation = explain(problem, solution)

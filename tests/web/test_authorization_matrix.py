@@ -10,9 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from models import (
+    BudgetDocument,
+    CostLine,
     Indicator,
     Need,
     Objective,
@@ -499,7 +501,7 @@ def targets(engine, demo, other_demo):
                 ).id
             return found
 
-        return {
+        ids = {
             "own": {
                 "service": own_service.id,
                 "indicator": indicator(demo.organisation_id, "SENIORS"),
@@ -533,6 +535,20 @@ def targets(engine, demo, other_demo):
                 ),
             },
         }
+    yield ids
+    # the POSTs ran, proposed and adopted the matrix's scenarios: leave no adopted budget behind
+    with write_session(engine) as session:
+        names = Scenario.name.like("Matrice %")
+        documents = list(
+            session.scalars(
+                select(BudgetDocument.id).where(
+                    BudgetDocument.source_format == "scenario", BudgetDocument.source_name.like("%Matrice %")
+                )
+            )
+        )
+        session.execute(delete(CostLine).where(CostLine.document_id.in_(documents)))
+        session.execute(delete(BudgetDocument).where(BudgetDocument.id.in_(documents)))
+        session.execute(delete(Scenario).where(names))
 
 
 def expected_status(route: Route, role: str, variant: str) -> int:

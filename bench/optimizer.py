@@ -1,0 +1,325 @@
+"""Benchmark of the budget reallocation optimizer (issue 7): figures printed, nothing asserted.
+
+Generated instances (optimizer.generate): small (20 services, 30 needs, 1 territory), medium
+(100, 200, 10) and large (500, 1,000, 50: 145,000 activities, 146,500 LP columns). For each
+size, several runs of:
+
+- the pipeline, phase by phase: problem in memory -> model (formulation arrays) -> solve (HiGHS
+  directly, duals, ranging of the binding constraints) -> explanation (French sentences, warm
+  re-solves of the round steps, the uniform-cut baseline);
+- a reference that builds the same LP directly as matrices in highspy (its own numpy code, not
+  the package's) and solves it;
+- the PuLP routes: building the PuLP model (prepared lists), then solving it with pulp.HiGHS
+  and with CBC;
+- a what-if: the envelope changed by 1 % and re-solved warm from the previous basis;
+- peak memory of one pipeline in a fresh process (resource.getrusage maxrss);
+- with fixed costs (MILP): time for HiGHS to reach a 1 % gap (time limit 60 s).
+
+It prints the median and worst of the runs and the ratios to the reference, against the goals
+of the issue: medium end-to-end < 100 ms, what-if < 10 ms; large within 1.5x the reference and
+under 500 MB; large MILP at a 1 % gap within 60 s.
+
+    .venv/bin/python bench/optimizer.py            # all sizes (a few minutes)
+    .venv/bin/python bench/optimizer.py --quick    # small and medium, few runs
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import gc
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import highspy
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from optimizer import Problem, explain, formulate, generate_problem
+from optimizer import highs_direct as hd
+from optimizer.model import pulp_model_from
+from optimizer.solve import cbc_solver, pulp_highs_solver, solve_formulation
+
+SIZES = {"small": (20, 30, 1), "medium": (100, 200, 10), "large": (500, 1_000, 50)}
+
+
+def reference_lp(problem: Problem, *, highs_defaults: bool = False) -> tuple[float, float, float]:
+    """The same LP built straight into highspy from numpy arrays, solved; (build s, solve s, objective).
+
+    Columns: x (activities), b (service budgets), c (covered persons); rows: cover, budget,
+    envelope, staff. Enough for the generated problems (no steps, floors or fixed costs). Money in
+    thousands of euros and no presolve, as the package does, or HiGHS's defaults.
+    """
+    start = time.perf_counter()
+    acts, needs, services = problem.activities, problem.needs, problem.services
+    n_a, n_n, n_s = len(acts), len(needs), len(services)
+    s_index = {s.code: i for i, s in enumerate(services)}
+    a_index = {a.code: i for i, a in enumerate(acts)}
+    n_index = {n.code: i for i, n in enumerate(needs)}
+    k = 1_000.0  # money in thousands of euros
+    unit = np.array([a.unit_cost for a in acts]) / k
+    staff = np.array([a.staff_per_unit for a in acts])
+    svc = np.array([s_index[a.service] for a in acts])
+    lower_x = np.array([a.min_volume for a in acts])
+    upper_x = np.array([highspy.kHighsInf if a.capacity is None else a.capacity for a in acts])
+    cov_a = np.array([a_index[c.activity] for c in problem.coverages])
+    cov_n = np.array([n_index[c.need] for c in problem.coverages])
+    cov_k = np.array([c.coefficient for c in problem.coverages])
+    size = np.array([n.size for n in needs])
+    bounds = problem.service_bounds()
+    b_low = np.array([bounds[s.code][0] for s in services]) / k
+    b_up = np.array(
+        [highspy.kHighsInf if bounds[s.code][1] is None else bounds[s.code][1] / k for s in services]
+    )
+    # rows: cover 0..n_n-1, budget n_n..n_n+n_s-1, envelope, staff
+    env, staff_row = n_n + n_s, n_n + n_s + 1
+    rows = np.concatenate(
+        [cov_n, n_n + svc, np.full(n_a, staff_row), n_n + np.arange(n_s), np.full(n_s, env), np.arange(n_n)]
+    )
+    cols = np.concatenate(
+        [
+            cov_a,
+            np.arange(n_a),
+            np.arange(n_a),
+            n_a + np.arange(n_s),
+            n_a + np.arange(n_s),
+            n_a + n_s + np.arange(n_n),
+        ]
+    )
+    vals = np.concatenate([-cov_k, unit, staff, -np.ones(n_s), np.ones(n_s), np.ones(n_n)])
+    keep = vals != 0
+    rows, cols, vals = rows[keep], cols[keep], vals[keep]
+    order = np.lexsort((rows, cols))
+    n_col = n_a + n_s + n_n
+    start_idx = np.concatenate(([0], np.cumsum(np.bincount(cols, minlength=n_col))))
+    inf = highspy.kHighsInf
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = n_col, n_n + n_s + 2
+    lp.col_cost_ = np.concatenate([np.zeros(n_a + n_s), np.array([n.priority for n in needs])])
+    lp.col_lower_ = np.concatenate([lower_x, b_low, np.zeros(n_n)])
+    lp.col_upper_ = np.concatenate([upper_x, b_up, size])
+    lp.row_lower_ = np.concatenate([np.full(n_n, -inf), np.zeros(n_s), [-inf, -inf]])
+    lp.row_upper_ = np.concatenate(
+        [np.zeros(n_n), np.zeros(n_s), [problem.envelope / k, problem.staff_limit or inf]]
+    )
+    lp.sense_ = highspy.ObjSense.kMaximize
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = start_idx.astype(np.int32)
+    lp.a_matrix_.index_ = rows[order].astype(np.int32)
+    lp.a_matrix_.value_ = vals[order]
+    highs = hd.new_highs(time_limit=600, presolve=highs_defaults)
+    highs.passModel(lp)
+    built = time.perf_counter()
+    highs.run()
+    solved = time.perf_counter()
+    return built - start, solved - built, float(highs.getInfo().objective_function_value)
+
+
+def fresh(problem: Problem) -> Problem:
+    """The same problem without its cached arrays, so that every run pays for them."""
+    return dataclasses.replace(problem)
+
+
+def timed(fn: Callable[[], object]) -> tuple[float, object]:
+    start = time.perf_counter()
+    value = fn()
+    return time.perf_counter() - start, value
+
+
+def show(label: str, values: list[float], goal: str = "") -> None:
+    ms = [v * 1000 for v in values]
+    print(f"  {label:<42} médiane {statistics.median(ms):10.1f} ms   pire {max(ms):10.1f} ms  {goal}")
+
+
+def bench_size(name: str, runs: int, pulp_routes: bool) -> None:
+    args = SIZES[name]
+    gen_s, problem = timed(lambda: generate_problem(*args, seed=7))
+    assert isinstance(problem, Problem)
+    form0 = formulate(problem)
+    print(
+        f"\n== {name} : {args[0]} services, {args[1]} besoins, {args[2]} territoires — {len(problem.activities)} activités, "
+        f"{form0.num_col} colonnes, {form0.num_row} lignes, {int(form0.a_start[-1])} non-zéros "
+        f"(génération {gen_s:.2f} s)"
+    )
+    del form0
+    phases: dict[str, list[float]] = {
+        k: []
+        for k in (
+            "model",
+            "solve",
+            "explain",
+            "total",
+            "ref_build",
+            "ref_solve",
+            "ref",
+            "ref_default",
+            "whatif",
+            "whatif_step",
+            "total_cpu",
+            "ref_cpu",
+        )
+    }
+    objectives = []
+    for _ in range(runs):
+        p = fresh(problem)
+        gc.collect()
+        cpu = time.process_time()
+        t_model, form = timed(lambda p=p: formulate(p))
+        t_solve, solution = timed(lambda form=form: solve_formulation(form))
+        t_explain, _ = timed(lambda p=p, solution=solution: explain(p, solution))
+        phases["total_cpu"].append(time.process_time() - cpu)
+        phases["model"].append(t_model)
+        phases["solve"].append(t_solve)
+        phases["explain"].append(t_explain)
+        phases["total"].append(t_model + t_solve + t_explain)
+        objectives.append(solution.objective)  # type: ignore[attr-defined]
+        engine = solution.engine  # type: ignore[attr-defined]
+        for delta in (100_000, -100_000):
+            engine.set_envelope(problem.envelope + delta)
+            engine.resolve()
+            phases["whatif_step"].append(engine.last.seconds)
+        for factor in (1.01, 0.99):
+            engine.set_envelope(problem.envelope * factor)
+            engine.resolve()
+            phases["whatif"].append(engine.last.seconds)
+        gc.collect()
+        cpu = time.process_time()
+        build, solve_s, ref_objective = reference_lp(fresh(problem))
+        phases["ref_cpu"].append(time.process_time() - cpu)
+        phases["ref_build"].append(build)
+        phases["ref_solve"].append(solve_s)
+        phases["ref"].append(build + solve_s)
+        if len(phases["ref_default"]) < 2:
+            build, solve_s, _ = reference_lp(fresh(problem), highs_defaults=True)
+            phases["ref_default"].append(build + solve_s)
+    print(
+        f"  objectif : pipeline {objectives[0]:.6f}, référence {ref_objective:.6f} (écart relatif {abs(objectives[0] - ref_objective) / abs(ref_objective):.1e})"
+    )
+    show("modèle (formulation en tableaux)", phases["model"])
+    show("résolution (HiGHS direct, duals, ranging)", phases["solve"])
+    show("explication (phrases, pas re-résolus)", phases["explain"])
+    goal = "(objectif < 100 ms)" if name == "medium" else ""
+    show("bout en bout", phases["total"], goal)
+    show("référence : construction highspy", phases["ref_build"])
+    show("référence : résolution", phases["ref_solve"])
+    show("référence : total", phases["ref"])
+    show("référence avec les options par défaut de HiGHS", phases["ref_default"])
+    show("bout en bout, temps CPU du processus", phases["total_cpu"])
+    show("référence, temps CPU du processus", phases["ref_cpu"])
+    goal = "(objectif < 10 ms)" if name == "medium" else ""
+    show("et si : enveloppe ± 100 000 €, à chaud", phases["whatif_step"], goal)
+    show("et si : enveloppe ± 1 %, à chaud", phases["whatif"], goal)
+    ref = statistics.median(phases["ref"])
+    model_solve = statistics.median([a + b for a, b in zip(phases["model"], phases["solve"], strict=True)])
+    print(
+        f"  ratio modèle + résolution / référence : {model_solve / ref:.2f}"
+        + ("   (objectif ≤ 1,5)" if name == "large" else "")
+    )
+    print(f"  ratio bout en bout / référence         : {statistics.median(phases['total']) / ref:.2f}")
+    cpu_ratio = statistics.median(phases["total_cpu"]) / statistics.median(phases["ref_cpu"])
+    print(f"  ratio bout en bout / référence en temps CPU (machine partagée) : {cpu_ratio:.2f}")
+    if pulp_routes:
+        for label, maker in (("PuLP + HiGHS", pulp_highs_solver), ("PuLP + CBC", cbc_solver)):
+            builds, solves = [], []
+            for _ in range(max(1, runs if name != "large" else 1)):
+                form = formulate(fresh(problem))
+                t_build, model = timed(lambda form=form: pulp_model_from(form))
+                t_run, _ = timed(
+                    lambda model=model, maker=maker: model.lp.solve(maker(time_limit=600, mip=False))
+                )  # type: ignore[attr-defined]
+                builds.append(t_build)
+                solves.append(t_run)
+            show(f"{label} : construction du modèle PuLP", builds)
+            show(f"{label} : résolution", solves)
+            total = statistics.median([a + b for a, b in zip(builds, solves, strict=True)])
+            print(f"  ratio {label} (construction + résolution) / référence : {total / ref:.2f}")
+
+
+def peak_memory(name: str) -> None:
+    """One pipeline in a fresh process; its peak resident memory."""
+    command = [sys.executable, __file__, "--memory-probe", name]  # this very script, a fixed size name
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout  # noqa: S603
+    out = out.strip().splitlines()[-1]
+    data = json.loads(out)
+    goal = "(objectif < 500 Mo)" if name == "large" else ""
+    print(
+        f"  pic mémoire ({name}, processus neuf, problème généré compris) : {data['maxrss_mb']:.0f} Mo {goal}"
+    )
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process, MB.
+
+    VmHWM from /proc (Linux) rather than getrusage's ru_maxrss: a process started by fork + exec
+    from a big parent (this benchmark, 800 MB by then) inherits the parent's high-water mark in
+    ru_maxrss (measured: 825 MB reported for a probe whose own peak was 358 MB).
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def memory_probe(name: str) -> None:
+    problem = generate_problem(*SIZES[name], seed=7)
+    solution = solve_formulation(formulate(problem))
+    explain(problem, solution)
+    print(json.dumps({"maxrss_mb": peak_rss_mb()}))
+
+
+def bench_milp(name: str, time_limit: float) -> None:
+    """Time for HiGHS to reach a 1 % gap, then to solve the LP with the choices fixed (for duals)."""
+    problem = generate_problem(*SIZES[name], seed=7, fixed_costs=True)
+    form = formulate(problem)
+    print(
+        f"\n== {name} avec coûts fixes (PLNE) : {int(form.integer.sum())} variables binaires, "
+        f"{form.num_col} colonnes ; HiGHS, écart visé 1 %, limite {time_limit:.0f} s"
+    )
+    highs = hd.new_highs(time_limit=time_limit, mip_rel_gap=0.01)
+    hd.pass_formulation(highs, form)
+    mip = hd.run(highs, mip=True)
+    gap = f"{mip.mip_gap * 100:.3f} %" if mip.mip_gap is not None else "sans solution"
+    print(
+        f"  PLNE : {mip.model_status} en {mip.seconds:.1f} s, écart {gap}"
+        + ("   (objectif : 1 % en moins de 60 s)" if name == "large" else "")
+    )
+    if mip.has_solution:
+        del highs
+        lower, upper = hd.fixed_bounds(form, mip.col_value)
+        fixed = hd.new_lp_highs(form, time_limit=time_limit, fixed_integers=True)
+        hd.pass_formulation(fixed, form, col_lower=lower, col_upper=upper, integer=False)
+        lp = hd.run(fixed, mip=False)
+        print(f"  PL à choix fixés (pour les prix marginaux) : {lp.model_status} en {lp.seconds:.1f} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small and medium only, few runs")
+    parser.add_argument("--runs", type=int, default=None, help="runs per size (default 7, large 3; quick 3)")
+    parser.add_argument("--no-pulp", action="store_true", help="skip the PuLP routes")
+    parser.add_argument("--memory-probe", choices=list(SIZES), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.memory_probe:
+        memory_probe(args.memory_probe)
+        return
+    sizes = ["small", "medium"] if args.quick else ["small", "medium", "large"]
+    print(f"HiGHS {hd.new_highs(time_limit=1).version()} ; un fil d'exécution ; figures en millisecondes")
+    for name in sizes:
+        runs = args.runs or (3 if args.quick else (3 if name == "large" else 7))
+        bench_size(name, runs, pulp_routes=not args.no_pulp)
+        peak_memory(name)
+    bench_milp("medium" if args.quick else "large", 60.0)
+
+
+if __name__ == "__main__":
+    main()
