@@ -174,6 +174,9 @@ ROUTES: dict[str, Route] = {
     "costs.budget_execution": Route("GET", lambda i: "/couts/execution", SIGNED_IN),
     "costs.model": Route("GET", lambda i: "/couts/modele", SIGNED_IN),
     "costs.upload": Route("GET", lambda i: "/couts/import", SIGNED_IN),
+    "benchmark.index": Route("GET", lambda i: "/comparaison", SIGNED_IN),
+    "benchmark.export": Route("GET", lambda i: "/comparaison/export.xlsx", SIGNED_IN),
+    "benchmark.consent": Route("POST", lambda i: "/comparaison/consentement", frozenset({"admin"}), 303),
     "scenarios.index": Route("GET", lambda i: "/scenarios", SIGNED_IN),
     "scenarios.show": Route(
         "GET", lambda i: f"/scenarios/{i['scenario']}", SIGNED_IN, variants=("own", "other_org")

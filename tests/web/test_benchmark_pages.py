@@ -1,0 +1,134 @@
+"""The comparison page: every signed-in role reads it and exports it; only the administrator
+changes the consent to be named; the other organisations stay anonymous unless they agreed."""
+
+from __future__ import annotations
+
+import html
+import io
+import re
+
+import pytest
+from openpyxl import load_workbook
+from sqlalchemy import select, update
+
+from models import Organisation, Role, User
+from pilotis.database import write_session
+from tests.conftest import csrf_token
+
+SPACES = str.maketrans({"\u00a0": " ", "\u202f": " "})
+
+
+def text(response) -> str:
+    return html.unescape(response.get_data(as_text=True)).translate(SPACES)
+
+
+def summary_row(page: str, code: str) -> str:
+    match = re.search(rf'<tr data-indicator="{code}">(.*?)</tr>', page, re.S)
+    assert match, f"no row for {code}"
+    return match.group(1)
+
+
+@pytest.fixture
+def named_reset(engine, demo, other_demo):
+    """Whatever a test commits, both demo organisations are anonymous again afterwards."""
+    yield
+    with write_session(engine) as session:
+        session.execute(
+            update(Organisation)
+            .where(Organisation.id.in_([demo.organisation_id, other_demo.organisation_id]))
+            .values(benchmark_named=False)
+        )
+
+
+@pytest.mark.parametrize("login", ["direction", "partenaire", "elu", "responsable.seniors"])
+def test_every_role_sees_the_comparison(login_as, other_demo, login):
+    response = login_as(login).get("/comparaison")
+    assert response.status_code == 200
+    page = text(response)
+    assert "Comparaison entre organisations" in page
+    assert "moins de 3 organisations (la vôtre comprise)" in page  # the k >= 3 rule is stated
+    assert "illustratif" in page
+    row = summary_row(page, "depense_hab_total")
+    assert re.search(r'class="num rank">\d+ / \d+<', row)
+    assert '<svg class="chart benchmark"' in page
+    assert "Rodez" not in page  # anonymous: Rodez has not agreed to be named
+    assert "Organisation A" in page
+
+
+def test_figures_on_the_page_are_the_services(login_as, db_session, demo, other_demo, app):
+    from pathlib import Path
+
+    from services.benchmark import build_benchmark
+
+    view = build_benchmark(db_session, demo.organisation_id, instance_path=Path(app.instance_path))
+    item = next(i for i in view.families["depense"] if i.info.code == "depense_hab_total")
+    page = text(login_as("direction").get("/comparaison"))
+    row = summary_row(page, "depense_hab_total")
+    shown = f"{item.comparison.own_value:,.2f}".replace(",", " ").replace(".", ",")
+    assert f'<td class="num own-value">{shown}</td>' in row
+    assert f">{item.comparison.rank} / {item.comparison.n}<" in row
+
+
+def test_not_comparable_indicators_say_so(login_as, other_demo):
+    page = text(login_as("direction").get("/comparaison"))
+    row = summary_row(page, "delai_premier_rdv_rsa")  # Carcassonne and Rodez only
+    assert "comparaison impossible : moins de 3 organisations" in row
+    assert 'id="indicateur-delai_premier_rdv_rsa"' not in page  # no chart, no table of others
+
+
+def test_export_workbook(login_as, other_demo):
+    response = login_as("partenaire").get("/comparaison/export.xlsx")
+    assert response.status_code == 200
+    assert response.mimetype == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    book = load_workbook(io.BytesIO(response.data))
+    assert book.sheetnames == ["Synthèse", "Détail", "Règles"]
+    codes = [r[1] for r in book["Synthèse"].iter_rows(min_row=6, values_only=True)]
+    assert "depense_hab_total" in codes and "cout_unite_repas" in codes
+    detail = [r[3] for r in book["Détail"].iter_rows(min_row=2, values_only=True)]
+    assert not any("Rodez" in str(label) for label in detail)
+
+
+def test_admin_consents_and_the_others_then_see_the_name(app, login_as, named_reset, engine, other_demo):
+    admin = login_as("admin")
+    page = admin.get("/comparaison").get_data(as_text=True)
+    assert 'action="/comparaison/consentement"' in page
+    response = admin.post("/comparaison/consentement", data={"csrf_token": csrf_token(page), "named": "y"})
+    assert response.status_code == 303
+    page = text(admin.get("/comparaison"))
+    assert "Votre organisation sera nommée" in page
+    assert '<strong id="etat-consentement">sous son nom</strong>' in page
+    # Rodez's direction now sees Carcassonne by name
+    rodez = app.test_client()
+    token = csrf_token(rodez.get("/connexion").get_data(as_text=True))
+    with write_session(engine) as session:
+        email = session.scalar(
+            select(User.email).where(
+                User.organisation_id == other_demo.organisation_id, User.role == Role.DIRECTION
+            )
+        )
+    response = rodez.post(
+        "/connexion", data={"csrf_token": token, "email": email, "password": "demo-pilotis-2026"}
+    )
+    assert response.status_code == 302
+    assert "CCAS de Carcassonne (démonstration)" in text(rodez.get("/comparaison"))
+    # and withdraws it: anonymous again
+    page = admin.get("/comparaison").get_data(as_text=True)
+    response = admin.post("/comparaison/consentement", data={"csrf_token": csrf_token(page)})
+    assert response.status_code == 303
+    assert "CCAS de Carcassonne (démonstration)" not in text(rodez.get("/comparaison"))
+
+
+def test_only_the_admin_changes_the_consent(login_as, named_reset, engine, demo):
+    client = login_as("direction")
+    page = client.get("/comparaison").get_data(as_text=True)
+    assert 'action="/comparaison/consentement"' not in page
+    assert "Seul l'administrateur" in html.unescape(page)
+    response = client.post("/comparaison/consentement", data={"csrf_token": csrf_token(page), "named": "y"})
+    assert response.status_code == 403
+    with write_session(engine) as session:
+        assert session.get(Organisation, demo.organisation_id).benchmark_named is False
+
+
+def test_signed_out_visitors_are_sent_to_sign_in(client):
+    assert client.get("/comparaison").status_code == 302
+    assert client.get("/comparaison/export.xlsx").status_code == 302
