@@ -15,9 +15,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models import Organisation, Period, PeriodState, Review
+from models import Organisation, Period, PeriodState, Review, Role, User
 from scorecard import periods as P
-from services import notifications, reviews
+from services import abs_calendar, notifications, reviews
 
 #: Days after a period's end before it is closed and its review frozen (PILOTIS_CLOSE_GRACE_DAYS_<KIND>).
 DEFAULT_CLOSE_GRACE = {"month": timedelta(days=10), "quarter": timedelta(days=15), "year": timedelta(days=30)}
@@ -114,6 +114,25 @@ def _email(session: Session, org: Organisation, key: str, ctx: Context) -> str:
     return f"{counts['sent']} envoyé(s), {counts['outbox']} en boîte d'envoi, {counts['failed']} en échec"
 
 
+def _abs_calendar_due(session: Session, org: Organisation, ctx: Context) -> list[str]:
+    """The R123-1 reminders whose window contains today (services.abs_calendar.due_reminders)."""
+    return [reminder.key for reminder in abs_calendar.due_reminders(ctx.now.date())]
+
+
+def _abs_calendar(session: Session, org: Organisation, key: str, ctx: Context) -> str:
+    reminder = next((r for r in abs_calendar.due_reminders(ctx.now.date()) if r.key == key), None)
+    if reminder is None:
+        return f"rappel {key} hors de sa période : rien à envoyer"
+    direction = session.scalars(
+        select(User).where(
+            User.organisation_id == org.id, User.role == Role.DIRECTION, User.is_active.is_(True)
+        )
+    ).all()
+    sent = notifications.notify(session, direction, kind="reminder", title=reminder.title, body=reminder.body,
+                                link=reminder.link, now=ctx.now)  # fmt: skip
+    return f"{sent} rappel(s) du calendrier de l'ABS envoyé(s) à la direction"
+
+
 JOBS: list[JobSpec] = [
     JobSpec("close-period", "Clôture des périodes et revue figée", {"hour": 2, "minute": 0}, _close_due, _close,
             "chaque nuit à 2 h (périodes échues depuis 10, 15 ou 30 jours : mois, trimestre, année)"),
@@ -125,6 +144,9 @@ JOBS: list[JobSpec] = [
             "chaque nuit à 3 h (revues sans dossier)"),
     JobSpec("freshness", "Fraîcheur des données", {"day": 1, "hour": 6, "minute": 0}, _freshness_due, _freshness,
             "le 1er de chaque mois à 6 h"),
+    JobSpec("abs-calendar", "Calendrier de l'ABS (CASF art. R123-1)", {"hour": 7, "minute": 0}, _abs_calendar_due,
+            _abs_calendar, "chaque jour à 7 h (du 1er septembre de l'année qui précède le diagnostic complet, en "
+            "janvier à mars de l'année où il est dû, et avant le débat d'orientation budgétaire les autres années)"),
     JobSpec("deliver-emails", "Envoi des courriels", {"minute": "*/10"}, _email_due, _email, "toutes les 10 minutes"),
 ]  # fmt: skip
 BY_NAME = {job.name: job for job in JOBS}

@@ -78,7 +78,10 @@ EDITORS: dict[str, frozenset[Role]] = {
     "import_mapping": frozenset({Role.FINANCE}),
     "scenario": frozenset({Role.FINANCE}),
     "user": frozenset({Role.ADMIN}),
-    "review": frozenset({Role.DIRECTION}),  # its decisions and action items; the snapshot never changes
+    "review": frozenset({Role.DIRECTION}),
+    "report_text": frozenset(
+        {Role.DIRECTION}
+    ),  # the ABS report's analysis; the figures are generated  # its decisions and action items; the snapshot never changes
     "organisation": frozenset({Role.ADMIN}),
 }
 
