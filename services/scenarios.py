@@ -133,6 +133,8 @@ def current_problem(
             recorded = float(activity.unit_cost or 0) * volume + fixed
             total = full if full > 0 else recorded
             unit = max(0.0, (total - fixed) / volume) if volume > 0 else float(activity.unit_cost or 0)
+            # a millionth of a euro: survives Excel's 15 digits, and budgets are computed from it
+            unit = round(unit, 6)
         capacity = float(activity.capacity) if activity.capacity is not None else None
         minimum = float(activity.min_volume or 0)
         if partner:  # a partner's offer is given: it covers needs at its current volume
