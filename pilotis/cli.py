@@ -559,11 +559,15 @@ def costs(year: int | None, fmt: str, slug: str | None, output: str | None) -> N
 
     from services.budget import execution
     from services.cost_exports import costs_json, costs_workbook
-    from services.costing import CostModelError, compute, latest_report, unit_cost_trend
+    from services.costing import CostModelError, compute, latest_report, unit_cost_trend, years_with_costs
 
     schema.require_current_schema(engine())
     with write_session(engine()) as session:
         organisation = _organisation(session, slug)
+        known = [y for y, _ in years_with_costs(session, organisation.id)]
+        if year is not None and year not in known:
+            years = ", ".join(str(y) for y in sorted(known)) or "aucune"
+            raise PilotisError(f"aucun budget ni compte pour {year} (années disponibles : {years}).")
         try:
             report = (
                 compute(session, organisation.id, year) if year else latest_report(session, organisation.id)

@@ -254,16 +254,20 @@ def _remove_previous(session: Session, organisation_id: int, document: BudgetDoc
             .select_from(CostLine)
             .where(CostLine.organisation_id == organisation_id, CostLine.year == document.year)
             .where(CostLine.document_type == document.document_type)
-            .where((CostLine.document_id.in_(previous)) | CostLine.document_id.is_(None))
+            .where(
+                CostLine.document_id.in_(previous)
+                | (CostLine.document_id.is_(None) & (document.budget_kind == "principal"))
+            )
         )
         or 0
     )
-    session.execute(
-        delete(CostLine)
-        .where(CostLine.organisation_id == organisation_id, CostLine.year == document.year)
-        .where(CostLine.document_type == document.document_type, CostLine.document_id.is_(None))
-        .execution_options(synchronize_session=False)
-    )
+    if document.budget_kind == "principal":  # lines seeded without a document are the principal budget's
+        session.execute(
+            delete(CostLine)
+            .where(CostLine.organisation_id == organisation_id, CostLine.year == document.year)
+            .where(CostLine.document_type == document.document_type, CostLine.document_id.is_(None))
+            .execution_options(synchronize_session=False)
+        )
     if previous:
         session.execute(
             delete(CostLine)

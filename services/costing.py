@@ -392,6 +392,13 @@ def save_keys(session: Session, organisation_id: int, provider_code: str, shares
         elif percent > 0:
             parsed[receiver.id] = percent / 100
     total = sum(parsed.values(), Decimal(0))
+    if not problems and total > 0 and abs(total - 1) <= Decimal("0.0005"):
+        # the page shows keys to the hundredth of a percent: sent back as shown they may miss
+        # 100 % by rounding; spread that rounding over them rather than refuse the form
+        parsed = {receiver: round(share / total, 6) for receiver, share in parsed.items()}
+        largest = max(parsed, key=lambda receiver: parsed[receiver])
+        parsed[largest] += Decimal(1) - sum(parsed.values(), Decimal(0))  # stored shares sum to exactly 1
+        total = Decimal(1)
     if not problems and abs(total - 1) > Decimal("0.000001"):
         problems.append(
             f"les clés de « {provider.name} » font {str(round(total * 100, 2)).replace('.', ',')} % au lieu de 100 %"
