@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what the checks need on a fresh machine: the .venv with Pilotis and the dev tools,
+# Debian's Chromium for the browser tests, and axe-core from the npm registry. Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ ! -x .venv/bin/python ]; then
+  echo "== Création de l'environnement virtuel (.venv)"
+  python3 -m venv .venv
+  .venv/bin/python -m pip install --quiet --upgrade pip
+fi
+if [ ! -x .venv/bin/pytest ] || [ ! -x .venv/bin/ruff ] || ! .venv/bin/python -c "import pilotis" 2>/dev/null; then
+  echo "== Installation de Pilotis et des outils de test"
+  .venv/bin/python -m pip install --quiet -e '.[dev]'
+fi
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "== Installation de Chromium (paquet Debian, pour les tests navigateur)"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "Chromium est nécessaire aux tests navigateur : sudo apt-get install chromium" >&2
+    exit 1
+  fi
+fi
+if [ ! -f node_modules/axe-core/axe.min.js ]; then
+  echo "== Installation d'axe-core (registre npm, chargé depuis le disque par les tests navigateur)"
+  npm ci --no-audit --no-fund --silent
+fi
