@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 
 from models import Scenario, ScenarioState
 from models.base import utcnow
-from pilotis.database import write_session
+from pilotis.database import make_engine, write_session
 from services.audit import acting_as
 from services.scenarios import fail_run, solve_problem, store_results
 
@@ -35,7 +35,19 @@ def _progress(engine: Engine, scenario_id: int, text: str) -> None:
 
 
 def run_scenario(engine: Engine, scenario_id: int, *, user_id: int | None, time_limit: float) -> None:
-    """Solve a scenario marked running, outside any request."""
+    """Solve a scenario marked running, outside any request.
+
+    The run has its own engine, disposed when it ends: its connections never outlive it, even when
+    the application that started it has gone (tests, a reloading server).
+    """
+    own = make_engine(engine.url.render_as_string(hide_password=False))
+    try:
+        _run(own, scenario_id, user_id=user_id, time_limit=time_limit)
+    finally:
+        own.dispose()
+
+
+def _run(engine: Engine, scenario_id: int, *, user_id: int | None, time_limit: float) -> None:
     with write_session(engine) as session:
         scenario = session.get(Scenario, scenario_id)
         if scenario is None or scenario.state is not ScenarioState.RUNNING:
