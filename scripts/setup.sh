@@ -23,6 +23,17 @@ if ! command -v chromium >/dev/null 2>&1; then
     exit 1
   fi
 fi
+if ! .venv/bin/python -c "import weasyprint" >/dev/null 2>&1; then
+  # WeasyPrint (the ABS report's PDF) needs Pango from the system
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "== Installation de Pango (paquets Debian, pour les PDF de WeasyPrint)"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpango-1.0-0 libpangoft2-1.0-0 >/dev/null
+  else
+    echo "WeasyPrint a besoin de Pango : sudo apt-get install libpango-1.0-0 libpangoft2-1.0-0" >&2
+    exit 1
+  fi
+fi
 if [ ! -f node_modules/axe-core/axe.min.js ]; then
   echo "== Installation d'axe-core (registre npm, chargé depuis le disque par les tests navigateur)"
   npm ci --no-audit --no-fund --silent
