@@ -266,7 +266,7 @@ def peak_rss_mb() -> float:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
     except OSError:
-        pass
+        pass  # no /proc (not Linux): getrusage below
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

@@ -323,18 +323,7 @@ def scorecard(
 
     schema.require_current_schema(engine())
     with write_session(engine()) as session:
-        query = select(Organisation)
-        if slug:
-            query = query.where(Organisation.slug == slug)
-        organisations = session.scalars(query).all()
-        if not organisations:
-            raise PilotisError(
-                f"organisation « {slug} » inconnue." if slug else "aucune organisation dans la base."
-            )
-        if len(organisations) > 1:
-            names = ", ".join(o.slug for o in organisations)
-            raise PilotisError(f"plusieurs organisations ({names}) : précisez --organisation.")
-        organisation = organisations[0]
+        organisation = find_organisation(session, slug)
         service_id = None
         if service_code:
             service_id = session.scalar(
@@ -410,8 +399,9 @@ def import_measurements_command(path: str, email: str, submit: bool) -> None:
         click.echo(f"{report.saved} valeur(s) importée(s) pour {report.service}, période {report.period}.")
 
 
-def _organisation(session: Session, slug: str | None) -> Organisation:
-    query = select(Organisation)
+def find_organisation(session: Session, slug: str | None) -> Organisation:
+    """The organisation named by ``--organisation``, or the only one; a French error otherwise."""
+    query = select(Organisation).order_by(Organisation.slug)
     if slug:
         query = query.where(Organisation.slug == slug)
     organisations = session.scalars(query).all()
@@ -444,7 +434,7 @@ def import_statistics_command(path: str, source: str, vintage: int | None, slug:
     schema.require_current_schema(engine())
     content = Path(path).read_bytes()
     with write_session(engine()) as session:
-        organisation = _organisation(session, slug)
+        organisation = find_organisation(session, slug)
         try:
             report = import_statistics(
                 session, organisation.id, content, source=source, filename=Path(path).name, vintage=vintage
@@ -494,7 +484,7 @@ def import_budget_command(path: str, mapping: str | None, nomenclature: str | No
     schema.require_current_schema(engine())
     content = Path(path).read_bytes()
     with write_session(engine()) as session:
-        organisation = _organisation(session, slug)
+        organisation = find_organisation(session, slug)
         try:
             result = import_budget(
                 session,
@@ -538,7 +528,7 @@ def import_mapping_command(path: str, slug: str | None) -> None:
     if not isinstance(definition, dict):
         raise PilotisError(f"{Path(path).name} : un objet JSON est attendu.")
     with write_session(engine()) as session:
-        organisation = _organisation(session, slug)
+        organisation = find_organisation(session, slug)
         try:
             row = save_mapping(session, organisation.id, definition)
         except BudgetFileError as exc:
@@ -563,7 +553,7 @@ def costs(year: int | None, fmt: str, slug: str | None, output: str | None) -> N
 
     schema.require_current_schema(engine())
     with write_session(engine()) as session:
-        organisation = _organisation(session, slug)
+        organisation = find_organisation(session, slug)
         known = [y for y, _ in years_with_costs(session, organisation.id)]
         if year is not None and year not in known:
             years = ", ".join(str(y) for y in sorted(known)) or "aucune"
@@ -603,7 +593,7 @@ def cost_driver(centre: str, activity: str, quantity: str, slug: str | None) -> 
 
     schema.require_current_schema(engine())
     with write_session(engine()) as session:
-        organisation = _organisation(session, slug)
+        organisation = find_organisation(session, slug)
         try:
             set_driver_quantity(session, organisation.id, centre, activity, quantity)
         except CostModelError as exc:
@@ -669,7 +659,7 @@ def coherence(fmt: str, slug: str | None, output: str | None, publish_year: int 
 
     schema.require_current_schema(engine())
     with write_session(engine()) as session:
-        organisation = _organisation(session, slug)
+        organisation = find_organisation(session, slug)
         if publish_year:
             count = publish_coverage_indicators(session, organisation.id, year=publish_year)
             click.echo(f"{count} taux de couverture publiés pour {publish_year}.", err=True)
@@ -771,7 +761,7 @@ def jobs_run(name: str, period_key: str | None, slug: str | None) -> None:
         outcomes = tick(engine(), name, ctx)
     else:
         with write_session(engine()) as session:
-            organisation_id = _organisation(session, slug).id
+            organisation_id = find_organisation(session, slug).id
         outcomes = [run_one(engine(), BY_NAME[name], organisation_id, period_key, ctx)]
     if not outcomes:
         click.echo(f"{name} : rien à faire maintenant.")

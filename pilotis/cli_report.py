@@ -28,7 +28,7 @@ def report_abs(year: int, theme: str | None, fmt: str, output: str | None, slug:
 
     from models.base import utcnow
     from pilotis import schema
-    from pilotis.cli import _organisation
+    from pilotis.cli import find_organisation
     from pilotis.database import write_session
     from pilotis.errors import PilotisError
     from pilotis.web import engine
@@ -40,7 +40,7 @@ def report_abs(year: int, theme: str | None, fmt: str, output: str | None, slug:
     schema.require_current_schema(engine())
     kind = "theme" if theme else "full"
     with write_session(engine()) as session:
-        organisation = _organisation(session, slug)
+        organisation = find_organisation(session, slug)
         try:
             built = build_report(session, organisation.id, year=year, kind=kind, theme=theme)
         except ReportError as exc:
@@ -88,29 +88,16 @@ def benchmark_show(fmt: str, output: str | None, slug: str | None) -> None:
     from pathlib import Path
 
     from flask import current_app
-    from sqlalchemy import select
 
-    from models import Organisation
     from pilotis import schema
+    from pilotis.cli import find_organisation
     from pilotis.database import write_session
-    from pilotis.errors import PilotisError
     from pilotis.web import engine
     from services.benchmark import benchmark_json, benchmark_workbook, build_benchmark
 
     schema.require_current_schema(engine())
     with write_session(engine()) as session:
-        query = select(Organisation).order_by(Organisation.slug)
-        if slug:
-            query = query.where(Organisation.slug == slug)
-        organisations = session.scalars(query).all()
-        if not organisations:
-            raise PilotisError(
-                f"organisation « {slug} » inconnue." if slug else "aucune organisation dans la base."
-            )
-        if len(organisations) > 1:
-            names = ", ".join(o.slug for o in organisations)
-            raise PilotisError(f"plusieurs organisations ({names}) : précisez --organisation.")
-        organisation = organisations[0]
+        organisation = find_organisation(session, slug)
         view = build_benchmark(session, organisation.id, instance_path=Path(current_app.instance_path))
         if fmt == "json":
             text = json.dumps(benchmark_json(view), ensure_ascii=False, indent=2)

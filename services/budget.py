@@ -430,9 +430,9 @@ def _activity_execution(
     if state == "final":
         try:
             actual = compute(session, organisation_id, year, basis="actual").activities
-            frame["actual"] = actual["full_cost"].to_numpy()
-        except CostModelError:
-            pass
+        except CostModelError:  # no costing of the accounts: no table rather than invented zeros
+            return pd.DataFrame(columns=["budget", "actual", "rate", "projection", "projected_rate", "gap"])
+        frame["actual"] = actual["full_cost"].to_numpy()
     elif state == "to_date":
         # no costing of a partial year: the activities' share of the budget applied to the actual to date
         lines = _lines_frame(session, organisation_id, year)

@@ -574,7 +574,7 @@ def _decode(data: bytes) -> tuple[str, str | None]:
     try:
         return data.decode("utf-8-sig"), None
     except UnicodeDecodeError:
-        pass
+        pass  # not UTF-8: finance exports are often Windows-1252, tried next
     try:
         return data.decode(
             "cp1252"
