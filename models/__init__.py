@@ -52,6 +52,18 @@ from models.report import ReportText
 from models.review import Review, ReviewAction
 from models.scenario import Scenario, ScenarioActivityResult, ScenarioNeedResult
 from models.security import LoginFailure
+from models.survey import (
+    QUESTION_KINDS,
+    RESPONSE_CHANNELS,
+    SURVEY_ACCESS,
+    SURVEY_KINDS,
+    SURVEY_STATES,
+    Survey,
+    SurveyAnswer,
+    SurveyInvitation,
+    SurveyQuestion,
+    SurveyResponse,
+)
 from models.territory import Territory, TerritoryStatistic
 from models.user import User, user_services
 
@@ -60,6 +72,11 @@ __all__ = [
     "DOCUMENT_TYPES",
     "DRIVER_KINDS",
     "NOTIFICATION_KINDS",
+    "QUESTION_KINDS",
+    "RESPONSE_CHANNELS",
+    "SURVEY_ACCESS",
+    "SURVEY_KINDS",
+    "SURVEY_STATES",
     "AccountingFunction",
     "Activity",
     "ActivityKind",
@@ -107,6 +124,11 @@ __all__ = [
     "ScenarioNeedResult",
     "ScenarioState",
     "Service",
+    "Survey",
+    "SurveyAnswer",
+    "SurveyInvitation",
+    "SurveyQuestion",
+    "SurveyResponse",
     "ServiceKind",
     "Target",
     "Territory",

@@ -60,6 +60,8 @@ class Need(TimestampMixin, VersionedMixin, Base):
     code: Mapped[str] = mapped_column(String(64))
     label: Mapped[str]
     description: Mapped[str | None] = mapped_column(Text)
+    #: The need in plain words, for residents (priority consultation).
+    public_description: Mapped[str | None] = mapped_column(Text)
     size: Mapped[float | None]
     #: What ``size`` counts: personnes, ménages, allocataires, enfants…
     unit: Mapped[str] = mapped_column(String(32))

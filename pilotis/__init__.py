@@ -63,11 +63,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         journal,
         needs,
         offer,
+        participation,
         report,
         reviews,
         scenarios,
         scorecard,
         steering,
+        surveys,
     )
     from views import auth as auth_views
 
@@ -86,6 +88,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         report.bp,
         benchmark.bp,
         scenarios.bp,
+        surveys.bp,
+        participation.bp,
         imports.bp,
         api.bp,
     ):

@@ -27,7 +27,18 @@ csrf = CSRFProtect()
 babel = Babel()
 
 #: Endpoints anyone may reach without signing in.
-PUBLIC_ENDPOINTS = frozenset({"static", "auth.login", "home.health", "home.set_language", "api.openapi"})
+PUBLIC_ENDPOINTS = frozenset(
+    {
+        "static",
+        "auth.login",
+        "home.health",
+        "home.set_language",
+        "api.openapi",
+        # surveys and consultations are answered without an account
+        "participation.answer",
+        "participation.thanks",
+    }
+)
 LANGUAGES = ("fr", "en")
 
 

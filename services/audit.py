@@ -23,13 +23,24 @@ from sqlalchemy import event, insert, inspect, select
 from sqlalchemy.orm import Mapper, RelationshipProperty, Session, sessionmaker
 from sqlalchemy.orm.attributes import History
 
-from models import AuditEntry, Base, JobRun, LoginFailure, Notification, User
+from models import (
+    AuditEntry,
+    Base,
+    JobRun,
+    LoginFailure,
+    Notification,
+    SurveyAnswer,
+    SurveyInvitation,
+    SurveyResponse,
+    User,
+)
 from models.base import utcnow
 
 #: The id of the person acting (None: the system, e.g. the demo or a job).
 current_actor: ContextVar[int | None] = ContextVar("pilotis_current_actor", default=None)
 
-NOT_AUDITED = (AuditEntry, JobRun, LoginFailure, Notification)
+#: Anonymous answers (and the codes that let them in) are respondents' data, not management acts.
+NOT_AUDITED = (AuditEntry, JobRun, LoginFailure, Notification, SurveyAnswer, SurveyInvitation, SurveyResponse)
 #: Bookkeeping columns whose change is not news (sign-in counters change at every sign-in).
 SKIPPED_FIELDS = frozenset(
     {"created_at", "updated_at", "version", "last_login_at", "failed_logins", "locked_until"}

@@ -83,6 +83,9 @@ EDITORS: dict[str, frozenset[Role]] = {
         {Role.DIRECTION}
     ),  # the ABS report's analysis; the figures are generated  # its decisions and action items; the snapshot never changes
     "organisation": frozenset({Role.ADMIN}),
+    # surveys and consultations: built, published and closed by the direction; paper answers are
+    # entered and free text tagged by whoever enters values (Action.ENTER_VALUES)
+    "survey": frozenset({Role.DIRECTION}),
 }
 
 

@@ -63,6 +63,7 @@ from services.accounts import hash_password, new_session_token
 from services.costing import publish_cost_indicators
 from services.demo import spec
 from services.demo.series import SeriesShape, jitter, series_value
+from services.demo.surveys import seed_participation
 from services.needs import size_note
 from services.overview import organisation_counts
 from services.statistics_catalog import CAF_IRIS, CENSUS_AGE_GROUPS, FILOSOFI_COMMUNE, FILOSOFI_IRIS, Variable
@@ -170,6 +171,7 @@ class _Builder:
         self._indicators()
         self._targets_and_measurements()
         self._costs()
+        self._participation()
         self.session.flush()
         return DemoSummary(
             organisation_id=self.org.id,
@@ -857,9 +859,24 @@ class _Builder:
                 Measurement.organisation_id == org_id,
                 Measurement.indicator_id.not_in(
                     [i.id for i in self.indicators.values() if i.cost_metric is not None]
+                    + [self.indicators[i.code].id for i in spec.INDICATORS if i.fed_by_survey]
                 ),
             ],
         )
+
+    # -- citizen participation -------------------------------------------------------------
+    def _participation(self) -> None:
+        done = seed_participation(
+            self.session,
+            self.org,
+            as_of=self.as_of,
+            indicators=self.indicators,
+            services=self.services,
+            groups=self.groups,
+            iris=self.iris,
+            direction=self.users["direction"],
+        )
+        self.stats.inserted += done.surveys
 
     # -- costs ---------------------------------------------------------------------------
     def _activity_cost(self, activity: spec.ActivitySpec) -> float:

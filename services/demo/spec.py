@@ -593,6 +593,8 @@ class IndicatorSpec:
     extra: dict[str, str] = field(default_factory=dict)
     #: Fed by the costing of ``activity`` (``unit_cost``, ``cost_per_beneficiary``…), not entered.
     cost_metric: str | None = None
+    #: Fed by a survey (the share of positive answers, written when the survey closes), not entered.
+    fed_by_survey: bool = False
 
 
 M, Q, Y = Frequency.MONTHLY, Frequency.QUARTERLY, Frequency.YEARLY
@@ -700,6 +702,37 @@ INDICATORS: list[IndicatorSpec] = [
         decimals=1,
         activity="A_SAAD",
         weight=1.5,
+    ),
+    IndicatorSpec(
+        "satisfaction_portage",
+        "Bénéficiaires du portage de repas satisfaits ou très satisfaits (enquête annuelle)",
+        QUAL,
+        "%",
+        HI,
+        Y,
+        "OO1.1",
+        "SENIORS",
+        None,
+        85,
+        decimals=1,
+        activity="A_PORTAGE",
+        source="Enquête de satisfaction des usagers",
+        fed_by_survey=True,
+    ),
+    IndicatorSpec(
+        "difficulte_alimentation",
+        "Habitants ayant eu du mal à payer leur alimentation dans l'année (baromètre des besoins)",
+        OUTC,
+        "%",
+        LO,
+        Y,
+        "OO2.2",
+        "SOLIDARITE",
+        None,
+        25,
+        decimals=1,
+        source="Baromètre des besoins sociaux",
+        fed_by_survey=True,
     ),
     IndicatorSpec(
         "aines_isoles_contactes",

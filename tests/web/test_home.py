@@ -31,7 +31,7 @@ def test_home_shows_the_organisation_in_french(login_as):
         (
             "finances",
             "Exécution du budget 2026",
-            ["Services", "Coûts", "Scénarios", "Rapport ABS", "Comparaison"],
+            ["Services", "Coûts", "Scénarios", "Rapport ABS", "Enquêtes", "Comparaison"],
             ["Journal", "Utilisateurs"],
         ),
         ("elu", "Besoins sans effectif connu", ["Services"], ["Journal", "Utilisateurs"]),

@@ -1,0 +1,629 @@
+"""Results of surveys: distributions with confidence intervals, results by public and territory under
+the confidentiality threshold, free-text answers, the indicators surveys feed, the consultation's
+proposed priority weights, and the Excel export.
+
+The statistics are computed by the pure core :mod:`scorecard.surveys`; this module loads the
+answers and writes what they feed.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+import pandas as pd
+from openpyxl import Workbook
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models import (
+    Indicator,
+    Measurement,
+    MeasurementState,
+    Need,
+    PopulationGroup,
+    Survey,
+    SurveyAnswer,
+    SurveyQuestion,
+    SurveyResponse,
+    Territory,
+)
+from scorecard import periods as P
+from scorecard import surveys as stats
+from scorecard.engine import FREQUENCY_KIND
+from services.cost_exports import add_sheet
+from services.steering import ensure_periods
+from services.surveys import (
+    CHANNEL_LABELS,
+    CONSULTATION_KINDS,
+    COUNTABLE,
+    KIND_LABELS,
+    QUESTION_KIND_LABELS,
+    STATE_LABELS,
+    options_of,
+)
+
+PERCENT = "0.0 %"
+UNKNOWN = "Non renseigné"
+SOURCE = "Enquête Pilotis"
+
+
+@dataclass
+class OptionRow:
+    code: str
+    label: str
+    count: int
+    share: float
+    low: float
+    high: float
+    positive: bool
+
+
+@dataclass
+class GroupRow:
+    """One public or territory of a breakdown: ``shares`` by option code, or masked."""
+
+    label: str
+    n: int
+    masked: bool
+    shares: dict[str, float]
+    positive_rate: float | None = None
+    low: float | None = None
+    high: float | None = None
+
+
+@dataclass
+class QuestionResult:
+    question: SurveyQuestion
+    number: int
+    answered: int
+    options: list[OptionRow] = field(default_factory=list)
+    #: Scale and number questions: (mean, low, high).
+    mean: tuple[float, float, float] | None = None
+    #: Questions with positive answers: (count, rate, low, high).
+    positive: tuple[int, float, float, float] | None = None
+    groups: list[GroupRow] = field(default_factory=list)
+    texts: int = 0
+
+
+@dataclass
+class SurveyResults:
+    survey: Survey
+    responses: int
+    channels: dict[str, int]
+    first_day: date | None
+    last_day: date | None
+    by: str | None
+    by_label: str
+    questions: list[QuestionResult]
+    rule: str
+
+
+def answers_frame(session: Session, survey: Survey) -> pd.DataFrame:
+    """One row per answer: response, question, number, text, choices, allocation, group, territory."""
+    group_name = select(PopulationGroup.id, PopulationGroup.name).subquery()
+    territory_name = select(Territory.id, Territory.name).subquery()
+    rows = session.execute(
+        select(
+            SurveyAnswer.response_id,
+            SurveyAnswer.question_id,
+            SurveyAnswer.number,
+            SurveyAnswer.text,
+            SurveyAnswer.choices,
+            SurveyAnswer.allocation,
+            group_name.c.name,
+            territory_name.c.name,
+        )
+        .join(SurveyResponse, SurveyResponse.id == SurveyAnswer.response_id)
+        .outerjoin(group_name, group_name.c.id == SurveyResponse.population_group_id)
+        .outerjoin(territory_name, territory_name.c.id == SurveyResponse.territory_id)
+        .where(SurveyResponse.survey_id == survey.id)
+        .order_by(SurveyAnswer.response_id, SurveyAnswer.question_id)
+    ).all()
+    return pd.DataFrame(
+        rows,
+        columns=["response", "question", "number", "text", "choices", "allocation", "group", "territory"],
+    )
+
+
+def _flags(choices: pd.Series, positives: set[str]) -> pd.Series:
+    """For each answer, whether it chose a positive option."""
+    return choices.map(lambda c: bool(set(c or []) & positives)).astype(bool)
+
+
+def _positive_codes(question: SurveyQuestion) -> set[str]:
+    return {str(o["code"]) for o in options_of(question) if o.get("positive")}
+
+
+def results(session: Session, survey: Survey, *, by: str | None = None) -> SurveyResults:
+    """The survey's results; ``by`` is ``group`` or ``territory`` for the breakdown, else None."""
+    frame = answers_frame(session, survey)
+    responses = session.execute(
+        select(SurveyResponse.channel, SurveyResponse.submitted_on).where(
+            SurveyResponse.survey_id == survey.id
+        )
+    ).all()
+    channels: dict[str, int] = {}
+    for channel, _ in responses:
+        channels[channel] = channels.get(channel, 0) + 1
+    days = [d for _, d in responses]
+    column = {"group": "group", "territory": "territory"}.get(by or "")
+    out: list[QuestionResult] = []
+    for number, question in enumerate(survey.questions, start=1):
+        rows = frame[frame["question"] == question.id]
+        result = QuestionResult(question=question, number=number, answered=int(rows["response"].nunique()))
+        if question.kind in COUNTABLE:
+            options = options_of(question)
+            chosen = rows[["response", "choices"]].explode("choices").rename(columns={"choices": "option"})
+            chosen = chosen.dropna(subset=["option"])
+            table = stats.distribution(chosen, [str(o["code"]) for o in options])
+            result.options = [
+                OptionRow(
+                    code=str(o["code"]), label=str(o["label"]), count=int(table.at[str(o["code"]), "count"]),
+                    share=float(table.at[str(o["code"]), "share"]), low=float(table.at[str(o["code"]), "low"]),
+                    high=float(table.at[str(o["code"]), "high"]), positive=bool(o.get("positive")),
+                )
+                for o in options
+            ]  # fmt: skip
+            positives = _positive_codes(question)
+            flags = _flags(rows["choices"], positives)
+            if positives and result.answered:
+                count = int(flags.sum())
+                low, high = stats.proportion_ci(count, result.answered)
+                result.positive = (count, count / result.answered, low, high)
+            if column:
+                result.groups = _breakdown(rows, column, flags, options, survey.threshold, bool(positives))
+        if question.kind in ("scale", "number") and result.answered:
+            mean, low, high = stats.mean_ci(rows["number"].astype(float).to_numpy())
+            result.mean = (mean, low, high)
+        if question.kind == "text":
+            result.texts = int(rows["text"].notna().sum())
+        out.append(result)
+    return SurveyResults(
+        survey=survey,
+        responses=len(responses),
+        channels=channels,
+        first_day=min(days) if days else None,
+        last_day=max(days) if days else None,
+        by=column,
+        by_label={"group": "public", "territory": "territoire"}.get(column or "", ""),
+        questions=out,
+        rule=stats.CONFIDENTIALITY_RULE.format(threshold=survey.threshold),
+    )
+
+
+def _breakdown(
+    rows: pd.DataFrame,
+    column: str,
+    flags: pd.Series,
+    options: list[dict[str, Any]],
+    threshold: int,
+    with_rate: bool,
+) -> list[GroupRow]:
+    labels = rows[column].fillna(UNKNOWN)
+    masked = stats.breakdown(pd.DataFrame({"group": labels, "positive": flags}), threshold=threshold)
+    out = []
+    for label, line in masked.iterrows():
+        subset = rows[labels == label]
+        shares: dict[str, float] = {}
+        if not bool(line["masked"]):
+            chosen = subset[["response", "choices"]].explode("choices").rename(columns={"choices": "option"})
+            table = stats.distribution(chosen.dropna(subset=["option"]), [str(o["code"]) for o in options])
+            shares = {code: float(table.at[code, "share"]) for code in table.index}
+        out.append(
+            GroupRow(
+                label=str(label),
+                n=int(line["n"]),
+                masked=bool(line["masked"]),
+                shares=shares,
+                positive_rate=None if not with_rate or line["masked"] else float(line["rate"]),
+                low=None if not with_rate or line["masked"] else float(line["low"]),
+                high=None if not with_rate or line["masked"] else float(line["high"]),
+            )
+        )
+    return out
+
+
+@dataclass
+class TextAnswer:
+    answer: SurveyAnswer
+    question: SurveyQuestion
+    day: date
+
+
+def text_answers(session: Session, survey: Survey, *, theme: str | None = None) -> list[TextAnswer]:
+    """Free-text answers, newest first; with ``theme``, only those tagged with it (``-``: untagged)."""
+    rows = session.execute(
+        select(SurveyAnswer, SurveyQuestion, SurveyResponse.submitted_on)
+        .join(SurveyQuestion, SurveyQuestion.id == SurveyAnswer.question_id)
+        .join(SurveyResponse, SurveyResponse.id == SurveyAnswer.response_id)
+        .where(
+            SurveyResponse.survey_id == survey.id,
+            SurveyQuestion.kind == "text",
+            SurveyAnswer.text.is_not(None),
+        )
+        .order_by(SurveyResponse.submitted_on.desc(), SurveyAnswer.id.desc())
+    ).all()
+    out = [TextAnswer(answer=a, question=q, day=d) for a, q, d in rows]
+    if theme == "-":
+        return [t for t in out if not t.answer.themes]
+    if theme:
+        return [t for t in out if theme in (t.answer.themes or [])]
+    return out
+
+
+def theme_counts(items: list[TextAnswer]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for item in items:
+        for theme in item.answer.themes or []:
+            counts[theme] = counts.get(theme, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+# --- Indicators fed by surveys ----------------------------------------------------------------------
+
+
+def publish_indicators(session: Session, survey: Survey) -> int:
+    """Write the share of positive answers of each question tied to an indicator, in percent.
+
+    The value goes to the indicator's period (by its frequency) containing the day the survey
+    closed, validated, with the count and the 95 % interval in its comment. Flushes.
+    """
+    if survey.state != "closed" or survey.closed_at is None:
+        return 0
+    tied = [q for q in survey.questions if q.indicator_id is not None and q.kind in COUNTABLE]
+    if not tied:
+        return 0
+    frame = answers_frame(session, survey)
+    written = 0
+    day = survey.closed_at.date()
+    for question in tied:
+        indicator = session.get(Indicator, question.indicator_id)
+        positives = _positive_codes(question)
+        if indicator is None or not positives:
+            continue
+        rows = frame[frame["question"] == question.id]
+        answered = int(rows["response"].nunique())
+        if answered == 0:
+            continue
+        count = int(_flags(rows["choices"], positives).sum())
+        low, high = stats.proportion_ci(count, answered)
+        value = round(100 * count / answered, indicator.decimals)
+        span = P.period_containing(FREQUENCY_KIND[indicator.frequency.value], day)
+        period = ensure_periods(session, survey.organisation_id, [span])[span.key]
+        comment = (
+            f"Calculé par Pilotis : enquête « {survey.title} », {count} réponses positives sur {answered} "
+            f"(intervalle de confiance à 95 % : {_pct(low)} – {_pct(high)})."
+        )
+        measurement = session.scalar(
+            select(Measurement).where(
+                Measurement.indicator_id == indicator.id,
+                Measurement.period_id == period.id,
+                Measurement.territory_id.is_(None),
+            )
+        )
+        if measurement is None:
+            session.add(
+                Measurement(
+                    organisation_id=survey.organisation_id, indicator_id=indicator.id, period_id=period.id,
+                    value=value, state=MeasurementState.VALIDATED, comment=comment,
+                )
+            )  # fmt: skip
+        else:
+            measurement.value = value
+            measurement.comment = comment
+            measurement.state = MeasurementState.VALIDATED
+        written += 1
+    session.flush()
+    return written
+
+
+def _pct(value: float) -> str:
+    return "–" if value != value else f"{100 * value:.1f} %".replace(".", ",")
+
+
+# --- Priority consultation -------------------------------------------------------------------------
+
+
+@dataclass
+class WeightRow:
+    code: str
+    label: str
+    public_description: str | None
+    priority: int
+    elected_weight: float
+    respondents: int
+    score: float
+    low: float
+    high: float
+    proposed_weight: float | None
+
+
+def consultation_question(survey: Survey) -> SurveyQuestion | None:
+    return next((q for q in survey.questions if q.kind in CONSULTATION_KINDS), None)
+
+
+def consultation_weights(session: Session, survey: Survey) -> list[WeightRow]:
+    """The needs of the consultation, the élus' weights and the weights the residents' answers propose.
+
+    The rule is :data:`scorecard.surveys.CONSULTATION_RULE`: each respondent's points (or ratings)
+    become shares of 1, every respondent counts once, a need's score is its mean share, and the
+    proposed weights keep the élus' mean weight.
+    """
+    question = consultation_question(survey)
+    if question is None:
+        return []
+    codes = [str(c) for c in (question.settings or {}).get("needs", [])]
+    needs = {
+        n.code: n
+        for n in session.scalars(
+            select(Need).where(Need.organisation_id == survey.organisation_id, Need.code.in_(codes))
+        )
+    }
+    codes = [c for c in codes if c in needs]
+    answers = session.execute(
+        select(SurveyAnswer.response_id, SurveyAnswer.allocation)
+        .join(SurveyResponse, SurveyResponse.id == SurveyAnswer.response_id)
+        .where(SurveyResponse.survey_id == survey.id, SurveyAnswer.question_id == question.id)
+    ).all()
+    long = pd.DataFrame(
+        [
+            (response, code, float(points))
+            for response, allocation in answers
+            for code, points in (allocation or {}).items()
+        ],
+        columns=["response", "need", "points"],
+    )
+    scores = stats.consultation_scores(long, codes)
+    elected = pd.Series({c: float(needs[c].priority_weight or 1.0) for c in codes}, dtype=float)
+    proposed = stats.proposed_weights(scores["score"], elected) if codes else pd.Series(dtype=float)
+    out = []
+    for code in codes:
+        need = needs[code]
+        weight = float(proposed.get(code, math.nan)) if len(proposed) else math.nan
+        out.append(
+            WeightRow(
+                code=code,
+                label=need.label,
+                public_description=need.public_description,
+                priority=int(need.priority),
+                elected_weight=float(need.priority_weight or 1.0),
+                respondents=int(scores.at[code, "respondents"]),
+                score=float(scores.at[code, "score"]),
+                low=float(scores.at[code, "low"]),
+                high=float(scores.at[code, "high"]),
+                proposed_weight=None if math.isnan(weight) else round(weight, 3),
+            )
+        )
+    return out
+
+
+def latest_consultation(session: Session, organisation_id: int) -> Survey | None:
+    """The most recently closed consultation of the organisation (the one scenarios may use)."""
+    return session.scalar(
+        select(Survey)
+        .where(
+            Survey.organisation_id == organisation_id, Survey.kind == "consultation", Survey.state == "closed"
+        )
+        .order_by(Survey.closed_at.desc(), Survey.id.desc())
+        .limit(1)
+    )
+
+
+def consultations_of(session: Session, organisation_id: int) -> list[Survey]:
+    return list(
+        session.scalars(
+            select(Survey)
+            .where(
+                Survey.organisation_id == organisation_id,
+                Survey.kind == "consultation",
+                Survey.state == "closed",
+            )
+            .order_by(Survey.closed_at.desc(), Survey.id.desc())
+        )
+    )
+
+
+def proposed_weights_by_code(session: Session, survey: Survey) -> dict[str, float]:
+    return {
+        r.code: r.proposed_weight
+        for r in consultation_weights(session, survey)
+        if r.proposed_weight is not None
+    }
+
+
+def adopt_weights(
+    session: Session, survey: Survey, codes: list[str], *, user_id: int | None, now: datetime
+) -> int:
+    """The élus take the consultation's weight for the chosen needs (an explicit, audited decision)."""
+    from services.surveys import SurveyError
+
+    if survey.kind != "consultation" or survey.state != "closed":
+        raise SurveyError("seule une consultation close propose des pondérations")
+    proposed = proposed_weights_by_code(session, survey)
+    unknown = [c for c in codes if c not in proposed]
+    if unknown:
+        raise SurveyError("pas de pondération proposée pour : " + ", ".join(unknown))
+    if not codes:
+        raise SurveyError("cochez au moins un besoin")
+    for need in session.scalars(
+        select(Need).where(Need.organisation_id == survey.organisation_id, Need.code.in_(codes))
+    ):
+        need.priority_weight = max(0.01, proposed[need.code])
+        need.priority_set_by_id = user_id
+        need.priority_set_at = now
+    session.flush()
+    return len(codes)
+
+
+# --- Export ------------------------------------------------------------------------------------------
+
+
+def results_workbook(session: Session, survey: Survey) -> bytes:
+    """Sheets: summary, questions (distributions and intervals), by public, by territory, free text,
+    consultation weights (for a consultation) and the anonymous answers."""
+    overall = results(session, survey)
+    book = Workbook()
+    default = book.active
+    if default is not None:
+        book.remove(default)
+    summary = [
+        ["Enquête", survey.title],
+        ["Type", KIND_LABELS.get(survey.kind, survey.kind)],
+        ["État", STATE_LABELS.get(survey.state, survey.state)],
+        ["Réponses", overall.responses],
+        *[[f"dont {CHANNEL_LABELS[c]}", n] for c, n in sorted(overall.channels.items())],
+        ["Première réponse", overall.first_day.isoformat() if overall.first_day else ""],
+        ["Dernière réponse", overall.last_day.isoformat() if overall.last_day else ""],
+        ["Confidentialité", overall.rule],
+        [
+            "Intervalles",
+            "Intervalles de confiance à 95 % : Wilson pour les parts, Student pour les moyennes.",
+        ],
+    ]
+    add_sheet(book, "Synthèse", ["Rubrique", "Valeur"], summary, {})
+    rows: list[list[Any]] = []
+    for q in overall.questions:
+        kind = QUESTION_KIND_LABELS.get(q.question.kind, q.question.kind)
+        for o in q.options:
+            rows.append(
+                [
+                    q.number,
+                    q.question.text,
+                    kind,
+                    q.answered,
+                    o.label,
+                    o.count,
+                    _num(o.share),
+                    _num(o.low),
+                    _num(o.high),
+                    "oui" if o.positive else "",
+                ]
+            )
+        if q.mean is not None:
+            rows.append(
+                [
+                    q.number,
+                    q.question.text,
+                    kind,
+                    q.answered,
+                    "moyenne",
+                    None,
+                    _num(q.mean[0]),
+                    _num(q.mean[1]),
+                    _num(q.mean[2]),
+                    "",
+                ]
+            )
+        if q.question.kind == "text":
+            rows.append(
+                [
+                    q.number,
+                    q.question.text,
+                    kind,
+                    q.answered,
+                    "réponses libres",
+                    q.texts,
+                    None,
+                    None,
+                    None,
+                    "",
+                ]
+            )
+    add_sheet(
+        book, "Questions",
+        ["N°", "Question", "Type", "Répondants", "Réponse", "Effectif", "Part ou moyenne", "IC 95 % bas", "IC 95 % haut", "Positive"],
+        rows, {7: PERCENT, 8: PERCENT, 9: PERCENT},
+    )  # fmt: skip
+    for by, title in (("group", "Par public"), ("territory", "Par territoire")):
+        split = results(session, survey, by=by)
+        lines: list[list[Any]] = []
+        for q in split.questions:
+            for g in q.groups:
+                if g.masked:
+                    lines.append(
+                        [
+                            q.number,
+                            q.question.text,
+                            g.label,
+                            g.n,
+                            "masqué (secret statistique)",
+                            None,
+                            None,
+                            None,
+                        ]
+                    )
+                    continue
+                for o in q.options:
+                    lines.append(
+                        [
+                            q.number,
+                            q.question.text,
+                            g.label,
+                            g.n,
+                            o.label,
+                            _num(g.shares.get(o.code, math.nan)),
+                            _num(g.low),
+                            _num(g.high),
+                        ]
+                    )
+        add_sheet(
+            book, title,
+            ["N°", "Question", title.split()[-1].capitalize(), "Répondants", "Réponse", "Part", "Part positive : IC bas", "IC haut"],
+            lines, {6: PERCENT, 7: PERCENT, 8: PERCENT},
+        )  # fmt: skip
+    texts = text_answers(session, survey)
+    add_sheet(
+        book, "Réponses libres", ["Jour", "Question", "Réponse", "Thèmes"],
+        [[t.day.isoformat(), t.question.text, t.answer.text, ", ".join(t.answer.themes or [])] for t in texts], {},
+    )  # fmt: skip
+    if survey.kind == "consultation":
+        weights = consultation_weights(session, survey)
+        add_sheet(
+            book, "Consultation",
+            ["Besoin", "Libellé", "Priorité des élus (1-5)", "Poids des élus", "Répondants", "Part moyenne des points",
+             "IC 95 % bas", "IC 95 % haut", "Poids proposé par la consultation"],
+            [[w.code, w.label, w.priority, w.elected_weight, w.respondents, _num(w.score), _num(w.low), _num(w.high),
+              w.proposed_weight] for w in weights],
+            {6: PERCENT, 7: PERCENT, 8: PERCENT},
+        )  # fmt: skip
+        add_sheet(book, "Règle d'agrégation", ["Règle"], [[stats.CONSULTATION_RULE]], {})
+    frame = answers_frame(session, survey)
+    questions = {q.id: (n, q) for n, q in enumerate(survey.questions, start=1)}
+    raw: list[list[Any]] = []
+    for _, row in frame.iterrows():
+        number, question = questions.get(int(row["question"]), (0, None))
+        if question is None:
+            continue
+        labels = {str(o["code"]): str(o["label"]) for o in options_of(question)}
+        if question.kind in CONSULTATION_KINDS:
+            value: Any = "; ".join(f"{k} : {_int(v)}" for k, v in (row["allocation"] or {}).items())
+        elif question.kind in COUNTABLE:
+            value = "; ".join(labels.get(c, c) for c in row["choices"] or [])
+        elif question.kind == "number":
+            value = None if pd.isna(row["number"]) else float(row["number"])
+        else:
+            value = row["text"]
+        raw.append(
+            [int(row["response"]), number, question.text, value, _str(row["group"]), _str(row["territory"])]
+        )
+    add_sheet(book, "Réponses", ["Réponse", "N°", "Question", "Valeur", "Public", "Territoire"], raw, {})
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def _num(value: float | None) -> float | None:
+    return None if value is None or value != value else float(value)
+
+
+def _int(value: Any) -> str:
+    number = float(value)
+    return str(int(number)) if number == int(number) else str(number)
+
+
+def _str(value: Any) -> str:
+    return "" if value is None or (isinstance(value, float) and value != value) else str(value)
