@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
@@ -39,6 +39,7 @@ from models import (
     ScenarioState,
     Service,
     ServiceKind,
+    Survey,
     Territory,
 )
 from optimizer import (
@@ -76,6 +77,10 @@ STATE_LABELS = {
 }
 
 
+#: The smallest priority weight a consultation gives a need (the optimizer needs positive weights).
+MIN_WEIGHT = 0.01
+
+
 class ScenarioError(ValueError):
     """A scenario that cannot be created, run, proposed or adopted; the message is in French."""
 
@@ -99,6 +104,9 @@ class ScenarioInput:
     #: Minimum coverage rate for every need of a population group (hard unless ``soft``).
     equity: list[dict[str, Any]] | None = None
     description: str | None = None
+    #: The needs' priority weights: the élus' (``None``) or those a closed consultation proposes
+    #: (its survey id). What-if priorities still apply on top.
+    consultation_id: int | None = None
 
 
 def current_problem(
@@ -288,6 +296,18 @@ def create_scenario(
         raise ScenarioError(f"un scénario « {name} » existe déjà")
     if data.method not in ("optimise", "uniform"):
         raise ScenarioError(f"méthode « {data.method} » inconnue")
+    weights = _weights(session, organisation_id, data.consultation_id)
+    if data.consultation_id is not None:
+        sized = set(
+            session.scalars(
+                select(Need.code).where(
+                    Need.organisation_id == organisation_id, Need.size.is_not(None), Need.size > 0
+                )
+            )
+        )
+        # a need no resident gave a point to keeps a token weight: the optimizer needs a positive one
+        chosen = {c: max(MIN_WEIGHT, w) for c, w in weights["consultation"].items() if c in sized}
+        data = replace(data, priorities={**chosen, **(data.priorities or {})})
     try:
         problem = build_problem(session, organisation_id, data)
     except ProblemError as error:
@@ -308,6 +328,7 @@ def create_scenario(
             "priorities": data.priorities or {},
             "unit_costs": data.unit_costs or {},
             "equity": data.equity or [],
+            "weights": weights,
         },
         method=data.method,
         problem=problem_to_dict(problem),
@@ -317,6 +338,41 @@ def create_scenario(
     session.add(scenario)
     session.flush()
     return scenario
+
+
+def _weights(session: Session, organisation_id: int, consultation_id: int | None) -> dict[str, Any]:
+    """The élus' weights of the needs and, beside them, those of a closed consultation (the one
+    chosen, or else the latest), recorded with the scenario so that its page shows both."""
+    from services.survey_results import latest_consultation, proposed_weights_by_code
+
+    elected = {
+        code: float(weight or 1.0)
+        for code, weight in session.execute(
+            select(Need.code, Need.priority_weight).where(Need.organisation_id == organisation_id)
+        )
+    }
+    survey = session.get(Survey, consultation_id) if consultation_id is not None else None
+    if consultation_id is not None and (
+        survey is None
+        or survey.organisation_id != organisation_id
+        or survey.kind != "consultation"
+        or survey.state != "closed"
+    ):
+        raise ScenarioError(
+            "consultation inconnue ou pas encore close : ses pondérations ne sont pas disponibles"
+        )
+    if survey is None:
+        survey = latest_consultation(session, organisation_id)
+    consultation = proposed_weights_by_code(session, survey) if survey is not None else {}
+    if consultation_id is not None and not consultation:
+        raise ScenarioError("cette consultation n'a pas de réponses : elle ne propose aucune pondération")
+    return {
+        "source": "consultation" if consultation_id is not None else "elected",
+        "survey_id": survey.id if survey is not None else None,
+        "survey_title": survey.title if survey is not None else None,
+        "elected": elected,
+        "consultation": consultation,
+    }
 
 
 def start_run(session: Session, scenario: Scenario, *, now: datetime) -> None:
@@ -715,6 +771,7 @@ def need_results(session: Session, scenario: Scenario) -> list[dict[str, Any]]:
         .order_by(Need.label)
     ).all()
     out = []
+    weights = (scenario.parameters or {}).get("weights") or {}
     for code, label, result in rows:
         spec = specs.get(code)
         size = spec.size if spec else None
@@ -724,6 +781,8 @@ def need_results(session: Session, scenario: Scenario) -> list[dict[str, Any]]:
                 "code": code,
                 "label": label,
                 "priority": spec.priority if spec else None,
+                "elected_weight": (weights.get("elected") or {}).get(code),
+                "consultation_weight": (weights.get("consultation") or {}).get(code),
                 "size": size,
                 "covered_before": before,
                 "rate_before": (before / size) if before is not None and size else None,

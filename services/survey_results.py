@@ -12,7 +12,7 @@ import io
 import math
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 from openpyxl import Workbook
@@ -162,12 +162,16 @@ def results(session: Session, survey: Survey, *, by: str | None = None) -> Surve
             table = stats.distribution(chosen, [str(o["code"]) for o in options])
             result.options = [
                 OptionRow(
-                    code=str(o["code"]), label=str(o["label"]), count=int(table.at[str(o["code"]), "count"]),
-                    share=float(table.at[str(o["code"]), "share"]), low=float(table.at[str(o["code"]), "low"]),
-                    high=float(table.at[str(o["code"]), "high"]), positive=bool(o.get("positive")),
+                    code=str(o["code"]),
+                    label=str(o["label"]),
+                    count=_cell(table, str(o["code"]), "count", int),
+                    share=_cell(table, str(o["code"]), "share"),
+                    low=_cell(table, str(o["code"]), "low"),
+                    high=_cell(table, str(o["code"]), "high"),
+                    positive=bool(o.get("positive")),
                 )
                 for o in options
-            ]  # fmt: skip
+            ]
             positives = _positive_codes(question)
             flags = _flags(rows["choices"], positives)
             if positives and result.answered:
@@ -212,7 +216,7 @@ def _breakdown(
         if not bool(line["masked"]):
             chosen = subset[["response", "choices"]].explode("choices").rename(columns={"choices": "option"})
             table = stats.distribution(chosen.dropna(subset=["option"]), [str(o["code"]) for o in options])
-            shares = {code: float(table.at[code, "share"]) for code in table.index}
+            shares = {code: _cell(table, code, "share", float) for code in table.index}
         out.append(
             GroupRow(
                 label=str(label),
@@ -391,10 +395,10 @@ def consultation_weights(session: Session, survey: Survey) -> list[WeightRow]:
                 public_description=need.public_description,
                 priority=int(need.priority),
                 elected_weight=float(need.priority_weight or 1.0),
-                respondents=int(scores.at[code, "respondents"]),
-                score=float(scores.at[code, "score"]),
-                low=float(scores.at[code, "low"]),
-                high=float(scores.at[code, "high"]),
+                respondents=_cell(scores, code, "respondents", int),
+                score=_cell(scores, code, "score", float),
+                low=_cell(scores, code, "low", float),
+                high=_cell(scores, code, "high", float),
                 proposed_weight=None if math.isnan(weight) else round(weight, 3),
             )
         )
@@ -470,7 +474,7 @@ def results_workbook(session: Session, survey: Survey) -> bytes:
     default = book.active
     if default is not None:
         book.remove(default)
-    summary = [
+    summary: list[list[Any]] = [
         ["Enquête", survey.title],
         ["Type", KIND_LABELS.get(survey.kind, survey.kind)],
         ["État", STATE_LABELS.get(survey.state, survey.state)],
@@ -614,6 +618,11 @@ def results_workbook(session: Session, survey: Survey) -> bytes:
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
+
+
+def _cell(frame: pd.DataFrame, row: Any, column: str, kind: type[int] | type[float] = float) -> Any:
+    """One cell of a statistics table as a plain int or float."""
+    return kind(cast(float, frame.at[row, column]))
 
 
 def _num(value: float | None) -> float | None:

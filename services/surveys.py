@@ -319,12 +319,14 @@ def _question_settings(
             o["positive"] for o in settings.get("options", [])
         ):
             problems.append("marquez d'un « + » les réponses positives, pour l'indicateur")
-    for name, model in (("service", Service), ("besoin", Need)):
-        ident = data.service_id if name == "service" else data.need_id
-        if ident is not None:
-            row = session.get(model, ident)
-            if row is None or row.organisation_id != survey.organisation_id:
-                problems.append(f"{name} inconnu")
+    if data.service_id is not None:
+        service = session.get(Service, data.service_id)
+        if service is None or service.organisation_id != survey.organisation_id:
+            problems.append("service inconnu")
+    if data.need_id is not None:
+        need = session.get(Need, data.need_id)
+        if need is None or need.organisation_id != survey.organisation_id:
+            problems.append("besoin inconnu")
     return settings, problems
 
 
@@ -735,10 +737,10 @@ def parse_answers(session: Session, survey: Survey, form: Mapping[str, Sequence[
                 errors[name] = f"{where} : une seule réponse attendue"
                 continue
             codes = []
-            for raw in raw_values:
-                code = _choice_code(question, raw)
+            for given_value in raw_values:
+                code = _choice_code(question, given_value)
                 if code is None:
-                    errors[name] = f"{where} : « {raw} » n'est pas une réponse possible"
+                    errors[name] = f"{where} : « {given_value} » n'est pas une réponse possible"
                     break
                 codes.append(code)
             if name in errors:

@@ -35,6 +35,7 @@ from services.scenarios import (
     service_results,
     start_run,
 )
+from services.survey_results import consultations_of
 from views.charts import coverage_bars_svg
 from views.forms import ConfirmForm, FrenchNumberField, choices
 from views.lookup import get_or_404
@@ -82,6 +83,7 @@ class ScenarioForm(ConfirmForm):
     staff_limit = FrenchNumberField(
         "Plafond d'effectif (ETP, facultatif)", validators=[Optional(), NumberRange(0)]
     )
+    weights = SelectField("Poids de priorité des besoins", choices=[], validate_choice=False)
     need = SelectField("Hypothèse : changer la priorité du besoin", choices=[], validate_choice=False)
     need_weight = FrenchNumberField(
         "Nouveau poids de priorité", validators=[Optional(), NumberRange(0.01, 100)]
@@ -103,6 +105,13 @@ def _form(session: Any, organisation_id: int) -> ScenarioForm:
         .order_by(Activity.name)
     ).all()
     form.need.choices = choices([("", "—")] + [(c, label) for c, label in needs])
+    form.weights.choices = choices(
+        [("", "Ceux fixés par les élus")]
+        + [
+            (str(s.id), f"Ceux que propose la consultation « {s.title} »")
+            for s in consultations_of(session, organisation_id)
+        ]
+    )
     form.activity.choices = choices([("", "—")] + [(c, name) for c, name in activities])
     return form
 
@@ -148,6 +157,7 @@ def index() -> ResponseReturnValue:
                 unit_costs={form.activity.data: float(form.activity_cost.data)}
                 if form.activity.data and form.activity_cost.data is not None
                 else None,
+                consultation_id=int(form.weights.data) if (form.weights.data or "").isdigit() else None,
             )
             try:
                 scenario = create_scenario(session, who.organisation_id, data, user_id=who.user_id)

@@ -40,7 +40,9 @@ PUBLIC_DESCRIPTIONS = {
     "FAMILLES_NOMBREUSES": "Soutenir les familles de trois enfants ou plus.",
     "SDF": "Offrir une adresse, un accueil et un toit aux personnes sans domicile.",
 }
-RSA_DESCRIPTION = "Accompagner vers l'emploi et les droits les habitants qui vivent du RSA dans le quartier {name}."
+RSA_DESCRIPTION = (
+    "Accompagner vers l'emploi et les droits les habitants qui vivent du RSA dans le quartier {name}."
+)
 
 SATISFACTION_TITLE = "Satisfaction du portage de repas {year}"
 BAROMETER_TITLE = "Baromètre des besoins sociaux {year}"
@@ -93,15 +95,24 @@ def describe_needs(session: Session, organisation_id: int, iris_names: dict[str,
         if need.code in PUBLIC_DESCRIPTIONS:
             need.public_description = PUBLIC_DESCRIPTIONS[need.code]
         elif need.code.startswith("RSA_"):
-            need.public_description = RSA_DESCRIPTION.format(name=iris_names.get(need.code[4:], need.code[4:]))
+            need.public_description = RSA_DESCRIPTION.format(
+                name=iris_names.get(need.code[4:], need.code[4:])
+            )
     session.flush()
+
+
+def _rng(org: Organisation, title: str) -> random.Random:
+    """The same answers for the same organisation and survey at every run."""
+    return random.Random(f"{org.slug}:{title}")  # noqa: S311 - demo answers, not secrets
 
 
 def _at(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, 17, 0, tzinfo=UTC)
 
 
-def _satisfaction_questions(session: Session, survey: Survey, indicator_id: int | None, service_id: int) -> None:
+def _satisfaction_questions(
+    session: Session, survey: Survey, indicator_id: int | None, service_id: int
+) -> None:
     add_question(session, survey, QuestionInput(
         text="Globalement, êtes-vous satisfait(e) du portage de repas ?", kind="scale", required=True,
         scale_min=1, scale_max=5, min_label="pas du tout satisfait(e)", max_label="tout à fait satisfait(e)",
@@ -161,7 +172,7 @@ def seed_participation(
         _satisfaction_questions(session, survey, satisfaction.id if satisfaction else None, seniors)
         opened = date(last_year, 11, 3)
         publish(session, survey, now=_at(opened))
-        answered += _answer_satisfaction(session, survey, random.Random(f"{org.slug}:{title}"), opened, iris)
+        answered += _answer_satisfaction(session, survey, _rng(org, title), opened, iris)
         close(session, survey, now=_at(date(last_year, 12, 15)))
 
     # 2. this year's, ready to publish
@@ -194,10 +205,12 @@ def seed_participation(
         add_question(session, survey, QuestionInput(
             text="Combien de personnes vivent dans votre foyer ?", kind="number", number_min=1, number_max=15,
         ))  # fmt: skip
-        add_question(session, survey, QuestionInput(text="Que devrait faire le CCAS en priorité ?", kind="text"))
+        add_question(
+            session, survey, QuestionInput(text="Que devrait faire le CCAS en priorité ?", kind="text")
+        )
         opened = as_of - timedelta(days=80)
         publish(session, survey, now=_at(opened))
-        answered += _answer_barometer(session, survey, random.Random(f"{org.slug}:{title}"), opened, groups, iris)
+        answered += _answer_barometer(session, survey, _rng(org, title), opened, groups, iris)
         close(session, survey, now=_at(as_of - timedelta(days=40)))
 
     # 4. the priority consultation, closed: its weights are proposed to the élus
@@ -215,7 +228,7 @@ def seed_participation(
         ))  # fmt: skip
         opened = as_of - timedelta(days=45)
         publish(session, survey, now=_at(opened))
-        answered += _answer_consultation(session, survey, random.Random(f"{org.slug}:{title}"), opened, codes, iris)
+        answered += _answer_consultation(session, survey, _rng(org, title), opened, codes, iris)
         close(session, survey, now=_at(as_of - timedelta(days=16)))
     session.flush()
     return DemoParticipation(surveys=made, responses=answered)
@@ -243,7 +256,9 @@ def _answer_satisfaction(
         score = rng.choices([1, 2, 3, 4, 5], [3, 6, 14, 45, 32])[0]
         form: dict[str, list[str]] = {
             f"q{q[1].id}": [str(score)],
-            f"q{q[2].id}": [rng.choices(["toujours", "le-plus-souvent", "rarement", "jamais"], [50, 38, 10, 2])[0]],
+            f"q{q[2].id}": [
+                rng.choices(["toujours", "le-plus-souvent", "rarement", "jamais"], [50, 38, 10, 2])[0]
+            ],
             f"q{q[3].id}": ["oui" if score >= 3 or rng.random() < 0.3 else "non"],
             "territoire": [_place(rng, iris)],
         }
@@ -292,7 +307,9 @@ def _answer_barometer(
         }
         if rng.random() < 0.3:
             form[f"q{q[5].id}"] = [rng.choice(BAROMETER_TEXTS)]
-        save_response(session, survey, parse_answers(session, survey, form), channel="web", today=_day(rng, opened, 40))
+        save_response(
+            session, survey, parse_answers(session, survey, form), channel="web", today=_day(rng, opened, 40)
+        )
         count += 1
     return count
 
@@ -309,13 +326,17 @@ def _answer_consultation(
     count = 0
     for _ in range(426):
         form: dict[str, list[str]] = {"territoire": [_place(rng, iris)]}
-        points = {code: 0 for code in codes}
+        points = dict.fromkeys(codes, 0)
         for _ in range(10 if rng.random() < 0.85 else rng.randrange(4, 10)):
-            chosen = rng.choices(codes, [RESIDENT_PREFERENCES.get(c, 1.0) * rng.uniform(0.3, 1.7) for c in codes])[0]
+            chosen = rng.choices(
+                codes, [RESIDENT_PREFERENCES.get(c, 1.0) * rng.uniform(0.3, 1.7) for c in codes]
+            )[0]
             points[chosen] += 1
         for code, value in points.items():
             if value:
                 form[f"q{question.id}-{code}"] = [str(value)]
-        save_response(session, survey, parse_answers(session, survey, form), channel="web", today=_day(rng, opened, 29))
+        save_response(
+            session, survey, parse_answers(session, survey, form), channel="web", today=_day(rng, opened, 29)
+        )
         count += 1
     return count
