@@ -15,9 +15,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models import Organisation, Period, PeriodState, Review, Role, User
+from models import Organisation, Period, PeriodState, Review, Role, Survey, User
 from scorecard import periods as P
-from services import abs_calendar, notifications, reviews
+from services import abs_calendar, notifications, reviews, surveys
 
 #: Days after a period's end before it is closed and its review frozen (PILOTIS_CLOSE_GRACE_DAYS_<KIND>).
 DEFAULT_CLOSE_GRACE = {"month": timedelta(days=10), "quarter": timedelta(days=15), "year": timedelta(days=30)}
@@ -114,6 +114,29 @@ def _email(session: Session, org: Organisation, key: str, ctx: Context) -> str:
     return f"{counts['sent']} envoyé(s), {counts['outbox']} en boîte d'envoi, {counts['failed']} en échec"
 
 
+def _surveys_due(session: Session, org: Organisation, ctx: Context) -> list[str]:
+    """The open surveys whose closing day is past."""
+    return [f"enquete-{survey.id}" for survey in surveys.due_for_closing(session, org.id, ctx.now.date())]
+
+
+def _close_survey(session: Session, org: Organisation, key: str, ctx: Context) -> str:
+    survey = session.get(Survey, int(key.removeprefix("enquete-")))
+    if survey is None or survey.organisation_id != org.id or survey.state != "open":
+        return f"{key} : plus rien à clore"
+    written = surveys.close(session, survey, now=ctx.now)
+    direction = session.scalars(
+        select(User).where(
+            User.organisation_id == org.id, User.role == Role.DIRECTION, User.is_active.is_(True)
+        )
+    ).all()
+    notifications.notify(
+        session, direction, kind="reminder", title=f"Enquête close : {survey.title}",
+        body=f"L'enquête « {survey.title} » est close à la date prévue ; {written} valeur(s) d'indicateur mise(s) à jour.",
+        link=f"/enquetes/{survey.id}/resultats", now=ctx.now,
+    )  # fmt: skip
+    return f"enquête « {survey.title} » close, {written} valeur(s) d'indicateur écrite(s)"
+
+
 def _abs_calendar_due(session: Session, org: Organisation, ctx: Context) -> list[str]:
     """The R123-1 reminders whose window contains today (services.abs_calendar.due_reminders)."""
     return [reminder.key for reminder in abs_calendar.due_reminders(ctx.now.date())]
@@ -147,6 +170,8 @@ JOBS: list[JobSpec] = [
     JobSpec("abs-calendar", "Calendrier de l'ABS (CASF art. R123-1)", {"hour": 7, "minute": 0}, _abs_calendar_due,
             _abs_calendar, "chaque jour à 7 h (du 1er septembre de l'année qui précède le diagnostic complet, en "
             "janvier à mars de l'année où il est dû, et avant le débat d'orientation budgétaire les autres années)"),
+    JobSpec("close-surveys", "Clôture des enquêtes à leur date", {"hour": 0, "minute": 30}, _surveys_due,
+            _close_survey, "chaque nuit à 0 h 30 (enquêtes dont la date de clôture est passée)"),
     JobSpec("deliver-emails", "Envoi des courriels", {"minute": "*/10"}, _email_due, _email, "toutes les 10 minutes"),
 ]  # fmt: skip
 BY_NAME = {job.name: job for job in JOBS}

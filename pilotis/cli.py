@@ -48,6 +48,9 @@ def register_commands(app: Flask) -> None:
 
     app.cli.add_command(report)
     app.cli.add_command(benchmark)
+    from pilotis.cli_surveys import survey
+
+    app.cli.add_command(survey)
     app.cli.add_command(cost_driver)
     app.cli.add_command(import_group)
     app.cli.add_command(scorecard)

@@ -24,6 +24,13 @@ class NumberError(ValueError):
 
 def parse_french_number(raw: object) -> float:
     """The number ``raw`` stands for, or :class:`NumberError` with a French reason."""
+    value = _parse(raw)
+    if not math.isfinite(value):
+        raise NumberError(f"« {str(raw)[:20]}… » : nombre trop grand")
+    return value
+
+
+def _parse(raw: object) -> float:
     if isinstance(raw, bool):
         raise NumberError("une case à cocher n'est pas un nombre")
     if isinstance(raw, (int, float)):

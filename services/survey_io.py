@@ -143,7 +143,7 @@ def _labels(question: SurveyQuestion, codes: list[str]) -> str:
     return " ou ".join(f"« {labels.get(c, c)} »" for c in codes)
 
 
-def _expected(column: Column, survey: Survey, numbers: dict[int, int]) -> tuple[str, str, str]:
+def _expected(column: Column, survey: Survey, numbers: dict[int, int], listed: int) -> tuple[str, str, str]:
     """(what the column accepts, whether it is required, the condition under which it is asked)."""
     question = column.question
     if question is None:
@@ -155,6 +155,8 @@ def _expected(column: Column, survey: Survey, numbers: dict[int, int]) -> tuple[
                 "",
             )
         what = "public" if column.field == "groupe" else "territoire"
+        if not listed:
+            return (f"aucun {what} n'est défini dans Pilotis : laissez vide", "non", "")
         return (f"un des {what}s de la liste « {column.header} » ci-contre (ou vide)", "non", "")
     settings = question.settings or {}
     if question.kind in ("single", "multiple"):
@@ -255,7 +257,8 @@ def template_workbook(session: Session, survey: Survey) -> bytes:
         set_cell(head, column.header)
         _header_style(head)
         sheet.column_dimensions[letter].width = max(16, min(40, len(column.header) + 2))
-        accepted, required, condition = _expected(column, survey, numbers)
+        listed = len(groups) if column.field == "groupe" else len(territories)
+        accepted, required, condition = _expected(column, survey, numbers, listed)
         for k, value in enumerate([column.header, accepted, required, condition], start=1):
             cell = values.cell(row=c + 1, column=k)
             set_cell(cell, value)
@@ -353,6 +356,19 @@ def _split(question: SurveyQuestion, text: str) -> list[str]:
     return [part.strip() for part in text.split(SEPARATOR) if part.strip()]
 
 
+def _reference_problem(reference: str, seen: dict[str, int], existing: set[str | None]) -> str | None:
+    """Why a questionnaire number cannot be taken, or None."""
+    if not reference:
+        return "numéro de questionnaire manquant"
+    if len(reference) > MAX_REFERENCE:
+        return f"{MAX_REFERENCE} caractères au plus ({len(reference)} saisis)"
+    if reference in seen:
+        return f"le questionnaire n° {reference} figure déjà en ligne {seen[reference]}"
+    if reference in existing:
+        return f"le questionnaire n° {reference} est déjà saisi"
+    return None
+
+
 def _is_formula(cell: Any) -> bool:
     value = getattr(cell, "value", None)
     return getattr(cell, "data_type", None) == "f" or (isinstance(value, str) and value.startswith("="))
@@ -445,6 +461,7 @@ def _read(session: Session, survey: Survey, sheet: Any, *, user_id: int | None, 
         )
     )
     seen: dict[str, int] = {}
+    profile = profile_choices(session, survey)  # once, not per row
     rows: list[tuple[str, ParsedResponse]] = []
     for r, cells in enumerate(sheet.iter_rows(min_row=FIRST_ROW, max_col=width), start=FIRST_ROW):
         if all(c.value is None or (isinstance(c.value, str) and not c.value.strip()) for c in cells):
@@ -484,29 +501,14 @@ def _read(session: Session, survey: Survey, sheet: Any, *, user_id: int | None, 
                 form[column.field] = _split(question, text)
             else:
                 form[column.field] = [text]
-        if "reference" in refused:
-            pass
-        elif not reference:
-            problems.append(Located(SHEET, r, REFERENCE, "numéro de questionnaire manquant"))
-        elif len(reference) > MAX_REFERENCE:
-            problems.append(
-                Located(SHEET, r, REFERENCE, f"{MAX_REFERENCE} caractères au plus ({len(reference)} saisis)")
-            )
-        elif reference in seen:
-            problems.append(
-                Located(
-                    SHEET,
-                    r,
-                    REFERENCE,
-                    f"le questionnaire n° {reference} figure déjà en ligne {seen[reference]}",
-                )
-            )
-        elif reference in existing:
-            problems.append(Located(SHEET, r, REFERENCE, f"le questionnaire n° {reference} est déjà saisi"))
+        if "reference" not in refused:
+            problem = _reference_problem(reference, seen, existing)
+            if problem:
+                problems.append(Located(SHEET, r, REFERENCE, problem))
         if reference and reference not in seen:
             seen[reference] = r
         try:
-            parsed = parse_answers(session, survey, form)
+            parsed = parse_answers(session, survey, form, profile=profile)
         except AnswerErrors as exc:
             problems.extend(
                 Located(SHEET, r, labels.get(name, name), message)

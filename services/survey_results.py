@@ -382,7 +382,7 @@ def consultation_weights(session: Session, survey: Survey) -> list[WeightRow]:
         columns=["response", "need", "points"],
     )
     scores = stats.consultation_scores(long, codes)
-    elected = pd.Series({c: float(needs[c].priority_weight or 1.0) for c in codes}, dtype=float)
+    elected = pd.Series({c: float(needs[c].priority_weight) for c in codes}, dtype=float)
     proposed = stats.proposed_weights(scores["score"], elected) if codes else pd.Series(dtype=float)
     out = []
     for code in codes:
@@ -394,11 +394,12 @@ def consultation_weights(session: Session, survey: Survey) -> list[WeightRow]:
                 label=need.label,
                 public_description=need.public_description,
                 priority=int(need.priority),
-                elected_weight=float(need.priority_weight or 1.0),
+                elected_weight=float(need.priority_weight),
                 respondents=_cell(scores, code, "respondents", int),
                 score=_cell(scores, code, "score", float),
-                low=_cell(scores, code, "low", float),
-                high=_cell(scores, code, "high", float),
+                # a mean share lies in [0, 1]: so does its interval (a t interval can overshoot)
+                low=max(0.0, _cell(scores, code, "low", float)),
+                high=min(1.0, _cell(scores, code, "high", float)),
                 proposed_weight=None if math.isnan(weight) else round(weight, 3),
             )
         )
@@ -448,6 +449,7 @@ def adopt_weights(
     if survey.kind != "consultation" or survey.state != "closed":
         raise SurveyError("seule une consultation close propose des pondérations")
     proposed = proposed_weights_by_code(session, survey)
+    codes = list(dict.fromkeys(codes))
     unknown = [c for c in codes if c not in proposed]
     if unknown:
         raise SurveyError("pas de pondération proposée pour : " + ", ".join(unknown))

@@ -402,6 +402,19 @@ def update_question(session: Session, question: SurveyQuestion, data: QuestionIn
     problems = ([] if text else ["écrivez la question"]) + problems + more
     if problems:
         raise SurveyError(" ; ".join(problems))
+    dependants = [q for q in survey.questions if q.condition_question_id == question.id]
+    if dependants:
+        if data.kind not in COUNTABLE:
+            codes: set[str] = set()
+        elif data.kind == "scale":
+            codes = {str(v) for v in range(data.scale_min, data.scale_max + 1)}
+        else:
+            codes = {str(o["code"]) for o in settings.get("options", [])}
+        if any(set(q.condition_values or []) - codes for q in dependants):
+            raise SurveyError(
+                "d'autres questions dépendent de celle-ci : gardez une question à choix ou à échelle et "
+                "les réponses qui les déclenchent"
+            )
     question.text = text[:500]
     question.help = (data.help or "").strip() or None
     question.kind = data.kind
@@ -508,7 +521,7 @@ def needs_of(session: Session, question: SurveyQuestion) -> list[Need]:
 
 
 def profile_choices(session: Session, survey: Survey) -> tuple[list[PopulationGroup], list[Territory]]:
-    """The publics and the territories (quartiers, IRIS, QPV, communes) a respondent may choose."""
+    """The publics and the territories (quartiers, QPV, IRIS) a respondent may choose."""
     groups = list(
         session.scalars(
             select(PopulationGroup)
@@ -565,18 +578,18 @@ def close(session: Session, survey: Survey, *, now: datetime) -> int:
     return publish_indicators(session, survey)
 
 
-def close_due(session: Session, today: date, *, now: datetime) -> list[Survey]:
-    """Close the open surveys whose closing day is past (the scheduled job). Flushes."""
-    due = list(
+def due_for_closing(session: Session, organisation_id: int, today: date) -> list[Survey]:
+    """The open surveys whose closing day is before ``today`` (the scheduled job closes them)."""
+    return list(
         session.scalars(
             select(Survey).where(
-                Survey.state == "open", Survey.closes_on.is_not(None), Survey.closes_on < today
+                Survey.organisation_id == organisation_id,
+                Survey.state == "open",
+                Survey.closes_on.is_not(None),
+                Survey.closes_on < today,
             )
         )
     )
-    for survey in due:
-        close(session, survey, now=now)
-    return due
 
 
 def _code_hash(survey: Survey, code: str) -> str:
@@ -691,7 +704,13 @@ def _asked(question: SurveyQuestion, given: dict[int, ParsedAnswer]) -> bool:
     return bool(chosen & set(question.condition_values or []))
 
 
-def parse_answers(session: Session, survey: Survey, form: Mapping[str, Sequence[str]]) -> ParsedResponse:
+def parse_answers(
+    session: Session,
+    survey: Survey,
+    form: Mapping[str, Sequence[str]],
+    *,
+    profile: tuple[list[PopulationGroup], list[Territory]] | None = None,
+) -> ParsedResponse:
     """Check a set of answers against the questionnaire (the same rules for every channel).
 
     ``form`` maps field names (:func:`field_name`, ``groupe``, ``territoire``) to values; a choice
@@ -701,7 +720,7 @@ def parse_answers(session: Session, survey: Survey, form: Mapping[str, Sequence[
     errors: dict[str, str] = {}
     given: dict[int, ParsedAnswer] = {}
     out = ParsedResponse(answers=[])
-    groups, territories = profile_choices(session, survey)
+    groups, territories = profile if profile is not None else profile_choices(session, survey)
     if survey.ask_group:
         raw = _values(form, "groupe")
         if raw:
@@ -842,6 +861,8 @@ def save_response(
     if channel != "web" and survey.state == "draft":
         raise SurveyError("publiez l'enquête avant d'en saisir les réponses")
     reference = (reference or "").strip() or None
+    if reference and len(reference) > 64:
+        raise AnswerErrors({"reference": "le numéro du questionnaire a 64 caractères au plus"})
     if reference and session.scalar(
         select(SurveyResponse.id).where(
             SurveyResponse.survey_id == survey.id, SurveyResponse.reference == reference
@@ -852,7 +873,7 @@ def save_response(
         survey_id=survey.id,
         submitted_on=today,
         channel=channel,
-        reference=reference[:64] if reference else None,
+        reference=reference,
         population_group_id=parsed.population_group_id,
         territory_id=parsed.territory_id,
         entered_by_id=entered_by_id,

@@ -299,6 +299,22 @@ def test_an_answer_whose_condition_is_not_met_is_dropped_not_refused(setting):
     assert setting.questions[4].id not in {a.question_id for a in response.answers}
 
 
+def test_an_option_whose_label_holds_the_separator_is_kept_whole(db_session):
+    setting = build(db_session, publish=False)
+    question = S.add_question(
+        db_session,
+        setting.survey,
+        S.QuestionInput("Sortez-vous ?", "multiple", options="Oui ; souvent\nRarement\nJamais"),
+    )
+    S.publish(db_session, setting.survey, now=NOW)
+    rows = [{**GOOD, "8.": "oui ; souvent"}, {**GOOD, REFERENCE: "P-2", "8.": "Rarement;Jamais"}]
+    assert run(setting, filled(template_workbook(db_session, setting.survey), rows)).saved == 2
+    chosen = db_session.scalars(
+        select(SurveyAnswer.choices).where(SurveyAnswer.question_id == question.id).order_by(SurveyAnswer.id)
+    ).all()
+    assert chosen == [["oui-souvent"], ["rarement", "jamais"]]
+
+
 def test_headers_match_trimmed_and_whatever_the_case(setting):
     def shout(book):
         sheet = book[SHEET]
@@ -456,13 +472,14 @@ def test_formula_cells_are_refused(setting):
     before = counts(setting.session)
     content = filled(
         template_workbook(setting.session, setting.survey),
-        [{**GOOD, "4.": "=2+2"}, {**GOOD, REFERENCE: "=ROW()"}],
+        [{**GOOD, "4.": "=2+2"}, {**GOOD, REFERENCE: "=ROW()"}, {**GOOD, REFERENCE: "P-3", "3.": "#N/A"}],
     )
     report = run(setting, content)
     assert report.saved == 0
     assert [(e.row, e.column[:8], e.message) for e in report.errors] == [
         (2, "4. Heure", "formule refusée : saisissez la valeur elle-même"),
         (3, REFERENCE[:8], "formule refusée : saisissez la valeur elle-même"),
+        (4, "3. Note ", "valeur d'erreur Excel (#N/A) : saisissez la valeur elle-même"),
     ]
     assert counts(setting.session) == before
 
