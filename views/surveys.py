@@ -600,8 +600,8 @@ def texts(survey_id: int) -> ResponseReturnValue:
 def entry(survey_id: int) -> ResponseReturnValue:
     """A paper questionnaire entered by staff, checked like an answer given online."""
     survey = get_or_404(Survey, survey_id)
-    who = require(Action.ENTER_VALUES)
     require(Action.VIEW, survey)
+    who = require(Action.ENTER_VALUES)
     values: dict[str, Any] = {}
     errors: dict[str, str] = {}
     status = 200
@@ -652,8 +652,8 @@ def template(survey_id: int) -> ResponseReturnValue:
 @bp.route("/<int:survey_id>/import", methods=["GET", "POST"])
 def upload(survey_id: int) -> ResponseReturnValue:
     survey = get_or_404(Survey, survey_id)
-    who = require(Action.ENTER_VALUES)
     require(Action.VIEW, survey)
+    who = require(Action.ENTER_VALUES)
     form = UploadForm()
     errors: list[str] = []
     status = 200

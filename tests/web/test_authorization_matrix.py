@@ -27,6 +27,7 @@ from models import (
     Role,
     Scenario,
     Service,
+    Survey,
     User,
 )
 from models.base import utcnow
@@ -181,6 +182,104 @@ ROUTES: dict[str, Route] = {
     "benchmark.index": Route("GET", lambda i: "/comparaison", SIGNED_IN),
     "benchmark.export": Route("GET", lambda i: "/comparaison/export.xlsx", SIGNED_IN),
     "benchmark.consent": Route("POST", lambda i: "/comparaison/consentement", frozenset({"admin"}), 303),
+    "surveys.index": Route("GET", lambda i: "/enquetes", SIGNED_IN),
+    "surveys.show": Route(
+        "GET", lambda i: f"/enquetes/{i['survey']}", SIGNED_IN, variants=("own", "other_org")
+    ),
+    "surveys.new_question": Route(
+        "POST",
+        lambda i: f"/enquetes/{i['survey']}/questions",
+        frozenset({"direction"}),
+        303,
+        variants=("own", "other_org"),
+        body=lambda i: {"text": ""},
+    ),
+    "surveys.edit_question": Route(
+        "GET",
+        lambda i: f"/enquetes/{i['survey']}/questions/{i['question']}",
+        SIGNED_IN,
+        variants=("own", "other_org"),
+    ),
+    "surveys.remove_question": Route(
+        "POST",
+        lambda i: f"/enquetes/{i['closed_survey']}/questions/{i['closed_question']}/supprimer",
+        frozenset({"direction"}),
+        303,
+        variants=("own", "other_org"),
+    ),
+    "surveys.move": Route(
+        "POST",
+        lambda i: f"/enquetes/{i['closed_survey']}/questions/{i['closed_question']}/deplacer",
+        frozenset({"direction"}),
+        303,
+        variants=("own", "other_org"),
+        body=lambda i: {"sens": "haut"},
+    ),
+    "surveys.publish_survey": Route(
+        "POST",
+        lambda i: f"/enquetes/{i['survey']}/publier",
+        frozenset({"direction"}),
+        303,
+        variants=("own", "other_org"),
+    ),
+    "surveys.close_survey": Route(
+        "POST",
+        lambda i: f"/enquetes/{i['survey']}/cloturer",
+        frozenset({"direction"}),
+        303,
+        variants=("own", "other_org"),
+    ),
+    "surveys.codes": Route(
+        "POST",
+        lambda i: f"/enquetes/{i['survey']}/codes",
+        frozenset({"direction"}),
+        303,
+        variants=("own", "other_org"),
+        body=lambda i: {"count": "0"},
+    ),
+    "surveys.show_results": Route(
+        "GET",
+        lambda i: f"/enquetes/{i['closed_survey']}/resultats?par=territory",
+        SIGNED_IN,
+        variants=("own", "other_org"),
+    ),
+    "surveys.adopt": Route(
+        "POST",
+        lambda i: f"/enquetes/{i['closed_survey']}/ponderations",
+        frozenset({"direction", "elected"}),
+        303,
+        variants=("own", "other_org"),
+        body=lambda i: {"besoin": "INCONNU"},
+    ),
+    "surveys.export": Route(
+        "GET",
+        lambda i: f"/enquetes/{i['closed_survey']}/export.xlsx",
+        SIGNED_IN,
+        variants=("own", "other_org"),
+    ),
+    "surveys.texts": Route(
+        "GET", lambda i: f"/enquetes/{i['closed_survey']}/verbatims", SIGNED_IN, variants=("own", "other_org")
+    ),
+    "surveys.entry": Route(
+        "GET",
+        lambda i: f"/enquetes/{i['closed_survey']}/saisie",
+        frozenset({"direction", "service_manager"}),
+        variants=("own", "other_org"),
+    ),
+    "surveys.template": Route(
+        "GET",
+        lambda i: f"/enquetes/{i['closed_survey']}/modele.xlsx",
+        SIGNED_IN,
+        variants=("own", "other_org"),
+    ),
+    "surveys.upload": Route(
+        "GET",
+        lambda i: f"/enquetes/{i['closed_survey']}/import",
+        frozenset({"direction", "service_manager"}),
+        variants=("own", "other_org"),
+    ),
+    "participation.answer": Route("GET", lambda i: f"/participer/{i['token']}", EVERYONE),
+    "participation.thanks": Route("GET", lambda i: f"/participer/{i['token']}/merci", EVERYONE),
     "scenarios.index": Route("GET", lambda i: "/scenarios", SIGNED_IN),
     "scenarios.show": Route(
         "GET", lambda i: f"/scenarios/{i['scenario']}", SIGNED_IN, variants=("own", "other_org")
@@ -386,6 +485,48 @@ EXTRA: dict[str, Route] = {
     "needs.import_page POST": Route(
         "POST", lambda i: "/statistiques/import", frozenset({"admin", "direction"}), 400
     ),
+    "surveys.index POST": Route("POST", lambda i: "/enquetes", frozenset({"direction"}), 400),
+    "surveys.show POST": Route(
+        "POST",
+        lambda i: f"/enquetes/{i['survey']}",
+        frozenset({"direction"}),
+        400,
+        variants=("own", "other_org"),
+        body=lambda i: {"title": ""},
+    ),
+    "surveys.edit_question POST": Route(
+        "POST",
+        lambda i: f"/enquetes/{i['survey']}/questions/{i['question']}",
+        frozenset({"direction"}),
+        400,
+        variants=("own", "other_org"),
+        body=lambda i: {"text": ""},
+    ),
+    "surveys.texts POST": Route(
+        "POST",
+        lambda i: f"/enquetes/{i['closed_survey']}/verbatims",
+        frozenset({"direction", "service_manager"}),
+        404,
+        variants=("own", "other_org"),
+        body=lambda i: {"answer": "0"},
+    ),
+    "surveys.entry POST": Route(
+        "POST",
+        lambda i: f"/enquetes/{i['closed_survey']}/saisie",
+        frozenset({"direction", "service_manager"}),
+        400,
+        variants=("own", "other_org"),
+    ),
+    "surveys.upload POST": Route(
+        "POST",
+        lambda i: f"/enquetes/{i['closed_survey']}/import",
+        frozenset({"direction", "service_manager"}),
+        400,
+        variants=("own", "other_org"),
+    ),
+    "participation.answer POST": Route(
+        "POST", lambda i: f"/participer/{i['token']}", EVERYONE, 400, body=lambda i: {"debut": "falsifié"}
+    ),
     "scenarios.index POST": Route("POST", lambda i: "/scenarios", frozenset({"finance"}), 400),
     "costs.model POST": Route("POST", lambda i: "/couts/modele", frozenset({"finance"}), 400),
     "costs.upload POST": Route("POST", lambda i: "/couts/import", frozenset({"finance"}), 400),
@@ -508,8 +649,51 @@ def targets(engine, demo, other_demo):
                 ).id
             return found
 
+        def survey(org_id: int, title: str) -> tuple[int, int, str]:
+            """A draft survey of the matrix with one question: (survey, question, public token)."""
+            from services.surveys import QuestionInput, SurveyInput, add_question, create_survey
+
+            found = session.scalar(
+                select(Survey).where(Survey.organisation_id == org_id, Survey.title == title)
+            )
+            if found is None:
+                found = create_survey(
+                    session, org_id, "Matrice", SurveyInput(title=title, kind="needs"), user_id=None
+                )
+                add_question(session, found, QuestionInput(text="Question de la matrice", kind="text"))
+                add_question(session, found, QuestionInput(text="Seconde question", kind="text"))
+            return found.id, found.questions[-1].id, found.token
+
+        def closed_survey(org_id: int) -> tuple[int, int]:
+            """The demo's closed satisfaction survey and its last question (refused edits change nothing)."""
+            found = session.scalar(
+                select(Survey).where(
+                    Survey.organisation_id == org_id, Survey.title == "Satisfaction du portage de repas 2025"
+                )
+            )
+            return found.id, found.questions[-1].id
+
+        def open_survey(org_id: int) -> str:
+            from services.surveys import publish
+
+            found_id, _, token = survey(org_id, "Matrice enquête ouverte")
+            found = session.get(Survey, found_id)
+            if found.state == "draft":
+                publish(session, found, now=utcnow())
+            return token
+
+        own_survey, own_question, _ = survey(demo.organisation_id, "Matrice enquête")
+        other_survey, other_question, _ = survey(other_demo.organisation_id, "Matrice enquête")
+        own_closed, own_closed_question = closed_survey(demo.organisation_id)
+        other_closed, other_closed_question = closed_survey(other_demo.organisation_id)
+        own_token = open_survey(demo.organisation_id)
         ids = {
             "own": {
+                "survey": own_survey,
+                "question": own_question,
+                "closed_survey": own_closed,
+                "closed_question": own_closed_question,
+                "token": own_token,
                 "service": own_service.id,
                 "indicator": indicator(demo.organisation_id, "SENIORS"),
                 "user": user_in(demo.organisation_id, "matrice.own"),
@@ -528,6 +712,10 @@ def targets(engine, demo, other_demo):
                 "objective": objective(demo.organisation_id, "OO2.1"),
             },
             "other_org": {
+                "survey": other_survey,
+                "question": other_question,
+                "closed_survey": other_closed,
+                "closed_question": other_closed_question,
                 "service": other_service.id,
                 "indicator": indicator(other_demo.organisation_id, "SENIORS"),
                 "user": user_in(other_demo.organisation_id, "matrice.other"),
@@ -556,6 +744,7 @@ def targets(engine, demo, other_demo):
         session.execute(delete(CostLine).where(CostLine.document_id.in_(documents)))
         session.execute(delete(BudgetDocument).where(BudgetDocument.id.in_(documents)))
         session.execute(delete(Scenario).where(names))
+        session.execute(delete(Survey).where(Survey.title.like("Matrice enquête%")))
 
 
 def expected_status(route: Route, role: str, variant: str) -> int:
