@@ -108,7 +108,9 @@ def test_a_satisfaction_survey_feeds_the_scorecard_and_a_consultation_the_scenar
 
     with write_session(engine) as session:
         seniors = session.scalar(
-            select(Service.id).where(Service.organisation_id == demo.organisation_id, Service.code == "SENIORS")
+            select(Service.id).where(
+                Service.organisation_id == demo.organisation_id, Service.code == "SENIORS"
+            )
         )
     page.goto(f"{live_server}/tableau-de-bord/service/{seniors}?periode=2026")
     cells = page.get_by_role("row", name=LABEL).get_by_role("cell").all_inner_texts()
