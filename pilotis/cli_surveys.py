@@ -40,7 +40,7 @@ def survey_list(slug: str | None, as_json: bool) -> None:
     schema.require_current_schema(engine())
     with write_session(engine()) as session:
         organisation = find_organisation(session, slug)
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "id": s.id,
                 "titre": s.title,
