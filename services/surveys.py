@@ -233,6 +233,39 @@ def update_survey(session: Session, survey: Survey, data: SurveyInput) -> None:
     session.flush()
 
 
+def copy_survey(session: Session, survey: Survey, *, title: str, user_id: int | None) -> Survey:
+    """A new draft with the same settings and questions (conditions kept), without answers. Flushes."""
+    data = SurveyInput(
+        title=title, kind=survey.kind, introduction=survey.introduction, purpose=survey.purpose,
+        access=survey.access, service_id=survey.service_id, ask_group=survey.ask_group,
+        ask_territory=survey.ask_territory, threshold=survey.threshold,
+    )  # fmt: skip
+    new_title = _check_survey(session, survey.organisation_id, data, None)
+    copy = Survey(
+        organisation_id=survey.organisation_id, title=new_title[:200], kind=survey.kind,
+        introduction=survey.introduction, purpose=survey.purpose, access=survey.access,
+        service_id=survey.service_id, ask_group=survey.ask_group, ask_territory=survey.ask_territory,
+        threshold=survey.threshold, token=new_token(), state="draft", themes=[], created_by_id=user_id,
+    )  # fmt: skip
+    session.add(copy)
+    session.flush()
+    ids: dict[int, int] = {}
+    for question in survey.questions:
+        twin = SurveyQuestion(
+            survey=copy, position=question.position, code=question.code, text=question.text,
+            help=question.help, kind=question.kind, required=question.required,
+            settings=dict(question.settings or {}),
+            condition_question_id=ids.get(question.condition_question_id or 0),
+            condition_values=list(question.condition_values or []), service_id=question.service_id,
+            need_id=question.need_id, indicator_id=question.indicator_id,
+        )  # fmt: skip
+        session.add(twin)
+        session.flush()
+        ids[question.id] = twin.id
+    session.expire(copy, ["questions"])
+    return copy
+
+
 def _editable(survey: Survey) -> None:
     if survey.state != "draft":
         raise SurveyError(

@@ -58,6 +58,7 @@ from services.surveys import (
     add_question,
     after_entry,
     close,
+    copy_survey,
     create_survey,
     delete_question,
     generate_codes,
@@ -352,6 +353,7 @@ def show(survey_id: int) -> ResponseReturnValue:
             form=form,
             question_form=_question_form(survey),
             codes_form=CodesForm(),
+            copy_form=CopyForm(formdata=None, title=f"{survey.title} (copie)"),
             confirm=ConfirmForm(),
             responses=response_count(db_session(), survey.id),
             issued=issued,
@@ -475,6 +477,28 @@ def close_survey(survey_id: int) -> ResponseReturnValue:
         fed = f" {written} valeur(s) d'indicateur mise(s) à jour." if written else ""
         flash(f"Enquête close : elle ne reçoit plus de réponses en ligne.{fed}", "success")
     return redirect(url_for("surveys.show", survey_id=survey.id), 303)
+
+
+class CopyForm(ConfirmForm):
+    title = StringField("Titre de la copie", validators=[DataRequired("Donnez un titre."), Length(max=200)])
+
+
+@bp.post("/<int:survey_id>/copier")
+def copy(survey_id: int) -> ResponseReturnValue:
+    """A new draft with the same questions (next year's edition, say)."""
+    survey = get_or_404(Survey, survey_id)
+    who = require(Action.EDIT, survey)
+    form = CopyForm()
+    if not form.validate_on_submit():
+        flash("Enquête non copiée : donnez un titre à la copie.", "error")
+        return redirect(url_for("surveys.show", survey_id=survey.id), 303)
+    try:
+        twin = copy_survey(db_session(), survey, title=form.title.data or "", user_id=who.user_id)
+    except SurveyError as exc:
+        flash(f"Enquête non copiée : {exc}.", "error")
+        return redirect(url_for("surveys.show", survey_id=survey.id), 303)
+    flash("Copie créée, en préparation : ses questions peuvent être modifiées.", "success")
+    return redirect(url_for("surveys.show", survey_id=twin.id), 303)
 
 
 @bp.post("/<int:survey_id>/codes")

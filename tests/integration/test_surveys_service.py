@@ -686,3 +686,28 @@ def test_answers_stay_anonymous(db_session, questionnaire):
         )
         == 1
     )
+
+
+def test_a_copy_is_a_draft_with_the_same_questions_and_conditions_and_no_answers(db_session, org):
+    survey = new_survey(db_session, org, ask_territory=True)
+    first = satisfied(db_session, survey)
+    S.add_question(
+        db_session,
+        survey,
+        QuestionInput("Pourquoi ?", "text", condition_question_id=first.id, condition_values=["Non"]),
+    )
+    S.publish(db_session, survey, now=NOW)
+    answer(db_session, survey, {S.field_name(first): ["Oui"]})
+    copy = S.copy_survey(db_session, survey, title="Édition suivante", user_id=None)
+    assert (copy.state, copy.kind, copy.ask_territory, copy.token != survey.token) == (
+        "draft",
+        survey.kind,
+        True,
+        True,
+    )
+    assert [q.text for q in copy.questions] == ["Êtes-vous satisfait ?", "Pourquoi ?"]
+    twin_first, twin_why = copy.questions
+    assert twin_why.condition_question_id == twin_first.id != first.id
+    assert twin_why.condition_values == ["non"]
+    assert S.response_count(db_session, copy.id) == 0
+    assert "existe déjà" in refused(S.copy_survey, db_session, survey, title="Édition suivante", user_id=None)

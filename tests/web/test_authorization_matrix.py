@@ -229,6 +229,14 @@ ROUTES: dict[str, Route] = {
         303,
         variants=("own", "other_org"),
     ),
+    "surveys.copy": Route(
+        "POST",
+        lambda i: f"/enquetes/{i['survey']}/copier",
+        frozenset({"direction"}),
+        303,
+        variants=("own", "other_org"),
+        body=lambda i: {"title": ""},
+    ),
     "surveys.codes": Route(
         "POST",
         lambda i: f"/enquetes/{i['survey']}/codes",
