@@ -94,7 +94,7 @@ def test_template_upload_scorecard_validation_and_export(live_server, browser, c
         elected.get_by_role("link", name="Exporter ce tableau de bord (Excel)").click()
     export = load_workbook(io.BytesIO(Path(download.value.path()).read_bytes()))
     assert export.sheetnames == ["Synthèse", "Indicateurs"]
-    assert export["Indicateurs"].max_row == 48  # a header and 47 indicators
+    assert export["Indicateurs"].max_row == 50  # a header and 49 indicators
     elected.screenshot(path=str(tmp_path / "tableau-de-bord-elu.png"), full_page=True)
 
 

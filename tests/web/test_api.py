@@ -32,7 +32,7 @@ def test_api_errors_are_json_in_french(client, login_as):
 
 def test_the_scorecard_api_gives_the_computed_statuses(login_as):
     body = login_as("elu").get("/api/v1/scorecard?period=2025-T4").get_json()
-    assert body["period"] == "2025-T4" and body["indicators"] == 47
+    assert body["period"] == "2025-T4" and body["indicators"] == 49
     assert {p["perspective"] for p in body["perspectives"]} == {"users", "finance", "processes", "learning"}
     assert login_as("elu").get("/api/v1/scorecard?period=2025-T9").status_code == 400
     manager = login_as("responsable.seniors").get("/api/v1/scorecard?period=2025-T4").get_json()
