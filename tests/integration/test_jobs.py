@@ -204,3 +204,45 @@ def test_an_interrupted_run_reads_as_such():
     assert runner.status_text(run, NOW) == "interrompue (sera reprise)"
     run.started_at = NOW
     assert runner.status_text(run, NOW) == "en cours"
+
+
+def test_close_surveys_closes_an_open_survey_past_its_day_once_and_tells_the_direction(
+    engine, demo, ctx, clean_runs
+):
+    from datetime import date
+
+    from models import Survey
+    from services.surveys import QuestionInput, SurveyInput, add_question, create_survey, publish
+
+    with write_session(engine) as session:
+        survey = create_survey(
+            session, demo.organisation_id, "Démo",
+            SurveyInput(title="Tâche : enquête à clore", kind="needs", closes_on=date(2026, 11, 30)), user_id=None,
+        )  # fmt: skip
+        add_question(session, survey, QuestionInput(text="Votre avis", kind="text"))
+        publish(session, survey, now=NOW)
+        survey_id = survey.id
+    job = BY_NAME["close-surveys"]
+    later = Context(now=datetime(2026, 12, 1, 0, 30, tzinfo=UTC), packs_folder=ctx.packs_folder)
+    try:
+        with write_session(engine) as session:
+            org = session.get(Organisation, demo.organisation_id)
+            assert job.due(session, org, ctx) == []  # the closing day has not passed yet
+            assert job.due(session, org, later) == [f"enquete-{survey_id}"]
+        outcome = runner.run_one(engine, job, demo.organisation_id, f"enquete-{survey_id}", later)
+        assert outcome.status == "succeeded", outcome
+        again = runner.run_one(engine, job, demo.organisation_id, f"enquete-{survey_id}", later)
+        assert again.status == "skipped"  # the guard row: once per survey
+        with write_session(engine) as session:
+            closed = session.get(Survey, survey_id)
+            assert closed.state == "closed" and closed.closed_at == later.now
+            notes = session.scalars(
+                select(Notification.title).where(
+                    Notification.title == "Enquête close : Tâche : enquête à clore"
+                )
+            ).all()
+            assert len(notes) >= 1  # the direction is told
+    finally:
+        with write_session(engine) as session:
+            session.execute(delete(Notification).where(Notification.title.like("Enquête close : Tâche%")))
+            session.execute(delete(Survey).where(Survey.id == survey_id))
