@@ -91,6 +91,7 @@ def test_a_satisfaction_survey_feeds_the_scorecard_and_a_consultation_the_scenar
             width = resident.evaluate("document.documentElement.scrollWidth")
             assert width <= 390, f"the page scrolls sideways on a phone ({width} px)"
         answer_with_the_keyboard(resident, score)
+        resident.wait_for_url("**/merci")
         heading = resident.get_by_role("heading", level=1).inner_text()
         assert heading == "Merci pour votre participation", resident.locator("main").inner_text()
         resident.goto(link)  # once per browser
