@@ -525,8 +525,10 @@ def _read(session: Session, survey: Survey, sheet: Any, *, user_id: int | None, 
         raise WorkbookError("aucune réponse à importer : la feuille « Réponses » est vide")
     for reference, parsed in rows:
         save_response(
-            session, survey, parsed, channel="import", today=today, entered_by_id=user_id, reference=reference
-        )
+            session, survey, parsed, channel="import", today=today, entered_by_id=user_id, reference=reference,
+            checked=True,  # every reference was checked against the file and the database above
+        )  # fmt: skip
+    session.flush()
     after_entry(session, survey)
     report.saved = len(rows)
     return report

@@ -9,6 +9,7 @@ answers and writes what they feed.
 from __future__ import annotations
 
 import io
+import json
 import math
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -16,7 +17,8 @@ from typing import Any, cast
 
 import pandas as pd
 from openpyxl import Workbook
-from sqlalchemy import select
+from sqlalchemy import String, select
+from sqlalchemy import cast as cast_sql
 from sqlalchemy.orm import Session
 
 from models import (
@@ -102,8 +104,15 @@ class SurveyResults:
     rule: str
 
 
+ANSWER_COLUMNS = ["response", "question", "number", "text", "choices", "allocation", "group", "territory"]
+
+
 def answers_frame(session: Session, survey: Survey) -> pd.DataFrame:
-    """One row per answer: response, question, number, text, choices, allocation, group, territory."""
+    """One row per answer: response, question, number, text, choices, allocation, group, territory.
+
+    The JSON columns are read as text and decoded only where they hold something (most answers
+    have no choices or no allocation): decoding every one was most of the time of a results page.
+    """
     group_name = select(PopulationGroup.id, PopulationGroup.name).subquery()
     territory_name = select(Territory.id, Territory.name).subquery()
     rows = session.execute(
@@ -112,8 +121,8 @@ def answers_frame(session: Session, survey: Survey) -> pd.DataFrame:
             SurveyAnswer.question_id,
             SurveyAnswer.number,
             SurveyAnswer.text,
-            SurveyAnswer.choices,
-            SurveyAnswer.allocation,
+            cast_sql(SurveyAnswer.choices, String),
+            cast_sql(SurveyAnswer.allocation, String),
             group_name.c.name,
             territory_name.c.name,
         )
@@ -123,10 +132,23 @@ def answers_frame(session: Session, survey: Survey) -> pd.DataFrame:
         .where(SurveyResponse.survey_id == survey.id)
         .order_by(SurveyAnswer.response_id, SurveyAnswer.question_id)
     ).all()
-    return pd.DataFrame(
-        rows,
-        columns=["response", "question", "number", "text", "choices", "allocation", "group", "territory"],
-    )
+    if not rows:
+        return pd.DataFrame({name: [] for name in ANSWER_COLUMNS})
+    columns = list(zip(*rows, strict=True))
+    columns[4] = tuple(_decoded(raw, EMPTY_LIST) for raw in columns[4])
+    columns[5] = tuple(_decoded(raw, EMPTY_DICT) for raw in columns[5])
+    return pd.DataFrame(dict(zip(ANSWER_COLUMNS, columns, strict=True)))
+
+
+EMPTY_LIST: list[str] = []
+EMPTY_DICT: dict[str, Any] = {}
+
+
+def _decoded(raw: str | None, empty: Any) -> Any:
+    """A JSON column read as text; the empty ones share one (read-only) empty value."""
+    if raw is None or raw in ("[]", "{}", "null"):
+        return empty
+    return json.loads(raw)
 
 
 def _flags(choices: pd.Series, positives: set[str]) -> pd.Series:
@@ -138,9 +160,13 @@ def _positive_codes(question: SurveyQuestion) -> set[str]:
     return {str(o["code"]) for o in options_of(question) if o.get("positive")}
 
 
-def results(session: Session, survey: Survey, *, by: str | None = None) -> SurveyResults:
-    """The survey's results; ``by`` is ``group`` or ``territory`` for the breakdown, else None."""
-    frame = answers_frame(session, survey)
+def results(
+    session: Session, survey: Survey, *, by: str | None = None, frame: pd.DataFrame | None = None
+) -> SurveyResults:
+    """The survey's results; ``by`` is ``group`` or ``territory`` for the breakdown, else None.
+    ``frame`` is :func:`answers_frame` when the caller already holds it."""
+    if frame is None:
+        frame = answers_frame(session, survey)
     responses = session.execute(
         select(SurveyResponse.channel, SurveyResponse.submitted_on).where(
             SurveyResponse.survey_id == survey.id
@@ -471,7 +497,8 @@ def adopt_weights(
 def results_workbook(session: Session, survey: Survey) -> bytes:
     """Sheets: summary, questions (distributions and intervals), by public, by territory, free text,
     consultation weights (for a consultation) and the anonymous answers."""
-    overall = results(session, survey)
+    frame = answers_frame(session, survey)  # read once for every sheet
+    overall = results(session, survey, frame=frame)
     book = Workbook()
     default = book.active
     if default is not None:
@@ -545,7 +572,7 @@ def results_workbook(session: Session, survey: Survey) -> bytes:
         rows, {7: PERCENT, 8: PERCENT, 9: PERCENT},
     )  # fmt: skip
     for by, title in (("group", "Par public"), ("territory", "Par territoire")):
-        split = results(session, survey, by=by)
+        split = results(session, survey, by=by, frame=frame)
         lines: list[list[Any]] = []
         for q in split.questions:
             for g in q.groups:
@@ -597,26 +624,33 @@ def results_workbook(session: Session, survey: Survey) -> bytes:
             {6: PERCENT, 7: PERCENT, 8: PERCENT},
         )  # fmt: skip
         add_sheet(book, "Règle d'agrégation", ["Règle"], [[stats.CONSULTATION_RULE]], {})
-    frame = answers_frame(session, survey)
-    questions = {q.id: (n, q) for n, q in enumerate(survey.questions, start=1)}
-    raw: list[list[Any]] = []
-    for _, row in frame.iterrows():
-        number, question = questions.get(int(row["question"]), (0, None))
-        if question is None:
+    # one row per answer sheet, one column per question (like the paper-entry workbook); without
+    # public or territory, so that nobody in a small group can be singled out (the sheets by
+    # public and by territory apply the threshold)
+    position = {q.id: i for i, q in enumerate(survey.questions)}
+    labels = {q.id: {str(o["code"]): str(o["label"]) for o in options_of(q)} for q in survey.questions}
+    kinds = {q.id: q.kind for q in survey.questions}
+    sheets: dict[int, list[Any]] = {}
+    for response, question_id, number, text, choices, allocation in frame[
+        ["response", "question", "number", "text", "choices", "allocation"]
+    ].itertuples(index=False, name=None):
+        if question_id not in position:
             continue
-        labels = {str(o["code"]): str(o["label"]) for o in options_of(question)}
-        if question.kind in CONSULTATION_KINDS:
-            value: Any = "; ".join(f"{k} : {_int(v)}" for k, v in (row["allocation"] or {}).items())
-        elif question.kind in COUNTABLE:
-            value = "; ".join(labels.get(c, c) for c in row["choices"] or [])
-        elif question.kind == "number":
-            value = None if pd.isna(row["number"]) else float(row["number"])
+        kind = kinds[question_id]
+        if kind in CONSULTATION_KINDS:
+            value: Any = "; ".join(f"{k} : {_int(v)}" for k, v in (allocation or {}).items())
+        elif kind in COUNTABLE:
+            value = "; ".join(labels[question_id].get(c, c) for c in choices or [])
+        elif kind == "number":
+            value = None if pd.isna(number) else float(number)
         else:
-            value = row["text"]
-        raw.append(
-            [int(row["response"]), number, question.text, value, _str(row["group"]), _str(row["territory"])]
-        )
-    add_sheet(book, "Réponses", ["Réponse", "N°", "Question", "Valeur", "Public", "Territoire"], raw, {})
+            value = text
+        line = sheets.setdefault(int(response), [int(response)] + [None] * len(position))
+        line[1 + position[question_id]] = value
+    add_sheet(
+        book, "Réponses", ["Réponse"] + [f"{n}. {q.text}"[:120] for n, q in enumerate(survey.questions, start=1)],
+        list(sheets.values()), {},
+    )  # fmt: skip
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()

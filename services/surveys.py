@@ -9,6 +9,7 @@ anonymous (see :mod:`models.survey`). Results and the indicators they feed are i
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import secrets
@@ -146,6 +147,7 @@ class QuestionInput:
     indicator_id: int | None = None
 
 
+@functools.lru_cache(maxsize=8192)
 def slug(text: str, *, length: int = 40) -> str:
     """``Très satisfait(e)`` -> ``tres-satisfait-e``."""
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
@@ -885,8 +887,10 @@ def save_response(
     today: date,
     entered_by_id: int | None = None,
     reference: str | None = None,
+    checked: bool = False,
 ) -> SurveyResponse:
-    """Store one answer sheet. Flushes."""
+    """Store one answer sheet. Flushes, unless ``checked``: a caller saving many sheets whose
+    references it has already checked (the Excel import) flushes once at the end."""
     if channel not in CHANNEL_LABELS:
         raise SurveyError(f"canal « {channel} » inconnu")
     if channel == "web" and survey.state != "open":
@@ -896,9 +900,13 @@ def save_response(
     reference = (reference or "").strip() or None
     if reference and len(reference) > 64:
         raise AnswerErrors({"reference": "le numéro du questionnaire a 64 caractères au plus"})
-    if reference and session.scalar(
-        select(SurveyResponse.id).where(
-            SurveyResponse.survey_id == survey.id, SurveyResponse.reference == reference
+    if (
+        reference
+        and not checked
+        and session.scalar(
+            select(SurveyResponse.id).where(
+                SurveyResponse.survey_id == survey.id, SurveyResponse.reference == reference
+            )
         )
     ):
         raise AnswerErrors({"reference": f"le questionnaire n° {reference} est déjà saisi"})
@@ -919,7 +927,8 @@ def save_response(
         for a in parsed.answers
     ]  # fmt: skip
     session.add(response)
-    session.flush()
+    if not checked:
+        session.flush()
     return response
 
 
