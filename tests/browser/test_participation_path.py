@@ -69,6 +69,8 @@ def test_a_satisfaction_survey_feeds_the_scorecard_and_a_consultation_the_scenar
     sign_in(page, live_server, "direction")
     page.get_by_role("navigation", name="Navigation principale").get_by_role("link", name="Enquêtes").click()
     page.get_by_role("link", name=TITLE).click()
+    violations = axe_violations(page)  # the questionnaire builder, as the direction sees it
+    assert not violations, describe(violations)
     page.get_by_role("button", name="Publier l’enquête").click()
     assert "Enquête ouverte" in page.get_by_role("status").inner_text()
     link = page.locator("#lien-public").get_attribute("href")
@@ -106,6 +108,10 @@ def test_a_satisfaction_survey_feeds_the_scorecard_and_a_consultation_the_scenar
     assert "3 répondant(s)" in page.locator("main").inner_text()
     violations = axe_violations(page)
     assert not violations, describe(violations)
+    for link in ("Réponses libres", "Saisie papier"):
+        page.get_by_role("navigation", name="Cette enquête").get_by_role("link", name=link).click()
+        violations = axe_violations(page)
+        assert not violations, f"{link} : " + describe(violations)
 
     with write_session(engine) as session:
         seniors = session.scalar(
