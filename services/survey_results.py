@@ -17,7 +17,7 @@ from typing import Any, cast
 
 import pandas as pd
 from openpyxl import Workbook
-from sqlalchemy import String, select
+from sqlalchemy import String, func, select
 from sqlalchemy import cast as cast_sql
 from sqlalchemy.orm import Session
 
@@ -167,15 +167,19 @@ def results(
     ``frame`` is :func:`answers_frame` when the caller already holds it."""
     if frame is None:
         frame = answers_frame(session, survey)
-    responses = session.execute(
-        select(SurveyResponse.channel, SurveyResponse.submitted_on).where(
-            SurveyResponse.survey_id == survey.id
+    by_channel = session.execute(
+        select(
+            SurveyResponse.channel,
+            func.count(),
+            func.min(SurveyResponse.submitted_on),
+            func.max(SurveyResponse.submitted_on),
         )
+        .where(SurveyResponse.survey_id == survey.id)
+        .group_by(SurveyResponse.channel)
     ).all()
-    channels: dict[str, int] = {}
-    for channel, _ in responses:
-        channels[channel] = channels.get(channel, 0) + 1
-    days = [d for _, d in responses]
+    channels = {str(channel): int(count) for channel, count, _, _ in by_channel}
+    firsts = [first for _, _, first, _ in by_channel if first is not None]
+    lasts = [last for _, _, _, last in by_channel if last is not None]
     column = {"group": "group", "territory": "territory"}.get(by or "")
     out: list[QuestionResult] = []
     for number, question in enumerate(survey.questions, start=1):
@@ -214,10 +218,10 @@ def results(
         out.append(result)
     return SurveyResults(
         survey=survey,
-        responses=len(responses),
+        responses=sum(channels.values()),
         channels=channels,
-        first_day=min(days) if days else None,
-        last_day=max(days) if days else None,
+        first_day=min(firsts) if firsts else None,
+        last_day=max(lasts) if lasts else None,
         by=column,
         by_label={"group": "public", "territory": "territoire"}.get(column or "", ""),
         questions=out,
