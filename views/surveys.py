@@ -81,6 +81,7 @@ from views.survey_forms import question_context
 
 bp = Blueprint("surveys", __name__, url_prefix="/enquetes")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+TEXTS_PER_PAGE = 50
 
 
 class SurveyForm(ConfirmForm):
@@ -607,10 +608,15 @@ def texts(survey_id: int) -> ResponseReturnValue:
         )
     theme = request.args.get("theme") or None
     everything = text_answers(db_session(), survey)
+    chosen = text_answers(db_session(), survey, theme=theme) if theme else everything
+    page = max(1, request.args.get("page", 1, type=int))
     return render_template(
         "surveys/texts.html",
         survey=survey,
-        items=text_answers(db_session(), survey, theme=theme) if theme else everything,
+        items=chosen[(page - 1) * TEXTS_PER_PAGE : page * TEXTS_PER_PAGE],
+        page=page,
+        pages=max(1, -(-len(chosen) // TEXTS_PER_PAGE)),
+        shown=len(chosen),
         counts=theme_counts(everything),
         untagged=sum(1 for t in everything if not t.answer.themes),
         total=len(everything),
