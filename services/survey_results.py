@@ -89,6 +89,9 @@ class QuestionResult:
     positive: tuple[int, float, float, float] | None = None
     groups: list[GroupRow] = field(default_factory=list)
     texts: int = 0
+    #: A consultation question broken down by public or territory: its needs (code, label); each
+    #: group's ``shares`` are then the needs' mean shares of points.
+    needs: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -210,6 +213,10 @@ def results(
                 result.positive = (count, count / result.answered, low, high)
             if column:
                 result.groups = _breakdown(rows, column, flags, options, survey.threshold, bool(positives))
+        if question.kind in CONSULTATION_KINDS and column:
+            result.needs, result.groups = _consultation_breakdown(
+                session, question, rows, column, survey.threshold
+            )
         if question.kind in ("scale", "number") and result.answered:
             mean, low, high = stats.mean_ci(rows["number"].astype(float).to_numpy())
             result.mean = (mean, low, high)
@@ -259,6 +266,34 @@ def _breakdown(
             )
         )
     return out
+
+
+def _consultation_breakdown(
+    session: Session, question: SurveyQuestion, rows: pd.DataFrame, column: str, threshold: int
+) -> tuple[list[tuple[str, str]], list[GroupRow]]:
+    """The consultation's scores by public or territory, groups under the threshold masked."""
+    from services.surveys import needs_of
+
+    needs = [(n.code, n.label) for n in needs_of(session, question)]
+    codes = [code for code, _ in needs]
+    labels = rows[column].fillna(UNKNOWN)
+    masked = stats.breakdown(
+        pd.DataFrame({"group": labels, "positive": [True] * len(rows)}), threshold=threshold
+    )
+    out = []
+    for label, line in masked.iterrows():
+        shares: dict[str, float] = {}
+        if not bool(line["masked"]):
+            subset = rows[labels == label]
+            long = pd.DataFrame(
+                [(r, code, float(points)) for r, allocation in zip(subset["response"], subset["allocation"], strict=True)
+                 for code, points in (allocation or {}).items()],
+                columns=["response", "need", "points"],
+            )  # fmt: skip
+            scores = stats.consultation_scores(long, codes)
+            shares = {code: _cell(scores, code, "score") for code in codes}
+        out.append(GroupRow(label=str(label), n=int(line["n"]), masked=bool(line["masked"]), shares=shares))
+    return needs, out
 
 
 @dataclass
@@ -605,6 +640,19 @@ def results_workbook(session: Session, survey: Survey) -> bytes:
                             _num(g.shares.get(o.code, math.nan)),
                             _num(g.low),
                             _num(g.high),
+                        ]
+                    )
+                for code, label in q.needs:  # a consultation: the needs' mean shares of points
+                    lines.append(
+                        [
+                            q.number,
+                            q.question.text,
+                            g.label,
+                            g.n,
+                            label,
+                            _num(g.shares.get(code, math.nan)),
+                            None,
+                            None,
                         ]
                     )
         add_sheet(

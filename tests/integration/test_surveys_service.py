@@ -711,3 +711,35 @@ def test_a_copy_is_a_draft_with_the_same_questions_and_conditions_and_no_answers
     assert twin_why.condition_values == ["non"]
     assert S.response_count(db_session, copy.id) == 0
     assert "existe déjà" in refused(S.copy_survey, db_session, survey, title="Édition suivante", user_id=None)
+
+
+def test_consultation_scores_by_territory_mask_the_small_ones(db_session, org, consultation):
+    from models import Territory, TerritoryKind
+
+    survey, question, _ = consultation
+    survey.threshold = 2
+    places = {}
+    for name in ("A", "B", "C"):
+        places[name] = Territory(
+            organisation_id=org.id, kind=TerritoryKind.IRIS, code=f"IRIS{name}", name=name
+        )
+        db_session.add(places[name])
+    db_session.flush()
+    allocate(
+        db_session, survey, question,
+        {"LOG": 10}, {"LOG": 2, "ALIM": 2}, {"ALIM": 1, "MOB": 3}, {"MOB": 5}, {"LOG": 1},
+    )  # fmt: skip
+    responses = db_session.scalars(
+        select(SurveyResponse).where(SurveyResponse.survey_id == survey.id).order_by(SurveyResponse.id)
+    ).all()
+    for response, name in zip(responses, "AABBC", strict=True):
+        response.territory_id = places[name].id
+    db_session.flush()
+    result = R.results(db_session, survey, by="territory").questions[0]
+    assert [code for code, _ in result.needs] == ["LOG", "ALIM", "MOB"]
+    groups = {g.label: g for g in result.groups}
+    assert (groups["C"].masked, groups["C"].n) == (True, 1)  # under the threshold
+    assert groups["A"].masked  # the smallest other group, or C could be recovered from the total
+    assert not groups["B"].masked
+    # B: (0, 1/4, 3/4) and (0, 0, 1)
+    assert groups["B"].shares == pytest.approx({"LOG": 0.0, "ALIM": 0.125, "MOB": 0.875})
