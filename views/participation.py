@@ -69,7 +69,7 @@ def answer(token: str) -> ResponseReturnValue:
         try:
             started = float(_signer().loads(request.form.get("debut", "")))
         except (BadSignature, TypeError, ValueError):
-            started = 0.0
+            started = time.time()  # no genuine mark (a robot's post): asked again, with one
         minimum = float(current_app.config.get("PILOTIS_SURVEY_MIN_SECONDS", 3))
         try:
             if already:

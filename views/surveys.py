@@ -602,6 +602,7 @@ def texts(survey_id: int) -> ResponseReturnValue:
                 "surveys.texts",
                 survey_id=survey.id,
                 theme=request.args.get("theme") or None,
+                page=request.args.get("page", type=int),
                 _anchor=f"r{answer.id}",
             ),
             303,
