@@ -115,26 +115,38 @@ def _email(session: Session, org: Organisation, key: str, ctx: Context) -> str:
 
 
 def _surveys_due(session: Session, org: Organisation, ctx: Context) -> list[str]:
-    """The open surveys whose closing day is past."""
-    return [f"enquete-{survey.id}" for survey in surveys.due_for_closing(session, org.id, ctx.now.date())]
+    """The open surveys whose closing day (in France) is past, keyed by that day (a survey reopened
+    with a new day is closed again), and the old answer sheets to purge."""
+    today = surveys.local_today(ctx.now)
+    keys = [f"enquete-{s.id}-{s.closes_on}" for s in surveys.due_for_closing(session, org.id, today)]
+    return keys + [f"purge-{s.id}" for s in surveys.due_for_purge(session, org.id, today)]
 
 
 def _close_survey(session: Session, org: Organisation, key: str, ctx: Context) -> str:
-    survey = session.get(Survey, int(key.removeprefix("enquete-")))
-    if survey is None or survey.organisation_id != org.id or survey.state != "open":
+    kind, ident = key.split("-")[:2]
+    survey = session.get(Survey, int(ident))
+    if survey is None or survey.organisation_id != org.id:
+        return f"{key} : enquête disparue, rien à faire"
+    if kind == "purge":
+        removed = surveys.purge_answers(session, survey)
+        return f"enquête « {survey.title} » : {removed} questionnaire(s) de plus de 6 ans effacé(s)"
+    if survey.state != "open":
         return f"{key} : plus rien à clore"
-    written = surveys.close(session, survey, now=ctx.now)
+    fed = surveys.close(session, survey, now=ctx.now)
+    surveys.purge_starts(session, surveys.local_today(ctx.now) - timedelta(days=3))
     direction = session.scalars(
         select(User).where(
             User.organisation_id == org.id, User.role == Role.DIRECTION, User.is_active.is_(True)
         )
     ).all()
+    skipped = "".join(f" Non mis à jour : {note}." for note in fed.skipped)
     notifications.notify(
         session, direction, kind="reminder", title=f"Enquête close : {survey.title}",
-        body=f"L'enquête « {survey.title} » est close à la date prévue ; {written} valeur(s) d'indicateur mise(s) à jour.",
+        body=f"L'enquête « {survey.title} » est close à la date prévue ; {fed.written} valeur(s) d'indicateur "
+        f"mise(s) à jour.{skipped}",
         link=f"/enquetes/{survey.id}/resultats", now=ctx.now,
     )  # fmt: skip
-    return f"enquête « {survey.title} » close, {written} valeur(s) d'indicateur écrite(s)"
+    return f"enquête « {survey.title} » close, {fed.written} valeur(s) d'indicateur écrite(s)"
 
 
 def _abs_calendar_due(session: Session, org: Organisation, ctx: Context) -> list[str]:
@@ -171,7 +183,7 @@ JOBS: list[JobSpec] = [
             _abs_calendar, "chaque jour à 7 h (du 1er septembre de l'année qui précède le diagnostic complet, en "
             "janvier à mars de l'année où il est dû, et avant le débat d'orientation budgétaire les autres années)"),
     JobSpec("close-surveys", "Clôture des enquêtes à leur date", {"hour": 0, "minute": 30}, _surveys_due,
-            _close_survey, "chaque nuit à 0 h 30 (enquêtes dont la date de clôture est passée)"),
+            _close_survey, "chaque nuit à 0 h 30 (enquêtes dont la date de clôture est passée ; réponses de plus de 6 ans)"),
     JobSpec("deliver-emails", "Envoi des courriels", {"minute": "*/10"}, _email_due, _email, "toutes les 10 minutes"),
 ]  # fmt: skip
 BY_NAME = {job.name: job for job in JOBS}

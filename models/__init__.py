@@ -63,6 +63,7 @@ from models.survey import (
     SurveyInvitation,
     SurveyQuestion,
     SurveyResponse,
+    SurveyStart,
 )
 from models.territory import Territory, TerritoryStatistic
 from models.user import User, user_services
@@ -130,6 +131,7 @@ __all__ = [
     "SurveyInvitation",
     "SurveyQuestion",
     "SurveyResponse",
+    "SurveyStart",
     "Target",
     "Territory",
     "TerritoryKind",

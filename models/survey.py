@@ -116,7 +116,11 @@ class SurveyQuestion(TimestampMixin, Base):
 
 
 class SurveyInvitation(Base):
-    """An invitation code (stored hashed): one answer each; the answer does not point back to it."""
+    """An invitation code (stored hashed): one answer each; the answer does not point back to it.
+
+    Only *whether* it was used is kept, not when: a time would let anyone who holds the list of
+    who received which code pair codes and answers by their order.
+    """
 
     __tablename__ = "survey_invitations"
     __table_args__ = (UniqueConstraint("survey_id", "code_hash"),)
@@ -125,7 +129,20 @@ class SurveyInvitation(Base):
     survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id", ondelete="CASCADE"), index=True)
     code_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
-    used_at: Mapped[datetime | None]
+    used: Mapped[bool] = mapped_column(default=False)
+
+
+class SurveyStart(Base):
+    """A questionnaire page that was answered (the hash of its single-use mark): one page shown,
+    one answer at most. Nothing about the person; purged after a few days."""
+
+    __tablename__ = "survey_starts"
+    __table_args__ = (UniqueConstraint("survey_id", "mark_hash"),)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id", ondelete="CASCADE"), index=True)
+    mark_hash: Mapped[str] = mapped_column(String(64))
+    used_on: Mapped[date]
 
 
 class SurveyResponse(Base):

@@ -131,8 +131,10 @@ def survey_close(survey_id: int, slug: str | None) -> None:
     with write_session(engine()) as session:
         found = _survey(session, slug, survey_id)
         try:
-            written = close(session, found, now=utcnow())
+            fed = close(session, found, now=utcnow())
         except SurveyError as exc:
             raise PilotisError(f"{exc}.") from exc
         title = found.title
-    click.echo(f"Enquête « {title} » close ; {written} valeur(s) d'indicateur écrite(s).")
+    click.echo(f"Enquête « {title} » close ; {fed.written} valeur(s) d'indicateur écrite(s).")
+    for note in fed.skipped:
+        click.echo(f"Indicateur non mis à jour : {note}.")

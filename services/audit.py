@@ -32,6 +32,7 @@ from models import (
     SurveyAnswer,
     SurveyInvitation,
     SurveyResponse,
+    SurveyStart,
     User,
 )
 from models.base import utcnow
@@ -40,7 +41,16 @@ from models.base import utcnow
 current_actor: ContextVar[int | None] = ContextVar("pilotis_current_actor", default=None)
 
 #: Anonymous answers (and the codes that let them in) are respondents' data, not management acts.
-NOT_AUDITED = (AuditEntry, JobRun, LoginFailure, Notification, SurveyAnswer, SurveyInvitation, SurveyResponse)
+NOT_AUDITED = (
+    AuditEntry,
+    JobRun,
+    LoginFailure,
+    Notification,
+    SurveyAnswer,
+    SurveyInvitation,
+    SurveyResponse,
+    SurveyStart,
+)
 #: Bookkeeping columns whose change is not news (sign-in counters change at every sign-in).
 SKIPPED_FIELDS = frozenset(
     {"created_at", "updated_at", "version", "last_login_at", "failed_logins", "locked_until"}

@@ -26,6 +26,7 @@ from models import (
     Measurement,
     MeasurementState,
     Need,
+    PeriodState,
     PopulationGroup,
     Survey,
     SurveyAnswer,
@@ -43,6 +44,7 @@ from services.surveys import (
     CONSULTATION_KINDS,
     COUNTABLE,
     KIND_LABELS,
+    PARIS,
     QUESTION_KIND_LABELS,
     STATE_LABELS,
     options_of,
@@ -335,20 +337,38 @@ def theme_counts(items: list[TextAnswer]) -> dict[str, int]:
 # --- Indicators fed by surveys ----------------------------------------------------------------------
 
 
-def publish_indicators(session: Session, survey: Survey) -> int:
+@dataclass
+class Fed:
+    """What closing a survey wrote to the indicators it feeds, and what it left alone (in French)."""
+
+    written: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+
+def reference_day(survey: Survey) -> date | None:
+    """The day whose period a closed survey's values belong to: its planned closing day, or the
+    day (in France) it was closed, whichever comes first."""
+    if survey.closed_at is None:
+        return survey.closes_on
+    closed = survey.closed_at.astimezone(PARIS).date()
+    return min(closed, survey.closes_on) if survey.closes_on is not None else closed
+
+
+def publish_indicators(session: Session, survey: Survey) -> Fed:
     """Write the share of positive answers of each question tied to an indicator, in percent.
 
-    The value goes to the indicator's period (by its frequency) containing the day the survey
-    closed, validated, with the count and the 95 % interval in its comment. Flushes.
+    The value goes to the indicator's period (by its frequency) containing :func:`reference_day`,
+    validated, with the count and the 95 % interval in its comment. A period no longer open, or a
+    value a person entered, is left alone (and said so). Flushes.
     """
-    if survey.state != "closed" or survey.closed_at is None:
-        return 0
+    fed = Fed()
+    day = reference_day(survey)
+    if survey.state != "closed" or day is None:
+        return fed
     tied = [q for q in survey.questions if q.indicator_id is not None and q.kind in COUNTABLE]
     if not tied:
-        return 0
+        return fed
     frame = answers_frame(session, survey)
-    written = 0
-    day = survey.closed_at.date()
     for question in tied:
         indicator = session.get(Indicator, question.indicator_id)
         positives = _positive_codes(question)
@@ -363,6 +383,11 @@ def publish_indicators(session: Session, survey: Survey) -> int:
         value = round(100 * count / answered, indicator.decimals)
         span = P.period_containing(FREQUENCY_KIND[indicator.frequency.value], day)
         period = ensure_periods(session, survey.organisation_id, [span])[span.key]
+        if period.state is not PeriodState.OPEN:
+            fed.skipped.append(
+                f"« {indicator.label} » : la période {period.key} est close, sa valeur ne change plus"
+            )
+            continue
         comment = (
             f"Calculé par Pilotis : enquête « {survey.title} », {count} réponses positives sur {answered} "
             f"(intervalle de confiance à 95 % : {_pct(low)} – {_pct(high)})."
@@ -381,13 +406,19 @@ def publish_indicators(session: Session, survey: Survey) -> int:
                     value=value, state=MeasurementState.VALIDATED, comment=comment,
                 )
             )  # fmt: skip
+        elif measurement.entered_by_id is not None:
+            fed.skipped.append(
+                f"« {indicator.label} » : une valeur saisie par une personne existe pour {period.key}, "
+                "elle est gardée"
+            )
+            continue
         else:
             measurement.value = value
             measurement.comment = comment
             measurement.state = MeasurementState.VALIDATED
-        written += 1
+        fed.written += 1
     session.flush()
-    return written
+    return fed
 
 
 def _pct(value: float) -> str:

@@ -17,9 +17,11 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models import (
@@ -32,10 +34,14 @@ from models import (
     SurveyInvitation,
     SurveyQuestion,
     SurveyResponse,
+    SurveyStart,
     Territory,
     TerritoryKind,
 )
 from services.numbers import parse_french_number
+
+if TYPE_CHECKING:  # survey_results imports this module
+    from services.survey_results import Fed
 
 KIND_LABELS = {
     "satisfaction": "Enquête de satisfaction",
@@ -65,6 +71,7 @@ MAX_CODES = 5000
 #: Letters and digits that cannot be misread on paper (no 0/O, 1/I/L).
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 8
+PARIS = ZoneInfo("Europe/Paris")
 
 DEFAULT_PURPOSE = {
     "satisfaction": (
@@ -580,6 +587,11 @@ def profile_choices(session: Session, survey: Survey) -> tuple[list[PopulationGr
 # --- Publishing --------------------------------------------------------------------------------------
 
 
+def local_today(now: datetime) -> date:
+    """The day in France (Europe/Paris) at the instant ``now``: closing days are French days."""
+    return now.astimezone(PARIS).date()
+
+
 def publish(session: Session, survey: Survey, *, now: datetime) -> None:
     """Open the survey at its public link. Flushes."""
     if survey.state == "open":
@@ -591,7 +603,7 @@ def publish(session: Session, survey: Survey, *, now: datetime) -> None:
         problems.append(
             "une consultation demande au moins une question de répartition ou de note des besoins"
         )
-    if survey.closes_on is not None and survey.closes_on < now.date():
+    if survey.closes_on is not None and survey.closes_on < local_today(now):
         problems.append("la date de clôture est passée : changez-la avant de publier")
     if problems:
         raise SurveyError(" ; ".join(problems))
@@ -601,8 +613,8 @@ def publish(session: Session, survey: Survey, *, now: datetime) -> None:
     session.flush()
 
 
-def close(session: Session, survey: Survey, *, now: datetime) -> int:
-    """Close the survey and write the indicators it feeds; the number of values written. Flushes."""
+def close(session: Session, survey: Survey, *, now: datetime) -> Fed:
+    """Close the survey and write the indicators it feeds (what was written and left). Flushes."""
     if survey.state != "open":
         raise SurveyError("seule une enquête ouverte peut être close")
     survey.state = "closed"
@@ -625,6 +637,32 @@ def due_for_closing(session: Session, organisation_id: int, today: date) -> list
             )
         )
     )
+
+
+#: How long answer sheets are kept after a survey closes (stated on the public page).
+RETENTION_YEARS = 6
+
+
+def due_for_purge(session: Session, organisation_id: int, today: date) -> list[Survey]:
+    """Closed surveys whose answer sheets are older than the retention period and still held."""
+    limit = datetime(today.year - RETENTION_YEARS, today.month, min(today.day, 28), tzinfo=PARIS)
+    return list(
+        session.scalars(
+            select(Survey).where(
+                Survey.organisation_id == organisation_id,
+                Survey.state == "closed",
+                Survey.closed_at < limit,
+                select(SurveyResponse.id).where(SurveyResponse.survey_id == Survey.id).exists(),
+            )
+        )
+    )
+
+
+def purge_answers(session: Session, survey: Survey) -> int:
+    """Erase a closed survey's answer sheets (its questions and the indicator values it wrote stay)."""
+    result = session.execute(delete(SurveyResponse).where(SurveyResponse.survey_id == survey.id))
+    session.execute(delete(SurveyInvitation).where(SurveyInvitation.survey_id == survey.id))
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def _code_hash(survey: Survey, code: str) -> str:
@@ -659,7 +697,7 @@ def invitation_counts(session: Session, survey: Survey) -> tuple[int, int]:
     used = (
         session.scalar(
             select(func.count()).where(
-                SurveyInvitation.survey_id == survey.id, SurveyInvitation.used_at.is_not(None)
+                SurveyInvitation.survey_id == survey.id, SurveyInvitation.used.is_(True)
             )
         )
         or 0
@@ -680,22 +718,51 @@ def check_invitation(session: Session, survey: Survey, code: str) -> SurveyInvit
     invitation = find_invitation(session, survey, code) if code.strip() else None
     if invitation is None:
         raise AnswerErrors({"code": "Ce code d'invitation n'est pas reconnu : vérifiez-le (8 caractères)."})
-    if invitation.used_at is not None:
+    if invitation.used:
         raise AnswerErrors({"code": "Ce code d'invitation a déjà servi : une seule réponse par code."})
     return invitation
 
 
-def redeem_invitation(session: Session, invitation: SurveyInvitation, *, now: datetime) -> None:
-    """Mark the code used, atomically: of two answers sent with one code at once, one is refused."""
+def redeem_invitation(session: Session, invitation: SurveyInvitation) -> None:
+    """Mark the code used (not when), atomically: of two answers sent with one code at once, one
+    is refused."""
     result = session.execute(
         update(SurveyInvitation)
-        .where(SurveyInvitation.id == invitation.id, SurveyInvitation.used_at.is_(None))
-        .values(used_at=now)
+        .where(SurveyInvitation.id == invitation.id, SurveyInvitation.used.is_(False))
+        .values(used=True)
         .execution_options(synchronize_session=False)
     )
     if getattr(result, "rowcount", 0) != 1:
         raise AnswerErrors({"code": "Ce code d'invitation a déjà servi : une seule réponse par code."})
-    session.expire(invitation, ["used_at"])
+    session.expire(invitation, ["used"])
+
+
+def consume_start(session: Session, survey: Survey, mark: str, *, today: date) -> None:
+    """Record that the questionnaire page of ``mark`` was answered: a page gives one answer.
+
+    Raises :class:`AnswerErrors` if it already did (a replayed form, or two tabs sending the same
+    page). The unique key settles two posts at once: one is refused.
+    """
+    digest = hashlib.sha256(f"{survey.token}:{mark}".encode()).hexdigest()
+    refused = AnswerErrors(
+        {"": "Ce questionnaire a déjà été envoyé depuis cette page. Merci ! Pour une autre personne, "
+             "rouvrez le lien."}
+    )  # fmt: skip
+    if session.scalar(
+        select(SurveyStart.id).where(SurveyStart.survey_id == survey.id, SurveyStart.mark_hash == digest)
+    ):
+        raise refused
+    try:
+        with session.begin_nested():
+            session.add(SurveyStart(survey_id=survey.id, mark_hash=digest, used_on=today))
+    except IntegrityError:
+        raise refused from None
+
+
+def purge_starts(session: Session, before: date) -> int:
+    """Forget the page marks older than ``before`` (a mark is only checked within a day)."""
+    result = session.execute(delete(SurveyStart).where(SurveyStart.used_on < before))
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 # --- Answering ---------------------------------------------------------------------------------------

@@ -471,12 +471,14 @@ def close_survey(survey_id: int) -> ResponseReturnValue:
     if not ConfirmForm().validate_on_submit():
         abort(400)
     try:
-        written = close(db_session(), survey, now=utcnow())
+        fed = close(db_session(), survey, now=utcnow())
     except SurveyError as exc:
         flash(f"Enquête non close : {exc}.", "error")
     else:
-        fed = f" {written} valeur(s) d'indicateur mise(s) à jour." if written else ""
-        flash(f"Enquête close : elle ne reçoit plus de réponses en ligne.{fed}", "success")
+        written = f" {fed.written} valeur(s) d'indicateur mise(s) à jour." if fed.written else ""
+        flash(f"Enquête close : elle ne reçoit plus de réponses en ligne.{written}", "success")
+        for note in fed.skipped:
+            flash(f"Indicateur non mis à jour : {note}.", "warning")
     return redirect(url_for("surveys.show", survey_id=survey.id), 303)
 
 
@@ -519,9 +521,9 @@ def codes(survey_id: int) -> ResponseReturnValue:
     link = url_for("participation.answer", token=survey.token, _external=True)
     content = workbook_bytes(
         "Codes d'invitation",
-        ["Code", "Lien", "Lien direct"],
-        [[c, link, f"{link}?code={c}"] for c in created],
-        [14, 60, 80],
+        ["Code", "Lien"],  # no link with the code in it: it would reach access logs
+        [[c, link] for c in created],
+        [14, 60],
     )
     return Response(
         content,

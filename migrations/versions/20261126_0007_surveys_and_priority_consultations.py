@@ -2,7 +2,7 @@
 
 Revision ID: 0007
 Revises: 0006
-Create Date: 2026-11-26 14:38:51.734049
+Create Date: 2026-11-26 15:32:07.662141
 """
 
 from collections.abc import Sequence
@@ -79,7 +79,7 @@ def upgrade() -> None:
         sa.Column("survey_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("code_hash", sa.String(length=64), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("used", sa.Boolean(), nullable=False),
         sa.ForeignKeyConstraint(
             ["survey_id"],
             ["surveys.id"],
@@ -134,6 +134,21 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("survey_responses", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_survey_responses_survey_id"), ["survey_id"], unique=False)
+
+    op.create_table(
+        "survey_starts",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("survey_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("mark_hash", sa.String(length=64), nullable=False),
+        sa.Column("used_on", sa.Date(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["survey_id"], ["surveys.id"], name=op.f("fk_survey_starts_survey_id_surveys"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_survey_starts")),
+        sa.UniqueConstraint("survey_id", "mark_hash", name=op.f("uq_survey_starts_survey_id_mark_hash")),
+    )
+    with op.batch_alter_table("survey_starts", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_survey_starts_survey_id"), ["survey_id"], unique=False)
 
     op.create_table(
         "survey_questions",
@@ -268,6 +283,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_survey_questions_survey_id"))
 
     op.drop_table("survey_questions")
+    with op.batch_alter_table("survey_starts", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_survey_starts_survey_id"))
+
+    op.drop_table("survey_starts")
     with op.batch_alter_table("survey_responses", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_survey_responses_survey_id"))
 

@@ -223,15 +223,17 @@ def test_close_surveys_closes_an_open_survey_past_its_day_once_and_tells_the_dir
         publish(session, survey, now=NOW)
         survey_id = survey.id
     job = BY_NAME["close-surveys"]
-    later = Context(now=datetime(2026, 12, 1, 0, 30, tzinfo=UTC), packs_folder=ctx.packs_folder)
+    # 0 h 30 in Paris on 1 December is still 30 November in UTC: the French day decides
+    later = Context(now=datetime(2026, 11, 30, 23, 30, tzinfo=UTC), packs_folder=ctx.packs_folder)
     try:
         with write_session(engine) as session:
             org = session.get(Organisation, demo.organisation_id)
             assert job.due(session, org, ctx) == []  # the closing day has not passed yet
-            assert job.due(session, org, later) == [f"enquete-{survey_id}"]
-        outcome = runner.run_one(engine, job, demo.organisation_id, f"enquete-{survey_id}", later)
+            assert job.due(session, org, later) == [f"enquete-{survey_id}-2026-11-30"]
+        key = f"enquete-{survey_id}-2026-11-30"
+        outcome = runner.run_one(engine, job, demo.organisation_id, key, later)
         assert outcome.status == "succeeded", outcome
-        again = runner.run_one(engine, job, demo.organisation_id, f"enquete-{survey_id}", later)
+        again = runner.run_one(engine, job, demo.organisation_id, key, later)
         assert again.status == "skipped"  # the guard row: once per survey
         with write_session(engine) as session:
             closed = session.get(Survey, survey_id)

@@ -539,7 +539,7 @@ def test_too_many_rows_are_refused(setting, monkeypatch):
 
 def test_answers_imported_into_a_closed_survey_feed_its_indicator(setting):
     session, survey = setting.session, setting.survey
-    assert S.close(session, survey, now=NOW) == 0  # nobody has answered yet
+    assert S.close(session, survey, now=NOW).written == 0  # nobody has answered yet
     rows = [
         {**GOOD, REFERENCE: f"P-{i}", "1.": answer} for i, answer in enumerate(["Oui", "Oui", "Non", "Oui"])
     ]

@@ -268,7 +268,7 @@ def test_closing_writes_the_share_of_positive_answers_to_the_indicators(db_sessi
     S.publish(db_session, survey, now=NOW)
     for choice, grade in (("Oui", "5"), ("Plutôt oui", "2"), ("Non", "4")):
         answer(db_session, survey, {S.field_name(welcome): [choice], S.field_name(note): [grade]})
-    assert S.close(db_session, survey, now=NOW) == 2
+    assert S.close(db_session, survey, now=NOW).written == 2
     assert (survey.state, survey.closed_at) == ("closed", NOW)
     written = {
         indicator_id: (value, key, state, comment)
@@ -478,14 +478,14 @@ def test_invitation_codes_are_stored_hashed_and_serve_once(db_session, org):
     assert expected in hashes
     S.publish(db_session, survey, now=NOW)
     invitation = S.check_invitation(db_session, survey, f" {codes[0].lower().replace('-', ' ')} ")
-    S.redeem_invitation(db_session, invitation, now=NOW)
+    S.redeem_invitation(db_session, invitation)
     answer(db_session, survey, {S.field_name(question): ["Oui"]})
-    assert invitation.used_at is not None
+    assert invitation.used is True
     with pytest.raises(AnswerErrors, match="a déjà servi") as used:
         S.check_invitation(db_session, survey, codes[0])
     assert set(used.value.errors) == {"code"}
     with pytest.raises(AnswerErrors, match="a déjà servi"):
-        S.redeem_invitation(db_session, invitation, now=NOW)
+        S.redeem_invitation(db_session, invitation)
     for unknown in ("ZZZZ-ZZZZ", "", "   "):
         with pytest.raises(AnswerErrors, match="n'est pas reconnu"):
             S.check_invitation(db_session, survey, unknown)

@@ -639,12 +639,13 @@ def test_invitation_codes_download_and_each_lets_one_answer_in(login_as, app, en
     assert f'attachment; filename="codes-enquete-{coded.id}.xlsx"' == response.headers["Content-Disposition"]
     sheet = load_workbook(io.BytesIO(response.data))["Codes d'invitation"]
     rows = [[c.value for c in row] for row in sheet.iter_rows()]
-    assert rows[0] == ["Code", "Lien", "Lien direct"] and len(rows) == 4
+    # no link carrying the code: it would reach access logs beside an address and a time
+    assert rows[0] == ["Code", "Lien"] and len(rows) == 4
     codes = [row[0] for row in rows[1:]]
     assert all(re.fullmatch(r"[A-HJKMNP-Z2-9]{4}-[A-HJKMNP-Z2-9]{4}", c) for c in codes)
     assert len(set(codes)) == 3
     link = f"http://localhost/participer/{coded.token}"
-    assert all(row[1] == link and row[2] == f"{link}?code={row[0]}" for row in rows[1:])
+    assert all(row[1] == link for row in rows[1:])
     with write_session(engine) as session:
         kept = session.scalars(
             select(SurveyInvitation.code_hash).where(SurveyInvitation.survey_id == coded.id)
@@ -653,7 +654,10 @@ def test_invitation_codes_download_and_each_lets_one_answer_in(login_as, app, en
 
     resident = app.test_client()
     direct = resident.get(f"/participer/{coded.token}?code={codes[0]}").get_data(as_text=True)
-    assert f'name="code" value="{codes[0]}"' in direct and "Votre code d'invitation" in html.unescape(direct)
+    # typed by the resident, never filled in from a URL
+    assert f'name="code" value="{codes[0]}"' not in direct and "Votre code d'invitation" in html.unescape(
+        direct
+    )
     form = opened(resident, coded.token)
     incomplete = answer(
         resident, coded.token, form, code=codes[0]
@@ -661,7 +665,11 @@ def test_invitation_codes_download_and_each_lets_one_answer_in(login_as, app, en
     assert incomplete.status_code == 400 and "réponse obligatoire" in text(incomplete)
     typed = codes[0].lower().replace("-", " ")  # as a person may type it
     assert answer(resident, coded.token, form, code=typed, **{f"q{first}": "oui"}).status_code == 303
+    # one page, one answer: the same page sent again is refused, whatever the code
+    replayed = answer(resident, coded.token, form, code=codes[1], **{f"q{first}": "non"})
+    assert replayed.status_code == 400 and "déjà été envoyé depuis cette page" in text(replayed)
     # with codes, the limit is the code, not the browser: a second code from the same browser counts
+    form = opened(resident, coded.token)
     assert answer(resident, coded.token, form, code=codes[1], **{f"q{first}": "non"}).status_code == 303
 
     other = app.test_client()
