@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from models import Indicator, Measurement, Objective, Role, Service, User
+from models import Indicator, Measurement, Objective, Role, Service, Survey, User
 
 
 class Action(enum.StrEnum):
@@ -126,6 +126,9 @@ def can(principal: Principal | None, action: Action, obj: Any = None) -> bool:
     if action in (Action.MANAGE_USERS, Action.ADMINISTER):
         return role is Role.ADMIN
     if action is Action.ENTER_VALUES:  # indicator values: their service's managers, and the direction
+        if isinstance(obj, Survey) and role is Role.SERVICE_MANAGER:
+            # a survey's paper answers and free text: the managers of the service it is about
+            return obj.service_id is not None and obj.service_id in principal.service_ids
         return role in (Role.DIRECTION, Role.SERVICE_MANAGER) and _in_scope(principal, obj)
     if action is Action.VIEW_AUDIT:
         return role in (Role.ADMIN, Role.DIRECTION)

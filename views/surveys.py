@@ -365,7 +365,7 @@ def show(survey_id: int) -> ResponseReturnValue:
             access=ACCESS_LABELS,
             question_kinds=QUESTION_KIND_LABELS,
             can_edit=can(who, Action.EDIT, survey),
-            can_enter=can(who, Action.ENTER_VALUES),
+            can_enter=can(who, Action.ENTER_VALUES, survey),
             options_of=options_of,
         ),
         status,
@@ -588,7 +588,7 @@ def texts(survey_id: int) -> ResponseReturnValue:
     survey = get_or_404(Survey, survey_id)
     who = require(Action.VIEW, survey)
     if request.method == "POST":
-        require(Action.ENTER_VALUES)
+        require(Action.ENTER_VALUES, survey)
         if not ConfirmForm().validate_on_submit():
             abort(400)
         answer = db_session().get(SurveyAnswer, request.form.get("answer", type=int) or 0)
@@ -624,7 +624,7 @@ def texts(survey_id: int) -> ResponseReturnValue:
         untagged=sum(1 for t in everything if not t.answer.themes),
         total=len(everything),
         theme=theme,
-        can_tag=can(who, Action.ENTER_VALUES),
+        can_tag=can(who, Action.ENTER_VALUES, survey),
         confirm=ConfirmForm(),
     )
 
@@ -634,7 +634,7 @@ def entry(survey_id: int) -> ResponseReturnValue:
     """A paper questionnaire entered by staff, checked like an answer given online."""
     survey = get_or_404(Survey, survey_id)
     require(Action.VIEW, survey)
-    who = require(Action.ENTER_VALUES)
+    who = require(Action.ENTER_VALUES, survey)
     values: dict[str, Any] = {}
     errors: dict[str, str] = {}
     status = 200
@@ -686,7 +686,7 @@ def template(survey_id: int) -> ResponseReturnValue:
 def upload(survey_id: int) -> ResponseReturnValue:
     survey = get_or_404(Survey, survey_id)
     require(Action.VIEW, survey)
-    who = require(Action.ENTER_VALUES)
+    who = require(Action.ENTER_VALUES, survey)
     form = UploadForm()
     errors: list[str] = []
     status = 200

@@ -57,3 +57,21 @@ def test_who_edits_what():
     assert can(who(Role.DIRECTION), Action.VALIDATE) and not can(MANAGER, Action.VALIDATE)
     assert {r for r in Role if can(who(r), Action.VIEW_AUDIT)} == {Role.ADMIN, Role.DIRECTION}
     assert not can(None, Action.VIEW)
+
+
+def test_a_surveys_paper_answers_and_free_text_are_its_services_managers_and_the_directions():
+    from models import Survey
+
+    own = Survey(organisation_id=ORG, service_id=OWN_SERVICE)
+    other = Survey(organisation_id=ORG, service_id=OTHER_SERVICE)
+    nobody = Survey(organisation_id=ORG, service_id=None)
+    assert can(MANAGER, Action.ENTER_VALUES, own)
+    assert not can(MANAGER, Action.ENTER_VALUES, other)
+    assert not can(MANAGER, Action.ENTER_VALUES, nobody)
+    assert all(can(MANAGER, Action.VIEW, s) for s in (own, other, nobody))  # results are shared
+    for survey in (own, other, nobody):
+        assert can(who(Role.DIRECTION), Action.ENTER_VALUES, survey)
+        assert can(who(Role.DIRECTION), Action.EDIT, survey)
+        assert not can(MANAGER, Action.EDIT, survey)
+        for role in (Role.FINANCE, Role.ELECTED, Role.READER, Role.ADMIN):
+            assert not can(who(role), Action.ENTER_VALUES, survey)

@@ -25,6 +25,7 @@ from models import (
     Indicator,
     Need,
     Scenario,
+    Service,
     Survey,
     SurveyAnswer,
     SurveyInvitation,
@@ -189,8 +190,16 @@ def build(
 
 
 def delivery(engine, demo, title: str = "Portage", **settings: Any) -> Built:
-    """Published: a required yes/no question, then a free-text one asked after « Non »."""
+    """Published, about the seniors' service: a required yes/no question, then a free-text one
+    asked after « Non »."""
     settings.setdefault("ask_territory", True)
+    if "service_id" not in settings:
+        with write_session(engine) as session:
+            settings["service_id"] = session.scalar(
+                select(Service.id).where(
+                    Service.organisation_id == demo.organisation_id, Service.code == "SENIORS"
+                )
+            )
     return build(
         engine,
         demo,
@@ -955,10 +964,12 @@ def test_the_results_export_opens_in_excel(login_as, engine, demo):
 # --- free-text answers ---------------------------------------------------------------------------------
 
 
-def test_a_service_manager_tags_a_free_text_answer(login_as, engine, demo, barometer_themes_kept):
+def test_the_direction_tags_a_free_text_answer(login_as, engine, demo, barometer_themes_kept):
     barometer = barometer_themes_kept
     url = f"/enquetes/{barometer.id}/verbatims"
-    manager = login_as("responsable.seniors")
+    # the barometer is about no service: its answers are the direction's, not a service manager's
+    assert post(login_as("responsable.seniors"), url, url, answer="0").status_code == 403
+    manager = login_as("direction")
     page = text(manager.get(url))
     total, untagged = map(
         int, re.search(r"(\d+) réponse\(s\) libre\(s\), dont (\d+) sans thème", page).groups()
@@ -1003,7 +1014,7 @@ def test_tagging_an_answer_of_the_second_page_comes_back_to_that_page(
     login_as, engine, demo, barometer_themes_kept
 ):
     url = f"/enquetes/{barometer_themes_kept.id}/verbatims"
-    manager = login_as("responsable.seniors")
+    manager = login_as("direction")
     page = text(manager.get(f"{url}?page=2"))
     assert "Page 2 sur 2" in page and "Page précédente" in page
     answer_id = int(re.search(r'<li id="r(\d+)" class="card">', page).group(1))
