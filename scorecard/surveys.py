@@ -69,9 +69,9 @@ CONSULTATION_RULE = (
 )
 CONFIDENTIALITY_RULE = (
     "Secret statistique : pour un groupe de moins de {threshold} répondants, le nombre de répondants "
-    "est indiqué mais pas ce qu'ils ont répondu ; quand un seul groupe est ainsi masqué, le plus petit "
-    "des autres groupes l'est aussi, pour que ses réponses ne puissent pas être retrouvées à partir du "
-    "total."
+    "est indiqué mais pas ce qu'ils ont répondu ; tant qu'un seul groupe est masqué, ou que les groupes "
+    "masqués comptent ensemble moins de {threshold} répondants, le plus petit des autres groupes l'est "
+    "aussi, pour que leurs réponses ne puissent pas être retrouvées à partir du total."
 )
 
 #: Convergence of the continued fraction of the incomplete beta function.
@@ -336,9 +336,10 @@ def breakdown(frame: pd.DataFrame, *, threshold: int, confidence: float = 0.95) 
 
     Rule: the number of respondents is shown; what they answered is not. A group with
     ``0 < n < threshold`` respondents is masked: ``positive``, ``rate``, ``low`` and ``high`` are
-    NaN, ``n`` stays. As the total over all groups is assumed shown elsewhere, when exactly one
-    group is masked the smallest other unmasked group (by ``n``, ties by label) is masked too, so
-    that the first cannot be recovered by subtraction.
+    NaN, ``n`` stays. As the total over all groups is assumed shown elsewhere, the masked groups
+    taken together could be recovered by subtraction: so while a single group is masked, or the
+    masked groups hold fewer than ``threshold`` respondents together, the smallest unmasked group
+    (by ``n``, ties by label) is masked too.
 
     Parameters
     ----------
@@ -371,10 +372,15 @@ def breakdown(frame: pd.DataFrame, *, threshold: int, confidence: float = 0.95) 
     order = _sorted_labels(tally)
     sizes = [tally[label][0] for label in order]
     masked = [0 < size < threshold for size in sizes]
-    if sum(masked) == 1:
+    # the total minus the shown groups gives the masked groups' answers together: they must be at
+    # least two groups and ``threshold`` respondents between them
+    while any(masked) and (
+        sum(masked) == 1 or sum(s for s, m in zip(sizes, masked, strict=True) if m) < threshold
+    ):
         others = [i for i, hidden in enumerate(masked) if not hidden]
-        if others:
-            masked[min(others, key=lambda i: (sizes[i], i))] = True
+        if not others:
+            break
+        masked[min(others, key=lambda i: (sizes[i], i))] = True
     positives: list[float] = []
     rates: list[float] = []
     lows: list[float] = []

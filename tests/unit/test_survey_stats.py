@@ -402,3 +402,28 @@ def test_proposed_weights_have_the_elected_mean(pairs: list[tuple[float, float]]
         assert (weights[scores == 0] == 0).all()
     else:
         assert weights.isna().all()
+
+
+def test_masked_groups_together_hold_at_least_the_threshold():
+    """A (1 yes) and B (1 yes) are both under 5; C shows 20: total minus C would reveal that A and
+    B both said yes, so C is masked too."""
+    frame = pd.DataFrame(
+        {"group": ["A", "B"] + ["C"] * 20 + ["D"] * 30, "positive": [True, True] + [False] * 20 + [True] * 30}
+    )
+    table = breakdown(frame, threshold=5)
+    assert table["masked"].to_dict() == {"A": True, "B": True, "C": True, "D": False}
+
+
+@given(
+    st.lists(st.tuples(st.sampled_from("ABCDEFG"), st.booleans()), min_size=1, max_size=80),
+    st.integers(1, 12),
+)
+def test_what_is_masked_can_never_be_recovered_from_the_total(rows, threshold):
+    frame = pd.DataFrame(rows, columns=["group", "positive"])
+    table = breakdown(frame, threshold=threshold)
+    hidden = table[table["masked"]]
+    if len(hidden):
+        # never a single masked group, and the masked ones hold at least the threshold together,
+        # unless every group is masked (then nothing is shown but counts)
+        assert len(hidden) >= 2 or len(hidden) == len(table)
+        assert hidden["n"].sum() >= threshold or len(hidden) == len(table)
