@@ -36,6 +36,7 @@ class Action(enum.StrEnum):
     ADMINISTER = "administer"  # scheduled jobs, outbox
     VIEW_AUDIT = "view_audit"
     ADOPT = "adopt"  # a budget scenario becomes the year's budget: the elected members' decision
+    VIEW_ANSWERS = "view_answers"  # residents' own words and answer sheets: staff and élus, not partners
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,8 @@ def can(principal: Principal | None, action: Action, obj: Any = None) -> bool:
             # a survey's paper answers and free text: the managers of the service it is about
             return obj.service_id is not None and obj.service_id in principal.service_ids
         return role in (Role.DIRECTION, Role.SERVICE_MANAGER) and _in_scope(principal, obj)
+    if action is Action.VIEW_ANSWERS:
+        return role is not Role.READER
     if action is Action.VIEW_AUDIT:
         return role in (Role.ADMIN, Role.DIRECTION)
     if action is Action.VALIDATE:

@@ -606,21 +606,11 @@ def results_workbook(session: Session, survey: Survey) -> bytes:
                     "oui" if o.positive else "",
                 ]
             )
-        if q.mean is not None:
+        if q.mean is not None:  # a mean is no percentage: columns of its own
             rows.append(
-                [
-                    q.number,
-                    q.question.text,
-                    kind,
-                    q.answered,
-                    "moyenne",
-                    None,
-                    _num(q.mean[0]),
-                    _num(q.mean[1]),
-                    _num(q.mean[2]),
-                    "",
-                ]
-            )
+                [q.number, q.question.text, kind, q.answered, "moyenne", None, None, None, None, "",
+                 _num(q.mean[0]), _num(q.mean[1]), _num(q.mean[2])]
+            )  # fmt: skip
         if q.question.kind == "text":
             rows.append(
                 [
@@ -638,8 +628,9 @@ def results_workbook(session: Session, survey: Survey) -> bytes:
             )
     add_sheet(
         book, "Questions",
-        ["N°", "Question", "Type", "Répondants", "Réponse", "Effectif", "Part ou moyenne", "IC 95 % bas", "IC 95 % haut", "Positive"],
-        rows, {7: PERCENT, 8: PERCENT, 9: PERCENT},
+        ["N°", "Question", "Type", "Répondants", "Réponse", "Effectif", "Part", "IC 95 % bas", "IC 95 % haut", "Positive",
+         "Moyenne", "Moyenne : IC 95 % bas", "Moyenne : IC 95 % haut"],
+        rows, {7: PERCENT, 8: PERCENT, 9: PERCENT, 11: "0.00", 12: "0.00", 13: "0.00"},
     )  # fmt: skip
     for by, title in (("group", "Par public"), ("territory", "Par territoire")):
         split = results(session, survey, by=by, frame=frame)

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from models import (
     Indicator,
     Need,
+    Organisation,
     PopulationGroup,
     Service,
     Survey,
@@ -80,21 +81,24 @@ DEFAULT_PURPOSE = {
         "adresse IP. Nous gardons vos réponses, le jour où vous avez répondu et, si vous les indiquez, "
         "votre public et votre quartier. Les résultats ne sont publiés que pour des groupes d'au moins "
         "{threshold} personnes. Responsable : {organisation}. Vous pouvez répondre sans vous identifier ; "
-        "vos réponses sont conservées le temps de l'analyse des besoins sociaux (6 ans au plus)."
+        "vos réponses sont conservées le temps de l'analyse des besoins sociaux (6 ans au plus). Un cookie "
+        "technique, sans donnée personnelle, évite les doubles réponses."
     ),
     "needs": (
         "Cette enquête aide {organisation} à connaître les besoins des habitants pour son analyse des "
         "besoins sociaux. Elle est anonyme : nous n'enregistrons ni votre nom, ni votre adresse "
         "électronique, ni votre adresse IP. Nous gardons vos réponses, le jour où vous avez répondu et, "
         "si vous les indiquez, votre public et votre quartier. Les résultats ne sont publiés que pour "
-        "des groupes d'au moins {threshold} personnes ; vos réponses sont conservées 6 ans au plus."
+        "des groupes d'au moins {threshold} personnes ; vos réponses sont conservées 6 ans au plus. Un "
+        "cookie technique, sans donnée personnelle, évite les doubles réponses."
     ),
     "consultation": (
         "Cette consultation recueille votre avis sur les priorités de l'action sociale de "
         "{organisation}. Les résultats sont présentés aux élus à côté de leurs propres priorités ; "
         "ce sont les élus qui décident. Elle est anonyme : nous n'enregistrons ni votre nom, ni votre "
         "adresse électronique, ni votre adresse IP. Les résultats ne sont publiés que pour des groupes "
-        "d'au moins {threshold} personnes ; vos réponses sont conservées 6 ans au plus."
+        "d'au moins {threshold} personnes ; vos réponses sont conservées 6 ans au plus. Un cookie technique, "
+        "sans donnée personnelle, évite les doubles réponses."
     ),
 }
 
@@ -228,10 +232,20 @@ def update_survey(session: Session, survey: Survey, data: SurveyInput) -> None:
     title = _check_survey(session, survey.organisation_id, data, survey.id)
     if survey.state != "draft" and (data.kind != survey.kind or data.access != survey.access):
         raise SurveyError("le type et le mode d'accès d'une enquête publiée ne changent plus")
+    if survey.state != "draft" and data.threshold < survey.threshold:
+        raise SurveyError(
+            f"le seuil de confidentialité annoncé aux répondants ({survey.threshold}) ne peut plus baisser"
+        )
+    purpose = (data.purpose or "").strip() or survey.purpose
+    organisation = session.get(Organisation, survey.organisation_id)
+    name = organisation.name if organisation is not None else ""
+    if survey.kind in DEFAULT_PURPOSE and purpose == default_purpose(survey.kind, name, survey.threshold):
+        # the standard text, untouched: it follows the kind and the threshold it states
+        purpose = default_purpose(data.kind, name, data.threshold)
     survey.title = title[:200]
     survey.kind = data.kind
     survey.introduction = (data.introduction or "").strip() or None
-    survey.purpose = (data.purpose or "").strip() or survey.purpose
+    survey.purpose = purpose
     survey.access = data.access
     survey.service_id = data.service_id
     survey.threshold = data.threshold
@@ -351,6 +365,10 @@ def _question_settings(
             problems.append("indicateur inconnu")
         elif indicator.formula:
             problems.append("un indicateur calculé par formule ne peut pas être alimenté par une enquête")
+        elif indicator.unit != "%":
+            problems.append(
+                f"l'indicateur alimenté doit être en % (« {indicator.label} » est en {indicator.unit})"
+            )
         if data.kind not in COUNTABLE:
             problems.append(
                 "seule une question à choix ou à échelle alimente un indicateur (part des réponses positives)"

@@ -575,6 +575,7 @@ def adopt(survey_id: int) -> ResponseReturnValue:
 def export(survey_id: int) -> ResponseReturnValue:
     survey = get_or_404(Survey, survey_id)
     require(Action.EXPORT, survey)
+    require(Action.VIEW_ANSWERS, survey)  # the workbook holds every answer sheet and the free text
     return Response(
         results_workbook(db_session(), survey),
         mimetype=XLSX,
@@ -586,7 +587,7 @@ def export(survey_id: int) -> ResponseReturnValue:
 def texts(survey_id: int) -> ResponseReturnValue:
     """Free-text answers, and their tagging by theme."""
     survey = get_or_404(Survey, survey_id)
-    who = require(Action.VIEW, survey)
+    who = require(Action.VIEW_ANSWERS, survey)  # residents' own words: not for partners
     if request.method == "POST":
         require(Action.ENTER_VALUES, survey)
         if not ConfirmForm().validate_on_submit():

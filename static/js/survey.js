@@ -6,6 +6,7 @@
   function chosen(form, name) {
     var out = [];
     form.querySelectorAll('[name="' + name + '"]').forEach(function (input) {
+      if (input.closest("[hidden]")) { return; }  // a question not asked: the server ignores it too
       if ((input.type === "radio" || input.type === "checkbox") ? input.checked : input.value) {
         out.push(input.value);
       }

@@ -97,9 +97,10 @@ def test_a_question_is_refused_with_its_reason(db_session, org, data, message):
 
 def test_what_feeds_an_indicator_is_checked(db_session, org):
     survey = new_survey(db_session, org)
-    indicator = F.indicator(db_session, org)
-    computed = F.indicator(db_session, org, formula="a + b")
-    other = F.indicator(db_session, F.organisation(db_session))
+    indicator = F.indicator(db_session, org, unit="%")
+    computed = F.indicator(db_session, org, unit="%", formula="a + b")
+    other = F.indicator(db_session, F.organisation(db_session), unit="%")
+    meals = F.indicator(db_session, org, unit="repas")
     cases = [
         (QuestionInput("Commentaire", "text", indicator_id=indicator.id), "seule une question à choix ou à échelle"),
         (QuestionInput("Note", "scale", indicator_id=indicator.id), "indiquez à partir de quelle note"),
@@ -107,6 +108,7 @@ def test_what_feeds_an_indicator_is_checked(db_session, org):
          "marquez d'un « + » les réponses positives"),
         (QuestionInput("Satisfait ?", "single", options="+Oui\nNon", indicator_id=computed.id), "calculé par formule"),
         (QuestionInput("Satisfait ?", "single", options="+Oui\nNon", indicator_id=other.id), "indicateur inconnu"),
+        (QuestionInput("Satisfait ?", "single", options="+Oui\nNon", indicator_id=meals.id), "doit être en %"),
         (QuestionInput("Satisfait ?", "single", options="+Oui\nNon", need_id=10**9), "besoin inconnu"),
     ]  # fmt: skip
     for data, message in cases:

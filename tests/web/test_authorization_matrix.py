@@ -262,11 +262,14 @@ ROUTES: dict[str, Route] = {
     "surveys.export": Route(
         "GET",
         lambda i: f"/enquetes/{i['closed_survey']}/export.xlsx",
-        SIGNED_IN,
+        SIGNED_IN - {"reader"},
         variants=("own", "other_org"),
     ),
     "surveys.texts": Route(
-        "GET", lambda i: f"/enquetes/{i['closed_survey']}/verbatims", SIGNED_IN, variants=("own", "other_org")
+        "GET",
+        lambda i: f"/enquetes/{i['closed_survey']}/verbatims",
+        SIGNED_IN - {"reader"},
+        variants=("own", "other_org"),
     ),
     "surveys.entry": Route(
         "GET",

@@ -873,7 +873,7 @@ def test_results_by_territory_hide_small_groups(login_as, engine, demo):
     assert "Répartition des réponses" in overall and "masqué (moins de" not in overall
 
     # the export hides the same territories
-    book = load_workbook(io.BytesIO(login_as("partenaire").get(f"/enquetes/{survey.id}/export.xlsx").data))
+    book = load_workbook(io.BytesIO(login_as("elu").get(f"/enquetes/{survey.id}/export.xlsx").data))
     assert book.sheetnames == [
         "Synthèse", "Questions", "Par public", "Par territoire", "Réponses libres", "Réponses",
     ]  # fmt: skip
@@ -886,7 +886,7 @@ def test_the_answers_sheet_does_not_single_out_a_small_territory(login_as, engin
     """The results hide what fewer than 11 respondents of a territory answered, for every reader
     (partners included); the sheet of raw answers must not give it back with their territory."""
     survey = survey_named(engine, demo, SATISFACTION_2025)
-    book = load_workbook(io.BytesIO(login_as("partenaire").get(f"/enquetes/{survey.id}/export.xlsx").data))
+    book = load_workbook(io.BytesIO(login_as("elu").get(f"/enquetes/{survey.id}/export.xlsx").data))
     masked = {
         row[2]
         for row in book["Par territoire"].iter_rows(min_row=2, values_only=True)
@@ -918,8 +918,10 @@ def test_the_consultation_results_by_territory_hide_small_groups(login_as, engin
 
 
 def test_the_results_export_opens_in_excel(login_as, engine, demo):
-    reader = login_as("partenaire")
     barometer = survey_named(engine, demo, BAROMETER)
+    # every answer sheet and the free text are in it: not for partners
+    assert login_as("partenaire").get(f"/enquetes/{barometer.id}/export.xlsx").status_code == 403
+    reader = login_as("elu")
     response = reader.get(f"/enquetes/{barometer.id}/export.xlsx")
     assert response.status_code == 200 and response.mimetype == XLSX
     assert f'filename="resultats-enquete-{barometer.id}.xlsx"' in response.headers["Content-Disposition"]
@@ -992,9 +994,11 @@ def test_the_direction_tags_a_free_text_answer(login_as, engine, demo, barometer
         assert session.get(SurveyAnswer, answer_id).themes == ["Test web démarches", "Test web énergie"]
         assert session.get(Survey, barometer.id).themes[-2:] == ["Test web démarches", "Test web énergie"]
 
-    reader = login_as("partenaire")
-    page = text(reader.get(url))
+    elected = login_as("elu")  # reads the themes, does not tag
+    page = text(elected.get(url))
     assert "Enregistrer les thèmes" not in page and "Thèmes : Test web démarches, Test web énergie" in page
+    reader = login_as("partenaire")  # a partner does not read residents' own words
+    assert reader.get(url).status_code == 403
     assert post(reader, url, url, answer=str(answer_id), nouveau="Autre").status_code == 403
     assert post(login_as("elu"), url, url, answer=str(answer_id), nouveau="Autre").status_code == 403
     elsewhere = survey_named(engine, demo, SATISFACTION_2025)
