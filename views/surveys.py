@@ -152,6 +152,15 @@ class CodesForm(ConfirmForm):
     )
 
 
+def _ids(form: ConfirmForm, prefix: str) -> ConfirmForm:
+    """Give a form's fields ids of their own: a page with several forms has no duplicate ids (the
+    field names, which the server reads, stay)."""
+    for item in form:
+        item.id = f"{prefix}-{item.id}"
+        item.label.field_id = item.id
+    return form
+
+
 def _services(organisation_id: int) -> list[tuple[str, str]]:
     rows = db_session().execute(
         select(Service.id, Service.name)
@@ -352,9 +361,9 @@ def show(survey_id: int) -> ResponseReturnValue:
             "surveys/show.html",
             survey=survey,
             form=form,
-            question_form=_question_form(survey),
-            codes_form=CodesForm(),
-            copy_form=CopyForm(formdata=None, title=f"{survey.title} (copie)"),
+            question_form=_ids(_question_form(survey), "question"),
+            codes_form=_ids(CodesForm(), "codes"),
+            copy_form=_ids(CopyForm(formdata=None, title=f"{survey.title} (copie)"), "copie"),
             confirm=ConfirmForm(),
             responses=response_count(db_session(), survey.id),
             issued=issued,

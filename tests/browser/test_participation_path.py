@@ -11,7 +11,9 @@ import pytest
 from sqlalchemy import delete, select
 
 from models import Indicator, Measurement, Period, Scenario, Service, Survey, SurveyResponse
+from models.base import utcnow
 from pilotis.database import write_session
+from services.surveys import local_today
 from tests.browser.conftest import axe_violations, describe, sign_in
 
 TITLE = "Satisfaction du portage de repas 2026"
@@ -34,7 +36,9 @@ def restore(engine, demo):
             )
         )
         period = session.scalar(
-            select(Period).where(Period.organisation_id == demo.organisation_id, Period.key == "2026")
+            select(Period).where(
+                Period.organisation_id == demo.organisation_id, Period.key == str(local_today(utcnow()).year)
+            )
         )
         if indicator is not None and period is not None:
             session.execute(
@@ -92,6 +96,11 @@ def test_a_satisfaction_survey_feeds_the_scorecard_and_a_consultation_the_scenar
             assert not violations, describe(violations)
             width = resident.evaluate("document.documentElement.scrollWidth")
             assert width <= 390, f"the page scrolls sideways on a phone ({width} px)"
+            resident.get_by_role("button", name="Envoyer mes réponses").click()  # nothing answered
+            summary = resident.get_by_role("alert")
+            assert "Votre questionnaire n'est pas encore envoyé" in summary.inner_text()
+            violations = axe_violations(resident)  # the page with its errors, too
+            assert not violations, describe(violations)
         answer_with_the_keyboard(resident, score)
         resident.wait_for_url("**/merci")
         heading = resident.get_by_role("heading", level=1).inner_text()
@@ -119,7 +128,8 @@ def test_a_satisfaction_survey_feeds_the_scorecard_and_a_consultation_the_scenar
                 Service.organisation_id == demo.organisation_id, Service.code == "SENIORS"
             )
         )
-    page.goto(f"{live_server}/tableau-de-bord/service/{seniors}?periode=2026")
+    year = local_today(utcnow()).year  # the survey closed today: its value is this year's
+    page.goto(f"{live_server}/tableau-de-bord/service/{seniors}?periode={year}")
     cells = page.get_by_role("row", name=LABEL).get_by_role("cell").all_inner_texts()
     assert cells[1].replace("\u202f", " ").replace("\xa0", " ").startswith("66,7"), cells
     assert "2 réponses positives sur 3" in cells[-1]
