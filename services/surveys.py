@@ -1011,9 +1011,14 @@ def save_response(
         )
         for a in parsed.answers
     ]  # fmt: skip
-    session.add(response)
-    if not checked:
-        session.flush()
+    if checked:
+        session.add(response)
+        return response
+    try:
+        with session.begin_nested():  # the same paper number entered at the same time elsewhere
+            session.add(response)
+    except IntegrityError:
+        raise AnswerErrors({"reference": f"le questionnaire n° {reference} est déjà saisi"}) from None
     return response
 
 

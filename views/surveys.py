@@ -9,6 +9,7 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask.typing import ResponseReturnValue
 from flask_wtf.file import FileField, FileRequired
 from sqlalchemy import select
+from sqlalchemy.orm.exc import StaleDataError
 from wtforms import (
     BooleanField,
     DateField,
@@ -19,6 +20,7 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+from wtforms.widgets import HiddenInput
 
 from models import (
     Indicator,
@@ -34,6 +36,7 @@ from models.base import utcnow
 from pilotis.auth import require
 from pilotis.web import db_session
 from scorecard.surveys import CONSULTATION_RULE
+from services.editing import last_change
 from services.exports import workbook_bytes
 from services.policy import Action, Principal, can
 from services.survey_io import import_workbook, template_workbook
@@ -102,6 +105,8 @@ class SurveyForm(ConfirmForm):
         validators=[InputRequired("Indiquez le seuil."), NumberRange(1, 100)],
     )
     closes_on = DateField("Clôture automatique le (facultatif)", validators=[Optional()])
+    #: The version the settings were read at: a stale edit is refused (409), never applied silently.
+    version = IntegerField(widget=HiddenInput(), validators=[Optional()])
 
 
 class QuestionForm(ConfirmForm):
@@ -174,10 +179,11 @@ def _int(raw: str | None) -> int | None:
     return int(raw) if raw and raw.isdigit() else None
 
 
-def _survey_form(organisation_id: int, survey: Survey | None = None) -> SurveyForm:
-    form = SurveyForm(obj=None)
+def _survey_form(organisation_id: int, survey: Survey | None = None, *, reload: bool = False) -> SurveyForm:
+    form = SurveyForm(formdata=None) if reload else SurveyForm()
     form.service.choices = choices(_services(organisation_id))
-    if survey is not None and request.method == "GET":
+    if survey is not None and (request.method == "GET" or reload):
+        form.version.data = survey.version
         form.title.data = survey.title
         form.kind.data = survey.kind
         form.introduction.data = survey.introduction
@@ -346,10 +352,24 @@ def show(survey_id: int) -> ResponseReturnValue:
         require(Action.EDIT, survey)
         if form.validate_on_submit():
             try:
+                if form.version.data is not None and form.version.data != survey.version:
+                    raise StaleDataError("edited meanwhile")
                 update_survey(db_session(), survey, _survey_input(form))
             except SurveyError as exc:
                 flash(f"Enquête non modifiée : {exc}.", "error")
                 status = 400
+            except StaleDataError:
+                db_session().rollback()
+                survey = get_or_404(Survey, survey_id)
+                who_name, _ = last_change(db_session(), "surveys", str(survey.id))
+                by = f" par {who_name}" if who_name else ""
+                flash(
+                    f"Enquête non modifiée : ses paramètres ont été changés entre-temps{by}. Voici les valeurs "
+                    "actuelles : reportez-y vos modifications.",
+                    "error",
+                )
+                form = _survey_form(who.organisation_id, survey, reload=True)
+                status = 409
             else:
                 flash("Enquête enregistrée.", "success")
                 return redirect(url_for("surveys.show", survey_id=survey.id), 303)

@@ -1307,3 +1307,21 @@ def test_a_scenario_may_use_the_weights_of_the_closed_consultation(login_as, eng
         assert set(weights["consultation"]) == {
             "PA80", "SDF", "JEUNES", "MONOPARENTS", "AIDE_LOGEMENT", "PETITE_ENFANCE", "AAH",
         }  # fmt: skip
+
+
+def test_settings_changed_meanwhile_are_not_overwritten(login_as, engine, portage):
+    direction = login_as("direction")
+    url = f"/enquetes/{portage.id}"
+    page = direction.get(url).get_data(as_text=True)
+    read_at = re.search(r'name="version" type="hidden" value="(\d+)"', page).group(1)
+    with write_session(engine) as session:  # someone else saves the settings in between
+        session.get(Survey, portage.id).introduction = "Changée entre-temps"
+    stale = post(
+        direction, url, url, version=read_at, title=PREFIX + "Portage", kind="satisfaction", access="open",
+        threshold="11", introduction="Ma version",
+    )  # fmt: skip
+    assert stale.status_code == 409
+    assert "ses paramètres ont été changés entre-temps" in text(stale)
+    assert "Changée entre-temps" in text(stale)  # the current values are shown
+    with write_session(engine) as session:
+        assert session.get(Survey, portage.id).introduction == "Changée entre-temps"
