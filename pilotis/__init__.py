@@ -5,12 +5,15 @@ The shell: :func:`create_app` wires settings, database, blueprints and commands.
 
 from __future__ import annotations
 
+import os
+
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
 from flask import Flask
 
+from pilotis.errors import PilotisError
 from pilotis.settings import PROJECT_ROOT, Settings
 
 __all__ = ["create_app"]
@@ -43,6 +46,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         BABEL_TRANSLATION_DIRECTORIES=str(PROJECT_ROOT / "translations"),
         MAX_CONTENT_LENGTH=20 * 1024 * 1024,
     )
+    # the public surveys' anti-abuse settings (views/participation.py), from the environment
+    for key, kind in (("PILOTIS_SURVEY_MIN_SECONDS", float), ("PILOTIS_SURVEY_MAX_PER_HOUR", int)):
+        raw = os.environ.get(key)
+        if raw:
+            try:
+                app.config[key] = kind(raw)
+            except ValueError:
+                raise PilotisError(f"{key} vaut « {raw} » : un nombre est attendu.") from None
     app.config.update({k: v for k, v in overrides.items() if k.isupper()})
 
     from pilotis import auth, formatting, web
