@@ -6,7 +6,6 @@ The shell: :func:`create_app` wires settings, database, blueprints and commands.
 from __future__ import annotations
 
 import os
-
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
