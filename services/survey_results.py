@@ -248,14 +248,18 @@ def _breakdown(
 ) -> list[GroupRow]:
     labels = rows[column].fillna(UNKNOWN)
     masked = stats.breakdown(pd.DataFrame({"group": labels, "positive": flags}), threshold=threshold)
+    # every group's shares at once: respondents choosing each option / respondents of the group
+    # (the same as :func:`scorecard.surveys.distribution` group by group, without the loop)
+    chosen = pd.DataFrame({"group": labels, "response": rows["response"], "option": rows["choices"]})
+    chosen = chosen.explode("option").dropna(subset=["option"])
+    counts = chosen.drop_duplicates().groupby(["group", "option"]).size()
+    codes = [str(o["code"]) for o in options]
     out = []
     for label, line in masked.iterrows():
-        subset = rows[labels == label]
         shares: dict[str, float] = {}
         if not bool(line["masked"]):
-            chosen = subset[["response", "choices"]].explode("choices").rename(columns={"choices": "option"})
-            table = stats.distribution(chosen.dropna(subset=["option"]), [str(o["code"]) for o in options])
-            shares = {code: _cell(table, code, "share", float) for code in table.index}
+            size = int(line["n"])
+            shares = {code: int(counts.get((label, code), 0)) / size for code in codes}
         out.append(
             GroupRow(
                 label=str(label),
