@@ -358,12 +358,13 @@ def reference_day(survey: Survey) -> date | None:
     return min(closed, survey.closes_on) if survey.closes_on is not None else closed
 
 
-def publish_indicators(session: Session, survey: Survey) -> Fed:
+def publish_indicators(session: Session, survey: Survey, *, history: bool = False) -> Fed:
     """Write the share of positive answers of each question tied to an indicator, in percent.
 
     The value goes to the indicator's period (by its frequency) containing :func:`reference_day`,
     validated, with the count and the 95 % interval in its comment. A period no longer open, or a
-    value a person entered, is left alone (and said so). Flushes.
+    value a person entered, is left alone (and said so), unless ``history`` (the demo writing a
+    past survey into periods closed since). Flushes.
     """
     fed = Fed()
     day = reference_day(survey)
@@ -387,7 +388,7 @@ def publish_indicators(session: Session, survey: Survey) -> Fed:
         value = round(100 * count / answered, indicator.decimals)
         span = P.period_containing(FREQUENCY_KIND[indicator.frequency.value], day)
         period = ensure_periods(session, survey.organisation_id, [span])[span.key]
-        if period.state is not PeriodState.OPEN:
+        if period.state is not PeriodState.OPEN and not history:
             fed.skipped.append(
                 f"« {indicator.label} » : la période {period.key} est close, sa valeur ne change plus"
             )

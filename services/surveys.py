@@ -631,7 +631,7 @@ def publish(session: Session, survey: Survey, *, now: datetime) -> None:
     session.flush()
 
 
-def close(session: Session, survey: Survey, *, now: datetime) -> Fed:
+def close(session: Session, survey: Survey, *, now: datetime, history: bool = False) -> Fed:
     """Close the survey and write the indicators it feeds (what was written and left). Flushes."""
     if survey.state != "open":
         raise SurveyError("seule une enquête ouverte peut être close")
@@ -640,7 +640,7 @@ def close(session: Session, survey: Survey, *, now: datetime) -> Fed:
     session.flush()
     from services.survey_results import publish_indicators
 
-    return publish_indicators(session, survey)
+    return publish_indicators(session, survey, history=history)
 
 
 def due_for_closing(session: Session, organisation_id: int, today: date) -> list[Survey]:

@@ -23,6 +23,7 @@ from services.surveys import (
     close,
     create_survey,
     parse_answers,
+    profile_choices,
     publish,
     save_response,
     set_themes,
@@ -173,7 +174,7 @@ def seed_participation(
         opened = date(last_year, 11, 3)
         publish(session, survey, now=_at(opened))
         answered += _answer_satisfaction(session, survey, _rng(org, title), opened, iris)
-        close(session, survey, now=_at(date(last_year, 12, 15)))
+        close(session, survey, history=True, now=_at(date(last_year, 12, 15)))
 
     # 2. this year's, ready to publish
     title = SATISFACTION_TITLE.format(year=as_of.year)
@@ -211,7 +212,7 @@ def seed_participation(
         opened = as_of - timedelta(days=80)
         publish(session, survey, now=_at(opened))
         answered += _answer_barometer(session, survey, _rng(org, title), opened, groups, iris)
-        close(session, survey, now=_at(as_of - timedelta(days=40)))
+        close(session, survey, history=True, now=_at(as_of - timedelta(days=40)))
 
     # 4. the priority consultation, closed: its weights are proposed to the élus
     title = CONSULTATION_TITLE.format(year=as_of.year + 1)
@@ -229,7 +230,7 @@ def seed_participation(
         opened = as_of - timedelta(days=45)
         publish(session, survey, now=_at(opened))
         answered += _answer_consultation(session, survey, _rng(org, title), opened, codes, iris)
-        close(session, survey, now=_at(as_of - timedelta(days=16)))
+        close(session, survey, history=True, now=_at(as_of - timedelta(days=16)))
     session.flush()
     return DemoParticipation(surveys=made, responses=answered)
 
@@ -250,6 +251,7 @@ def _place(rng: random.Random, iris: dict[str, Territory]) -> str:
 def _answer_satisfaction(
     session: Session, survey: Survey, rng: random.Random, opened: date, iris: dict[str, Territory]
 ) -> int:
+    profile = profile_choices(session, survey)  # read once, not per answer sheet
     q = {question.position: question for question in survey.questions}
     count = 0
     for n in range(138):
@@ -269,11 +271,11 @@ def _answer_satisfaction(
         improvement = rng.choice(IMPROVEMENTS) if rng.random() < 0.45 else None
         if improvement:
             form[f"q{q[6].id}"] = [improvement[0]]
-        parsed = parse_answers(session, survey, form)
+        parsed = parse_answers(session, survey, form, profile=profile)
         paper = n % 3 == 0
         response = save_response(
             session, survey, parsed, channel="paper" if paper else "web", today=_day(rng, opened, 40),
-            reference=f"P{n + 1:03d}" if paper else None,
+            reference=f"P{n + 1:03d}" if paper else None, checked=True,  # a new survey: numbers unique
         )  # fmt: skip
         if improvement and improvement[1] and n % 2 == 0:
             answer = next(a for a in response.answers if a.question_id == q[6].id)
@@ -290,6 +292,7 @@ def _answer_barometer(
     groups: dict[str, PopulationGroup],
     iris: dict[str, Territory],
 ) -> int:
+    profile = profile_choices(session, survey)  # read once, not per answer sheet
     q = {question.position: question for question in survey.questions}
     group_codes = sorted(groups)
     topics = ["logement", "energie", "sante", "garde-d-enfants", "emploi", "aides-financieres"]
@@ -308,7 +311,12 @@ def _answer_barometer(
         if rng.random() < 0.3:
             form[f"q{q[5].id}"] = [rng.choice(BAROMETER_TEXTS)]
         save_response(
-            session, survey, parse_answers(session, survey, form), channel="web", today=_day(rng, opened, 40)
+            session,
+            survey,
+            parse_answers(session, survey, form, profile=profile),
+            channel="web",
+            today=_day(rng, opened, 40),
+            checked=True,
         )
         count += 1
     return count
@@ -322,6 +330,7 @@ def _answer_consultation(
     codes: list[str],
     iris: dict[str, Territory],
 ) -> int:
+    profile = profile_choices(session, survey)  # read once, not per answer sheet
     question = survey.questions[0]
     count = 0
     for _ in range(426):
@@ -336,7 +345,12 @@ def _answer_consultation(
             if value:
                 form[f"q{question.id}-{code}"] = [str(value)]
         save_response(
-            session, survey, parse_answers(session, survey, form), channel="web", today=_day(rng, opened, 29)
+            session,
+            survey,
+            parse_answers(session, survey, form, profile=profile),
+            channel="web",
+            today=_day(rng, opened, 29),
+            checked=True,
         )
         count += 1
     return count

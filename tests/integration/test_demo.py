@@ -175,3 +175,36 @@ def test_another_commune_gets_its_own_scaled_demo(db_session, demo):
         select(Need).where(Need.organisation_id == other.organisation_id, Need.code == "PA80")
     )
     assert pa80.size == data.read_communes().loc["12202", "pop_80p"]
+
+
+def test_the_demo_surveys_feed_last_years_satisfaction_rate_and_propose_weights(db_session, demo):
+    from models import Indicator, Measurement, Period, Survey
+    from services.survey_results import consultation_weights
+
+    org_id = demo.organisation_id
+    states = dict(
+        db_session.execute(select(Survey.title, Survey.state).where(Survey.organisation_id == org_id)).all()
+    )
+    assert states == {
+        "Satisfaction du portage de repas 2025": "closed",
+        "Satisfaction du portage de repas 2026": "draft",
+        "Baromètre des besoins sociaux 2026": "closed",
+        "Consultation sur les priorités de l'action sociale 2027": "closed",
+    }
+    value = db_session.scalar(
+        select(Measurement.value)
+        .join(Indicator, Indicator.id == Measurement.indicator_id)
+        .join(Period, Period.id == Measurement.period_id)
+        .where(
+            Indicator.organisation_id == org_id,
+            Indicator.code == "satisfaction_portage",
+            Period.key == "2025",
+        )
+    )
+    assert value is not None and 60 <= value <= 95  # 109 satisfied of 138 in the seeded answers
+    consultation = db_session.scalar(
+        select(Survey).where(Survey.organisation_id == org_id, Survey.kind == "consultation")
+    )
+    weights = consultation_weights(db_session, consultation)
+    assert len(weights) == 7 and all(w.respondents == 426 for w in weights)
+    assert all(w.proposed_weight is not None and w.public_description for w in weights)
