@@ -70,8 +70,8 @@ def test_template_upload_scorecard_validation_and_export(live_server, browser, c
 
     manager.goto(f"{live_server}/tableau-de-bord/?periode={MONTH}")
     # the 6 values now show, and so do the computed indicators built on them (cost per meal, per
-    # hour); the year's satisfaction rate stays owed: this year's survey is not closed yet
-    assert before == 9 and _unreported(manager) == 1
+    # hour); the yearly satisfaction rate shows last year's survey until this year's closes
+    assert before == 8 and _unreported(manager) == 0
     assert (
         manager.get_by_role("row", name="Coût de revient d'un repas livré").get_by_text("10,64").is_visible()
     )
