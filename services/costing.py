@@ -35,14 +35,12 @@ from models import (
     Direction,
     Frequency,
     Indicator,
-    Measurement,
-    MeasurementState,
     Organisation,
     Service,
 )
 from scorecard import periods as P
 from scorecard.costing import Costing, CostingError, Method, compute_costing
-from services.steering import ensure_periods
+from services.steering import ensure_periods, write_computed_value
 
 Basis = Literal["auto", "actual", "budget"]
 COSTING_SOURCE = "Pilotis, comptabilité analytique"
@@ -314,23 +312,10 @@ def publish_cost_indicators(
             comment = (
                 f"Calculé par Pilotis (comptabilité analytique {year}, {label}, méthode {report.method})."
             )
-            measurement = session.scalar(
-                select(Measurement).where(
-                    Measurement.indicator_id == indicator.id,
-                    Measurement.period_id == period.id,
-                    Measurement.territory_id.is_(None),
-                )
-            )
-            if measurement is None:
-                session.add(
-                    Measurement(
-                        organisation_id=organisation_id, indicator_id=indicator.id, period_id=period.id,
-                        value=value, state=MeasurementState.VALIDATED, comment=comment,
-                    )
-                )  # fmt: skip
-            elif measurement.value != value:
-                measurement.value = value
-                measurement.comment = comment
+            write_computed_value(
+                session, organisation_id=organisation_id, indicator_id=indicator.id, period_id=period.id,
+                value=value, comment=comment,
+            )  # fmt: skip
             written += 1
     session.flush()
     return written

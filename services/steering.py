@@ -21,6 +21,8 @@ from models import (
     Frequency,
     Indicator,
     IndicatorType,
+    Measurement,
+    MeasurementState,
     Need,
     Objective,
     ObjectiveLevel,
@@ -494,3 +496,44 @@ def ensure_periods(session: Session, organisation_id: int, spans: list[P.PeriodS
             existing[span.key] = period
     session.flush()
     return existing
+
+
+def write_computed_value(
+    session: Session,
+    *,
+    organisation_id: int,
+    indicator_id: int,
+    period_id: int,
+    value: float,
+    comment: str,
+    keep_entered: bool = False,
+) -> bool:
+    """Write a value Pilotis computes (costing, surveys) as the indicator's validated
+    organisation-wide value of the period. With ``keep_entered``, a value a person entered is
+    kept: returns False and writes nothing. Does not flush."""
+    measurement = session.scalar(
+        select(Measurement).where(
+            Measurement.indicator_id == indicator_id,
+            Measurement.period_id == period_id,
+            Measurement.territory_id.is_(None),
+        )
+    )
+    if measurement is None:
+        session.add(
+            Measurement(
+                organisation_id=organisation_id, indicator_id=indicator_id, period_id=period_id,
+                value=value, state=MeasurementState.VALIDATED, comment=comment,
+            )
+        )  # fmt: skip
+        return True
+    if keep_entered and measurement.entered_by_id is not None:
+        return False
+    if (measurement.value, measurement.comment, measurement.state) != (
+        value,
+        comment,
+        MeasurementState.VALIDATED,
+    ):
+        measurement.value = value
+        measurement.comment = comment
+        measurement.state = MeasurementState.VALIDATED
+    return True

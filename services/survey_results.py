@@ -23,8 +23,6 @@ from sqlalchemy.orm import Session
 
 from models import (
     Indicator,
-    Measurement,
-    MeasurementState,
     Need,
     PeriodState,
     PopulationGroup,
@@ -38,7 +36,7 @@ from scorecard import periods as P
 from scorecard import surveys as stats
 from scorecard.engine import FREQUENCY_KIND
 from services.cost_exports import add_sheet
-from services.steering import ensure_periods
+from services.steering import ensure_periods, write_computed_value
 from services.surveys import (
     CHANNEL_LABELS,
     CONSULTATION_KINDS,
@@ -47,6 +45,8 @@ from services.surveys import (
     PARIS,
     QUESTION_KIND_LABELS,
     STATE_LABELS,
+    SurveyError,
+    needs_of,
     options_of,
 )
 
@@ -278,8 +278,6 @@ def _consultation_breakdown(
     session: Session, question: SurveyQuestion, rows: pd.DataFrame, column: str, threshold: int
 ) -> tuple[list[tuple[str, str]], list[GroupRow]]:
     """The consultation's scores by public or territory, groups under the threshold masked."""
-    from services.surveys import needs_of
-
     needs = [(n.code, n.label) for n in needs_of(session, question)]
     codes = [code for code, _ in needs]
     labels = rows[column].fillna(UNKNOWN)
@@ -397,30 +395,15 @@ def publish_indicators(session: Session, survey: Survey, *, history: bool = Fals
             f"Calculé par Pilotis : enquête « {survey.title} », {count} réponses positives sur {answered} "
             f"(intervalle de confiance à 95 % : {_pct(low)} – {_pct(high)})."
         )
-        measurement = session.scalar(
-            select(Measurement).where(
-                Measurement.indicator_id == indicator.id,
-                Measurement.period_id == period.id,
-                Measurement.territory_id.is_(None),
-            )
-        )
-        if measurement is None:
-            session.add(
-                Measurement(
-                    organisation_id=survey.organisation_id, indicator_id=indicator.id, period_id=period.id,
-                    value=value, state=MeasurementState.VALIDATED, comment=comment,
-                )
-            )  # fmt: skip
-        elif measurement.entered_by_id is not None:
+        if not write_computed_value(
+            session, organisation_id=survey.organisation_id, indicator_id=indicator.id, period_id=period.id,
+            value=value, comment=comment, keep_entered=True,
+        ):  # fmt: skip
             fed.skipped.append(
                 f"« {indicator.label} » : une valeur saisie par une personne existe pour {period.key}, "
                 "elle est gardée"
             )
             continue
-        else:
-            measurement.value = value
-            measurement.comment = comment
-            measurement.state = MeasurementState.VALIDATED
         fed.written += 1
     session.flush()
     return fed
@@ -545,8 +528,6 @@ def adopt_weights(
     session: Session, survey: Survey, codes: list[str], *, user_id: int | None, now: datetime
 ) -> int:
     """The élus take the consultation's weight for the chosen needs (an explicit, audited decision)."""
-    from services.surveys import SurveyError
-
     if survey.kind != "consultation" or survey.state != "closed":
         raise SurveyError("seule une consultation close propose des pondérations")
     proposed = proposed_weights_by_code(session, survey)
