@@ -320,12 +320,16 @@ def text_answers(session: Session, survey: Survey, *, theme: str | None = None) 
         )
         .order_by(SurveyResponse.submitted_on.desc(), SurveyAnswer.id.desc())
     ).all()
-    out = [TextAnswer(answer=a, question=q, day=d) for a, q, d in rows]
+    return with_theme([TextAnswer(answer=a, question=q, day=d) for a, q, d in rows], theme)
+
+
+def with_theme(items: list[TextAnswer], theme: str | None) -> list[TextAnswer]:
+    """The answers tagged with ``theme`` (``-``: untagged; None: all)."""
     if theme == "-":
-        return [t for t in out if not t.answer.themes]
+        return [t for t in items if not t.answer.themes]
     if theme:
-        return [t for t in out if theme in (t.answer.themes or [])]
-    return out
+        return [t for t in items if theme in (t.answer.themes or [])]
+    return items
 
 
 def theme_counts(items: list[TextAnswer]) -> dict[str, int]:

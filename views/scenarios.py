@@ -37,6 +37,7 @@ from services.scenarios import (
 )
 from services.survey_results import consultations_of
 from views.charts import coverage_bars_svg
+from views.downloads import xlsx_response
 from views.forms import ConfirmForm, FrenchNumberField, choices
 from views.lookup import get_or_404
 
@@ -267,14 +268,6 @@ def adopt_scenario(scenario_id: int) -> ResponseReturnValue:
     return redirect(url_for("scenarios.show", scenario_id=scenario.id), 303)
 
 
-def _xlsx(content: bytes, filename: str) -> Response:
-    return Response(
-        content,
-        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
-
-
 @bp.get("/<int:scenario_id>/export.xlsx")
 def export(scenario_id: int) -> ResponseReturnValue:
     scenario = get_or_404(Scenario, scenario_id)
@@ -288,7 +281,7 @@ def export(scenario_id: int) -> ResponseReturnValue:
         need_results(session, scenario),
         organisation.name if organisation else "",
     )
-    return _xlsx(content, f"scenario-{scenario.id}.xlsx")
+    return xlsx_response(content, f"scenario-{scenario.id}.xlsx")
 
 
 @bp.get("/<int:scenario_id>/probleme.<fmt>")
@@ -304,7 +297,9 @@ def problem_file(scenario_id: int, fmt: str) -> ResponseReturnValue:
     if fmt == "xlsx":
         from optimizer import problem_from_dict
 
-        return _xlsx(problem_xlsx_bytes(problem_from_dict(scenario.problem)), f"probleme-{scenario.id}.xlsx")
+        return xlsx_response(
+            problem_xlsx_bytes(problem_from_dict(scenario.problem)), f"probleme-{scenario.id}.xlsx"
+        )
     abort(404)
 
 
@@ -343,4 +338,4 @@ def compare_export() -> ResponseReturnValue:
     if len(chosen) < 2:
         abort(400)
     rows, services, needs = comparison(db_session(), chosen)
-    return _xlsx(comparison_workbook(rows, services, needs), "comparaison-scenarios.xlsx")
+    return xlsx_response(comparison_workbook(rows, services, needs), "comparaison-scenarios.xlsx")

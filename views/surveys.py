@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf.file import FileField, FileRequired
 from sqlalchemy import select
@@ -47,6 +47,7 @@ from services.survey_results import (
     results_workbook,
     text_answers,
     theme_counts,
+    with_theme,
 )
 from services.surveys import (
     ACCESS_LABELS,
@@ -78,12 +79,12 @@ from services.surveys import (
     update_survey,
 )
 from services.workbooks import WorkbookError
+from views.downloads import xlsx_response
 from views.forms import ConfirmForm, FrenchNumberField, choices
 from views.lookup import get_or_404
 from views.survey_forms import question_context
 
 bp = Blueprint("surveys", __name__, url_prefix="/enquetes")
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 TEXTS_PER_PAGE = 50
 
 
@@ -554,11 +555,7 @@ def codes(survey_id: int) -> ResponseReturnValue:
         [[c, link] for c in created],
         [14, 60],
     )
-    return Response(
-        content,
-        mimetype=XLSX,
-        headers={"Content-Disposition": f'attachment; filename="codes-enquete-{survey.id}.xlsx"'},
-    )
+    return xlsx_response(content, f"codes-enquete-{survey.id}.xlsx")
 
 
 @bp.get("/<int:survey_id>/resultats")
@@ -605,11 +602,7 @@ def export(survey_id: int) -> ResponseReturnValue:
     survey = get_or_404(Survey, survey_id)
     require(Action.EXPORT, survey)
     require(Action.VIEW_ANSWERS, survey)  # the workbook holds every answer sheet and the free text
-    return Response(
-        results_workbook(db_session(), survey),
-        mimetype=XLSX,
-        headers={"Content-Disposition": f'attachment; filename="resultats-enquete-{survey.id}.xlsx"'},
-    )
+    return xlsx_response(results_workbook(db_session(), survey), f"resultats-enquete-{survey.id}.xlsx")
 
 
 @bp.route("/<int:survey_id>/verbatims", methods=["GET", "POST"])
@@ -641,7 +634,7 @@ def texts(survey_id: int) -> ResponseReturnValue:
         )
     theme = request.args.get("theme") or None
     everything = text_answers(db_session(), survey)
-    chosen = text_answers(db_session(), survey, theme=theme) if theme else everything
+    chosen = with_theme(everything, theme)
     page = max(1, request.args.get("page", 1, type=int))
     return render_template(
         "surveys/texts.html",
@@ -705,11 +698,7 @@ def entry(survey_id: int) -> ResponseReturnValue:
 def template(survey_id: int) -> ResponseReturnValue:
     survey = get_or_404(Survey, survey_id)
     require(Action.VIEW, survey)
-    return Response(
-        template_workbook(db_session(), survey),
-        mimetype=XLSX,
-        headers={"Content-Disposition": f'attachment; filename="saisie-enquete-{survey.id}.xlsx"'},
-    )
+    return xlsx_response(template_workbook(db_session(), survey), f"saisie-enquete-{survey.id}.xlsx")
 
 
 @bp.route("/<int:survey_id>/import", methods=["GET", "POST"])
