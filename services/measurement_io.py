@@ -12,7 +12,7 @@ import io
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from openpyxl import Workbook, load_workbook
+from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill, Protection
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
@@ -25,7 +25,7 @@ from services.collection import CollectionError, Entry, Grid, collection_grid, s
 from services.exports import set_cell
 from services.numbers import NumberError, parse_french_number
 from services.policy import Principal
-from services.workbooks import MAX_COLUMNS, MAX_ROWS, Located, WorkbookError, check_archive
+from services.workbooks import MAX_COLUMNS, MAX_ROWS, Located, WorkbookError, open_workbook
 
 SHEET = "Saisie"
 META = "Pilotis"
@@ -141,13 +141,7 @@ def import_measurements(
 ) -> ImportReport:
     """Check the whole workbook, then save every value (or nothing). Flushes."""
     report = ImportReport()
-    try:
-        check_archive(content)
-        book = load_workbook(io.BytesIO(content), read_only=True, data_only=False)
-    except WorkbookError:
-        raise
-    except Exception as exc:  # openpyxl and defusedxml raise many kinds for broken files
-        raise WorkbookError(f"classeur illisible ({type(exc).__name__})") from None
+    book = open_workbook(content)
     try:
         if SHEET not in book.sheetnames or META not in book.sheetnames:
             raise WorkbookError(

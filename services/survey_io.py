@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
 from typing import Any
 
-from openpyxl import Workbook, load_workbook
+from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter, quote_sheetname
 from openpyxl.worksheet.datavalidation import DataValidation
@@ -38,7 +38,7 @@ from services.surveys import (
     save_response,
     slug,
 )
-from services.workbooks import MAX_COLUMNS, MAX_ROWS, Located, WorkbookError, check_archive
+from services.workbooks import MAX_COLUMNS, MAX_ROWS, Located, WorkbookError, open_workbook
 
 SHEET = "Réponses"
 VALUES_SHEET = "Valeurs possibles"
@@ -384,13 +384,7 @@ def import_workbook(
     """
     if survey.state == "draft":
         raise WorkbookError("publiez l'enquête avant d'en importer les réponses")
-    try:
-        check_archive(content)
-        book = load_workbook(io.BytesIO(content), read_only=True, data_only=False)
-    except WorkbookError:
-        raise
-    except Exception as exc:  # openpyxl and defusedxml raise many kinds for broken files
-        raise WorkbookError(f"classeur illisible ({type(exc).__name__})") from None
+    book = open_workbook(content)
     try:
         if SHEET not in book.sheetnames:
             raise WorkbookError(

@@ -10,6 +10,9 @@ from __future__ import annotations
 import io
 import zipfile
 from dataclasses import dataclass
+from typing import Any
+
+from openpyxl import load_workbook
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_UNCOMPRESSED_BYTES = 50 * 1024 * 1024
@@ -66,3 +69,13 @@ def check_archive(content: bytes) -> None:
                     head = handle.read(2048).upper()
                 if b"<!DOCTYPE" in head or b"<!ENTITY" in head:
                     raise WorkbookError("classeur refusé : il contient une déclaration XML (DTD) interdite")
+
+
+def open_workbook(content: bytes) -> Any:
+    """The uploaded workbook, read-only, formulas kept as written (so that they can be refused),
+    after :func:`check_archive`; a broken file is refused as a whole."""
+    check_archive(content)
+    try:
+        return load_workbook(io.BytesIO(content), read_only=True, data_only=False)
+    except Exception as exc:  # openpyxl and defusedxml raise many kinds for broken files
+        raise WorkbookError(f"classeur illisible ({type(exc).__name__})") from None
