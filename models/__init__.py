@@ -5,7 +5,7 @@ organisations can share one database. Integrity lives in the database (foreign k
 check constraints) as well as in code.
 """
 
-from models.activity import Activity, ActivityNeedCoverage, Service
+from models.activity import Activity, ActivityDelivery, ActivityNeedCoverage, ActivityVolume, Service
 from models.audit import AuditEntry
 from models.base import Base
 from models.cost import (
@@ -25,6 +25,7 @@ from models.enums import (
     ActivityKind,
     CostKind,
     Direction,
+    EvidenceKind,
     Frequency,
     IndicatorType,
     MeasurementState,
@@ -44,7 +45,7 @@ from models.enums import (
 )
 from models.indicator import Indicator, Measurement, Period, Target
 from models.job import JobRun
-from models.need import Need, NeedEvidence, PopulationGroup
+from models.need import Need, NeedEvidence, NeedObservation, PopulationGroup
 from models.notification import NOTIFICATION_KINDS, Notification, NotificationPreference
 from models.objective import Objective, objective_activities, objective_needs
 from models.organisation import Organisation
@@ -80,8 +81,10 @@ __all__ = [
     "SURVEY_STATES",
     "AccountingFunction",
     "Activity",
+    "ActivityDelivery",
     "ActivityKind",
     "ActivityNeedCoverage",
+    "ActivityVolume",
     "AuditEntry",
     "Base",
     "BudgetDocument",
@@ -92,6 +95,7 @@ __all__ = [
     "CostKind",
     "CostLine",
     "Direction",
+    "EvidenceKind",
     "Frequency",
     "ImportMapping",
     "Indicator",
@@ -102,6 +106,7 @@ __all__ = [
     "MeasurementState",
     "Need",
     "NeedEvidence",
+    "NeedObservation",
     "Nomenclature",
     "Notification",
     "NotificationPreference",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import CheckConstraint, ForeignKey, Numeric, String, Text, UniqueConstraint
@@ -10,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from models.base import Base, IdType, TimestampMixin, VersionedMixin, enum_type
 from models.enums import ActivityKind, PartnerType, ServiceKind
 from models.need import Need
+from models.territory import Territory
 
 
 class Service(TimestampMixin, VersionedMixin, Base):
@@ -82,10 +84,67 @@ class Activity(TimestampMixin, VersionedMixin, Base):
     m57_function: Mapped[str | None] = mapped_column(String(10))
     kind: Mapped[ActivityKind] = mapped_column(enum_type(ActivityKind), default=ActivityKind.OPTIONAL)
 
+    #: Set when an activity with history is retired: it leaves the offer, its history stays.
+    archived_at: Mapped[datetime | None]
+
     service: Mapped[Service] = relationship(back_populates="activities")
     coverages: Mapped[list[ActivityNeedCoverage]] = relationship(
         back_populates="activity", cascade="all, delete-orphan"
     )
+    volumes: Mapped[list[ActivityVolume]] = relationship(
+        back_populates="activity", cascade="all, delete-orphan", order_by="ActivityVolume.year"
+    )
+    deliveries: Mapped[list[ActivityDelivery]] = relationship(
+        back_populates="activity", cascade="all, delete-orphan"
+    )
+
+
+class ActivityVolume(TimestampMixin, VersionedMixin, Base):
+    """The planned and actual output of an activity for one calendar year.
+
+    Unit costs of a year divide that year's cost by that year's actual volume (never by one
+    fixed volume). ``source`` says where the actual volume comes from: ``saisie``, ``import``,
+    or ``indicateur:<code>`` when it is read from the activity's output indicator.
+    """
+
+    __tablename__ = "activity_volumes"
+    __table_args__ = (
+        UniqueConstraint("activity_id", "year"),
+        CheckConstraint("year BETWEEN 1990 AND 2200", name="year_plausible"),
+        CheckConstraint("planned_volume IS NULL OR planned_volume >= 0", name="planned_non_negative"),
+        CheckConstraint("actual_volume IS NULL OR actual_volume >= 0", name="actual_non_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    activity_id: Mapped[int] = mapped_column(ForeignKey("activities.id", ondelete="CASCADE"), index=True)
+    year: Mapped[int]
+    planned_volume: Mapped[float | None]
+    actual_volume: Mapped[float | None]
+    source: Mapped[str | None] = mapped_column(String(64))
+
+    activity: Mapped[Activity] = relationship(back_populates="volumes")
+
+
+class ActivityDelivery(Base):
+    """Where an activity is delivered: a territory and the share of its output delivered there.
+
+    An activity with no delivery row is delivered across all the organisation's territories
+    (the behaviour before located offers). With rows, the shares of one activity add up to 1.
+    """
+
+    __tablename__ = "activity_deliveries"
+    __table_args__ = (CheckConstraint("share > 0 AND share <= 1", name="share_in_unit_interval"),)
+
+    activity_id: Mapped[int] = mapped_column(
+        ForeignKey("activities.id", ondelete="CASCADE"), primary_key=True
+    )
+    territory_id: Mapped[int] = mapped_column(
+        ForeignKey("territories.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    share: Mapped[float] = mapped_column(default=1.0)
+
+    activity: Mapped[Activity] = relationship(back_populates="deliveries")
+    territory: Mapped[Territory] = relationship()
 
 
 class ActivityNeedCoverage(Base):
@@ -96,13 +155,19 @@ class ActivityNeedCoverage(Base):
     """
 
     __tablename__ = "activity_need_coverages"
-    __table_args__ = (CheckConstraint("coefficient >= 0", name="coefficient_non_negative"),)
+    __table_args__ = (
+        CheckConstraint("coefficient >= 0", name="coefficient_non_negative"),
+        CheckConstraint("share IS NULL OR (share >= 0 AND share <= 1)", name="share_in_unit_interval"),
+    )
 
     activity_id: Mapped[int] = mapped_column(
         ForeignKey("activities.id", ondelete="CASCADE"), primary_key=True
     )
     need_id: Mapped[int] = mapped_column(ForeignKey("needs.id", ondelete="CASCADE"), primary_key=True)
     coefficient: Mapped[float]
+    #: Explicit share of the activity's output given to this need (0-1); NULL: the documented
+    #: pro rata rule of the coverage model (scorecard/coverage.py) decides.
+    share: Mapped[float | None]
     note: Mapped[str | None] = mapped_column(Text)
 
     activity: Mapped[Activity] = relationship(back_populates="coverages")

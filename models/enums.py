@@ -30,10 +30,29 @@ class ServiceKind(enum.StrEnum):
 
 
 class PartnerType(enum.StrEnum):
+    """The partners of a shared diagnostic (CAF, Département, CPAM, MDPH…)."""
+
     CAF = "caf"
     DEPARTEMENT = "departement"
+    CPAM = "cpam"
+    MDPH = "mdph"
+    CARSAT = "carsat"
+    FRANCE_TRAVAIL = "france_travail"
+    MISSION_LOCALE = "mission_locale"
+    SOCIAL_LANDLORD = "social_landlord"  # bailleur social
     ASSOCIATION = "association"
     STATE = "state"
+    COMMUNE = "commune"
+    OTHER = "other"
+
+
+class EvidenceKind(enum.StrEnum):
+    """Qualitative evidence of a need, beside the statistics."""
+
+    FOCUS_GROUP = "focus_group"
+    INTERVIEW = "interview"
+    PARTNER_NOTE = "partner_note"
+    FIELD_OBSERVATION = "field_observation"
     OTHER = "other"
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.base import Base, IdType, TimestampMixin, VersionedMixin
+from models.base import Base, IdType, TimestampMixin, VersionedMixin, enum_type
+from models.enums import EvidenceKind
 from models.territory import Territory, TerritoryStatistic
 
 
@@ -71,6 +72,8 @@ class Need(TimestampMixin, VersionedMixin, Base):
     evidence_note: Mapped[str | None] = mapped_column(Text)
     source: Mapped[str | None] = mapped_column(String(128))
     vintage: Mapped[int | None]
+    #: Date of a manual size (a count made by the organisation or a partner).
+    size_as_of: Mapped[date | None]
     #: Priority level set by the élus, 1 (low) to 5 (high), and its weight for the optimizer.
     priority: Mapped[int] = mapped_column(default=3)
     priority_weight: Mapped[float] = mapped_column(default=1.0)
@@ -80,6 +83,9 @@ class Need(TimestampMixin, VersionedMixin, Base):
     population_group: Mapped[PopulationGroup] = relationship()
     territory: Mapped[Territory] = relationship()
     evidence: Mapped[list[NeedEvidence]] = relationship(back_populates="need", cascade="all, delete-orphan")
+    observations: Mapped[list[NeedObservation]] = relationship(
+        back_populates="need", cascade="all, delete-orphan", order_by="NeedObservation.observed_on"
+    )
 
 
 class NeedEvidence(Base):
@@ -95,3 +101,20 @@ class NeedEvidence(Base):
 
     need: Mapped[Need] = relationship(back_populates="evidence")
     statistic: Mapped[TerritoryStatistic] = relationship()
+
+
+class NeedObservation(TimestampMixin, VersionedMixin, Base):
+    """Qualitative evidence of a need: a focus group, an interview, a partner's note."""
+
+    __tablename__ = "need_observations"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    need_id: Mapped[int] = mapped_column(ForeignKey("needs.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[EvidenceKind] = mapped_column(enum_type(EvidenceKind))
+    observed_on: Mapped[date]
+    #: Who was heard or who wrote it (a partner, a group of residents): never a resident's name.
+    source: Mapped[str] = mapped_column(String(200))
+    summary: Mapped[str] = mapped_column(Text)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+    need: Mapped[Need] = relationship(back_populates="observations")
