@@ -51,6 +51,9 @@ def register_commands(app: Flask) -> None:
     from pilotis.cli_surveys import survey
 
     app.cli.add_command(survey)
+    from pilotis.cli_model import model
+
+    app.cli.add_command(model)
     app.cli.add_command(cost_driver)
     app.cli.add_command(import_group)
     app.cli.add_command(scorecard)
