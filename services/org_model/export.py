@@ -71,8 +71,15 @@ def model_workbook(session: Session, organisation: Organisation, *, now: datetim
         sheet.auto_filter.ref = f"A1:{get_column_letter(len(spec.columns))}{max(len(rows) + 1, 2)}"
         protection = sheet.protection
         protection.sheet = True
-        for allowed in ("formatColumns", "formatRows", "formatCells", "insertRows", "deleteRows", "sort",
-                        "autoFilter"):  # fmt: skip
+        for allowed in (
+            "formatColumns",
+            "formatRows",
+            "formatCells",
+            "insertRows",
+            "deleteRows",
+            "sort",
+            "autoFilter",
+        ):
             setattr(protection, allowed, False)
     meta = book.create_sheet(S.META_SHEET)
     for r, (label, value) in enumerate(
@@ -104,19 +111,45 @@ def _validations(sheet: object, spec: S.Sheet, *, last_row: int) -> None:
         check: DataValidation | None = None
         if col.kind == "choice":
             items = ",".join(col.choices.values())
-            check = DataValidation(type="list", formula1=f'"{items}"', allow_blank=True, showErrorMessage=True,
-                                   errorTitle="Valeur hors liste", error=f"Choisissez : {', '.join(col.choices.values())}.")  # fmt: skip
+            check = DataValidation(
+                type="list",
+                formula1=f'"{items}"',
+                allow_blank=True,
+                showErrorMessage=True,
+                errorTitle="Valeur hors liste",
+                error=f"Choisissez : {', '.join(col.choices.values())}.",
+            )
         elif col.kind == "bool":
-            check = DataValidation(type="list", formula1='"oui,non"', allow_blank=True, showErrorMessage=True,
-                                   errorTitle="oui ou non", error="Répondez « oui » ou « non ».")  # fmt: skip
+            check = DataValidation(
+                type="list",
+                formula1='"oui,non"',
+                allow_blank=True,
+                showErrorMessage=True,
+                errorTitle="oui ou non",
+                error="Répondez « oui » ou « non ».",
+            )
         elif col.kind in ("number", "money", "percent"):
-            check = DataValidation(type="decimal", operator="between", formula1="-1E15", formula2="1E15",
-                                   allow_blank=True, showErrorMessage=True, errorTitle="Nombre attendu",
-                                   error="Saisissez un nombre, par exemple 1 234,56.")  # fmt: skip
+            check = DataValidation(
+                type="decimal",
+                operator="between",
+                formula1="-1E15",
+                formula2="1E15",
+                allow_blank=True,
+                showErrorMessage=True,
+                errorTitle="Nombre attendu",
+                error="Saisissez un nombre, par exemple 1 234,56.",
+            )
         elif col.kind == "int":
-            check = DataValidation(type="whole", operator="between", formula1="-1000000000", formula2="1000000000",
-                                   allow_blank=True, showErrorMessage=True, errorTitle="Nombre entier attendu",
-                                   error="Saisissez un nombre entier.")  # fmt: skip
+            check = DataValidation(
+                type="whole",
+                operator="between",
+                formula1="-1000000000",
+                formula2="1000000000",
+                allow_blank=True,
+                showErrorMessage=True,
+                errorTitle="Nombre entier attendu",
+                error="Saisissez un nombre entier.",
+            )
         if check is not None:
             check.add(area)
             sheet.add_data_validation(check)  # type: ignore[attr-defined]

@@ -75,15 +75,28 @@ ADDED, UPDATED, DELETED = "ajout", "modification", "suppression"
 #: Shares of one activity's output over its territories add up to 100 %, to this much.
 SHARE_TOLERANCE = 1e-4
 OBJECTIVE_FIELDS = {
-    "code": "Code", "title": "Intitulé", "parent_id": "Code parent", "service_id": "Code service",
-    "owner_id": "Responsable (courriel)", "weight": "Poids", "perspective": "Perspective",
-}  # fmt: skip
+    "code": "Code",
+    "title": "Intitulé",
+    "parent_id": "Code parent",
+    "service_id": "Code service",
+    "owner_id": "Responsable (courriel)",
+    "weight": "Poids",
+    "perspective": "Perspective",
+}
 INDICATOR_FIELDS = {
-    "code": "Code", "label": "Intitulé", "unit": "Unité", "decimals": "Décimales", "weight": "Poids",
-    "formula": "Formule", "baseline_period_key": "Période de référence", "service_id": "Code service",
-    "owner_id": "Responsable (courriel)", "objective_id": "Code objectif", "activity_id": "Code activité",
+    "code": "Code",
+    "label": "Intitulé",
+    "unit": "Unité",
+    "decimals": "Décimales",
+    "weight": "Poids",
+    "formula": "Formule",
+    "baseline_period_key": "Période de référence",
+    "service_id": "Code service",
+    "owner_id": "Responsable (courriel)",
+    "objective_id": "Code objectif",
+    "activity_id": "Code activité",
     "need_id": "Code besoin",
-}  # fmt: skip
+}
 
 
 @dataclass
@@ -433,8 +446,12 @@ class _Import:
         who, when = last_change(self.session, current.obj.__tablename__, str(current.obj.id))
         by = f" par {who}" if who else ""
         at = f" le {when:%d/%m/%Y à %H:%M} (UTC)" if when else ""
-        self.error(row, spec.key[0], f"ligne modifiée dans Pilotis{by}{at} depuis l'export de ce classeur : "
-                   "téléchargez un nouveau modèle et reportez-y vos changements")  # fmt: skip
+        self.error(
+            row,
+            spec.key[0],
+            f"ligne modifiée dans Pilotis{by}{at} depuis l'export de ce classeur : "
+            "téléchargez un nouveau modèle et reportez-y vos changements",
+        )
         return True
 
     def _planned(self, spec: S.Sheet, *, required_new: Iterable[str] = ()) -> None:
@@ -543,8 +560,15 @@ class _Import:
                 if isinstance(found, str):
                     self.error(row, "Code territoire", found)
         for row, current, _ in self.plan.get(S.ACTIVITIES.name, []):
-            for header in ("Coût unitaire (€)", "Coût fixe (€)", "Capacité", "Volume annuel", "Bénéficiaires",
-                           "Volume minimum légal", "ETP"):  # fmt: skip
+            for header in (
+                "Coût unitaire (€)",
+                "Coût fixe (€)",
+                "Capacité",
+                "Volume annuel",
+                "Bénéficiaires",
+                "Volume minimum légal",
+                "ETP",
+            ):
                 value = row.get(header)
                 if value is not None and value < 0:
                     self.error(row, header, "valeur négative refusée")
@@ -612,8 +636,12 @@ class _Import:
                 )
                 lines = ("lignes " if len(rows) > 1 else "ligne ") + ", ".join(str(r.number) for r in rows)
                 percent = f"{total * 100:.2f}".replace(".", ",")
-                self.error(rows[0], "Part (%)", f"les parts de l'activité « {activity} » font {percent} % "
-                           f"au lieu de 100 % ({lines}){also}")  # fmt: skip
+                self.error(
+                    rows[0],
+                    "Part (%)",
+                    f"les parts de l'activité « {activity} » font {percent} % "
+                    f"au lieu de 100 % ({lines}){also}",
+                )
 
     def _check_needs(self) -> None:
         self._planned(S.NEEDS, required_new=("Intitulé", "Code public", "Code territoire", "Unité"))
@@ -642,8 +670,12 @@ class _Import:
                         f"variable(s) statistique(s) inconnue(s) : {', '.join(unknown)}",
                     )
                 if "Effectif" in changes and row.get("Effectif") is not None and current is not None:
-                    self.error(row, "Effectif", "l'effectif d'un besoin dimensionné par une formule est calculé : "
-                               "videz la formule pour saisir un effectif")  # fmt: skip
+                    self.error(
+                        row,
+                        "Effectif",
+                        "l'effectif d'un besoin dimensionné par une formule est calculé : "
+                        "videz la formule pour saisir un effectif",
+                    )
             size = row.get("Effectif")
             if size is not None and size < 0:
                 self.error(row, "Effectif", "valeur négative refusée")
@@ -678,8 +710,12 @@ class _Import:
         for activity, rows in touched.items():
             total = sum(s for s in final[activity].values() if s is not None)
             if total > 1 + SHARE_TOLERANCE:
-                self.error(rows[0], "Part (%)", f"les parts explicites de l'activité « {activity} » font "
-                           f"{total * 100:.2f} %, plus que toute sa production (100 %)".replace(".", ",", 1))  # fmt: skip
+                self.error(
+                    rows[0],
+                    "Part (%)",
+                    f"les parts explicites de l'activité « {activity} » font "
+                    f"{total * 100:.2f} %, plus que toute sa production (100 %)".replace(".", ",", 1),
+                )
 
     def _check_objectives(self) -> None:
         self._planned(S.OBJECTIVES, required_new=("Intitulé", "Perspective"))
@@ -767,8 +803,12 @@ class _Import:
                 source.get("Fréquence") if source is not None and source.has("Fréquence") else None
             ) or (current_indicator.values["Fréquence"] if current_indicator else None)
             if frequency is not None and FREQUENCY_KIND[frequency].value != span.kind:
-                self.error(row, "Période", f"l'indicateur « {code} » est {S.FREQUENCIES[frequency].lower()} : "
-                           f"la période « {key} » n'est pas de ce type")  # fmt: skip
+                self.error(
+                    row,
+                    "Période",
+                    f"l'indicateur « {code} » est {S.FREQUENCIES[frequency].lower()} : "
+                    f"la période « {key} » n'est pas de ce type",
+                )
         for row, current, _ in self.plan.get(S.TARGETS.name, []):
             code = row.key[0]
             current_indicator = self.state[S.INDICATORS.name].get((code,))
@@ -863,8 +903,12 @@ class _Import:
             if kind is None:
                 kind = ServiceKind.PARTNER if partner is not None else ServiceKind.OWN
             values = {"kind": kind, "partner_type": partner}
-            for header, attribute in (("Nom", "name"), ("Fonction M57", "m57_function"), ("Description", "description"),
-                                      ("Fonction support", "is_support")):  # fmt: skip
+            for header, attribute in (
+                ("Nom", "name"),
+                ("Fonction M57", "m57_function"),
+                ("Description", "description"),
+                ("Fonction support", "is_support"),
+            ):
                 if header in changes or current is None:
                     values[attribute] = self._value(row, current, header)
             values["is_support"] = bool(values.get("is_support", service.is_support))
@@ -876,11 +920,18 @@ class _Import:
             self.report.count(S.SERVICES.name, UPDATED if current else ADDED)
 
     ACTIVITY_ATTRIBUTES: ClassVar[dict[str, str]] = {
-        "Nom": "name", "Unité de production": "output_unit", "Coût unitaire (€)": "unit_cost",
-        "Coût fixe (€)": "fixed_cost", "Capacité": "capacity", "Volume annuel": "volume",
-        "Bénéficiaires": "beneficiaries", "Volume minimum légal": "min_volume", "ETP": "staff_etp",
-        "Fonction M57": "m57_function", "Description": "description",
-    }  # fmt: skip
+        "Nom": "name",
+        "Unité de production": "output_unit",
+        "Coût unitaire (€)": "unit_cost",
+        "Coût fixe (€)": "fixed_cost",
+        "Capacité": "capacity",
+        "Volume annuel": "volume",
+        "Bénéficiaires": "beneficiaries",
+        "Volume minimum légal": "min_volume",
+        "ETP": "staff_etp",
+        "Fonction M57": "m57_function",
+        "Description": "description",
+    }
 
     def _write_activities(self) -> None:
         for row, current, changes in self.plan.get(S.ACTIVITIES.name, []):
@@ -920,9 +971,15 @@ class _Import:
         for row, current, changes in self.plan.get(S.VOLUMES.name, []):
             activity = self.look.activities[row.key[0]]
             volume = current.obj if current else ActivityVolume(activity_id=activity.id, year=row.key[1])
-            values = {attribute: changes[header] for header, attribute in
-                      (("Volume prévu", "planned_volume"), ("Volume réalisé", "actual_volume"), ("Source", "source"))
-                      if header in changes}  # fmt: skip
+            values = {
+                attribute: changes[header]
+                for header, attribute in (
+                    ("Volume prévu", "planned_volume"),
+                    ("Volume réalisé", "actual_volume"),
+                    ("Source", "source"),
+                )
+                if header in changes
+            }
             self._set(volume, values)
             if current is None:
                 self.session.add(volume)
@@ -953,10 +1010,16 @@ class _Import:
         self.session.flush()
 
     NEED_ATTRIBUTES: ClassVar[dict[str, str]] = {
-        "Intitulé": "label", "Unité": "unit", "Effectif": "size", "Formule de dimensionnement": "sizing_formula",
-        "Source": "source", "Millésime": "vintage", "Effectif au": "size_as_of", "Preuves": "evidence_note",
+        "Intitulé": "label",
+        "Unité": "unit",
+        "Effectif": "size",
+        "Formule de dimensionnement": "sizing_formula",
+        "Source": "source",
+        "Millésime": "vintage",
+        "Effectif au": "size_as_of",
+        "Preuves": "evidence_note",
         "Description": "description",
-    }  # fmt: skip
+    }
 
     def _write_needs(self) -> bool:
         resize = False
@@ -990,8 +1053,15 @@ class _Import:
                         self.session, self.principal, need, level=priority, weight=None, now=self.now
                     )
                 else:  # the command line without --as: the system sets it
-                    self._set(need, {"priority": priority, "priority_weight": float(priority),
-                                     "priority_set_by_id": None, "priority_set_at": self.now})  # fmt: skip
+                    self._set(
+                        need,
+                        {
+                            "priority": priority,
+                            "priority_weight": float(priority),
+                            "priority_set_by_id": None,
+                            "priority_set_at": self.now,
+                        },
+                    )
             self.report.count(S.NEEDS.name, UPDATED if current else ADDED)
         self.session.flush()
         return resize
@@ -1002,17 +1072,21 @@ class _Import:
             self.report.count(S.COVERAGES.name, DELETED)
         self.session.flush()
         for row, current, changes in self.plan.get(S.COVERAGES.name, []):
-            values = {a: changes[h] for h, a in (("Coefficient", "coefficient"), ("Part (%)", "share"), ("Note", "note"))
-                      if h in changes}  # fmt: skip
+            values = {
+                a: changes[h]
+                for h, a in (("Coefficient", "coefficient"), ("Part (%)", "share"), ("Note", "note"))
+                if h in changes
+            }
             if current is not None:
                 self._set(current.obj, values)
             else:
                 self.session.add(
                     ActivityNeedCoverage(
-                        activity_id=self.look.activities[row.key[0]].id, need_id=self.look.needs[row.key[1]].id,
+                        activity_id=self.look.activities[row.key[0]].id,
+                        need_id=self.look.needs[row.key[1]].id,
                         **values,
                     )
-                )  # fmt: skip
+                )
             self.report.count(S.COVERAGES.name, UPDATED if current else ADDED)
         self.session.flush()
 
@@ -1068,9 +1142,13 @@ class _Import:
                 else:
                     objective = current.obj
                     done = self._steering(
-                        row, OBJECTIVE_FIELDS,
-                        update_objective, objective, data, objective.version,
-                    )  # fmt: skip
+                        row,
+                        OBJECTIVE_FIELDS,
+                        update_objective,
+                        objective,
+                        data,
+                        objective.version,
+                    )
                     if done is None and self.report.errors:
                         continue
                 self.report.count(S.OBJECTIVES.name, UPDATED if current else ADDED)
@@ -1094,9 +1172,13 @@ class _Import:
         close = sorted((c for c in closing if c[2]), key=lambda c: -depth[c[1].id])
         for row, objective, shut in [*reopen, *close]:
             self._steering(
-                row, {"": "Statut"},
-                close_objective, objective, now=self.now, reopen=not shut,
-            )  # fmt: skip
+                row,
+                {"": "Statut"},
+                close_objective,
+                objective,
+                now=self.now,
+                reopen=not shut,
+            )
 
     def _write_indicators(self) -> None:
         planned = {
@@ -1116,19 +1198,27 @@ class _Import:
                 )
 
             data = IndicatorInput(
-                code=code, label=value("Intitulé") or "", description=value("Description"), type=value("Type"),
-                unit=value("Unité") or "", direction=value("Sens"), frequency=value("Fréquence"),
-                perspective=value("Perspective"), formula=value("Formule"),
+                code=code,
+                label=value("Intitulé") or "",
+                description=value("Description"),
+                type=value("Type"),
+                unit=value("Unité") or "",
+                direction=value("Sens"),
+                frequency=value("Fréquence"),
+                perspective=value("Perspective"),
+                formula=value("Formule"),
                 decimals=value("Décimales") if value("Décimales") is not None else 0,
                 weight=float(value("Poids") if value("Poids") is not None else 1.0),
-                source=value("Source"), vintage=value("Millésime"), baseline_value=value("Valeur de référence"),
+                source=value("Source"),
+                vintage=value("Millésime"),
+                baseline_value=value("Valeur de référence"),
                 baseline_period_key=value("Période de référence"),
                 service_id=ident(self.look.services, "Code service"),
                 owner_id=ident(self.look.users, "Responsable (courriel)"),
                 objective_id=ident(self.look.objectives, "Code objectif"),
                 activity_id=ident(self.look.activities, "Code activité"),
                 need_id=ident(self.look.needs, "Code besoin"),
-            )  # fmt: skip
+            )
             if current is None:
                 made = self._steering(row, INDICATOR_FIELDS, create_indicator, data)
                 if made is not None:
@@ -1137,9 +1227,13 @@ class _Import:
             else:
                 indicator = current.obj
                 self._steering(
-                    row, INDICATOR_FIELDS,
-                    update_indicator, indicator, data, indicator.version,
-                )  # fmt: skip
+                    row,
+                    INDICATOR_FIELDS,
+                    update_indicator,
+                    indicator,
+                    data,
+                    indicator.version,
+                )
                 self.report.count(S.INDICATORS.name, UPDATED)
 
     def _write_targets(self) -> None:
@@ -1170,11 +1264,17 @@ class _Import:
                 if current
                 else Target(indicator_id=indicator.id, period_id=periods[row.key[1]].id)
             )
-            self._set(target, {
-                "value": value("Cible"), "band_low": value("Borne basse"), "band_high": value("Borne haute"),
-                "threshold_mode": mode, "amber_tolerance": round(amber / scale, 10),
-                "red_tolerance": round(red / scale, 10),
-            })  # fmt: skip
+            self._set(
+                target,
+                {
+                    "value": value("Cible"),
+                    "band_low": value("Borne basse"),
+                    "band_high": value("Borne haute"),
+                    "threshold_mode": mode,
+                    "amber_tolerance": round(amber / scale, 10),
+                    "red_tolerance": round(red / scale, 10),
+                },
+            )
             if current is None:
                 self.session.add(target)
             self.report.count(S.TARGETS.name, UPDATED if current else ADDED)

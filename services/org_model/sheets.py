@@ -25,6 +25,7 @@ from models.enums import (
     ThresholdMode,
 )
 from services.numbers import NumberError, parse_french_number
+from services.workbooks import WorkbookError
 
 #: A code of a service, an activity, a need, a public or an objective (the objectives' rule).
 CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -74,8 +75,8 @@ THRESHOLD_MODES = {ThresholdMode.RELATIVE: "Relatifs (%)", ThresholdMode.ABSOLUT
 OBJECTIVE_STATUSES = {"active": "Actif", "closed": "Clos"}
 
 
-class CellError(ValueError):
-    """A cell that cannot be read; the message says why, in French."""
+class CellError(WorkbookError):
+    """A cell that cannot be read; the message says why, in French (located by the importer)."""
 
 
 @dataclass(frozen=True)

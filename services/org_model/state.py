@@ -140,72 +140,138 @@ def current_state(session: Session, look: Lookups) -> dict[str, dict[Key, Curren
     for s in look.services.values():
         state[S.SERVICES.name][(s.code,)] = Current(
             s,
-            {"Code": s.code, "Nom": s.name, "Type": s.kind, "Type de partenaire": s.partner_type,
-             "Fonction support": s.is_support, "Fonction M57": s.m57_function, "Description": s.description},
-        )  # fmt: skip
+            {
+                "Code": s.code,
+                "Nom": s.name,
+                "Type": s.kind,
+                "Type de partenaire": s.partner_type,
+                "Fonction support": s.is_support,
+                "Fonction M57": s.m57_function,
+                "Description": s.description,
+            },
+        )
     for a in look.activities.values():
         state[S.ACTIVITIES.name][(a.code,)] = Current(
             a,
-            {"Code": a.code, "Nom": a.name, "Code service": services_by_id.get(a.service_id),
-             "Unité de production": a.output_unit, "Coût unitaire (€)": a.unit_cost, "Coût fixe (€)": a.fixed_cost,
-             "Capacité": a.capacity, "Volume annuel": a.volume, "Bénéficiaires": a.beneficiaries,
-             "Volume minimum légal": a.min_volume, "ETP": float(a.staff_etp), "Fonction M57": a.m57_function,
-             "Obligatoire": a.kind is ActivityKind.MANDATORY,
-             "Code territoire": territory.get(a.territory_id or 0), "Archivée": a.archived_at is not None,
-             "Description": a.description},
-        )  # fmt: skip
+            {
+                "Code": a.code,
+                "Nom": a.name,
+                "Code service": services_by_id.get(a.service_id),
+                "Unité de production": a.output_unit,
+                "Coût unitaire (€)": a.unit_cost,
+                "Coût fixe (€)": a.fixed_cost,
+                "Capacité": a.capacity,
+                "Volume annuel": a.volume,
+                "Bénéficiaires": a.beneficiaries,
+                "Volume minimum légal": a.min_volume,
+                "ETP": float(a.staff_etp),
+                "Fonction M57": a.m57_function,
+                "Obligatoire": a.kind is ActivityKind.MANDATORY,
+                "Code territoire": territory.get(a.territory_id or 0),
+                "Archivée": a.archived_at is not None,
+                "Description": a.description,
+            },
+        )
         for v in a.volumes:
             state[S.VOLUMES.name][(a.code, v.year)] = Current(
                 v,
-                {"Code activité": a.code, "Année": v.year, "Volume prévu": v.planned_volume,
-                 "Volume réalisé": v.actual_volume, "Source": v.source, "Supprimer": False},
-            )  # fmt: skip
+                {
+                    "Code activité": a.code,
+                    "Année": v.year,
+                    "Volume prévu": v.planned_volume,
+                    "Volume réalisé": v.actual_volume,
+                    "Source": v.source,
+                    "Supprimer": False,
+                },
+            )
         for d in a.deliveries:
             code = territory.get(d.territory_id, str(d.territory_id))
             state[S.DELIVERIES.name][(a.code, code)] = Current(
                 d,
-                {"Code activité": a.code, "Code territoire": code, "Territoire": names.get(d.territory_id),
-                 "Part (%)": d.share, "Supprimer": False},
-            )  # fmt: skip
+                {
+                    "Code activité": a.code,
+                    "Code territoire": code,
+                    "Territoire": names.get(d.territory_id),
+                    "Part (%)": d.share,
+                    "Supprimer": False,
+                },
+            )
         for c in a.coverages:
             need = needs_by_id.get(c.need_id, str(c.need_id))
             state[S.COVERAGES.name][(a.code, need)] = Current(
                 c,
-                {"Code activité": a.code, "Code besoin": need, "Coefficient": c.coefficient,
-                 "Part (%)": c.share, "Note": c.note, "Supprimer": False},
-            )  # fmt: skip
+                {
+                    "Code activité": a.code,
+                    "Code besoin": need,
+                    "Coefficient": c.coefficient,
+                    "Part (%)": c.share,
+                    "Note": c.note,
+                    "Supprimer": False,
+                },
+            )
     for n in look.needs.values():
         state[S.NEEDS.name][(n.code,)] = Current(
             n,
-            {"Code": n.code, "Intitulé": n.label, "Code public": publics_by_id.get(n.population_group_id),
-             "Code territoire": territory.get(n.territory_id), "Unité": n.unit, "Effectif": n.size,
-             "Formule de dimensionnement": n.sizing_formula, "Source": n.source, "Millésime": n.vintage,
-             "Effectif au": n.size_as_of, "Preuves": n.evidence_note, "Priorité": n.priority,
-             "Description": n.description},
-        )  # fmt: skip
+            {
+                "Code": n.code,
+                "Intitulé": n.label,
+                "Code public": publics_by_id.get(n.population_group_id),
+                "Code territoire": territory.get(n.territory_id),
+                "Unité": n.unit,
+                "Effectif": n.size,
+                "Formule de dimensionnement": n.sizing_formula,
+                "Source": n.source,
+                "Millésime": n.vintage,
+                "Effectif au": n.size_as_of,
+                "Preuves": n.evidence_note,
+                "Priorité": n.priority,
+                "Description": n.description,
+            },
+        )
     for o in look.objectives.values():
         state[S.OBJECTIVES.name][(o.code,)] = Current(
             o,
-            {"Code": o.code, "Intitulé": o.title, "Code parent": objectives_by_id.get(o.parent_id or 0),
-             "Perspective": o.perspective, "Code service": services_by_id.get(o.service_id or 0),
-             "Responsable (courriel)": users_by_id.get(o.owner_id or 0), "Échéance": o.deadline,
-             "Poids": o.weight, "Besoins visés": tuple(sorted(n.code for n in o.needs)),
-             "Activités mobilisées": tuple(sorted(a.code for a in o.activities)),
-             "Statut": o.status.value, "Description": o.description},
-        )  # fmt: skip
+            {
+                "Code": o.code,
+                "Intitulé": o.title,
+                "Code parent": objectives_by_id.get(o.parent_id or 0),
+                "Perspective": o.perspective,
+                "Code service": services_by_id.get(o.service_id or 0),
+                "Responsable (courriel)": users_by_id.get(o.owner_id or 0),
+                "Échéance": o.deadline,
+                "Poids": o.weight,
+                "Besoins visés": tuple(sorted(n.code for n in o.needs)),
+                "Activités mobilisées": tuple(sorted(a.code for a in o.activities)),
+                "Statut": o.status.value,
+                "Description": o.description,
+            },
+        )
     for i in look.indicators.values():
         state[S.INDICATORS.name][(i.code,)] = Current(
             i,
-            {"Code": i.code, "Intitulé": i.label, "Type": i.type, "Unité": i.unit, "Sens": i.direction,
-             "Fréquence": i.frequency, "Perspective": i.perspective, "Formule": i.formula,
-             "Décimales": i.decimals, "Poids": i.weight, "Source": i.source, "Millésime": i.vintage,
-             "Valeur de référence": i.baseline_value, "Période de référence": i.baseline_period_key,
-             "Code service": services_by_id.get(i.service_id or 0),
-             "Responsable (courriel)": users_by_id.get(i.owner_id or 0),
-             "Code objectif": objectives_by_id.get(i.objective_id or 0),
-             "Code activité": activities_by_id.get(i.activity_id or 0),
-             "Code besoin": needs_by_id.get(i.need_id or 0), "Description": i.description},
-        )  # fmt: skip
+            {
+                "Code": i.code,
+                "Intitulé": i.label,
+                "Type": i.type,
+                "Unité": i.unit,
+                "Sens": i.direction,
+                "Fréquence": i.frequency,
+                "Perspective": i.perspective,
+                "Formule": i.formula,
+                "Décimales": i.decimals,
+                "Poids": i.weight,
+                "Source": i.source,
+                "Millésime": i.vintage,
+                "Valeur de référence": i.baseline_value,
+                "Période de référence": i.baseline_period_key,
+                "Code service": services_by_id.get(i.service_id or 0),
+                "Responsable (courriel)": users_by_id.get(i.owner_id or 0),
+                "Code objectif": objectives_by_id.get(i.objective_id or 0),
+                "Code activité": activities_by_id.get(i.activity_id or 0),
+                "Code besoin": needs_by_id.get(i.need_id or 0),
+                "Description": i.description,
+            },
+        )
         for t in i.targets:
             key = periods_by_id.get(t.period_id, str(t.period_id))
             state[S.TARGETS.name][(i.code, key)] = Current(t, target_values(i.code, key, t))
@@ -216,11 +282,16 @@ def target_values(indicator_code: str, period_key: str, t: Target) -> dict[str, 
     relative = t.threshold_mode.value == "relative"
     scale = 100.0 if relative else 1.0
     return {
-        "Code indicateur": indicator_code, "Période": period_key, "Cible": t.value,
-        "Borne basse": t.band_low, "Borne haute": t.band_high, "Seuils": t.threshold_mode,
-        "Seuil orange": round(t.amber_tolerance * scale, 10), "Seuil rouge": round(t.red_tolerance * scale, 10),
+        "Code indicateur": indicator_code,
+        "Période": period_key,
+        "Cible": t.value,
+        "Borne basse": t.band_low,
+        "Borne haute": t.band_high,
+        "Seuils": t.threshold_mode,
+        "Seuil orange": round(t.amber_tolerance * scale, 10),
+        "Seuil rouge": round(t.red_tolerance * scale, 10),
         "Supprimer": False,
-    }  # fmt: skip
+    }
 
 
 def _sortable(key: Key) -> tuple[str, ...]:
