@@ -16,16 +16,19 @@ from optimizer.problem import (
     TABLE_COLUMNS,
     ActivitySpec,
     Coverage,
+    Delivery,
     EquityFloor,
     NeedSpec,
     Problem,
     ProblemError,
     ServiceSpec,
+    TerritorySpec,
     check_problem,
     problem_from_dict,
     problem_from_tables,
     problem_to_dict,
     problem_to_tables,
+    with_computed_coverage,
 )
 from optimizer.solve import STATUS_FR, Solution, SolverName, Status, solve
 
@@ -36,6 +39,7 @@ __all__ = [
     "ActivitySpec",
     "BindingConstraint",
     "Coverage",
+    "Delivery",
     "EquityFloor",
     "Evaluation",
     "Explanation",
@@ -48,6 +52,7 @@ __all__ = [
     "Solution",
     "SolverName",
     "Status",
+    "TerritorySpec",
     "WhatIf",
     "build_reallocation_model",
     "check_problem",
@@ -63,4 +68,5 @@ __all__ = [
     "problem_to_tables",
     "solve",
     "uniform_cut",
+    "with_computed_coverage",
 ]

@@ -5,7 +5,10 @@ Used for today's allocation (``current_volume``) and for the "same cut everywher
 
 Formulas (notation of :mod:`optimizer.problem`)
 -----------------------------------------------
-- covered ``c_n = min(S_n, sum_a k_an x_a)`` persons; rate ``c_n / S_n``;
+- covered ``c_n = min(S_n, sum_a k_an s_an x_a)`` persons, ``s_an`` the counted share of the one
+  coverage model (:mod:`scorecard.coverage`: each unit of output counted once, where it is
+  delivered); rate ``c_n / S_n``. Summed over needs, covered persons are *needs covered* (one
+  person may be in two needs);
 - value ``sum_n p_n sum_k weight_k x min(max(c_n - b_{k-1} S_n, 0), (b_k - b_{k-1}) S_n)``, divided
   by ``S_n`` for the "rates" objective (no step: ``p_n c_n``), the optimizer's ``coverage_value``;
 - activity cost ``u_a x_a + f_a [a runs]`` EUR (by default an activity runs when it has a volume);
@@ -22,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from optimizer.problem import Problem, ProblemError
+from scorecard.coverage import covered_persons, offered_persons
 
 
 @dataclass(frozen=True)
@@ -64,10 +68,10 @@ def _value_and_costs(
     """(covered persons by need, value, cost by activity) of volumes ``x``."""
     arrays = problem.arrays()
     size = arrays.size
-    reach = np.bincount(
-        arrays.cov_need, weights=arrays.cov_coefficient * x[arrays.cov_activity], minlength=len(problem.needs)
+    reach = offered_persons(
+        len(problem.needs), arrays.cov_activity, arrays.cov_need, arrays.cov_coefficient, x
     )
-    covered = np.minimum(size, reach)
+    covered = covered_persons(size, reach)
     steps = problem.diminishing_returns or ((1.0, 1.0),)
     weighted = np.zeros(len(problem.needs))
     previous = 0.0

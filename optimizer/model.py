@@ -15,7 +15,9 @@ Objective
     ("persons") or ``p_n x weight_k / S_n`` ("rates"). Weights do not increase with k, so the
     value of a need is concave in its coverage and the steps fill in order: still an LP.
 Rows (named ``kind[key]``)
-    ``cover[n]``     ``sum_k c_nk - sum_a k_an x_a <= 0``   (so ``c_n <= sum_a k_an x_a``)
+    ``cover[n]``     ``sum_k c_nk - sum_a k_an s_an x_a <= 0``   (so ``c_n <= sum_a k_an s_an x_a``;
+                     ``s_an`` the counted share of the one coverage model, :mod:`scorecard.coverage`:
+                     each unit of output counted once, where it is delivered; a constant, so linear)
     ``budget[s]``    ``sum_{a in s} (u_a x_a + f_a y_a) - b_s = 0``
     ``envelope``     ``sum_s b_s <= E``                     (= ``sum_a (u_a x_a + f_a y_a) <= E``)
     ``capacity[a]``  ``x_a - M_a y_a <= 0`` for a fixed cost (``M_a = K_a``; without capacity
@@ -141,6 +143,7 @@ def formulate(problem: Problem, *, relax_integers: bool = False) -> Formulation:
     s_codes = [s.code for s in problem.services]
     arrays = problem.arrays()
     svc = arrays.service
+    # effective coefficients k_an s_an: each unit of output counted once across its needs
     cov_a, cov_n, cov_k = arrays.cov_activity, arrays.cov_need, arrays.cov_coefficient
     unit, fixed, minv = arrays.unit_cost, arrays.fixed_cost, arrays.min_volume
     cap, staff = arrays.capacity, arrays.staff_per_unit
@@ -254,7 +257,8 @@ def formulate(problem: Problem, *, relax_integers: bool = False) -> Formulation:
 
     if len(y_acts):
         useful = np.zeros(n_a)
-        np.maximum.at(useful, cov_a, size[cov_n] / cov_k)
+        counted = cov_k > 0
+        np.maximum.at(useful, cov_a[counted], size[cov_n[counted]] / cov_k[counted])
         with np.errstate(divide="ignore"):
             by_cost = np.where(unit > 0, problem.envelope / np.where(unit > 0, unit, 1.0), useful)
         big_m = np.maximum(np.where(np.isfinite(cap), cap, by_cost), minv)[y_acts]

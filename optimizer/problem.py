@@ -10,7 +10,13 @@ Notation (docs/optimizer.md)
 - service ``s``: ``current_budget`` B_s (EUR; when absent, the current cost of its activities
   ``sum_a u_a v_a + f_a [v_a > 0]``), allowed change ``[min_change, max_change]`` as fractions
   (-0.10 / +0.15; ``None`` = no bound on that side), ``legal_floor`` L_s (EUR, mandatory missions);
-- coverage ``(a, n, k_an)``: persons of need n covered by one unit of activity a;
+- coverage ``(a, n, k_an, e_an)``: persons of need n covered by one unit of activity a, and an
+  optional explicit share e_an of a's output given to n;
+- deliveries ``(a, t, d_at)``: the share of a's output delivered in territory t (none: everywhere),
+  and the territory tree (``territories``: code, parent). The counted share ``s_an`` of each
+  coverage follows the one coverage model (:mod:`scorecard.coverage`): each unit of output is
+  counted once, among the needs it reaches where it is delivered, pro rata of their sizes unless
+  explicit shares are set. The optimizer's coverage is ``c_n <= sum_a k_an s_an x_a``;
 - ``envelope`` E (EUR), ``staff_limit`` H (ETP, ``None`` = none), the objective ("persons":
   priority-weighted persons covered; "rates": priority-weighted coverage rates), optional
   diminishing returns (steps ``(rate_upper_bound, weight)``, weights non-increasing so the value
@@ -28,12 +34,14 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, cast
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+
+from scorecard.coverage import ancestry_matrix, counted_shares, covered_persons, offered_persons
 
 ObjectiveKind = Literal["persons", "rates"]
 FloorScope = Literal["group", "territory"]
@@ -99,15 +107,44 @@ class NeedSpec:
     min_coverage_rate: float | None = None
     min_coverage_soft: bool = False
     shortfall_penalty: float | None = None
+    #: Persons covered at the current volumes (computed by Pilotis when it writes a file).
+    current_covered: float | None = None
 
 
 @dataclass(frozen=True)
 class Coverage:
-    """One unit of ``activity`` covers ``coefficient`` persons of ``need``."""
+    """One unit of ``activity`` covers ``coefficient`` persons of ``need``.
+
+    ``share``: the explicit share of the activity's output given to the need (``None``: the pro
+    rata rule of :mod:`scorecard.coverage`). ``counted_share``: the share the model counts
+    (``s_an``), computed by Pilotis when it writes a file, checked when one is read.
+    """
 
     activity: str
     need: str
     coefficient: float
+    share: float | None = None
+    counted_share: float | None = None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """``share`` of ``activity``'s output is delivered in ``territory`` (an activity without any
+    delivery is delivered everywhere)."""
+
+    activity: str
+    territory: str
+    share: float = 1.0
+
+
+@dataclass(frozen=True)
+class TerritorySpec:
+    """A node of the territory tree: a delivery reaches the needs of its territory, of the
+    territories it contains and of those that contain it."""
+
+    code: str
+    parent: str | None = None
+    name: str = ""
 
 
 @dataclass(frozen=True)
@@ -130,8 +167,11 @@ class EquityFloor:
 class ProblemArrays:
     """The numbers of a problem as arrays, in the order of its activities, needs and services.
 
-    ``service``: service index of each activity; ``cov_activity``/``cov_need``/``cov_coefficient``:
-    the coverages; ``capacity`` is +inf where there is none. Built once per problem (cached).
+    ``service``: service index of each activity; ``cov_activity``/``cov_need``: the coverages;
+    ``cov_coefficient`` is the *effective* coefficient ``k_an s_an`` (persons per unit counted for
+    the need: the coefficient given times the counted share ``cov_share``), the one of the
+    ``cover[n]`` rows and of every evaluation; ``capacity`` is +inf where there is none. Built
+    once per problem (cached).
     """
 
     unit_cost: npt.NDArray[np.float64]
@@ -146,6 +186,8 @@ class ProblemArrays:
     cov_activity: npt.NDArray[np.int64]
     cov_need: npt.NDArray[np.int64]
     cov_coefficient: npt.NDArray[np.float64]
+    cov_share: npt.NDArray[np.float64]
+    cov_given_coefficient: npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)
@@ -164,6 +206,8 @@ class Problem:
     equity_floors: tuple[EquityFloor, ...] = ()
     name: str = ""
     year: int | None = None
+    deliveries: tuple[Delivery, ...] = ()
+    territories: tuple[TerritorySpec, ...] = ()
     _cache: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False, hash=False)
 
     def current_budgets(self) -> dict[str, float]:
@@ -202,6 +246,11 @@ class Problem:
             for c in self.coverages
             if c.activity not in a_index or c.need not in n_index
         ]
+        bad += [
+            f"livraison « {d.activity} » → « {d.territory} » : activité inconnue"
+            for d in self.deliveries
+            if d.activity not in a_index
+        ]
         if bad:
             raise ProblemError(bad)
 
@@ -223,10 +272,57 @@ class Problem:
                 (a_index[c.activity] for c in self.coverages), dtype=np.int64, count=n_c
             ),
             cov_need=np.fromiter((n_index[c.need] for c in self.coverages), dtype=np.int64, count=n_c),
-            cov_coefficient=floats((c.coefficient for c in self.coverages), n_c),
+            cov_coefficient=np.zeros(n_c),
+            cov_share=np.zeros(n_c),
+            cov_given_coefficient=floats((c.coefficient for c in self.coverages), n_c),
         )
+        share = self._counted_shares(arrays.cov_activity, arrays.cov_need, a_index)
+        arrays = replace(arrays, cov_share=share, cov_coefficient=arrays.cov_given_coefficient * share)
         self._cache["arrays"] = arrays
         return arrays
+
+    def territory_parents(self) -> dict[str, str | None]:
+        """The territory tree (code -> parent code), with the needs' and deliveries' territories
+        that the ``territories`` list does not hold as roots."""
+        parents: dict[str, str | None] = {t.code: t.parent for t in self.territories}
+        for code in [n.territory for n in self.needs] + [d.territory for d in self.deliveries]:
+            if code is not None:
+                parents.setdefault(code, None)
+        return parents
+
+    def _counted_shares(
+        self, cov_activity: npt.NDArray[np.int64], cov_need: npt.NDArray[np.int64], a_index: Mapping[str, int]
+    ) -> npt.NDArray[np.float64]:
+        """``s_an`` of every coverage by the one coverage model (:func:`scorecard.coverage.counted_shares`)."""
+        index, ancestry = ancestry_matrix(self.territory_parents())
+        need_t = np.fromiter(
+            (-1 if n.territory is None else index[n.territory] for n in self.needs),
+            dtype=np.int64, count=len(self.needs),
+        )  # fmt: skip
+        explicit = np.fromiter(
+            (math.nan if c.share is None else c.share for c in self.coverages),
+            dtype=np.float64, count=len(self.coverages),
+        )  # fmt: skip
+        return counted_shares(
+            cov_activity, cov_need, explicit,
+            np.fromiter((n.size for n in self.needs), dtype=np.float64, count=len(self.needs)), need_t,
+            np.array([a_index[d.activity] for d in self.deliveries], dtype=np.int64),
+            np.array([index[d.territory] for d in self.deliveries], dtype=np.int64),
+            np.array([d.share for d in self.deliveries], dtype=np.float64), ancestry,
+        )  # fmt: skip
+
+    def current_coverage(self) -> dict[str, float]:
+        """Persons covered of each need at the current volumes, ``min(S_n, sum_a k_an s_an v_a)``."""
+        arrays = self.arrays()
+        offered = offered_persons(
+            len(self.needs),
+            arrays.cov_activity,
+            arrays.cov_need,
+            arrays.cov_coefficient,
+            arrays.current_volume,
+        )
+        covered = covered_persons(arrays.size, offered)
+        return {n.code: float(v) for n, v in zip(self.needs, covered, strict=True)}
 
     def service_bounds(self) -> dict[str, tuple[float, float | None, str]]:
         """Each service's allowed budget ``(lower, upper, lower_reason)``, EUR.
@@ -370,6 +466,15 @@ NEED_FIELDS = (
         check=">0",
         description="Pénalité par personne manquante (unités de l'objectif)",
     ),
+    _Field(
+        "current_covered",
+        "couverts_aujourdhui",
+        "number",
+        nullable=True,
+        check=">=0",
+        description="Personnes couvertes aux volumes actuels (calculé par Pilotis ; vérifié à la lecture, "
+        "laisser vide pour le recalculer)",
+    ),
 )
 
 COVERAGE_FIELDS = (
@@ -378,6 +483,46 @@ COVERAGE_FIELDS = (
     _Field(
         "coefficient", "coefficient", "number", True, check=">0", description="Personnes couvertes par unité"
     ),
+    _Field(
+        "share",
+        "part",
+        "number",
+        nullable=True,
+        check="rate",
+        description="Part explicite de la production de l'activité donnée à ce besoin (0 à 1) ; "
+        "absent : prorata des effectifs des besoins atteints",
+    ),
+    _Field(
+        "counted_share",
+        "part_comptee",
+        "number",
+        nullable=True,
+        check="rate",
+        description="Part comptée pour ce besoin (calculée par Pilotis : lieux de livraison et règle de "
+        "partage appliqués ; vérifiée à la lecture, laisser vide pour la recalculer)",
+    ),
+)
+
+DELIVERY_FIELDS = (
+    _Field("activity", "activite", "ref", True, description="Code de l'activité"),
+    _Field("territory", "territoire", "ref", True, description="Territoire où elle est délivrée"),
+    _Field(
+        "share",
+        "part",
+        "number",
+        True,
+        check="rate",
+        description="Part de sa production délivrée dans ce territoire (0 à 1) ; une activité sans "
+        "livraison est délivrée partout",
+    ),
+)
+
+TERRITORY_FIELDS = (
+    _Field(
+        "code", "code", "code", True, description="Territoire (tel que les besoins et livraisons le nomment)"
+    ),
+    _Field("parent", "parent", "ref", nullable=True, description="Territoire qui le contient"),
+    _Field("name", "nom", "text", description="Libellé"),
 )
 
 EQUITY_FIELDS = (
@@ -401,6 +546,8 @@ COLLECTIONS: dict[str, tuple[_Field, ...]] = {
     "needs": NEED_FIELDS,
     "coverages": COVERAGE_FIELDS,
     "equity_floors": EQUITY_FIELDS,
+    "deliveries": DELIVERY_FIELDS,
+    "territories": TERRITORY_FIELDS,
 }
 
 #: French name of each collection in messages (dict paths) and its sheet in a workbook.
@@ -410,6 +557,8 @@ COLLECTION_LABELS = {
     "needs": "besoins",
     "coverages": "couvertures",
     "equity_floors": "équité",
+    "deliveries": "livraisons",
+    "territories": "territoires",
 }
 SHEETS = {
     "services": "services",
@@ -417,6 +566,8 @@ SHEETS = {
     "needs": "besoins",
     "coverages": "couverture",
     "equity_floors": "equite",
+    "deliveries": "livraisons",
+    "territories": "territoires",
 }
 PARAMETERS_SHEET = "parametres"
 
@@ -471,7 +622,24 @@ def problem_to_dict(problem: Problem) -> dict[str, Any]:
         "needs": [record(n, NEED_FIELDS) for n in problem.needs],
         "coverages": [record(c, COVERAGE_FIELDS) for c in problem.coverages],
         "equity_floors": [record(e, EQUITY_FIELDS) for e in problem.equity_floors],
+        "deliveries": [record(d, DELIVERY_FIELDS) for d in problem.deliveries],
+        "territories": [record(t, TERRITORY_FIELDS) for t in problem.territories],
     }
+
+
+def with_computed_coverage(problem: Problem) -> Problem:
+    """The problem with what Pilotis computes written in: each coverage's counted share and each
+    need's persons covered at the current volumes (what a file carries for readers and checkers)."""
+    arrays = problem.arrays()
+    today = problem.current_coverage()
+    return replace(
+        problem,
+        coverages=tuple(
+            replace(c, counted_share=float(s))
+            for c, s in zip(problem.coverages, arrays.cov_share, strict=True)
+        ),
+        needs=tuple(replace(n, current_covered=today[n.code]) for n in problem.needs),
+    )
 
 
 def _dict_locator(collection: str | None, index: int | None, name: str | None) -> str:
@@ -581,6 +749,8 @@ def problem_to_tables(problem: Problem) -> dict[str, pd.DataFrame]:
         "needs": problem.needs,
         "coverages": problem.coverages,
         "equity_floors": problem.equity_floors,
+        "deliveries": problem.deliveries,
+        "territories": problem.territories,
     }
     for collection, fields in COLLECTIONS.items():
         rows = []
@@ -891,6 +1061,7 @@ def _build(
 
     service_rows, activity_rows, need_rows = parse("services"), parse("activities"), parse("needs")
     coverage_rows, equity_rows = parse("coverages"), parse("equity_floors")
+    delivery_rows, territory_rows = parse("deliveries"), parse("territories")
     services_by_code = unique("services", service_rows)
     activities_by_code = unique("activities", activity_rows)
     needs_by_code = unique("needs", need_rows)
@@ -933,8 +1104,57 @@ def _build(
                     f"couverture « {a} » → « {n} » en double (déjà en {locate('coverages', pairs[(a, n)], None)})",
                 )
             pairs[(a, n)] = i
+    territory_codes = unique("territories", territory_rows)
+    for row in territory_rows:
+        parent = row.get("parent")
+        if parent is not None and parent not in territory_codes:
+            error("territories", row["__index__"], "parent", f"territoire « {parent} » inconnu")
+    for row in territory_rows:  # a cycle would make the tree infinite
+        seen, parent = {row.get("code")}, row.get("parent")
+        while parent is not None and parent in territory_codes and parent not in seen:
+            seen.add(parent)
+            parent = territory_codes[parent].get("parent")
+        if parent is not None and parent in seen:
+            error("territories", row["__index__"], "parent", "boucle dans l'arborescence des territoires")
+    if territory_codes:
+        for row in need_rows:
+            where = row.get("territory")
+            if where is not None and where not in territory_codes:
+                error(
+                    "needs", row["__index__"], "territory", f"territoire « {where} » absent des territoires"
+                )
+    need_territories = {r["territory"] for r in need_rows if r.get("territory")}
+    delivered: dict[tuple[str, str], int] = {}
+    delivered_share: dict[str, float] = {}
+    for row in delivery_rows:
+        i = row["__index__"]
+        a, t = row.get("activity"), row.get("territory")
+        if a is not None and a not in activities_by_code:
+            error("deliveries", i, "activity", f"activité « {a} » inconnue")
+        if t is not None and t not in territory_codes and t not in need_territories:
+            error(
+                "deliveries",
+                i,
+                "territory",
+                f"territoire « {t} » inconnu (ni territoire listé ni territoire d'un besoin)",
+            )
+        if a is not None and t is not None:
+            if (a, t) in delivered:
+                error("deliveries", i, None, f"livraison « {a} » → « {t} » en double "
+                      f"(déjà en {locate('deliveries', delivered[(a, t)], None)})")  # fmt: skip
+            delivered[(a, t)] = i
+        if a is not None and row.get("share") is not None:
+            delivered_share[a] = delivered_share.get(a, 0.0) + row["share"]
+    for a, total in sorted(delivered_share.items()):
+        if total > 1 + 1e-9:
+            error(
+                "deliveries",
+                None,
+                None,
+                f"les parts livrées de l'activité « {a} » dépassent 100 % ({total:.6g})",
+            )
     groups = {r["population_group"] for r in need_rows if r.get("population_group")}
-    territories = {r["territory"] for r in need_rows if r.get("territory")}
+    territories = need_territories
     for row in equity_rows:
         scope, target = row.get("scope"), row.get("target")
         if scope is None or target is None:
@@ -953,7 +1173,7 @@ def _build(
     def make(cls: type[Any], row: Mapping[str, Any]) -> Any:
         return cls(**{k: v for k, v in row.items() if not k.startswith("__")})
 
-    return Problem(
+    problem = Problem(
         activities=tuple(make(ActivitySpec, r) for r in activity_rows),
         needs=tuple(make(NeedSpec, r) for r in need_rows),
         services=tuple(make(ServiceSpec, r) for r in service_rows),
@@ -966,7 +1186,31 @@ def _build(
         equity_floors=tuple(make(EquityFloor, r) for r in equity_rows),
         name=name,
         year=year,
+        deliveries=tuple(make(Delivery, r) for r in delivery_rows),
+        territories=tuple(make(TerritorySpec, r) for r in territory_rows),
     )
+    # what Pilotis computed when it wrote the file must still follow from the data
+    arrays = problem.arrays()
+    for row, share in zip(coverage_rows, arrays.cov_share, strict=True):
+        given = row.get("counted_share")
+        if given is not None and not math.isclose(given, share, rel_tol=1e-6, abs_tol=1e-9):
+            error("coverages", row["__index__"], "counted_share",
+                  f"{given:.6g} ne suit plus des données ({share:.6g} par la règle de partage) : c'est une "
+                  "valeur calculée, laissez-la vide pour la recalculer ou corrigez parts et livraisons")  # fmt: skip
+    today = problem.current_coverage()
+    for row in need_rows:
+        given, computed = row.get("current_covered"), today.get(row.get("code", ""))
+        if (
+            given is not None
+            and computed is not None
+            and not math.isclose(given, computed, rel_tol=1e-6, abs_tol=1e-6)
+        ):
+            error("needs", row["__index__"], "current_covered",
+                  f"{given:.6g} ne suit plus des données ({computed:.6g} aux volumes actuels) : c'est une valeur "
+                  "calculée, laissez-la vide pour la recalculer")  # fmt: skip
+    if errors:
+        raise ProblemError(errors)
+    return problem
 
 
 def check_problem(problem: Problem) -> None:
@@ -1062,6 +1306,17 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         "needs": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/need"}},
         "coverages": {"type": "array", "items": {"$ref": "#/$defs/coverage"}},
         "equity_floors": {"type": "array", "items": {"$ref": "#/$defs/equity_floor"}},
+        "deliveries": {
+            "type": "array",
+            "description": "Où chaque activité est délivrée (une activité sans livraison l'est partout)",
+            "items": {"$ref": "#/$defs/delivery"},
+        },
+        "territories": {
+            "type": "array",
+            "description": "Arborescence des territoires : une livraison atteint les besoins de son territoire, "
+            "de ceux qu'il contient et de ceux qui le contiennent",
+            "items": {"$ref": "#/$defs/territory"},
+        },
     },
     "$defs": {
         "service": _record_schema(SERVICE_FIELDS, "Service"),
@@ -1069,5 +1324,7 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         "need": _record_schema(NEED_FIELDS, "Besoin"),
         "coverage": _record_schema(COVERAGE_FIELDS, "Couverture"),
         "equity_floor": _record_schema(EQUITY_FIELDS, "Plancher d'équité"),
+        "delivery": _record_schema(DELIVERY_FIELDS, "Livraison"),
+        "territory": _record_schema(TERRITORY_FIELDS, "Territoire"),
     },
 }

@@ -3,31 +3,38 @@
 Glossary of columns
 -------------------
 needs (index ``need_id``): ``size`` (NaN when unknown), ``priority`` (1-5), ``priority_weight``,
-    ``group``, ``territory``.
+    ``group``, ``territory`` (name, for the matrix), ``territory_id`` (key in the territory tree).
 activities (index ``activity_id``): ``volume`` (output units per year), ``cost`` (EUR per year;
     NaN for a partner's unknown cost).
 coverage: ``activity_id``, ``need_id``, ``coefficient`` (persons of the need answered by one unit
-    of the activity's output).
+    of the activity's output), ``share`` (explicit share, NaN: the pro rata rule).
+deliveries (optional): ``activity_id``, ``territory_id``, ``share`` (where the output is delivered).
 
 Formulas
 --------
-- an activity's output is shared among the needs it answers in proportion to their sizes:
-  share_{a,n} = size_n / sum of the sizes of a's needs (equal shares when none is known);
-- offered_n = sum over activities of coefficient_{a,n} x volume_a x share_{a,n} (persons answered);
-- covered_n = min(offered_n, size_n); coverage_rate_n = covered_n / size_n;
+- coverage is the one coverage model, :mod:`scorecard.coverage`: each unit of output is counted
+  once, shared among the needs it reaches where it is delivered (pro rata of their sizes unless
+  an explicit share is set): counted share ``s_an``; offered_n = sum_a coefficient_an x s_an x
+  volume_a (persons); covered_n = min(offered_n, size_n); coverage_rate_n = covered_n / size_n;
 - unmet_n = size_n - covered_n; over_supply_n = max(offered_n - size_n, 0);
-- the activity's cost follows the same shares; cost_per_person_n = attributed cost / covered_n;
+- the activity's cost follows the same counted shares (``cost_share = s_an``; a part delivered
+  where it reaches no need is attributed to none); cost_per_person_n = attributed cost / covered_n;
 - gap_index_n = priority_weight_n x unmet_n / size_n (the priority-weighted share left uncovered);
-- a need of unknown size gets no rate and no gap: it is flagged, never read as covered.
+- a need of unknown size gets no rate and no gap: it is flagged, never read as covered;
+- the matrix sums covered and sizes of the needs of a (group, territory) cell: a sum of needs
+  covered ("besoins couverts"), not of distinct persons (one person can be in two needs).
 Flags: ``high_priority_low_coverage`` (priority >= 4 and coverage < 50 %).
 """
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from scorecard.coverage import compute_coverage
 
 LOW_COVERAGE = 0.5
 HIGH_PRIORITY = 4
@@ -40,35 +47,35 @@ class Coherence:
     activity_shares: pd.DataFrame
 
 
-def compute_coherence(needs: pd.DataFrame, activities: pd.DataFrame, coverage: pd.DataFrame) -> Coherence:
-    """Coverage, gaps and costs per need, and the population group x territory matrix."""
-    links = coverage.merge(
-        activities[["volume", "cost"]], left_on="activity_id", right_index=True, how="left"
-    )
-    links = links[links["need_id"].isin(needs.index)].copy()
-    links["weight"] = links["need_id"].map(needs["size"].astype(float)).fillna(0.0)
-    total_weight = links.groupby("activity_id")["weight"].transform("sum")
-    count = links.groupby("activity_id")["need_id"].transform("size")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        links["cost_share"] = np.where(total_weight > 0, links["weight"] / total_weight, 1.0 / count)
-    links["persons"] = (
-        links["coefficient"].astype(float) * links["volume"].astype(float).fillna(0.0) * links["cost_share"]
-    )
+def compute_coherence(
+    needs: pd.DataFrame,
+    activities: pd.DataFrame,
+    coverage: pd.DataFrame,
+    deliveries: pd.DataFrame | None = None,
+    parents: Mapping[Hashable, Hashable | None] | None = None,
+) -> Coherence:
+    """Coverage, gaps and costs per need, and the population group x territory matrix.
+
+    Coverage is :func:`scorecard.coverage.compute_coverage` (the one coverage model: counted
+    shares, located deliveries); ``deliveries`` and ``parents`` are passed to it unchanged.
+    """
+    counted = compute_coverage(needs, activities, coverage, deliveries, parents)
+    links = counted.links.merge(activities[["cost"]], left_on="activity_id", right_index=True, how="left")
+    links["cost_share"] = links["counted_share"]
     links["attributed_cost"] = links["cost"].astype(float) * links["cost_share"]
     per_need = links.groupby("need_id").agg(
-        offered=("persons", "sum"),
         activities=("activity_id", "nunique"),
         attributed_cost=("attributed_cost", lambda s: s.sum(min_count=1)),
     )
     result = needs.copy()
     result = result.join(per_need, how="left")
-    result["offered"] = result["offered"].fillna(0.0)
+    result["offered"] = counted.needs["offered"]
     result["activities"] = result["activities"].fillna(0).astype(int)
     size = result["size"].astype(float)
     known = size.notna() & (size > 0)
-    result["covered"] = np.where(known, np.minimum(result["offered"], size), np.nan)
+    result["covered"] = counted.needs["covered"]
     with np.errstate(divide="ignore", invalid="ignore"):
-        result["coverage_rate"] = np.where(known, result["covered"] / size, np.nan)
+        result["coverage_rate"] = counted.needs["coverage_rate"]
         result["unmet"] = np.where(known, size - result["covered"], np.nan)
         result["over_supply"] = np.where(known, np.maximum(result["offered"] - size, 0.0), np.nan)
         result["cost_per_person"] = np.where(

@@ -77,9 +77,8 @@ from scorecard.benchmark import (
     compare,
     size_stratum,
 )
-from scorecard.coherence import compute_coherence
 from scorecard.confidentiality import DEFAULT_THRESHOLD
-from services.coherence import load_frames
+from services.coherence import coherence_of, load_frames
 from services.costing import latest_report
 from services.exports import set_cell
 from services.nomenclatures import function_label
@@ -298,7 +297,7 @@ def coverage_rates(
     if not needs:
         return {}
     frames = load_frames(session, organisation_id)
-    result = compute_coherence(frames["needs"], frames["activities"], frames["coverage"]).needs
+    result = coherence_of(frames).needs
     code_of = {n.id: n.code for n in needs}
     vintage_of = {n.id: n.vintage for n in needs}
     known = result[result["size"].notna() & (result["size"] > 0)].copy()

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from models import (
     Activity,
+    ActivityDelivery,
     ActivityNeedCoverage,
     Direction,
     Frequency,
@@ -34,7 +35,7 @@ from models import (
     objective_needs,
 )
 from scorecard import periods as P
-from scorecard.coherence import compute_coherence, orphans
+from scorecard.coherence import Coherence, compute_coherence, orphans
 from scorecard.confidentiality import DEFAULT_THRESHOLD, RULE, suppress_table
 from services.costing import current_costs
 from services.steering import ensure_periods
@@ -112,6 +113,7 @@ def load_frames(session: Session, organisation_id: int) -> dict[str, Any]:
             "priority_weight": [n.priority_weight for n, _, _ in needs],
             "group": [g for _, g, _ in needs],
             "territory": [t for _, _, t in needs],
+            "territory_id": [n.territory_id for n, _, _ in needs],
         },
         index=pd.Index([n.id for n, _, _ in needs], name="need_id"),
     )
@@ -136,12 +138,14 @@ def load_frames(session: Session, organisation_id: int) -> dict[str, Any]:
                 ActivityNeedCoverage.activity_id,
                 ActivityNeedCoverage.need_id,
                 ActivityNeedCoverage.coefficient,
+                ActivityNeedCoverage.share,
             )
             .join(Activity, Activity.id == ActivityNeedCoverage.activity_id)
             .where(Activity.organisation_id == organisation_id)
         ).all(),
-        columns=["activity_id", "need_id", "coefficient"],
-    )
+        columns=["activity_id", "need_id", "coefficient", "share"],
+    ).astype({"share": float})
+    deliveries, parents = located_offer(session, organisation_id)
     objectives = session.scalars(select(Objective).where(Objective.organisation_id == organisation_id)).all()
     links = pd.DataFrame(
         session.execute(
@@ -157,7 +161,7 @@ def load_frames(session: Session, organisation_id: int) -> dict[str, Any]:
     indicator_objectives = pd.Series([np.nan if o is None else float(o) for o in objective_ids], dtype=float)
     return {
         "need_rows": needs, "needs": need_frame, "activity_rows": activities, "activities": activity_frame,
-        "coverage": coverage, "objective_rows": objectives, "objective_needs": links,
+        "coverage": coverage, "deliveries": deliveries, "parents": parents, "objective_rows": objectives, "objective_needs": links,
         "objectives": pd.DataFrame(
             {"parent_id": [float(o.parent_id) if o.parent_id else np.nan for o in objectives]},
             index=pd.Index([o.id for o in objectives], name="objective_id"),
@@ -166,11 +170,40 @@ def load_frames(session: Session, organisation_id: int) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def located_offer(session: Session, organisation_id: int) -> tuple[pd.DataFrame, dict[int, int | None]]:
+    """Where the organisation's activities are delivered (``activity_id``, ``territory_id``,
+    ``share``; an activity without rows is delivered everywhere) and its territory tree (id ->
+    parent id), the inputs of the located coverage model (``scorecard.coverage``)."""
+    deliveries = pd.DataFrame(
+        session.execute(
+            select(ActivityDelivery.activity_id, ActivityDelivery.territory_id, ActivityDelivery.share)
+            .join(Activity, Activity.id == ActivityDelivery.activity_id)
+            .where(Activity.organisation_id == organisation_id)
+            .order_by(ActivityDelivery.activity_id, ActivityDelivery.territory_id)
+        ).all(),
+        columns=["activity_id", "territory_id", "share"],
+    ).astype({"share": float})
+    parents = {
+        int(i): (int(p) if p is not None else None)
+        for i, p in session.execute(
+            select(Territory.id, Territory.parent_id).where(Territory.organisation_id == organisation_id)
+        )
+    }
+    return deliveries, parents
+
+
+def coherence_of(frames: dict[str, Any]) -> Coherence:
+    """:func:`scorecard.coherence.compute_coherence` of frames loaded by :func:`load_frames`."""
+    return compute_coherence(
+        frames["needs"], frames["activities"], frames["coverage"], frames["deliveries"], frames["parents"]
+    )
+
+
 def build_coherence(
     session: Session, organisation_id: int, *, threshold: int = DEFAULT_THRESHOLD
 ) -> CoherenceView:
     frames = load_frames(session, organisation_id)
-    result = compute_coherence(frames["needs"], frames["activities"], frames["coverage"])
+    result = coherence_of(frames)
     rows = result.needs
     lines: list[NeedLine] = []
     for need, group, territory in frames["need_rows"]:
@@ -260,7 +293,7 @@ def need_offer(session: Session, need: Need, view: CoherenceView) -> list[dict[s
 def publish_coverage_indicators(session: Session, organisation_id: int, *, year: int) -> int:
     """Feed the scorecard: one yearly "coverage rate" indicator per population group. Flushes."""
     view_frames = load_frames(session, organisation_id)
-    result = compute_coherence(view_frames["needs"], view_frames["activities"], view_frames["coverage"]).needs
+    result = coherence_of(view_frames).needs
     known = result[result["size"].notna() & (result["size"] > 0)]
     groups = {
         g.name: g

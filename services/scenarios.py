@@ -45,6 +45,7 @@ from models import (
 from optimizer import (
     ActivitySpec,
     Coverage,
+    Delivery,
     EquityFloor,
     Explanation,
     NeedSpec,
@@ -52,13 +53,17 @@ from optimizer import (
     ProblemError,
     ServiceSpec,
     Solution,
+    TerritorySpec,
     evaluate,
     explain,
     problem_from_dict,
     problem_to_dict,
     solve,
     uniform_cut,
+    with_computed_coverage,
 )
+from scorecard.coverage import unique_labels
+from services.coherence import coherence_of, load_frames, located_offer
 from services.costing import current_costs
 from services.problem_files import solution_to_dict
 
@@ -116,12 +121,29 @@ def current_problem(
     min_change: float = DEFAULT_MIN_CHANGE,
     max_change: float = DEFAULT_MAX_CHANGE,
 ) -> Problem:
-    """Today's situation as an optimizer problem, with the envelope equal to today's total cost."""
+    """Today's situation as an optimizer problem, with the envelope equal to today's total cost.
+
+    Coverage follows the one coverage model (``scorecard.coverage``, the coherence's): the
+    problem carries the territory tree, the deliveries and the explicit shares, and each
+    coverage's counted share and each need's persons covered today are written in it
+    (:func:`optimizer.problem.with_computed_coverage`), equal to ``/coherence`` by construction.
+    """
     costs = current_costs(session, organisation_id)
+    territory_rows = session.execute(
+        select(Territory.id, Territory.parent_id, Territory.name, Territory.code)
+        .where(Territory.organisation_id == organisation_id)
+        .order_by(Territory.id)
+    ).all()
+    labels = dict(
+        zip(
+            [t.id for t in territory_rows],
+            unique_labels([t.name for t in territory_rows], [t.code for t in territory_rows]),
+            strict=True,
+        )
+    )
     rows = session.execute(
-        select(Activity, Service, Territory.name)
+        select(Activity, Service)
         .join(Service, Service.id == Activity.service_id)
-        .outerjoin(Territory, Territory.id == Activity.territory_id)
         .where(Activity.organisation_id == organisation_id)
         .order_by(Activity.code)
     ).all()
@@ -129,8 +151,9 @@ def current_problem(
     budgets: dict[str, float] = {}
     floors: dict[str, float] = {}
     services: dict[str, Service] = {}
-    for activity, service, territory in rows:
+    for activity, service in rows:
         services[service.code] = service
+        territory = labels.get(activity.territory_id) if activity.territory_id is not None else None
         volume = float(activity.volume or 0)
         fixed = float(activity.fixed_cost or 0)
         partner = service.kind is ServiceKind.PARTNER or activity.unit_cost is None
@@ -177,9 +200,8 @@ def current_problem(
         for code, service in sorted(services.items())
     )
     needs = session.execute(
-        select(Need, PopulationGroup.name, Territory.name)
+        select(Need, PopulationGroup.name)
         .join(PopulationGroup, PopulationGroup.id == Need.population_group_id)
-        .join(Territory, Territory.id == Need.territory_id)
         .where(Need.organisation_id == organisation_id, Need.size.is_not(None), Need.size > 0)
         .order_by(Need.code)
     ).all()
@@ -190,31 +212,71 @@ def current_problem(
             priority=float(need.priority_weight or 1.0),
             name=need.label,
             population_group=group,
-            territory=territory,
+            territory=labels[need.territory_id],
         )
-        for need, group, territory in needs
+        for need, group in needs
     )
     known_needs = {n.code for n in need_specs}
     coverage = session.execute(
-        select(Activity.code, Need.code, ActivityNeedCoverage.coefficient)
+        select(Activity.code, Need.code, ActivityNeedCoverage.coefficient, ActivityNeedCoverage.share,
+               Activity.id, Need.id)
         .join(Activity, Activity.id == ActivityNeedCoverage.activity_id)
         .join(Need, Need.id == ActivityNeedCoverage.need_id)
         .where(Activity.organisation_id == organisation_id)
         .order_by(Activity.code, Need.code)
-    ).all()
+    ).all()  # fmt: skip
+    kept = [row for row in coverage if row[1] in known_needs and row[2] > 0]
     coverages = tuple(
-        Coverage(activity=a, need=n, coefficient=float(c))
-        for a, n, c in coverage
-        if n in known_needs and c > 0
+        Coverage(activity=a, need=n, coefficient=float(c), share=None if share is None else float(share))
+        for a, n, c, share, _, _ in kept
+    )
+    deliveries, _ = located_offer(session, organisation_id)
+    code_of = {a.id: a.code for a, _ in rows}
+    delivery_specs = tuple(
+        Delivery(activity=code_of[int(a)], territory=labels[int(t)], share=float(share))
+        for a, t, share in zip(
+            deliveries["activity_id"].tolist(),
+            deliveries["territory_id"].tolist(),
+            deliveries["share"].tolist(),
+            strict=True,
+        )
+    )
+    territory_specs = tuple(
+        TerritorySpec(code=labels[t.id], parent=labels.get(t.parent_id) if t.parent_id else None, name=t.name)
+        for t in territory_rows
     )
     total = sum(budgets.values())
-    return Problem(
+    problem = Problem(
         activities=tuple(activities),
         needs=need_specs,
         services=service_specs,
         coverages=coverages,
         envelope=round(total, 2),
+        deliveries=delivery_specs,
+        territories=territory_specs,
     )
+    # The coherence's counted shares, over every need (those of unknown size too): where an
+    # explicit share given to a need left out of the problem (unknown size) makes the problem's
+    # rule differ, that activity's counted shares are written as explicit shares, delivered
+    # everywhere, so that the problem counts exactly what /coherence counts.
+    frames = load_frames(session, organisation_id)
+    counted = coherence_of(frames).activity_shares.set_index(["activity_id", "need_id"])["counted_share"]
+    wanted = [float(counted.get((aid, nid), 0.0)) for _, _, _, _, aid, nid in kept]
+    differs = {
+        c.activity
+        for c, want, got in zip(coverages, wanted, problem.arrays().cov_share, strict=True)
+        if not math.isclose(want, float(got), rel_tol=1e-9, abs_tol=1e-12)
+    }
+    if differs:
+        problem = replace(
+            problem,
+            coverages=tuple(
+                replace(c, share=want) if c.activity in differs else c
+                for c, want in zip(coverages, wanted, strict=True)
+            ),
+            deliveries=tuple(d for d in delivery_specs if d.activity not in differs),
+        )
+    return with_computed_coverage(problem)
 
 
 def build_problem(session: Session, organisation_id: int, data: ScenarioInput) -> Problem:

@@ -179,7 +179,7 @@ def test_the_explanation_names_only_limits_a_service_really_has(db_session, demo
     maximum decrease."""
     scenario = computed(db_session, demo.organisation_id, "Optimisé -5 % (limites)", cut=-0.05)
     at_maximum_decrease = [s for s in plain(scenario.explanation).splitlines() if "baisse maximale" in s]
-    assert any("« Pôle solidarité et insertion »" in s for s in at_maximum_decrease)
+    assert any("« Pôle seniors et maintien à domicile »" in s for s in at_maximum_decrease)
     assert [s for s in at_maximum_decrease if "(partenaire)" in s] == []
 
 
@@ -200,17 +200,17 @@ def test_activity_and_need_results_say_before_and_after(db_session, demo):
 
 
 def test_a_higher_priority_raises_the_coverage_of_that_need(db_session, demo):
+    """Each activity's output is shared between its needs by a fixed rule, so a priority moves money
+    towards the activities that serve the need, where they have room below their capacity (AAH)."""
     base = computed(db_session, demo.organisation_id, "Base -5 %", cut=-0.05)
-    what_if = computed(
-        db_session, demo.organisation_id, "Logement prioritaire", cut=-0.05, priorities={"AIDE_LOGEMENT": 20}
-    )
+    what_if = computed(db_session, demo.organisation_id, "AAH prioritaire", cut=-0.05, priorities={"AAH": 20})
     assert what_if.state is ScenarioState.SOLVED
-    assert what_if.parameters["priorities"] == {"AIDE_LOGEMENT": 20}
+    assert what_if.parameters["priorities"] == {"AAH": 20}
     stored = {n.code: n.priority for n in problem_from_dict(what_if.problem).needs}
-    assert stored["AIDE_LOGEMENT"] == 20 and stored["PA80"] == 4
+    assert stored["AAH"] == 20 and stored["PA80"] == 4
     before = {row["code"]: row["rate"] for row in need_results(db_session, base)}
     after = {row["code"]: row["rate"] for row in need_results(db_session, what_if)}
-    assert after["AIDE_LOGEMENT"] > before["AIDE_LOGEMENT"]
+    assert after["AAH"] > before["AAH"]
 
 
 def test_a_unit_cost_what_if_is_the_cost_of_the_scenario(db_session, demo):

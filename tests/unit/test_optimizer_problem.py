@@ -21,7 +21,7 @@ from optimizer import (
     problem_to_dict,
     problem_to_tables,
 )
-from optimizer.problem import COLLECTIONS
+from optimizer.problem import COLLECTIONS, Delivery, TerritorySpec
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,6 +33,9 @@ def rich_problem():
         needs[0], min_coverage_rate=0.2, min_coverage_soft=True, shortfall_penalty=3.0
     )
     needs[1] = dataclasses.replace(needs[1], min_coverage_rate=0.1)
+    coverages = list(problem.coverages)
+    coverages[0] = dataclasses.replace(coverages[0], share=0.4)
+    located = problem.activities[1].code
     return dataclasses.replace(
         problem,
         needs=tuple(needs),
@@ -41,6 +44,13 @@ def rich_problem():
         objective="rates",
         year=2027,
         equity_floors=(*problem.equity_floors, EquityFloor("territory", "T01", 0.1, soft=False)),
+        coverages=tuple(coverages),
+        territories=(
+            TerritorySpec("C", None, "Commune"),
+            TerritorySpec("T01", "C"),
+            TerritorySpec("T02", "C"),
+        ),
+        deliveries=(Delivery(located, "T01", 0.6), Delivery(located, "C", 0.4)),
     )
 
 
@@ -61,7 +71,9 @@ def test_dict_round_trip():
 def test_table_round_trip():
     problem = rich_problem()
     tables = problem_to_tables(problem)
-    assert list(tables) == ["parametres", "services", "activites", "besoins", "couverture", "equite"]
+    assert list(tables) == [
+        "parametres", "services", "activites", "besoins", "couverture", "equite", "livraisons", "territoires"
+    ]  # fmt: skip
     for sheet, frame in tables.items():
         assert list(frame.columns) == TABLE_COLUMNS[sheet]
     assert problem_from_tables(tables) == problem
@@ -79,6 +91,8 @@ def test_schema_file_is_the_schema_and_matches_the_fields():
         "needs": "need",
         "coverages": "coverage",
         "equity_floors": "equity_floor",
+        "deliveries": "delivery",
+        "territories": "territory",
     }
     for collection, definition in defs.items():
         schema = PROBLEM_SCHEMA["$defs"][definition]

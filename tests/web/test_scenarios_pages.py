@@ -401,5 +401,5 @@ def test_the_comparison_names_the_limiting_constraints_in_french(login_as, solve
     page = text(login_as("direction").get(f"/scenarios/comparer?ids={optimised}&ids={other}"))
     row = re.search(r'<th scope="row">Contraintes limitantes</th>(.*?)</tr>', page, re.S)
     assert row
-    assert "la baisse maximale du service « Pôle solidarité et insertion »" in row.group(1)
+    assert "la baisse maximale du service « Pôle seniors et maintien à domicile »" in row.group(1)
     assert "service_min[" not in row.group(1)
