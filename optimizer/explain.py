@@ -4,7 +4,7 @@ Method (docs/optimizer.md, "Explanation")
 -----------------------------------------
 - **Shadow prices** (duals): for each binding policy constraint (the envelope, a service's legal
   floor, the bounds of its stability band, the staff limit, a hard coverage floor), the change
-  of the objective per unit of its bound: "1 € de plus couvrirait X personnes pondérées".
+  of the objective per unit of its bound: "1 € de plus couvrirait X besoins pondérés".
 - **Ranging**: each shadow price is only locally true; it is shown with the interval of the bound
   over which it holds (the solver's ranging, :func:`optimizer.highs_direct.ranges`).
 - **Round steps, re-solved**: the envelope plus and minus ``step`` (100,000 EUR), and a round step
@@ -86,7 +86,8 @@ class Explanation:
 
 @dataclass(frozen=True)
 class _Unit:
-    """How the objective's unit reads: « personnes pondérées », or rate points."""
+    """How the objective's unit reads: « besoins pondérés » (persons covered, summed over needs,
+    weighted by priority: one person in two needs counts twice), or rate points."""
 
     factor: float
     one: str
@@ -100,7 +101,7 @@ class _Unit:
 def _unit(problem: Problem) -> _Unit:
     if problem.objective == "rates":
         return _Unit(100.0, "point de taux pondéré", "points de taux pondérés")
-    return _Unit(1.0, "personne pondérée", "personnes pondérées")
+    return _Unit(1.0, "besoin pondéré", "besoins pondérés")
 
 
 def _range_text(low: float | None, high: float | None, what: str, *, money: bool = True) -> str:
@@ -236,9 +237,9 @@ class _Explainer:
             status = f" La recherche s'est arrêtée à la limite de temps : c'est la meilleure solution trouvée{gap}."
         self.sentences.append(
             f"Avec une enveloppe de {format_euros(p.envelope)}, la répartition optimale dépense "
-            f"{format_euros(s.total_cost or 0.0)} et couvre {format_number(covered)} personnes sur "
+            f"{format_euros(s.total_cost or 0.0)} et couvre {format_number(covered)} besoins sur "
             f"{format_number(persons)} ({format_percent(covered / persons if persons else 0.0)}), "
-            f"soit {self.unit(value)}.{status}"
+            f"soit {self.unit(value)} (une personne qui relève de deux besoins y compte deux fois).{status}"
         )
         today = value_and_cost(p, p.arrays().current_volume)
         self.sentences.append(
@@ -532,7 +533,8 @@ class _Explainer:
         full = int((rate >= 1 - 1e-9).sum())
         none = int((covered <= VALUE_TOL).sum())
         self.sentences.append(
-            f"Besoins : {full} entièrement couverts, {n_n - full - none} en partie, {none} non couverts."
+            f"Besoins : {full} {plural(full, 'entièrement couvert', 'entièrement couverts')}, "
+            f"{n_n - full - none} en partie, {none} {plural(none, 'non couvert', 'non couverts')}."
         )
         codes = [n.code for n in p.needs]
         return _Reasons(

@@ -190,24 +190,28 @@ def counted_shares(
     e = explicit[pair_link]
     has_e = ~np.isnan(e)
     e_sum = np.bincount(group, weights=np.where(has_e, e, 0.0), minlength=n_groups)
-    scale = np.where(e_sum > 1.0, 1.0 / np.where(e_sum > 0, e_sum, 1.0), 1.0)
+    scale = 1.0 / np.maximum(e_sum, 1.0)
     rest = np.maximum(0.0, 1.0 - e_sum)
     weight = np.where(has_e, 0.0, np.nan_to_num(np.maximum(size[ln[pair_link]], 0.0), nan=0.0))
     w_sum = np.bincount(group, weights=weight, minlength=n_groups)
     n_rule = np.bincount(group, weights=(~has_e).astype(np.float64), minlength=n_groups)
     with np.errstate(divide="ignore", invalid="ignore"):
         rule_part = np.where(
-            w_sum[group] > 0, weight / np.where(w_sum[group] > 0, w_sum[group], 1.0),
+            w_sum[group] > 0,
+            weight / np.where(w_sum[group] > 0, w_sum[group], 1.0),
             1.0 / np.where(n_rule[group] > 0, n_rule[group], 1.0),
-        )  # fmt: skip
+        )
     part = np.where(has_e, e * scale[group], rest[group] * rule_part)
     return np.bincount(pair_link, weights=pair_d * part, minlength=n_links).astype(np.float64)
 
 
 def offered_persons(
-    n_needs: int, link_activity: npt.ArrayLike, link_need: npt.ArrayLike,
-    effective_coefficient: npt.ArrayLike, volume: npt.ArrayLike,
-) -> FloatArray:  # fmt: skip
+    n_needs: int,
+    link_activity: npt.ArrayLike,
+    link_need: npt.ArrayLike,
+    effective_coefficient: npt.ArrayLike,
+    volume: npt.ArrayLike,
+) -> FloatArray:
     """Persons offered to each need, ``o_n = sum_a k_an s_an x_a``.
 
     ``effective_coefficient`` is ``k_an s_an`` by link (persons per unit of output); ``volume``
@@ -280,10 +284,12 @@ def compute_coverage(
             tree.setdefault(key, None)
     index, ancestry = ancestry_matrix(tree)
     need_t = np.array(
-        [index.get(t, -1) if t is not None and t == t else -1
-         for t in needs.get("territory_id", pd.Series([None] * len(needs), index=needs.index))],
+        [
+            index.get(t, -1) if t is not None and t == t else -1
+            for t in needs.get("territory_id", pd.Series([None] * len(needs), index=needs.index))
+        ],
         dtype=np.int64,
-    )  # fmt: skip
+    )
     if deliveries is not None and len(deliveries):
         kept = deliveries[deliveries["activity_id"].isin(activities.index)]
         d_act = act_pos.loc[kept["activity_id"]].to_numpy()

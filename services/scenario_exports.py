@@ -44,7 +44,7 @@ def scenario_workbook(
         ("État", STATE_LABELS[scenario.state]),
         ("Méthode", "Même effort partout" if scenario.method == "uniform" else "Répartition optimisée"),
         ("Enveloppe", float(scenario.envelope)),
-        ("Valeur (personnes pondérées couvertes)", scenario.objective_value),
+        ("Valeur (besoins pondérés couverts)", scenario.objective_value),
         ("Statut du solveur", scenario.solver_status),
         ("", ""),
         ("Pourquoi", ""),

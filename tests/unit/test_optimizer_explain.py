@@ -60,11 +60,11 @@ def test_envelope_shadow_price_with_range_and_step():
     e = explain(problem, solve(problem), step=1_000)
     text = sentences(e)
     assert (
-        "1 € de plus couvrirait 0,02 personne pondérée (valable pour une enveloppe entre 10 000 € et 15 000 €)."
+        "1 € de plus couvrirait 0,02 besoin pondéré (valable pour une enveloppe entre 10 000 € et 15 000 €)."
         in text
     )
-    assert "Les 1 000 € suivants couvriraient 20 personnes pondérées de plus." in text
-    assert "À l'inverse, 1 000 € de moins en feraient perdre 20 personnes pondérées." in text
+    assert "Les 1 000 € suivants couvriraient 20 besoins pondérés de plus." in text
+    assert "À l'inverse, 1 000 € de moins en feraient perdre 20 besoins pondérés." in text
     envelope = e.binding[0]
     assert (envelope.name, envelope.label_fr) == ("envelope", "l'enveloppe")
     assert envelope.shadow_price == pytest.approx(0.02)
@@ -75,9 +75,9 @@ def test_envelope_shadow_price_with_range_and_step():
 def test_a_step_beyond_the_range_is_resolved_not_extrapolated():
     e = explain(two_needs(), solve(two_needs()))  # 100,000 € more: N2 is full after 3,000 €
     text = sentences(e)
-    assert "Les 100 000 € suivants couvriraient 60 personnes pondérées de plus" in text
+    assert "Les 100 000 € suivants couvriraient 60 besoins pondérés de plus" in text
     assert (
-        "moins que 2 000 personnes pondérées au prix marginal : ce prix ne vaut que jusqu'à 15 000 €" in text
+        "moins que 2 000 besoins pondérés au prix marginal : ce prix ne vaut que jusqu'à 15 000 €" in text
     )
 
 
@@ -92,7 +92,7 @@ def test_reduced_cost_says_how_much_cheaper_an_activity_must_be():
     e = explain(problem, solve(problem))
     # C covers 1 weighted person per unit for 100 € when a euro buys 0.02: worth only 50 €
     assert plain(e.activity_reasons["C"]) == (
-        "non financée (0 unité) : chaque unité de plus coûterait 1 personne pondérée ; "
+        "non financée (0 unité) : chaque unité de plus coûterait 1 besoin pondéré ; "
         "son coût unitaire devrait baisser de 50 € (de 100 € à 50 €) pour être financée davantage."
     )
     assert solve(with_expensive_activity(49.0)).volumes["C"] > 0  # and indeed, below 50 € it is funded
@@ -110,7 +110,7 @@ def test_activity_at_capacity_and_needs():
         "financée à 40 unités (aujourd'hui 60 : -33,3 %), au-dessus de son minimum : c'est à la marge que se règle "
         "son arbitrage."
     )
-    assert "chaque unité de capacité en plus couvrirait 1 personne pondérée de plus" in plain(
+    assert "chaque unité de capacité en plus couvrirait 1 besoin pondéré de plus" in plain(
         e.activity_reasons["A"]
     )
     assert "Les capacités qu'il vaudrait le plus la peine d'augmenter" in sentences(e)
@@ -129,7 +129,7 @@ def test_uncovered_need_says_what_it_would_cost():
     e = explain(problem, solve(problem))
     assert plain(e.need_reasons["N3"]) == (
         "non couvert : l'activité la moins chère qui le couvre (« D ») coûte 200 € par personne, soit 200 € "
-        "par personne pondérée ; à la marge, 1 € couvre 0,02 personne pondérée, soit 50 € par personne pondérée."
+        "par besoin pondéré ; à la marge, 1 € couvre 0,02 besoin pondéré, soit 50 € par besoin pondéré."
     )
 
 
@@ -139,8 +139,8 @@ def test_floor_and_band_sentences():
     text = sentences(e)
     assert (
         "Le service « Accueil » est à son plancher légal (3 000 €) : chaque euro de plancher en moins "
-        "couvrirait 0,01 personne pondérée de plus (valable pour un budget entre 2 000 € et 10 000 €) ; "
-        "abaisser ce plancher de 100 € couvrirait 1 personne pondérée de plus." in text
+        "couvrirait 0,01 besoin pondéré de plus (valable pour un budget entre 2 000 € et 10 000 €) ; "
+        "abaisser ce plancher de 100 € couvrirait 1 besoin pondéré de plus." in text
     )
     binding = {b.name: b for b in e.binding}
     assert binding["service_min[S1]"].step == -100 and binding["service_min[S1]"].step_value == pytest.approx(
@@ -154,7 +154,7 @@ def test_floor_and_band_sentences():
 def test_staff_limit_sentence():
     text = sentences(explain(staff_problem(), solve(staff_problem())))
     assert (
-        "La limite d'effectifs (10 ETP) est atteinte : 1 ETP de plus couvrirait 200 personnes pondérées de plus"
+        "La limite d'effectifs (10 ETP) est atteinte : 1 ETP de plus couvrirait 200 besoins pondérés de plus"
         in text
     )
 
@@ -172,8 +172,8 @@ def test_uniform_cut_comparison():
     problem = dataclasses.replace(two_needs(), envelope=8_100.0)
     text = sentences(explain(problem, solve(problem)))
     # a 10 % cut of both (54 units each) covers 3 x 54 + 54 = 216; the optimum 81 units of A: 243
-    assert "Une variation uniforme de toutes les activités (-10 %) couvrirait 216 personnes pondérées" in text
-    assert "la répartition optimale en couvre 27 personnes pondérées de plus" in text
+    assert "Une variation uniforme de toutes les activités (-10 %) couvrirait 216 besoins pondérés" in text
+    assert "la répartition optimale en couvre 27 besoins pondérés de plus" in text
 
 
 def test_rates_objective_is_read_in_points():
