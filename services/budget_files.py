@@ -54,6 +54,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from services import nomenclatures as nom
+from services.numbers import NumberError, check_amount
 from services.workbooks import WorkbookError, check_archive
 
 MAX_CSV_BYTES = 20 * 1024 * 1024
@@ -456,11 +457,11 @@ def parse_amount(
     if isinstance(raw, bool):
         raise AmountError("une case à cocher n'est pas un montant")
     if isinstance(raw, int):
-        return Decimal(raw).quantize(CENT)
+        return _bounded(Decimal(raw), raw).quantize(CENT)
     if isinstance(raw, float):
         if not math.isfinite(raw):
             raise AmountError("nombre non fini")
-        exact = Decimal(repr(raw))
+        exact = _bounded(Decimal(repr(raw)), raw)
         if exact == exact.quantize(CENT):
             return exact.quantize(CENT)
         cents = round(raw * 100)
@@ -483,9 +484,18 @@ def parse_amount(
         )
     if not value.is_finite():
         raise AmountError(f"« {original} » n'est pas un nombre")
+    _bounded(value, original)
     if value != value.quantize(CENT):
         raise AmountError(f"« {original} » a plus de deux décimales : un montant se donne au centime")
     return value.quantize(CENT)
+
+
+def _bounded(value: Decimal, raw: object) -> Decimal:
+    """``value`` when within what an amount allows (services.numbers), else :class:`AmountError`."""
+    try:
+        return check_amount(value, raw=raw)
+    except NumberError as exc:
+        raise AmountError(str(exc)) from None
 
 
 def _decimal_from_text(
