@@ -7,18 +7,34 @@ Glossary of columns
 indicators (index ``indicator_id``):
     ``code``, ``direction`` (``higher`` | ``lower`` | ``band``), ``frequency`` (``monthly`` |
     ``quarterly`` | ``yearly``), ``formula`` (text or None), ``objective_id`` (or NaN),
-    ``perspective``, ``weight`` (> 0).
+    ``perspective``, ``weight`` (> 0), and optionally ``effective_from`` (a date, or None: since
+    always).
 measurements:
     ``indicator_id``, ``period_key``, ``value`` (float), and optionally ``territory_id`` (NaN for
-    organisation-wide values); one row per indicator, period and territory.
+    organisation-wide values) and ``state`` (``validated`` | ``submitted`` | ``returned`` |
+    ``draft``; every row is validated when the column is absent); one row per indicator, period
+    and territory.
 targets:
     ``indicator_id``, ``period_key``, ``target``, ``band_low``, ``band_high``, ``threshold_mode``
     (``relative`` | ``absolute``), ``amber_tolerance``, ``red_tolerance``.
 objectives (index ``objective_id``):
-    ``parent_id`` (or NaN), ``perspective``, ``weight`` (> 0).
+    ``parent_id`` (or NaN), ``perspective``, ``weight`` (> 0), and optionally ``effective_from``.
 
 Rules
 -----
+Settled values
+    Only validated values count: they alone give a status, a score and a trend. A submitted
+    value is shown (``shown_value``) with the status ``pending`` ("à valider"), a value the
+    direction returned with ``returned``; both count like a missing value (0) until validated.
+    A draft is the service's own work in progress: it is neither shown nor counted
+    (``missing``). ``provisional_status`` is the status the shown value would have once
+    validated. A computed indicator is settled when all its operands are; computed from
+    submitted operands it is pending.
+Effective dates
+    An indicator counts in a scorecard only when its ``effective_from`` is on or before the end
+    of the period it is read on; an objective, when its ``effective_from`` is on or before the
+    end of the requested period. Indicators and objectives that did not exist yet are left out
+    (an indicator whose objective did not exist yet hangs from its perspective).
 Reading period
     Each indicator is read on the last period of its own frequency that ends by the end of the
     requested period (a monthly indicator in a quarter's scorecard shows the quarter's last month;
@@ -29,14 +45,18 @@ Status
     Higher is better: shortfall = target - value; lower is better: excess = value - target;
     within a band: distance outside [band_low, band_high]. Green when the gap <= amber
     tolerance, amber when <= red tolerance, red beyond. No value: ``missing`` ("non renseigné"),
-    never green. A value with no target nor band: ``untargeted``.
+    never green. A value with no target nor band: ``untargeted``. The label of a green status
+    says whether the target is met (gap <= 0: "Atteint") or only within the amber tolerance
+    (gap > 0: "Dans la tolérance") — a value short of its target is never called "Atteint".
 Score and roll-up
-    green = 1, amber = 0.5, red = 0, missing = 0 (a missing value never improves a score);
+    green = 1, amber = 0.5, red = 0, missing, pending and returned = 0 (a value that is missing
+    or not validated never improves a score);
     untargeted indicators are left out. An objective's score is the weighted mean of its
     indicators' and child objectives' scores; a perspective's, of its top-level objectives' and
     of its indicators that hang from no objective; the organisation's, of its perspectives'
-    (equal weights). Status of an aggregate: green from 0.8, amber from 0.5, red below,
-    ``missing`` when nothing beneath it is reported.
+    (equal weights). Status of an aggregate: green from 0.8 included ("Satisfaisant"), amber
+    from 0.5 included ("À surveiller"), red below ("Insuffisant"), ``missing`` when nothing
+    beneath it is reported (validated and targeted).
 Trend
     Against the previous period and the same period a year earlier: ``improving``,
     ``worsening`` or ``stable`` (change within 0.5 % of the earlier value), given the direction;
@@ -54,14 +74,19 @@ import pandas as pd
 from scorecard import periods as P
 from scorecard.formula import FormulaError, evaluate, evaluation_order, parse_formula
 
-SCORES = {"green": 1.0, "amber": 0.5, "red": 0.0, "missing": 0.0}
+SCORES = {"green": 1.0, "amber": 0.5, "red": 0.0, "missing": 0.0, "pending": 0.0, "returned": 0.0}
+SHOWN_STATES = ("validated", "submitted", "returned")
 GREEN_FROM, AMBER_FROM = 0.8, 0.5
 STABLE_WITHIN = 0.005
 FREQUENCY_KIND: dict[str, P.PeriodKindName] = {"monthly": "month", "quarterly": "quarter", "yearly": "year"}
 ROLLUP_RULE = (
-    "Score = moyenne pondérée des statuts (vert = 1, orange = 0,5, rouge = 0, non renseigné = 0 ; "
-    "indicateurs sans cible exclus) ; vert à partir de 80 %, orange à partir de 50 %. Chaque "
-    "indicateur est lu sur sa dernière période close à la fin de la période demandée."
+    "Seules les valeurs validées par la direction comptent ; une valeur soumise est affichée "
+    "« à valider » et une valeur renvoyée au service « renvoyée », comptées comme non renseignées "
+    "jusqu'à leur validation ; un brouillon ne compte pas. Score = moyenne pondérée des statuts "
+    "(vert = 1, orange = 0,5, rouge = 0, non renseigné = 0 ; indicateurs sans cible exclus) ; "
+    "vert à partir de 80 %, orange à partir de 50 %. Chaque indicateur est lu sur sa dernière "
+    "période close à la fin de la période demandée ; indicateurs et objectifs comptent à partir "
+    "de leur date d'effet."
 )
 
 
@@ -96,22 +121,56 @@ def compute_scorecard(
     if "territory_id" in measurements.columns:
         scope = measurements["territory_id"]
         measurements = measurements[scope.isna() if territory is None else scope == territory]
-    ind = indicators.copy()
-    keys = {f: reading_period(f, period) for f in ind["frequency"].unique()}
+    keys = {f: reading_period(f, period) for f in indicators["frequency"].unique()}
+    ind = indicators[_effective(indicators, indicators["frequency"].map({f: s.end for f, s in keys.items()}))]
+    ind = ind.copy()
+    objectives = objectives[_effective(objectives, pd.Series(period.end, index=objectives.index))]
     ind["period_key"] = ind["frequency"].map({f: s.key for f, s in keys.items()})
     ind["previous_key"] = ind["frequency"].map({f: P.previous_period(s).key for f, s in keys.items()})
     ind["last_year_key"] = ind["frequency"].map({f: P.same_period_last_year(s).key for f, s in keys.items()})
     needed = set(ind["period_key"]) | set(ind["previous_key"]) | set(ind["last_year_key"])
 
     periods = pd.Index(sorted(needed))
-    matrix = _value_matrix(ind, measurements, periods)
+    states = measurements["state"].astype(str) if "state" in measurements else None
+    settled = measurements if states is None else measurements[states == "validated"]
+    matrix = _value_matrix(ind, settled, periods)
     rows = np.arange(len(ind))
+    current = periods.get_indexer(pd.Index(ind["period_key"]))
     for column, key in (
         ("value", "period_key"),
         ("previous_value", "previous_key"),
         ("last_year_value", "last_year_key"),
     ):
         ind[column] = matrix[rows, periods.get_indexer(pd.Index(ind[key]))]
+    ind["shown_value"] = ind["value"]
+    ind["state"] = ind["value"].notna().map({True: "validated", False: None}).astype(object)
+    if states is not None and (states != "validated").any():
+        submitted = measurements[states.isin(["validated", "submitted"])]
+        pending = _value_matrix(ind, submitted, periods)[rows, current]
+        at = measurements[measurements["period_key"].isin(set(ind["period_key"]))]
+        state_at = pd.Series(
+            at["state"].astype(str).to_numpy(),
+            index=pd.MultiIndex.from_arrays([at["indicator_id"], at["period_key"]]),
+        )
+        state_at = state_at[~state_at.index.duplicated(keep="last")]
+        raw_state = state_at.reindex(pd.MultiIndex.from_arrays([ind.index, ind["period_key"]])).to_numpy()
+        returned = at[at["state"].astype(str) == "returned"].set_index(["indicator_id", "period_key"])[
+            "value"
+        ]
+        returned = returned[~returned.index.duplicated(keep="last")]
+        returned_value = returned.reindex(pd.MultiIndex.from_arrays([ind.index, ind["period_key"]])).to_numpy(
+            dtype=float
+        )
+        unsettled = ind["value"].isna().to_numpy()
+        is_pending = unsettled & ~np.isnan(pending)
+        is_returned = unsettled & ~is_pending & (raw_state == "returned")
+        is_draft = unsettled & ~is_pending & ~is_returned & (raw_state == "draft")
+        ind["shown_value"] = np.where(
+            is_pending, pending, np.where(is_returned, returned_value, ind["value"])
+        )
+        state = ind["state"].to_numpy(dtype=object, copy=True)
+        state[is_pending], state[is_returned], state[is_draft] = "submitted", "returned", "draft"
+        ind["state"] = state
 
     tgt = targets[targets["period_key"].isin(ind["period_key"].unique())]
     tgt = tgt.set_index(["indicator_id", "period_key"])
@@ -127,6 +186,15 @@ def compute_scorecard(
             ind[column] = ind[column].where(ind[column].notna(), default)
 
     ind["status"], ind["gap"] = _statuses(ind)
+    provisional, provisional_gap = _statuses(ind.assign(value=ind["shown_value"]))
+    ind["provisional_status"] = provisional
+    ind["status"] = np.select(
+        [ind["state"].to_numpy() == "submitted", ind["state"].to_numpy() == "returned"],
+        ["pending", "returned"],
+        default=ind["status"].to_numpy(),
+    )
+    ind["status_label"] = _labels(ind["status"].to_numpy(), ind["gap"].to_numpy(dtype=float))
+    ind["provisional_label"] = _labels(provisional, provisional_gap)
     ind["achievement"] = _achievement(ind)
     ind["trend_previous"] = _trend(ind, "previous_value")
     ind["trend_last_year"] = _trend(ind, "last_year_value")
@@ -146,6 +214,22 @@ def compute_scorecard(
         "indicators": len(ind),
     }
     return Scorecard(period=period, indicators=ind, objectives=obj, perspectives=persp, overall=overall)
+
+
+def _effective(frame: pd.DataFrame, by: pd.Series) -> pd.Series:
+    """Rows whose ``effective_from`` (None: since always) is on or before ``by`` (a date per row)."""
+    if "effective_from" not in frame.columns or frame.empty:
+        return pd.Series(True, index=frame.index)
+    start = pd.to_datetime(frame["effective_from"])
+    return start.isna() | (start <= pd.to_datetime(by))
+
+
+def _labels(status: np.ndarray, gap: np.ndarray) -> np.ndarray:
+    """French labels of indicator statuses: a green short of its target is "Dans la tolérance"."""
+    labels = pd.Series(status).map(STATUS_LABELS).to_numpy(dtype=object)
+    within = (status == "green") & (gap > 0)
+    labels[within] = WITHIN_TOLERANCE_LABEL
+    return labels
 
 
 def _value_matrix(ind: pd.DataFrame, measurements: pd.DataFrame, periods: pd.Index) -> np.ndarray:
@@ -351,13 +435,31 @@ def _roll_up_perspectives(ind: pd.DataFrame, obj: pd.DataFrame) -> pd.DataFrame:
     return result
 
 
-Status = Literal["green", "amber", "red", "missing", "untargeted"]
+Status = Literal["green", "amber", "red", "missing", "untargeted", "pending", "returned"]
+#: Labels of an indicator's status (a green one short of its target: WITHIN_TOLERANCE_LABEL).
 STATUS_LABELS: dict[str, str] = {
     "green": "Atteint",
     "amber": "À surveiller",
     "red": "Non atteint",
     "missing": "Non renseigné",
     "untargeted": "Sans cible",
+    "pending": "À valider",
+    "returned": "Renvoyée au service",
+}
+WITHIN_TOLERANCE_LABEL = "Dans la tolérance"
+#: Labels of an objective's, a perspective's or the whole's status (a score, not a target met).
+AGGREGATE_LABELS: dict[str, str] = {
+    "green": "Satisfaisant",
+    "amber": "À surveiller",
+    "red": "Insuffisant",
+    "missing": "Non renseigné",
+}
+#: What the states of a value are called in the scorecard and the review.
+STATE_LABELS: dict[str, str] = {
+    "validated": "validée",
+    "submitted": "à valider",
+    "returned": "renvoyée au service",
+    "draft": "brouillon (non compté)",
 }
 TREND_LABELS: dict[str, str] = {
     "improving": "en amélioration",
@@ -381,5 +483,5 @@ def status_of_rows(frame: pd.DataFrame) -> pd.DataFrame:
         if column not in rows:
             rows[column] = np.nan
     rows["status"], rows["gap"] = _statuses(rows)
-    rows["status_label"] = rows["status"].map(STATUS_LABELS)
+    rows["status_label"] = _labels(rows["status"].to_numpy(), rows["gap"].to_numpy(dtype=float))
     return rows
