@@ -518,7 +518,12 @@ class _Explainer:
         arrays = p.arrays()
         n_n = len(p.needs)
         # the cheapest activity per person of each need: sort coverages by (need, cost per person)
-        per_person = arrays.unit_cost[arrays.cov_activity] / arrays.cov_coefficient
+        # a coverage that counts nothing (zero coefficient, or delivered where the need is not)
+        # costs infinitely much per person: last in the order
+        k = arrays.cov_coefficient
+        per_person = np.divide(
+            arrays.unit_cost[arrays.cov_activity], k, out=np.full(len(k), np.inf), where=k > 0
+        )
         order = np.lexsort((per_person, arrays.cov_need))
         first = np.full(n_n, -1, dtype=np.int64)
         needs_sorted = arrays.cov_need[order]

@@ -41,6 +41,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from optimizer.fr import format_percent
 from scorecard.coverage import ancestry_matrix, counted_shares, covered_persons, offered_persons
 
 ObjectiveKind = Literal["persons", "rates"]
@@ -1146,12 +1147,12 @@ def _build(
         if a is not None and row.get("share") is not None:
             delivered_share[a] = delivered_share.get(a, 0.0) + row["share"]
     for a, total in sorted(delivered_share.items()):
-        if total > 1 + 1e-9:
+        if total > 1 + 1e-6:  # shares written to 6 decimals may add up to 1.000001
             error(
                 "deliveries",
                 None,
                 None,
-                f"les parts livrées de l'activité « {a} » dépassent 100 % ({total:.6g})",
+                f"les parts livrées de l'activité « {a} » dépassent 100 % ({format_percent(total, 4)})",
             )
     groups = {r["population_group"] for r in need_rows if r.get("population_group")}
     territories = need_territories

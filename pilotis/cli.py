@@ -54,6 +54,9 @@ def register_commands(app: Flask) -> None:
     from pilotis.cli_model import model
 
     app.cli.add_command(model)
+    from pilotis.cli_scenario import scenario
+
+    app.cli.add_command(scenario)
     app.cli.add_command(cost_driver)
     app.cli.add_command(import_group)
     app.cli.add_command(scorecard)
@@ -402,7 +405,7 @@ def import_measurements_command(path: str, email: str, submit: bool) -> None:
                 for error in report.errors:
                     click.echo(f"  {error}", err=True)
                 raise PilotisError(f"{len(report.errors)} erreur(s) : rien n'a été importé.")
-        click.echo(f"{report.saved} valeur(s) importée(s) pour {report.service}, période {report.period}.")
+        click.echo(report.summary)
 
 
 def find_organisation(session: Session, slug: str | None) -> Organisation:

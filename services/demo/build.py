@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from models import (
     AccountingFunction,
     Activity,
+    ActivityDelivery,
     ActivityKind,
     ActivityNeedCoverage,
     BudgetDocument,
@@ -303,6 +304,15 @@ class _Builder:
             scope=[*scope, Territory.kind == TerritoryKind.IRIS],
         )
         self.iris: dict[str, Territory] = {key[1]: t for key, t in iris.items()}
+        here = filo_iris[(filo_iris["COM"] == self.code) & filo_iris["IRIS"].isin(self.iris)]
+        rates = pd.to_numeric(here["DISP_TP6019"], errors="coerce")
+        #: IRIS code -> poverty rate (%), published ones only, the poorest first
+        self.poverty: dict[str, float] = dict(
+            sorted(
+                ((str(c), float(r)) for c, r in zip(here["IRIS"], rates, strict=True) if r == r and r > 0),
+                key=lambda item: (-item[1], item[0]),
+            )
+        )
 
     def _statistics(self) -> None:
         org_id = self.org.id
@@ -650,11 +660,35 @@ class _Builder:
             ("activity_id", "need_id"),
             scope=[ActivityNeedCoverage.activity_id.in_([a.id for a in self.activities.values()])],
         )
+        self._sync(
+            ActivityDelivery,
+            [row for a in spec.ACTIVITIES for row in self._deliveries(a)],
+            ("activity_id", "territory_id"),
+            scope=[ActivityDelivery.activity_id.in_([a.id for a in self.activities.values()])],
+        )
         for user_spec in spec.USERS:
             wanted = [self.services[c] for c in user_spec.services]
             user = self.users[user_spec.login]
             if {s.id for s in user.services} != {s.id for s in wanted}:
                 user.services = wanted
+
+    def _deliveries(self, activity: spec.ActivitySpec) -> list[dict[str, Any]]:
+        """Where the demo delivers ``activity``: its ``poorest`` IRIS (pro rata of their poverty
+        rates) and the rest of the commune; nothing when the commune has too few IRIS with a
+        published rate (then the activity is delivered everywhere)."""
+        poorest = list(self.poverty)[: activity.poorest]
+        if activity.poorest == 0 or len(poorest) < activity.poorest:
+            return []
+        total = sum(self.poverty[c] for c in poorest)
+        shares = [(self.iris[c].id, (1 - activity.elsewhere) * self.poverty[c] / total) for c in poorest]
+        if activity.elsewhere > 0:
+            shares.append((self.commune_territory.id, activity.elsewhere))
+        rounded = [round(share, 6) for _, share in shares]
+        rounded[0] = round(1 - sum(rounded[1:]), 6)  # the shares add up to exactly 1
+        return [
+            {"activity_id": self.activities[activity.code].id, "territory_id": t, "share": share}
+            for (t, _), share in zip(shares, rounded, strict=True)
+        ]
 
     def _objectives(self) -> None:
         org_id = self.org.id

@@ -140,6 +140,11 @@ class ActivitySpec:
     mandatory: bool = False
     #: (need code, coefficient): persons of the need answered by one unit of output.
     covers: tuple[tuple[str, float], ...] = ()
+    #: Where the output is delivered: in the ``poorest`` IRIS of the commune (highest poverty
+    #: rate, Filosofi), with shares pro rata of those rates, and ``elsewhere`` (a share spread over
+    #: the whole commune). 0 IRIS: everywhere (no delivery rows), as a commune without IRIS has.
+    poorest: int = 0
+    elsewhere: float = 0.0
 
 
 ACTIVITIES: list[ActivitySpec] = [
@@ -228,6 +233,8 @@ ACTIVITIES: list[ActivitySpec] = [
         10_000,
         "424",
         covers=(("RSA_IRIS", 1.0),),
+        poorest=6,
+        elsewhere=0.15,
     ),
     ActivitySpec(
         "A_EPICERIE",
@@ -242,6 +249,7 @@ ACTIVITIES: list[ActivitySpec] = [
         18_000,
         "424",
         covers=(("RSA_IRIS", 1 / 30), ("MONOPARENTS", 1 / 30)),
+        poorest=2,
     ),
     ActivitySpec(
         "A_AIDES_FAC",
