@@ -1,4 +1,8 @@
-"""French number and date formats in templates (Babel), and labels of enums."""
+"""French number and date formats in templates, and labels of enums.
+
+Numbers go through :mod:`services.numbers` (one way of writing them in pages, exports and
+e-mails); dates through Babel, in Paris time.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +11,26 @@ from datetime import date, datetime
 from numbers import Number
 
 from flask import Flask
-from flask_babel import format_date, format_datetime, format_decimal
+from flask_babel import format_date, format_datetime
 
 from models.enums import LABELS_FR, Role
+from services.numbers import format_euros, format_number, format_percent
 from services.policy import Action, can
 
 
 def nombre(value: Number | None, decimals: int = 0) -> str:
-    """``1234.5`` -> ``1 234,5`` (narrow no-break space, as the French locale writes it)."""
-    if value is None:
-        return "—"
-    pattern = "#,##0" + ("." + "0" * decimals if decimals else "")
-    return str(format_decimal(value, format=pattern))
+    """``1234.5`` -> ``1 234,5`` (narrow no-break space); any stored value shows (NaN, 1e300)."""
+    return format_number(value, decimals)  # type: ignore[arg-type]
+
+
+def euros(value: Number | None, decimals: int | None = None) -> str:
+    """``94330`` -> ``94 330 €``."""
+    return format_euros(value, decimals)  # type: ignore[arg-type]
+
+
+def pourcent(value: Number | None, decimals: int = 1) -> str:
+    """A value already in percent (``12.5``) -> ``12,5 %``."""
+    return format_percent(value, decimals, points=True, trim=False)  # type: ignore[arg-type]
 
 
 def libelle(value: enum.Enum | str | None) -> str:
@@ -53,6 +65,8 @@ def _template_context() -> dict[str, object]:
 
 def init_app(app: Flask) -> None:
     app.add_template_filter(nombre, "nombre")
+    app.add_template_filter(euros, "euros")
+    app.add_template_filter(pourcent, "pourcent")
     app.add_template_filter(libelle, "libelle")
     app.add_template_filter(date_fr, "date_fr")
     app.context_processor(_template_context)

@@ -23,7 +23,7 @@ from models import Indicator, Organisation, Service
 from scorecard import periods as P
 from services.collection import CollectionError, Entry, Grid, collection_grid, save_entries
 from services.exports import set_cell
-from services.numbers import NumberError, parse_french_number
+from services.numbers import NumberError, parse_value
 from services.policy import Principal
 from services.workbooks import MAX_COLUMNS, MAX_ROWS, Located, WorkbookError, open_workbook
 
@@ -47,7 +47,8 @@ def template_workbook(grid: Grid, organisation: Organisation) -> bytes:
     set_cell(
         sheet.cell(row=2, column=1),
         "Remplissez les colonnes « Valeur » (nombres au format français : 1 234,56) et « Commentaire » "
-        "(obligatoire si la valeur est hors cible). Ne modifiez pas les autres colonnes.",
+        "(obligatoire si la valeur est hors cible). Une valeur laissée vide ne change pas la valeur "
+        "enregistrée. Ne modifiez pas les autres colonnes.",
     )
     for col, header in enumerate(HEADERS, start=1):
         cell = sheet.cell(row=FIRST_ROW - 1, column=col)
@@ -99,8 +100,18 @@ def template_workbook(grid: Grid, organisation: Organisation) -> bytes:
 class ImportReport:
     errors: list[Located] = field(default_factory=list)
     saved: int = 0
+    #: Rows whose value cell was blank: their stored value (and comment) were left alone.
+    left_alone: int = 0
     service: str = ""
     period: str = ""
+
+    @property
+    def summary(self) -> str:
+        """``3 valeur(s) importée(s) pour …, période … ; 2 ligne(s) sans valeur : rien n'y a changé.``"""
+        text = f"{self.saved} valeur(s) importée(s) pour {self.service}, période {self.period}"
+        if self.left_alone:
+            text += f" ; {self.left_alone} ligne(s) sans valeur : valeur enregistrée inchangée"
+        return text + "."
 
 
 def _period_cell(value: object, period: P.PeriodSpan) -> str | None:
@@ -242,14 +253,20 @@ def import_measurements(
             raw = values[VALUE_COLUMN - 1] if len(values) >= VALUE_COLUMN else None
             comment = values[COMMENT_COLUMN - 1] if len(values) >= COMMENT_COLUMN else None
             number: float | str = ""  # blank: nothing entered for this indicator
+            blank = raw is None or (isinstance(raw, str) and not raw.strip())
             if isinstance(raw, (datetime, date)):
                 report.errors.append(
                     Located(SHEET, r, "Valeur", "une date n'est pas une valeur d'indicateur")
                 )
                 continue
-            if raw is not None and not (isinstance(raw, str) and not raw.strip()):
+            if blank and not submit:
+                # A blank cell leaves the stored value alone: the template is often sent back
+                # with only some values filled (a value is erased in the entry grid).
+                report.left_alone += 1
+                continue
+            if not blank:
                 try:
-                    number = parse_french_number(raw)
+                    number = parse_value(raw, row.indicator.unit)
                 except NumberError as exc:
                     report.errors.append(Located(SHEET, r, "Valeur", str(exc)))
                     continue
@@ -257,7 +274,11 @@ def import_measurements(
         if report.errors:
             return report
         if not entries:
-            raise WorkbookError("aucune ligne à importer")
+            raise WorkbookError(
+                "aucune valeur à importer : toutes les cases « Valeur » sont vides"
+                if report.left_alone
+                else "aucune ligne à importer"
+            )
         result = save_entries(session, principal, grid, entries, submit=submit, now=now)
         rows_of = {row.indicator.id: seen.get(row.indicator.code, 0) for row in grid.rows}
         for indicator_id, message in result.errors.items():

@@ -19,6 +19,7 @@ from pilotis.auth import require
 from pilotis.web import db_session
 from services.collection import CollectionError, Entry, collection_grid, save_entries
 from services.editing import StaleEdit, apply_edit
+from services.numbers import NumberError, parse_value
 from services.policy import Action, can
 from services.scorecard import ScorecardError, build_scorecard, scorecard_json
 from views.lookup import get_or_404
@@ -215,8 +216,13 @@ def enter_measurement() -> ResponseReturnValue:
     except CollectionError as exc:
         return jsonify(error=str(exc)), 400
     value = payload.get("value")
-    if value is not None and not isinstance(value, (int, float, str)):
+    if isinstance(value, bool) or (value is not None and not isinstance(value, (int, float, str))):
         return jsonify(error="« value » doit être un nombre (ou un texte au format français)."), 400
+    if value is not None and not (isinstance(value, str) and not value.strip()):
+        try:
+            value = parse_value(value, indicator.unit)
+        except NumberError as exc:
+            return jsonify(error=f"{str(exc)[0].upper()}{str(exc)[1:]}."), 400
     entry = Entry(value="" if value is None else value, comment=str(payload.get("comment") or ""),
                   version=payload.get("version") if isinstance(payload.get("version"), int) else None)  # fmt: skip
     result = save_entries(

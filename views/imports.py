@@ -75,10 +75,7 @@ def upload() -> ResponseReturnValue:
             if report.errors:
                 errors = [str(e) for e in report.errors]
             else:
-                flash(
-                    f"{report.saved} valeur(s) importée(s) pour {report.service}, période {report.period}.",
-                    "success",
-                )
+                flash(report.summary, "success")
                 return redirect(url_for("collection.grid", service=service_id, periode=report.period), 303)
         status = 400
     elif request.method == "POST":

@@ -1,0 +1,77 @@
+"""Bad input in imports: a located French refusal and nothing written; blank cells write nothing."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from models import Measurement
+from services.measurement_io import import_measurements
+from services.workbooks import WorkbookError
+from tests.integration.test_measurement_import import PERIOD, counts, edited, run
+from tests.integration.test_measurement_import import setting as setting  # the fixture
+
+GOOD = {"F4": 205, "F5": 33500, "F6": 55000, "F7": 1900, "F8": 212, "F9": 3150}
+
+
+@pytest.mark.parametrize(
+    ("cell", "value", "message"),
+    [
+        ("F9", 1e300, "hors limites : un nombre de repas va de 0 à mille milliards"),
+        ("F9", "1e300", "n'est pas un nombre"),
+        ("F9", -5, "hors limites"),
+        ("F5", "1 000 000 000 000", "hors limites : un montant"),
+    ],
+)
+def test_a_number_beyond_its_unit_is_refused_in_the_workbook(setting, cell, value, message):
+    """Bug: 1e300 in the workbook was stored, and every page showing it answered HTTP 500."""
+    before = counts(setting["session"])
+    report = run(setting, edited(setting["template"], **{**GOOD, cell: value}))
+    text = " | ".join(str(e) for e in report.errors)
+    assert f"ligne {cell[1:]}, colonne « Valeur »" in text and message in text, text
+    assert report.saved == 0 and counts(setting["session"]) == before
+
+
+def _values(session, principal):
+    return {
+        m.indicator.code: (m.value, m.state.value)
+        for m in session.scalars(select(Measurement).where(Measurement.entered_by_id == principal.user_id))
+        if m.period.key == PERIOD
+    }
+
+
+def test_blank_value_cells_leave_stored_drafts_alone(setting):
+    """Bug: the blank template sent back wiped six saved drafts and said « 6 valeur(s) importée(s) »."""
+    session, principal = setting["session"], setting["principal"]
+    first = run(setting, edited(setting["template"], **GOOD))
+    assert first.errors == [] and first.saved == 6
+    drafts = _values(session, principal)
+    assert len(drafts) == 6 and all(v is not None for v, _ in drafts.values())
+
+    with pytest.raises(
+        WorkbookError, match="aucune valeur à importer : toutes les cases « Valeur » sont vides"
+    ):
+        run(setting, setting["template"])  # the template downloaded before, every value blank
+    assert _values(session, principal) == drafts
+
+    partial = run(setting, edited(setting["template"], F9=3200))
+    assert partial.errors == [] and partial.saved == 1 and partial.left_alone == 5
+    assert "1 valeur(s) importée(s)" in partial.summary and "5 ligne(s) sans valeur" in partial.summary
+    assert _values(session, principal) == {**drafts, "repas_livres": (3200.0, "draft")}
+
+
+def test_submitting_with_a_blank_cell_is_refused_not_erased(setting):
+    session, principal = setting["session"], setting["principal"]
+    run(setting, edited(setting["template"], **GOOD))
+    drafts = _values(session, principal)
+    report = import_measurements(
+        session, principal, edited(setting["template"], F4=210), submit=True, now=_now()
+    )
+    assert report.saved == 0 and "Valeur manquante" in " | ".join(str(e) for e in report.errors)
+    assert _values(session, principal) == drafts
+
+
+def _now():
+    from models.base import utcnow
+
+    return utcnow()

@@ -1,0 +1,127 @@
+"""Bad input through the pages and the API: a French refusal, never a broken page."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from models import Indicator, Measurement, MeasurementState, Period, Service
+from models.base import utcnow
+from pilotis.database import write_session
+
+MONTH = "2026-10"
+
+
+@pytest.fixture
+def meals(engine, demo):
+    """The seniors' monthly count of meals delivered, for the open month (no value yet)."""
+    with write_session(engine) as session:
+        service = session.scalar(
+            select(Service).where(Service.organisation_id == demo.organisation_id, Service.code == "SENIORS")
+        )
+        period = session.scalar(
+            select(Period).where(Period.organisation_id == demo.organisation_id, Period.key == MONTH)
+        )
+        indicator = session.scalar(
+            select(Indicator).where(Indicator.service_id == service.id, Indicator.code == "repas_livres")
+        )
+        ids = {"service": service.id, "period": period.id, "indicator": indicator.id}
+    yield ids
+    with write_session(engine) as session:
+        for m in session.scalars(
+            select(Measurement).where(
+                Measurement.period_id == ids["period"], Measurement.indicator_id == ids["indicator"]
+            )
+        ):
+            session.delete(m)
+
+
+def _store(engine, demo, meals, value, state=MeasurementState.VALIDATED):
+    with write_session(engine) as session:
+        session.add(
+            Measurement(
+                organisation_id=demo.organisation_id,
+                indicator_id=meals["indicator"],
+                period_id=meals["period"],
+                value=value,
+                state=state,
+                entered_at=utcnow(),
+                submitted_at=utcnow(),
+                validated_at=utcnow(),
+            )
+        )
+
+
+@pytest.mark.parametrize(
+    ("value", "state"),
+    [
+        (1e300, MeasurementState.VALIDATED),
+        (-1e300, MeasurementState.SUBMITTED),
+        (123_456_789_012_345_678.0, MeasurementState.VALIDATED),
+        (float("inf"), MeasurementState.VALIDATED),
+        (float("nan"), MeasurementState.DRAFT),  # SQLite stores NULL, PostgreSQL NaN
+    ],
+    ids=["1e300", "-1e300", "1.2e17", "inf", "nan"],
+)
+def test_every_page_showing_a_number_survives_any_stored_value(login_as, engine, demo, meals, value, state):
+    """Bug: 1e300 stored (workbook, API) made the grid, the scorecard and the indicator page 500."""
+    _store(engine, demo, meals, value, state)
+    pages = {
+        "manager": [f"/saisie/?service={meals['service']}&periode={MONTH}"],
+        "direction": [
+            f"/saisie/?service={meals['service']}&periode={MONTH}",
+            f"/tableau-de-bord/?periode={MONTH}",
+            f"/tableau-de-bord/service/{meals['service']}?periode={MONTH}",
+            f"/indicateurs/{meals['indicator']}",
+        ],
+    }
+    logins = {"manager": "responsable.seniors", "direction": "direction"}
+    for who, urls in pages.items():
+        client = login_as(logins[who])
+        for url in urls:
+            response = client.get(url)
+            assert response.status_code == 200, (who, url, response.status_code)
+            page = response.get_data(as_text=True)
+            if url.startswith("/indicateurs/") and abs(value) < float("inf"):
+                assert "10^" in page, url  # the value shown in powers of ten, not 300 digits
+
+
+def test_the_api_refuses_a_value_beyond_its_unit_and_writes_nothing(login_as, engine, meals):
+    client = login_as("responsable.seniors")
+    headers = {"X-CSRFToken": client.get("/api/v1/moi").get_json()["csrf_token"]}
+    for value, reason in [
+        (1e300, "hors limites : un nombre de repas va de 0 à mille milliards"),
+        ("1e300", "n'est pas un nombre"),
+        (-12, "hors limites"),
+        ("Infinity", "n'est pas un nombre"),
+    ]:
+        response = client.post(
+            "/api/v1/measurements",
+            json={"indicator_id": meals["indicator"], "period": MONTH, "value": value},
+            headers=headers,
+        )
+        assert response.status_code == 400, (value, response.get_data(as_text=True))
+        assert reason in response.get_json()["error"], response.get_json()
+    # JSON's own infinity (1e400 is read as inf by Python's parser)
+    response = client.post(
+        "/api/v1/measurements",
+        data=f'{{"indicator_id": {meals["indicator"]}, "period": "{MONTH}", "value": 1e400}}',
+        content_type="application/json",
+        headers=headers,
+    )
+    assert response.status_code == 400 and "non fini" in response.get_json()["error"]
+    with write_session(engine) as session:
+        assert (
+            session.scalar(
+                select(Measurement).where(
+                    Measurement.indicator_id == meals["indicator"], Measurement.period_id == meals["period"]
+                )
+            )
+            is None
+        )
+    ok = client.post(
+        "/api/v1/measurements",
+        json={"indicator_id": meals["indicator"], "period": MONTH, "value": "3 150"},
+        headers=headers,
+    )
+    assert ok.status_code == 200 and ok.get_json()["value"] == 3150.0
