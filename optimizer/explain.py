@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
@@ -46,8 +47,11 @@ from optimizer.fr import (
 )
 from optimizer.model import INF
 from optimizer.problem import Problem
-from optimizer.solve import DUAL_TOL, VALUE_TOL, Solution, SolverName, solve
+from optimizer.solve import DEFAULT_MIP_GAP, DUAL_TOL, VALUE_TOL, Solution, SolverName, solve
 
+#: A MIP solved faster than this (seconds) has its envelope steps re-solved as full MIPs; a
+#: slower one on its warm LP with the integer choices fixed (the explanation says so).
+FULL_RESOLVE_SECONDS = 1.0
 #: Steps re-solved for the binding constraints other than the envelope (the largest first).
 MAX_STEPS = 3
 #: Binding constraints given a sentence (the heaviest first); all are in ``Explanation.binding``.
@@ -129,17 +133,27 @@ def explain(
     solver: SolverName | None = None,
     time_limit: float = 30.0,
     compare_uniform_cut: bool = True,
-    resolve_mip: bool = True,
-    mip_gap: float = 1e-4,
+    resolve_mip: bool | None = None,
+    mip_gap: float = DEFAULT_MIP_GAP,
+    deadline: float | None = None,
 ) -> Explanation:
     """Explain ``solution`` of ``problem`` in French (see the module docstring).
 
     ``step``: the envelope step re-solved (EUR); ``solver``, ``time_limit``, ``mip_gap``: for a
-    MIP's envelope re-solves (default: the solution's own solver); ``resolve_mip=False``: re-solve
-    a MIP's envelope steps with its integer choices fixed (warm LP) instead of two full MIP solves
-    (seconds each on the large instance); ``compare_uniform_cut``: add the "same change
-    everywhere" baseline.
+    MIP's envelope re-solves (default: the solution's own solver); ``resolve_mip``: re-solve a
+    MIP's envelope steps as two full MIP solves (``True``) or with its integer choices fixed, on
+    the warm LP (``False``); by default (``None``) the full solves are made only when the MIP took
+    under :data:`FULL_RESOLVE_SECONDS` and the ``deadline`` leaves room for both, so that the
+    explanation never multiplies the run time of a large MIP; ``deadline``: a
+    ``time.perf_counter()`` instant after which nothing more is solved (the diagnosis of an
+    infeasible problem and the re-solves share what is left); ``compare_uniform_cut``: add the
+    "same change everywhere" baseline.
     """
+    if deadline is not None:
+        time_limit = max(0.1, min(time_limit, deadline - time.perf_counter()))
+    if resolve_mip is None:
+        room = deadline is None or (deadline - time.perf_counter()) > 3 * solution.solve_seconds
+        resolve_mip = solution.solve_seconds <= FULL_RESOLVE_SECONDS and room
     if solution.status == "infeasible":
         diagnosis = diagnose_infeasibility(problem, time_limit=time_limit)
         return Explanation(
@@ -180,7 +194,7 @@ class _Explainer:
             time_limit,
         )
         self.unit = _unit(problem)
-        self.resolve_mip, self.mip_gap = True, 1e-4
+        self.resolve_mip, self.mip_gap = False, DEFAULT_MIP_GAP
         self.sentences: list[str] = []
         self.binding: list[BindingConstraint] = []
         self._engine: hd.WhatIf | None = None
@@ -261,7 +275,12 @@ class _Explainer:
         if s.is_mip:
             self.sentences.append(
                 "Les prix marginaux ci-dessous sont ceux du modèle linéaire où les choix entiers "
-                "(activités ouvertes ou fermées, postes) sont fixés à ceux de la solution."
+                "(activités ouvertes ou fermées, postes) sont fixés à ceux de la solution"
+                + (
+                    "."
+                    if self.resolve_mip
+                    else ", comme les effets de l'enveloppe (sans rouvrir ni fermer d'activité)."
+                )
             )
 
     def _envelope(self) -> None:

@@ -38,11 +38,12 @@ time limit cuts a search short).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import highspy
 import numpy as np
+import numpy.typing as npt
 import pulp
 
 from optimizer import highs_direct as hd
@@ -66,6 +67,31 @@ DUAL_TOL = 1e-9
 VALUE_TOL = 1e-7
 #: Constraints ranged by a solve (the envelope and the heaviest binding ones).
 MAX_RANGED = 25
+#: Default relative gap at which a MIP search stops (1 %: the large instance reaches it in
+#: seconds; 1e-4 took it past any time limit a user waits for).
+DEFAULT_MIP_GAP = 0.01
+#: A returned point may miss a row or bound by this much (relative to the bound, at least
+#: FEASIBILITY_TOL in model units) before it is refused as infeasible.
+FEASIBILITY_TOL = 1e-6
+
+#: What a violated row or bound is, in French, by kind (the key follows in « »).
+_ROW_FR = {
+    "envelope": "l'enveloppe",
+    "budget": "le budget du service",
+    "cover": "la couverture du besoin",
+    "capacity": "la capacité de l'activité",
+    "staff": "la limite d'effectifs",
+    "posts": "les postes du service",
+    "need_floor": "le taux minimal du besoin",
+    "group_floor": "le taux minimal du public",
+    "territory_floor": "le taux minimal du territoire",
+}
+_COL_FR = {
+    "x": "le volume de l'activité",
+    "b": "la fourchette ou le plancher du service",
+    "y": "l'ouverture de l'activité",
+    "z": "les postes du service",
+}
 
 
 @dataclass(frozen=True)
@@ -144,7 +170,7 @@ def solve(
     solver: SolverName = "highs",
     time_limit: float = 30.0,
     relax_integers: bool = False,
-    mip_gap: float = 1e-4,
+    mip_gap: float = DEFAULT_MIP_GAP,
     ranging: bool = True,
     fallback: bool = True,
 ) -> Solution:
@@ -175,7 +201,7 @@ def solve_formulation(
     *,
     solver: SolverName = "highs",
     time_limit: float = 30.0,
-    mip_gap: float = 1e-4,
+    mip_gap: float = DEFAULT_MIP_GAP,
     ranging: bool = True,
     fallback: bool = True,
     started: float | None = None,
@@ -441,6 +467,47 @@ def _gap_from_relaxation(form: Formulation, solver: str, time_limit: float, incu
 # ----------------------------------------------------------------------------------------------
 
 
+def violations(form: Formulation, values: FloatArray) -> list[str]:
+    """What the point ``values`` breaks, in French: rows and bounds missed by more than
+    :data:`FEASIBILITY_TOL` (relative), integers that are not whole. Empty when it is feasible.
+
+    Every point a solver returns goes through this before it is shown: CBC stopped by its time
+    limit has returned, as its "best solution", a budget over the envelope.
+    """
+    found: list[str] = []
+    terms = form.a_value * np.repeat(values, np.diff(form.a_start))
+    activity = np.bincount(form.a_index, weights=terms, minlength=form.num_row).astype(np.float64)
+    #: the size of each row's terms: a solver's file rounds values, so a row of large terms can
+    #: miss a zero bound by a rounding of its terms (CBC writes about 8 significant digits)
+    magnitude = np.bincount(form.a_index, weights=np.abs(terms), minlength=form.num_row).astype(np.float64)
+
+    def missed(
+        value: FloatArray, lower: FloatArray, upper: FloatArray, scale: FloatArray | None = None
+    ) -> npt.NDArray[np.bool_]:
+        size = np.ones_like(value) if scale is None else np.maximum(scale, 1.0)
+        finite_low = np.where(np.isfinite(lower), lower, 0.0)
+        finite_up = np.where(np.isfinite(upper), upper, 0.0)
+        low_tol = FEASIBILITY_TOL * np.maximum(size, np.abs(finite_low))
+        up_tol = FEASIBILITY_TOL * np.maximum(size, np.abs(finite_up))
+        below = np.isfinite(lower) & (value < lower - low_tol)
+        above = np.isfinite(upper) & (value > upper + up_tol)
+        return np.asarray(below | above | ~np.isfinite(value))
+
+    for i in np.flatnonzero(missed(activity, form.row_lower, form.row_upper, magnitude)):
+        kind, key = form.row_kind[i], form.row_key[i]
+        label = _ROW_FR.get(kind, kind) + (f" « {key} »" if key else "")
+        found.append(f"{label} : contrainte non tenue")
+    for j in np.flatnonzero(missed(values, form.col_lower, form.col_upper)):
+        kind, key = form.col_kind[j], form.col_key[j]
+        found.append(f"{_COL_FR.get(kind, kind)} « {key} » sort de ses bornes")
+    fractional = form.integer & (np.abs(values - np.round(values)) > 1e-5)
+    for j in np.flatnonzero(fractional):
+        found.append(
+            f"{_COL_FR.get(form.col_kind[j], form.col_kind[j])} « {form.col_key[j]} » n'est pas entier"
+        )
+    return found
+
+
 def _solution(form: Formulation, raw: _Raw, seconds: float) -> Solution:
     problem = form.problem
     mip = bool(form.integer.any())
@@ -472,6 +539,19 @@ def _solution(form: Formulation, raw: _Raw, seconds: float) -> Solution:
     )
     if raw.col_value is None or raw.status not in ("optimal", "time_limit_feasible"):
         return empty
+    broken = violations(form, np.asarray(raw.col_value, dtype=np.float64))
+    if broken:  # an infeasible point is never a result
+        status: Status = "time_limit_no_solution" if raw.status == "time_limit_feasible" else "error"
+        shown = "; ".join(broken[:5]) + (f" ; et {len(broken) - 5} autre(s)" if len(broken) > 5 else "")
+        return replace(
+            empty,
+            status=status,
+            status_fr=STATUS_FR[status],
+            mip_gap=None,
+            message="; ".join(
+                m for m in (raw.message, f"point rendu par {raw.solver} refusé car infaisable : {shown}") if m
+            ),
+        )
     values = np.clip(raw.col_value, form.col_lower, form.col_upper)
     values[np.abs(values) < VALUE_TOL] = 0.0
     arrays = problem.arrays()

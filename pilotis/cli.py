@@ -54,6 +54,9 @@ def register_commands(app: Flask) -> None:
     from pilotis.cli_model import model
 
     app.cli.add_command(model)
+    from pilotis.cli_org import org
+
+    app.cli.add_command(org)
     from pilotis.cli_scenario import scenario
 
     app.cli.add_command(scenario)
@@ -218,7 +221,7 @@ def _find_user(session: Session, email: str) -> User:
 def users_list(slug: str | None) -> None:
     schema.require_current_schema(engine())
     with write_session(engine()) as session:
-        query = select(User, Organisation.slug).join(Organisation, Organisation.id == User.organisation_id)
+        query = select(User, Organisation.slug).outerjoin(Organisation, Organisation.id == User.organisation_id)
         if slug:
             query = query.where(Organisation.slug == slug)
         rows = session.execute(query.order_by(Organisation.slug, User.email)).all()
@@ -228,7 +231,8 @@ def users_list(slug: str | None) -> None:
             state = "actif" if user.is_active else "désactivé"
             scope = ", ".join(s.code for s in user.services)
             click.echo(
-                f"{user.email:<45} {LABELS_FR[user.role]:<24} {org_slug:<14} {state}"
+                f"{user.email:<45} {LABELS_FR[user.role]:<24} {org_slug or '—':<14} {state}"
+                + ("  [administrateur du serveur]" if user.is_superadmin else "")
                 + (f"  [{scope}]" if scope else "")
             )
 
@@ -236,15 +240,24 @@ def users_list(slug: str | None) -> None:
 @users.command("create", help="Crée un compte et affiche son mot de passe temporaire.")
 @click.argument("email")
 @click.option("--name", "full_name", required=True, help="Nom complet.")
-@click.option("--role", type=click.Choice(ROLE_NAMES), required=True)
-@click.option("--organisation", "slug", required=True, help="Identifiant de l'organisation (ex. demo-11069).")
+@click.option("--role", type=click.Choice(ROLE_NAMES))
+@click.option("--organisation", "slug", help="Identifiant de l'organisation (ex. demo-11069).")
 @click.option(
     "--service",
     "service_codes",
     multiple=True,
     help="Code d'un service (responsable de service ; répétable).",
 )
-def users_create(email: str, full_name: str, role: str, slug: str, service_codes: tuple[str, ...]) -> None:
+@click.option("--superadmin", is_flag=True, help="Administrateur du serveur : crée les organisations.")
+def users_create(
+    email: str, full_name: str, role: str | None, slug: str | None, service_codes: tuple[str, ...], superadmin: bool
+) -> None:
+    if superadmin:
+        from pilotis.cli_org import create_superadmin
+
+        return create_superadmin(email, full_name, role, slug)
+    if not role or not slug:
+        raise PilotisError("--role et --organisation sont obligatoires (sauf --superadmin).")
     schema.require_current_schema(engine())
     with write_session(engine()) as session:
         organisation = session.scalar(select(Organisation).where(Organisation.slug == slug))
@@ -619,10 +632,22 @@ def cost_driver(centre: str, activity: str, quantity: str, slug: str | None) -> 
 @click.option("--json", "as_json", is_flag=True, help="Solution et explication en JSON.")
 @click.option("--solver", type=click.Choice(["highs", "cbc"]), default="highs", show_default=True)
 @click.option(
-    "--time-limit", type=click.FloatRange(0.1, 3600), default=30.0, show_default=True, help="Secondes."
+    "--time-limit",
+    type=click.FloatRange(0.1, 3600),
+    default=30.0,
+    show_default=True,
+    help="Secondes pour toute la commande (résolution et explication).",
 )
-def optimize(path: str, as_json: bool, solver: str, time_limit: float) -> None:
+@click.option(
+    "--mip-gap",
+    type=click.FloatRange(0, 1),
+    default=0.01,
+    show_default=True,
+    help="Écart relatif à l'optimum auquel la recherche en nombres entiers s'arrête (0,01 = 1 %).",
+)
+def optimize(path: str, as_json: bool, solver: str, time_limit: float, mip_gap: float) -> None:
     import json
+    import time
 
     from optimizer import explain, solve
     from services.problem_files import (
@@ -632,14 +657,24 @@ def optimize(path: str, as_json: bool, solver: str, time_limit: float) -> None:
         solution_to_dict,
     )
 
+    deadline = time.perf_counter() + time_limit
     try:
         problem = read_problem_file(path)
     except ProblemFileError as exc:
         for message in exc.messages:
             click.echo(f"  {message}", err=True)
         raise PilotisError(f"{len(exc.messages)} erreur(s) dans {path} : rien n'a été résolu.") from exc
-    solution = solve(problem, solver=solver, time_limit=time_limit)  # type: ignore[arg-type]
-    explanation = explain(problem, solution, solver=solver, time_limit=time_limit)  # type: ignore[arg-type]
+    remaining = max(0.1, deadline - time.perf_counter())
+    # the solve takes most of the time; the explanation what is left (re-solves are warm LPs)
+    solution = solve(problem, solver=solver, time_limit=remaining * 0.8, mip_gap=mip_gap)  # type: ignore[arg-type]
+    explanation = explain(
+        problem,
+        solution,
+        solver=solver,  # type: ignore[arg-type]
+        time_limit=remaining,
+        mip_gap=mip_gap,
+        deadline=deadline,
+    )
     if as_json:
         click.echo(json.dumps(solution_to_dict(problem, solution, explanation), ensure_ascii=False, indent=2))
     else:
