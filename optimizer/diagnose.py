@@ -20,12 +20,13 @@ Two passes:
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable
 
 import numpy as np
 
 from optimizer import highs_direct as hd
-from optimizer.fr import format_euros, format_number, format_percent, format_signed_percent
+from optimizer.fr import format_euros, format_number, format_percent, format_signed_percent, plural
 from optimizer.model import INF, Formulation, formulate
 from optimizer.problem import Problem
 
@@ -99,9 +100,12 @@ def arithmetic_checks(problem: Problem) -> list[str]:
         )
     reach = {n.code: 0.0 for n in problem.needs}
     capacity = {a.code: a.capacity for a in problem.activities}
-    for c in problem.coverages:
+    counted = problem.arrays().cov_coefficient  # k_an s_an: each unit of output counted once
+    for c, coefficient in zip(problem.coverages, counted, strict=True):
         cap = capacity[c.activity]
-        reach[c.need] = INF if cap is None else reach[c.need] + c.coefficient * cap
+        if coefficient <= 0:
+            continue
+        reach[c.need] = INF if cap is None else reach[c.need] + float(coefficient) * cap
     for n in problem.needs:
         if n.min_coverage_rate and not n.min_coverage_soft:
             best = min(reach[n.code], n.size) / n.size
@@ -116,13 +120,22 @@ def arithmetic_checks(problem: Problem) -> list[str]:
 @dataclasses.dataclass
 class _Slack:
     group: str  # floor, band_min, band_max, min_volume, staff, coverage
-    key: str  # service, activity or floor row name
+    key: str  # service, activity or floor row name ("" for the uniform band slacks)
     column: int
     scale: float
 
 
-def _elastic(problem: Problem) -> tuple[Formulation, list[_Slack]]:
-    """The formulation with every hard constraint group relaxed by a penalised slack."""
+#: The groups of hard constraints the diagnosis may relax, in the order their fixes are offered:
+#: the scenario's own limits first (staff, coverage floors), the stability bands, then the
+#: mandatory volumes and the legal floors (the law gives last).
+GROUPS = ("staff", "coverage", "band", "min_volume", "floor")
+
+
+def _elastic(problem: Problem, relax: frozenset[str] = frozenset(GROUPS)) -> tuple[Formulation, list[_Slack]]:
+    """The formulation with the hard constraints of the groups ``relax`` relaxed by penalised
+    slacks (the others stay hard). The stability bands are relaxed by one uniform slack on each
+    side (a number of points of change allowed to every service), not service by service: with
+    a slack per service the cheapest relaxation is any vertex, such as five services at 0 €."""
     form = formulate(problem)
     envelope_scale = max(problem.envelope, 1.0)
     total_cost = sum(problem.current_budgets().values())
@@ -167,47 +180,67 @@ def _elastic(problem: Problem) -> tuple[Formulation, list[_Slack]]:
 
     budgets = problem.current_budgets()
     k = form.money_scale
-    for s in problem.services:
-        b = form.b_col[s.code]
-        col_lower[b], col_upper[b] = 0.0, INF
-        current = budgets[s.code]
-        # b_s and these slacks count thousands of euros, as the model does
-        if s.legal_floor > 0:
-            j = add_slack("floor", s.code, WEIGHT_FLOOR * k, s.legal_floor / k)
-            add_row("floor", s.code, s.legal_floor / k, INF, [(b, 1.0), (j, 1.0)])
-        if s.min_change is not None and (1 + s.min_change) * current > 0:
-            low = (1 + s.min_change) * current / k
-            j = add_slack("band_min", s.code, WEIGHT_BAND * k, low)
-            add_row("band_min", s.code, low, INF, [(b, 1.0), (j, 1.0)])
-        if s.max_change is not None:
-            high = (1 + s.max_change) * current / k
-            j = add_slack("band_max", s.code, WEIGHT_BAND * k, max(high, 1.0 / k))
-            add_row("band_max", s.code, -INF, high, [(b, 1.0), (j, -1.0)])
-    for i, a in enumerate(problem.activities):
-        if a.min_volume > 0:
-            x = int(form.x_col[i])
-            col_lower[x] = 0.0
-            if i in form.y_col:
-                col_lower[form.y_col[i]] = 0.0
-            j = add_slack("min_volume", a.code, WEIGHT_MIN_VOLUME * max(a.unit_cost, 1.0), a.min_volume)
-            add_row("min_volume", a.code, a.min_volume, INF, [(x, 1.0), (j, 1.0)])
-    if "staff" in form.row_index and problem.staff_limit is not None:
+    if relax & {"floor", "band"}:
+        banded = [
+            s
+            for s in problem.services
+            if s.min_change is not None and (1 + s.min_change) * budgets[s.code] > 0
+        ]
+        capped = [s for s in problem.services if s.max_change is not None]
+        t_min = t_max = -1
+        if "band" in relax and banded:
+            weight = WEIGHT_BAND * sum(budgets[s.code] for s in banded)
+            t_min = add_slack("band_min", "", weight, 1e-3)
+        if "band" in relax and capped:
+            weight = WEIGHT_BAND * sum(max(budgets[s.code], 1.0) for s in capped)
+            t_max = add_slack("band_max", "", weight, 1e-3)
+        for s in problem.services:
+            b = form.b_col[s.code]
+            col_lower[b], col_upper[b] = 0.0, INF
+            current = budgets[s.code]
+            # b_s and these slacks count thousands of euros, as the model does
+            if s.legal_floor > 0:
+                entries = [(b, 1.0)]
+                if "floor" in relax:
+                    entries.append((add_slack("floor", s.code, WEIGHT_FLOOR * k, s.legal_floor / k), 1.0))
+                add_row("floor", s.code, s.legal_floor / k, INF, entries)
+            if s in banded:
+                low = (1 + (s.min_change or 0.0)) * current / k
+                add_row(
+                    "band_min", s.code, low, INF, [(b, 1.0)] + ([(t_min, current / k)] if t_min >= 0 else [])
+                )
+            if s.max_change is not None:
+                high = (1 + s.max_change) * current / k
+                entries = [(b, 1.0)] + ([(t_max, -max(current, 1.0) / k)] if t_max >= 0 else [])
+                add_row("band_max", s.code, -INF, high, entries)
+    if "min_volume" in relax:
+        for i, a in enumerate(problem.activities):
+            if a.min_volume > 0:
+                x = int(form.x_col[i])
+                col_lower[x] = 0.0
+                if i in form.y_col:
+                    col_lower[form.y_col[i]] = 0.0
+                j = add_slack("min_volume", a.code, WEIGHT_MIN_VOLUME * max(a.unit_cost, 1.0), a.min_volume)
+                add_row("min_volume", a.code, a.min_volume, INF, [(x, 1.0), (j, 1.0)])
+    if "staff" in relax and "staff" in form.row_index and problem.staff_limit is not None:
         j = add_slack("staff", "", WEIGHT_STAFF * cost_per_etp, max(problem.staff_limit, 1.0))
         rows.append(form.row_index["staff"])
         cols.append(j)
         vals.append(-1.0)
-    hard_floors = [
-        i
-        for i, kind in enumerate(form.row_kind)
-        if kind in ("need_floor", "group_floor", "territory_floor") and form.row_name(i) not in form.short_col
-    ]
-    for i in hard_floors:
-        j = add_slack(
-            "coverage", form.row_name(i), WEIGHT_COVERAGE * cost_per_person, max(form.row_lower[i], 1.0)
-        )
-        rows.append(i)
-        cols.append(j)
-        vals.append(1.0)
+    if "coverage" in relax:
+        hard_floors = [
+            i
+            for i, kind in enumerate(form.row_kind)
+            if kind in ("need_floor", "group_floor", "territory_floor")
+            and form.row_name(i) not in form.short_col
+        ]
+        for i in hard_floors:
+            j = add_slack(
+                "coverage", form.row_name(i), WEIGHT_COVERAGE * cost_per_person, max(form.row_lower[i], 1.0)
+            )
+            rows.append(i)
+            cols.append(j)
+            vals.append(1.0)
 
     r = np.asarray(rows, dtype=np.int64)
     c = np.asarray(cols, dtype=np.int64)
@@ -234,9 +267,36 @@ def _elastic(problem: Problem) -> tuple[Formulation, list[_Slack]]:
     return elastic, slacks
 
 
-def goal_programming(problem: Problem, *, time_limit: float = 30.0) -> list[str] | None:
-    """What had to give in the relaxed problem, in French; None when the relaxed solve failed."""
-    form, slacks = _elastic(problem)
+def _points(rate: float) -> str:
+    """A change of rate in points: ``4 points``, ``0,5 point``."""
+    value = round(rate * 100, 1)
+    return f"{format_number(value, 1 if value != int(value) else 0)} {plural(value, 'point', 'points')}"
+
+
+def _present(problem: Problem) -> list[str]:
+    """The groups of hard constraints ``problem`` has (each may be relaxed)."""
+    groups = []
+    if problem.staff_limit is not None:
+        groups.append("staff")
+    if any(n.min_coverage_rate and not n.min_coverage_soft for n in problem.needs) or any(
+        not f.soft for f in problem.equity_floors
+    ):
+        groups.append("coverage")
+    if any(s.min_change is not None or s.max_change is not None for s in problem.services):
+        groups.append("band")
+    if any(a.min_volume > 0 for a in problem.activities):
+        groups.append("min_volume")
+    if any(s.legal_floor > 0 for s in problem.services):
+        groups.append("floor")
+    return groups
+
+
+def goal_programming(
+    problem: Problem, *, time_limit: float = 30.0, relax: frozenset[str] = frozenset(GROUPS)
+) -> list[str] | None:
+    """What had to give when the groups ``relax`` are relaxed, in French; None when the relaxed
+    problem has no solution either (or the solve failed)."""
+    form, slacks = _elastic(problem, relax)
     highs = hd.new_highs(time_limit=time_limit, mip_rel_gap=1e-6, presolve=bool(form.integer.any()))
     hd.pass_formulation(highs, form)
     run = hd.run(highs, mip=bool(form.integer.any()))
@@ -255,9 +315,10 @@ def goal_programming(problem: Problem, *, time_limit: float = 30.0) -> list[str]
             by_group.setdefault(slack.group, []).append((slack, amount))
 
     k = form.money_scale
-
-    def budget(code: str) -> float:
-        return float(values[form.b_col[code]]) * k
+    lowest = sum(low for low, _, _ in problem.service_bounds().values())
+    towards = (
+        "ne permet pas d'atteindre l'enveloppe" if lowest > problem.envelope + 0.5 else "est trop étroite"
+    )
 
     for slack, amount in by_group.get("floor", []):
         amount *= k
@@ -266,22 +327,42 @@ def goal_programming(problem: Problem, *, time_limit: float = 30.0) -> list[str]
             f"Le plancher légal du service {names[s.code]} ({format_euros(s.legal_floor)}) ne peut être tenu : "
             f"il manque {format_euros(amount)}."
         )
-    for slack, _ in by_group.get("band_min", []):
-        s = services[slack.key]
-        current = budgets[s.code]
-        needed = budget(s.code) / current - 1 if current > 0 else 0.0
-        messages.append(
-            f"La baisse maximale de {format_percent(-(s.min_change or 0.0))} du service {names[s.code]} ne permet pas "
-            f"d'atteindre l'enveloppe : il faudrait une baisse de {format_percent(-needed)} "
-            f"({format_euros(budget(s.code))} au lieu de {format_euros((1 + (s.min_change or 0.0)) * current)} au moins)."
+    for _, t in by_group.get("band_min", []):
+        banded = [s for s in problem.services if s.min_change is not None]
+        if len(banded) == 1:
+            s = banded[0]
+            current = budgets[s.code]
+            wanted = (s.min_change or 0.0) - t
+            messages.append(
+                f"La baisse maximale de {format_percent(-(s.min_change or 0.0))} du service {names[s.code]} {towards} : "
+                f"il faudrait une baisse de {format_percent(-wanted)} ({format_euros((1 + wanted) * current)} au lieu "
+                f"de {format_euros((1 + (s.min_change or 0.0)) * current)} au moins)."
+            )
+            continue
+        shown = ", ".join(
+            f"{names[s.code]} {format_signed_percent((s.min_change or 0.0) - t)} au lieu de "
+            f"{format_signed_percent(s.min_change or 0.0)}"
+            for s in banded[:4]
         )
-    for slack, _ in by_group.get("band_max", []):
-        s = services[slack.key]
-        current = budgets[s.code]
-        needed = budget(s.code) / current - 1 if current > 0 else INF
+        more = f" et {len(banded) - 4} autre(s)" if len(banded) > 4 else ""
+        plural_towards = (
+            "ne permettent pas d'atteindre l'enveloppe" if towards.startswith("ne") else "sont trop étroites"
+        )
         messages.append(
-            f"La hausse maximale de {format_percent(s.max_change or 0.0)} du service {names[s.code]} ne suffit pas à "
-            f"financer ses obligations : il faudrait {format_signed_percent(needed)} ({format_euros(budget(s.code))})."
+            f"Les baisses maximales des services {plural_towards} : il faudrait permettre à chacun "
+            f"{_points(t)} de baisse de plus ({shown}{more})."
+        )
+    for _, t in by_group.get("band_max", []):
+        capped = [s for s in problem.services if s.max_change is not None]
+        shown = ", ".join(
+            f"{names[s.code]} {format_signed_percent((s.max_change or 0.0) + t)} au lieu de "
+            f"{format_signed_percent(s.max_change or 0.0)}"
+            for s in capped[:4]
+        )
+        more = f" et {len(capped) - 4} autre(s)" if len(capped) > 4 else ""
+        messages.append(
+            f"Les hausses maximales des services ne suffisent pas à financer leurs obligations : il faudrait "
+            f"permettre à chacun {_points(t)} de hausse de plus ({shown}{more})."
         )
     for slack, amount in by_group.get("min_volume", []):
         a = activities[slack.key]
@@ -332,10 +413,33 @@ def _floor_label(problem: Problem, name: str) -> tuple[str, float]:
 def diagnose_infeasibility(problem: Problem, *, time_limit: float = 30.0) -> list[str]:
     """Which constraints of ``problem`` cannot hold together, and by how much, in French.
 
-    Arithmetic checks first, then goal programming (see the module docstring); never empty.
+    Arithmetic checks first; then each group of hard constraints (:data:`GROUPS`) relaxed alone:
+    the groups whose relaxation alone makes the scenario feasible are offered, each in its own
+    terms (the staff limit too low is named as such, not as a stability band); when no single
+    group suffices, all are relaxed together by goal programming (see the module docstring).
+    ``time_limit`` bounds the whole diagnosis. Never empty.
     """
+    deadline = time.perf_counter() + time_limit
     messages = arithmetic_checks(problem)
-    relaxed = goal_programming(problem, time_limit=time_limit)
+    alone: list[list[str]] = []
+    for group in _present(problem):
+        remaining = deadline - time.perf_counter()
+        if remaining <= 0.05:
+            break
+        found = goal_programming(problem, time_limit=remaining, relax=frozenset({group}))
+        if found:
+            alone.append(found)
+    if alone:
+        if len(alone) == 1:
+            messages.append("La contrainte qui doit céder :")
+        else:
+            messages.append(
+                "Chacune de ces modifications suffirait, à elle seule, à rendre le scénario réalisable :"
+            )
+        messages.extend(f"– {m}" for found in alone for m in found)
+        return messages
+    remaining = max(deadline - time.perf_counter(), 0.1)
+    relaxed = goal_programming(problem, time_limit=remaining)
     if relaxed is None:
         messages.append(
             "Le diagnostic par relâchement des contraintes n'a pas abouti dans le temps imparti : "

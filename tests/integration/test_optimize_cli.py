@@ -157,7 +157,8 @@ def test_an_impossible_problem_exits_2_with_the_diagnosis(optimize, cut, tmp_pat
     output = plain(result.stdout)
     assert "Statut : scénario infaisable" in output
     assert "Les baisses maximales autorisées ne permettent pas de descendre jusqu'à l'enveloppe" in output
-    assert "La baisse maximale de 10 % du service « Pôle petite enfance » ne permet pas d'atteindre" in output
+    assert "Les baisses maximales des services ne permettent pas d'atteindre l'enveloppe" in output
+    assert "« Pôle petite enfance » -" in output
     assert "infeasible" not in output.lower()
     assert "Services" not in output.splitlines()  # no budget table for a problem without a solution
     as_json = json.loads(optimize("--json", str(path)).stdout)

@@ -241,9 +241,11 @@ def test_an_impossible_cut_says_which_limits_cannot_hold(db_session, demo):
     why = plain(scenario.explanation)
     assert why.startswith("Le scénario est infaisable")
     assert (
-        "La baisse maximale de 5 % du service « Pôle petite enfance » ne permet pas d'atteindre l'enveloppe"
-        in why
+        "Les baisses maximales des services ne permettent pas d'atteindre l'enveloppe : il faudrait permettre à "
+        "chacun 55 points de baisse de plus (" in why
     )
+    assert "« Pôle petite enfance » -60 % au lieu de -5 %" in why
+    assert " 0 €" not in why.split("La contrainte qui doit céder :")[1]  # no service told to drop to nothing
     assert "infeasible" not in why.lower()
 
 

@@ -234,9 +234,12 @@ def test_stability_band_too_narrow_for_the_cut():
         "Les baisses maximales autorisées ne permettent pas de descendre jusqu'à l'enveloppe : ensemble, les services "
         "ne peuvent passer sous 18 000 €, soit 800 € de plus que l'enveloppe de 17 200 €."
     )
-    assert any(
-        "La baisse maximale de 10 % du service" in m and "il faudrait une baisse de" in m for m in messages
-    )
+    assert messages[1:] == [
+        "La contrainte qui doit céder :",
+        "– Les baisses maximales des services ne permettent pas d'atteindre l'enveloppe : il faudrait permettre "
+        "à chacun 4 points de baisse de plus (« Accueil » -14 % au lieu de -10 %, « Insertion » -14 % au lieu de "
+        "-10 %).",
+    ]
 
 
 def test_band_of_one_service_names_the_cut_needed():

@@ -8,8 +8,10 @@ import importlib
 import numpy as np
 import pytest
 
-from optimizer import explain, formulate, solve
+from optimizer import diagnose_infeasibility, explain, formulate, solve
+from optimizer.problem import ActivitySpec, Coverage, NeedSpec, Problem, ServiceSpec
 from optimizer.solve import _Raw, _solution, violations
+from tests.unit.test_optimizer_explain import plain
 from tests.unit.test_optimizer_model import fixed_cost, two_needs
 
 #: the module (``optimizer.explain`` as an attribute is the function the package re-exports)
@@ -87,3 +89,82 @@ def test_the_mip_gap_reaches_the_solver(gap):
     assert (
         solution.status == "optimal" and solution.mip_gap is not None and solution.mip_gap <= max(gap, 1e-9)
     )
+
+
+# --- Each kind of infeasibility names its real cause ------------------------------------------------
+
+
+def _three_services(**problem_changes: object) -> Problem:
+    """Three services of 10 000 € (100 units at 100 €, 0.01 ETP per unit: 1 ETP each)."""
+    problem = Problem(
+        activities=tuple(
+            ActivitySpec(
+                f"A{i}", f"S{i}", 100.0, current_volume=100, staff_per_unit=0.01, name=f"Activité {i}"
+            )
+            for i in range(1, 4)
+        ),
+        needs=(NeedSpec("N", 1_000, 1.0),),
+        services=tuple(
+            ServiceSpec(f"S{i}", f"Service {i}", min_change=-0.10, max_change=0.10) for i in range(1, 4)
+        ),
+        coverages=tuple(Coverage(f"A{i}", "N", 1.0) for i in range(1, 4)),
+        envelope=30_000.0,
+    )
+    return dataclasses.replace(problem, **problem_changes)
+
+
+def test_a_staff_limit_too_low_is_named_as_such_first():
+    """The bands hold the services at 27 000 € at least, which takes 2.7 ETP: a limit of 2 ETP is the
+    cause; relaxing the bands is offered only as the other way out, never as « the envelope »."""
+    problem = _three_services(staff_limit=2.0)
+    assert solve(problem).status == "infeasible"
+    messages = [plain(m) for m in diagnose_infeasibility(problem)]
+    assert (
+        messages[0]
+        == "Chacune de ces modifications suffirait, à elle seule, à rendre le scénario réalisable :"
+    )
+    assert messages[1] == "– La limite de 2 ETP ne suffit pas : il faudrait 0,7 ETP de plus."
+    assert all("enveloppe" not in m for m in messages)
+    assert "trop étroites" in messages[2]
+
+
+def test_bands_too_narrow_ask_the_same_points_of_every_service_not_zero_budgets():
+    problem = _three_services(envelope=24_000.0)  # -20 % for bands of -10 %
+    messages = [plain(m) for m in diagnose_infeasibility(problem)]
+    assert messages[0].startswith("Les baisses maximales autorisées ne permettent pas de descendre")
+    assert messages[1:] == [
+        "La contrainte qui doit céder :",
+        "– Les baisses maximales des services ne permettent pas d'atteindre l'enveloppe : il faudrait permettre "
+        "à chacun 10 points de baisse de plus (« Service 1 » -20 % au lieu de -10 %, « Service 2 » -20 % au lieu "
+        "de -10 %, « Service 3 » -20 % au lieu de -10 %).",
+    ]
+    assert not any(" 0 €" in m for m in messages)
+
+
+def test_a_legal_floor_above_the_envelope_is_the_floor_not_the_bands():
+    problem = _three_services(envelope=20_000.0)
+    problem = dataclasses.replace(
+        problem,
+        services=tuple(
+            dataclasses.replace(s, min_change=None, max_change=None, legal_floor=8_000.0)
+            for s in problem.services
+        ),
+    )
+    messages = [plain(m) for m in diagnose_infeasibility(problem)]
+    assert messages[0] == "Les planchers légaux (24 000 €) dépassent l'enveloppe de 20 000 € de 4 000 €."
+    assert messages[1] == "La contrainte qui doit céder :"
+    assert all(m.startswith("– Le plancher légal du service") for m in messages[2:]) and len(messages) > 2
+    assert sum(float(m.split("il manque ")[1].split(" €")[0].replace(" ", "")) for m in messages[2:]) == 4_000
+
+
+def test_mandatory_volumes_over_the_staff_limit_name_both_ways_out():
+    problem = _three_services(staff_limit=2.0)
+    problem = dataclasses.replace(
+        problem,
+        services=tuple(dataclasses.replace(s, min_change=None, max_change=None) for s in problem.services),
+        activities=tuple(dataclasses.replace(a, min_volume=100) for a in problem.activities),
+    )
+    messages = [plain(m) for m in diagnose_infeasibility(problem)]
+    assert "Les volumes obligatoires demandent 3 ETP, plus que la limite de 2 ETP." in messages
+    assert "– La limite de 2 ETP ne suffit pas : il faudrait 1 ETP de plus." in messages
+    assert any(m.startswith("– Le volume obligatoire de l'activité") for m in messages)
