@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import CheckConstraint, String, Text, false
+from sqlalchemy import CheckConstraint, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, IdType, TimestampMixin, VersionedMixin, enum_type
@@ -15,7 +15,14 @@ class Organisation(TimestampMixin, VersionedMixin, Base):
     __tablename__ = "organisations"
     __table_args__ = (
         CheckConstraint("population IS NULL OR population >= 0", name="population_non_negative"),
-        CheckConstraint("insee_code IS NULL OR length(insee_code) = 5", name="insee_code_length"),
+        CheckConstraint(
+            "insee_code IS NULL OR (kind IN ('ccas', 'commune') AND length(insee_code) = 5) "
+            "OR (kind IN ('cias', 'epci') AND length(insee_code) = 9) "
+            "OR (kind = 'departement' AND length(insee_code) IN (2, 3))",
+            name="insee_code_length",
+        ),
+        # one organisation of a kind per territory: a second CCAS of Rennes is refused
+        UniqueConstraint("kind", "insee_code"),
         CheckConstraint("siren IS NULL OR length(siren) = 9", name="siren_length"),
     )
 
@@ -24,8 +31,10 @@ class Organisation(TimestampMixin, VersionedMixin, Base):
     slug: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str]
     kind: Mapped[OrganisationKind] = mapped_column(enum_type(OrganisationKind))
-    #: INSEE code of the commune (5 characters, a string: Corsican codes hold letters).
-    insee_code: Mapped[str | None] = mapped_column(String(5))
+    #: Code of its territory, a string: the commune's INSEE code (5 characters; Corsican codes hold
+    #: letters) for a CCAS or a commune, the EPCI's SIREN (9 digits) for a CIAS or an EPCI, the
+    #: département's code (2 or 3 characters: 35, 2A, 974) for a département.
+    insee_code: Mapped[str | None] = mapped_column(String(9))
     #: SIREN of the legal entity (9 digits), or of the EPCI.
     siren: Mapped[str | None] = mapped_column(String(9))
     population: Mapped[int | None]

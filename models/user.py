@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Column, ForeignKey, String, Table
+from sqlalchemy import CheckConstraint, Column, ForeignKey, String, Table, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.activity import Service
@@ -20,16 +20,21 @@ user_services = Table(
 
 
 class User(TimestampMixin, VersionedMixin, Base):
-    """A person who signs in. ``session_token`` is the revocable login id (rotated on logout)."""
+    """A person who signs in. ``session_token`` is the revocable login id (rotated on logout).
+
+    A server administrator (``is_superadmin``) creates organisations; they may belong to none,
+    and then see no organisation's rows.
+    """
 
     __tablename__ = "users"
     __table_args__ = (
         CheckConstraint("failed_logins >= 0", name="failed_logins_non_negative"),
         CheckConstraint("email = lower(email)", name="email_lowercase"),
+        CheckConstraint("organisation_id IS NOT NULL OR is_superadmin", name="organisation_or_superadmin"),
     )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
-    organisation_id: Mapped[int] = mapped_column(
+    organisation_id: Mapped[int | None] = mapped_column(
         ForeignKey("organisations.id", ondelete="CASCADE"), index=True
     )
     email: Mapped[str] = mapped_column(String(254), unique=True)
@@ -38,6 +43,7 @@ class User(TimestampMixin, VersionedMixin, Base):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     session_token: Mapped[str] = mapped_column(String(64), unique=True)
     is_active: Mapped[bool] = mapped_column(default=True)
+    is_superadmin: Mapped[bool] = mapped_column(default=False, server_default=false())
     failed_logins: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[datetime | None]
     last_login_at: Mapped[datetime | None]

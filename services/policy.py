@@ -10,7 +10,9 @@ Pages, the API, exports and imports all ask it. Rules:
   own services (and reads the shared diagnostic: territory, statistics, needs);
 - finance reads everything and edits costs and scenarios;
 - an élu·e reads everything and sets the priority of needs;
-- a partner / reader reads and changes nothing.
+- a partner / reader reads and changes nothing;
+- a server administrator (``is_superadmin``) creates organisations; without an organisation of
+  their own they see no organisation's rows.
 """
 
 from __future__ import annotations
@@ -37,6 +39,11 @@ class Action(enum.StrEnum):
     VIEW_AUDIT = "view_audit"
     ADOPT = "adopt"  # a budget scenario becomes the year's budget: the elected members' decision
     VIEW_ANSWERS = "view_answers"  # residents' own words and answer sheets: staff and élus, not partners
+    CREATE_ORGANISATION = "create_organisation"  # the server administrator's set-up wizard
+
+
+#: The organisation id of a server administrator who belongs to none (no row has it).
+NO_ORGANISATION = 0
 
 
 @dataclass(frozen=True)
@@ -49,16 +56,18 @@ class Principal:
     service_ids: frozenset[int]
     email: str = ""
     full_name: str = ""
+    is_superadmin: bool = False
 
     @classmethod
     def of(cls, user: User) -> Principal:
         return cls(
             user_id=user.id,
-            organisation_id=user.organisation_id,
+            organisation_id=user.organisation_id or NO_ORGANISATION,
             role=user.role,
             service_ids=frozenset(s.id for s in user.services),
             email=user.email,
             full_name=user.full_name,
+            is_superadmin=user.is_superadmin,
         )
 
 
@@ -115,6 +124,8 @@ def can(principal: Principal | None, action: Action, obj: Any = None) -> bool:
     """May ``principal`` do ``action`` (on ``obj``, an ORM row, or on its kind when None)?"""
     if principal is None:
         return False
+    if action is Action.CREATE_ORGANISATION:
+        return principal.is_superadmin
     if obj is not None:
         organisation_id = obj.id if _kind(obj) == "organisation" else getattr(obj, "organisation_id", None)
         if organisation_id != principal.organisation_id:

@@ -84,7 +84,7 @@ def create_user() -> ResponseReturnValue:
 def edit_user(user_id: int) -> ResponseReturnValue:
     user = _user(user_id)
     form = UserForm(obj=user if request.method == "GET" else None)
-    form.services.choices = _service_choices(user.organisation_id)
+    form.services.choices = _service_choices(user.organisation_id or 0)
     if request.method == "GET":
         form.role.data = user.role.value
         form.services.data = [s.id for s in user.services]
@@ -107,7 +107,7 @@ def edit_user(user_id: int) -> ResponseReturnValue:
                 user,
                 full_name=form.full_name.data or "",
                 role=Role(form.role.data),
-                services=_services(user.organisation_id, form.services.data or []),
+                services=_services(organisation.id, form.services.data or []),
                 organisation=organisation,
             )
         except accounts.AccountError as exc:

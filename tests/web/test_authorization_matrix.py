@@ -496,6 +496,9 @@ EXTRA: dict[str, Route] = {
     "needs.import_page POST": Route(
         "POST", lambda i: "/statistiques/import", frozenset({"admin", "direction"}), 400
     ),
+    "needs.remove_vintage POST": Route(
+        "POST", lambda i: "/statistiques/retirer", frozenset({"admin", "direction"}), 400
+    ),
     "surveys.index POST": Route("POST", lambda i: "/enquetes", frozenset({"direction"}), 400),
     "surveys.show POST": Route(
         "POST",
