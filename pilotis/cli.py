@@ -221,7 +221,9 @@ def _find_user(session: Session, email: str) -> User:
 def users_list(slug: str | None) -> None:
     schema.require_current_schema(engine())
     with write_session(engine()) as session:
-        query = select(User, Organisation.slug).outerjoin(Organisation, Organisation.id == User.organisation_id)
+        query = select(User, Organisation.slug).outerjoin(
+            Organisation, Organisation.id == User.organisation_id
+        )
         if slug:
             query = query.where(Organisation.slug == slug)
         rows = session.execute(query.order_by(Organisation.slug, User.email)).all()
@@ -250,7 +252,12 @@ def users_list(slug: str | None) -> None:
 )
 @click.option("--superadmin", is_flag=True, help="Administrateur du serveur : crée les organisations.")
 def users_create(
-    email: str, full_name: str, role: str | None, slug: str | None, service_codes: tuple[str, ...], superadmin: bool
+    email: str,
+    full_name: str,
+    role: str | None,
+    slug: str | None,
+    service_codes: tuple[str, ...],
+    superadmin: bool,
 ) -> None:
     if superadmin:
         from pilotis.cli_org import create_superadmin
@@ -438,16 +445,31 @@ def find_organisation(session: Session, slug: str | None) -> Organisation:
     return organisations[0]
 
 
-@import_group.command("statistics", help="Importe des statistiques publiées (INSEE, CAF) ; tout ou rien.")
+#: Exit status of an import whose file was valid but wrote nothing for the organisation.
+EXIT_NOTHING_WRITTEN = 3
+
+
+@import_group.command(
+    "statistics",
+    help="Importe des statistiques publiées (INSEE, CAF) ; tout ou rien. Code de sortie 3 quand le "
+    "fichier est valide mais ne concerne aucun territoire de l'organisation.",
+)
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, readable=True))
 @click.option("--source", type=click.Choice(["filosofi", "caf", "census"]), required=True)
 @click.option(
     "--vintage", type=click.IntRange(1990, 2100), default=None, help="Millésime, si le fichier ne le dit pas."
 )
 @click.option(
+    "--force-vintage",
+    is_flag=True,
+    help="Garder --vintage même s'il contredit le millésime du nom du fichier.",
+)
+@click.option(
     "--organisation", "slug", default=None, help="Identifiant de l'organisation (s'il y en a plusieurs)."
 )
-def import_statistics_command(path: str, source: str, vintage: int | None, slug: str | None) -> None:
+def import_statistics_command(
+    path: str, source: str, vintage: int | None, force_vintage: bool, slug: str | None
+) -> None:
     from pathlib import Path
 
     from services.needs import resize_needs
@@ -459,7 +481,13 @@ def import_statistics_command(path: str, source: str, vintage: int | None, slug:
         organisation = find_organisation(session, slug)
         try:
             report = import_statistics(
-                session, organisation.id, content, source=source, filename=Path(path).name, vintage=vintage
+                session,
+                organisation.id,
+                content,
+                source=source,
+                filename=Path(path).name,
+                vintage=vintage,
+                force_vintage=force_vintage,
             )
         except StatisticsImportError as exc:
             raise PilotisError(f"fichier refusé : {exc}.") from exc
@@ -467,15 +495,62 @@ def import_statistics_command(path: str, source: str, vintage: int | None, slug:
             for error in report.errors:
                 click.echo(f"  {error}", err=True)
             raise PilotisError(f"{len(report.errors)} erreur(s) : rien n'a été importé.")
+        if report.wrote_nothing:
+            for warning in report.warnings:
+                click.echo(f"Avertissement : {warning}.", err=True)
+            raise click.exceptions.Exit(EXIT_NOTHING_WRITTEN)
         resized = resize_needs(session, organisation.id)
         click.echo(
             f"{report.layout}, millésime {report.vintage} : {report.stats.inserted} chiffre(s) ajouté(s), "
             f"{report.stats.unchanged} déjà connu(s), {report.rows_outside} territoire(s) hors de l'organisation ignoré(s)."
         )
-        for code, before, after in resized.resized:
-            click.echo(
-                f"  besoin {code} : {before if before is not None else 'inconnu'} → {after if after is not None else 'inconnu'}"
+        _echo_resized(resized.resized)
+
+
+def _echo_resized(resized: list[tuple[str, float | None, float | None]]) -> None:
+    for code, before, after in resized:
+        click.echo(
+            f"  besoin {code} : {before if before is not None else 'inconnu'} → {after if after is not None else 'inconnu'}"
+        )
+
+
+@import_group.command(
+    "remove-statistics",
+    help="Retire un millésime importé par erreur (toutes ses statistiques d'une source), puis "
+    "redimensionne les besoins ; chaque suppression est inscrite au journal.",
+)
+@click.option("--source", type=click.Choice(["filosofi", "caf", "census"]), required=True)
+@click.option("--vintage", type=click.IntRange(1900, 2200), required=True, help="Millésime à retirer.")
+@click.option("--as", "email", default=None, help="Compte au nom duquel retirer (inscrit au journal).")
+@click.option(
+    "--organisation", "slug", default=None, help="Identifiant de l'organisation (s'il y en a plusieurs)."
+)
+def remove_statistics_command(source: str, vintage: int, email: str | None, slug: str | None) -> None:
+    from services.audit import acting_as
+    from services.needs import resize_needs
+    from services.statistics_import import StatisticsImportError, remove_statistics
+
+    schema.require_current_schema(engine())
+    with write_session(engine()) as session:
+        organisation = find_organisation(session, slug)
+        user_id: int | None = None
+        if email:
+            user = session.scalar(
+                select(User).where(
+                    User.email == email.strip().lower(), User.organisation_id == organisation.id
+                )
             )
+            if user is None:
+                raise PilotisError(f"compte « {email} » inconnu dans l'organisation {organisation.slug}.")
+            user_id = user.id
+        with acting_as(user_id):
+            try:
+                removed = remove_statistics(session, organisation.id, source=source, vintage=vintage)
+            except StatisticsImportError as exc:
+                raise PilotisError(f"{exc}.") from exc
+            resized = resize_needs(session, organisation.id)
+        click.echo(f"Millésime {vintage} ({source}) retiré : {removed} chiffre(s) supprimé(s).")
+        _echo_resized(resized.resized)
 
 
 @import_group.command(

@@ -6,9 +6,9 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_wtf.file import FileField, FileRequired
 from sqlalchemy import select
-from wtforms import IntegerField, SelectField
+from wtforms import BooleanField, IntegerField, SelectField
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # WTForms 3.3
-from wtforms.validators import NumberRange, Optional
+from wtforms.validators import InputRequired, NumberRange, Optional
 
 from models import Need, NeedEvidence, Organisation, PopulationGroup, Territory, TerritoryStatistic
 from models.base import utcnow
@@ -18,7 +18,12 @@ from services.coherence import build_coherence, need_offer, publish_coverage_ind
 from services.exports import coherence_workbook
 from services.needs import priority_setter, resize_needs, set_priority, size_history
 from services.policy import Action, can
-from services.statistics_import import StatisticsImportError, import_statistics
+from services.statistics_import import (
+    StatisticsImportError,
+    import_statistics,
+    imported_vintages,
+    remove_statistics,
+)
 from views.forms import ConfirmForm
 from views.lookup import get_or_404
 
@@ -40,6 +45,22 @@ class StatisticsForm(ConfirmForm):
                                             SelectChoice("census", "INSEE — recensement par âge")])  # fmt: skip
     vintage = IntegerField(
         "Millésime (si le fichier ne le dit pas)", validators=[Optional(), NumberRange(1990, 2100)]
+    )
+    force_vintage = BooleanField("Garder ce millésime même si le nom du fichier en indique un autre")
+
+
+class RemoveVintageForm(ConfirmForm):
+    source = SelectField(
+        "Source",
+        choices=[
+            SelectChoice("caf", "CAF"),
+            SelectChoice("filosofi", "Filosofi"),
+            SelectChoice("census", "Recensement"),
+        ],
+        validate_choice=True,
+    )
+    vintage = IntegerField(
+        "Millésime", validators=[InputRequired("Millésime manquant."), NumberRange(1900, 2200)]
     )
 
 
@@ -130,17 +151,27 @@ def import_page() -> ResponseReturnValue:
     require(Action.IMPORT, TerritoryStatistic(organisation_id=who.organisation_id))
     form = StatisticsForm()
     errors: list[str] = []
+    warnings: list[str] = []
     status = 200
     if form.validate_on_submit():
         upload = form.file.data
         try:
-            report = import_statistics(db_session(), who.organisation_id, upload.read(), source=form.source.data or "",
-                                       filename=upload.filename or "", vintage=form.vintage.data)  # fmt: skip
+            report = import_statistics(
+                db_session(),
+                who.organisation_id,
+                upload.read(),
+                source=form.source.data or "",
+                filename=upload.filename or "",
+                vintage=form.vintage.data,
+                force_vintage=bool(form.force_vintage.data),
+            )
         except StatisticsImportError as exc:
             errors = [f"Fichier refusé : {exc}."]
         else:
             if report.errors:
                 errors = report.errors
+            elif report.wrote_nothing:
+                warnings = [f"{w[0].upper()}{w[1:]}." for w in report.warnings]
             else:
                 resized = resize_needs(db_session(), who.organisation_id)
                 flash(
@@ -150,7 +181,49 @@ def import_page() -> ResponseReturnValue:
                     "success",
                 )
                 return redirect(url_for("needs.register"), 303)
-        status = 400
+        status = 400 if errors else 200
     elif request.method == "POST":
         status = 400
-    return render_template("needs/import.html", form=form, errors=errors), status
+    return _import_page(form, errors, warnings, status)
+
+
+def _import_page(
+    form: StatisticsForm, errors: list[str], warnings: list[str], status: int
+) -> ResponseReturnValue:
+    who = require(Action.VIEW)
+    vintages = imported_vintages(db_session(), who.organisation_id)
+    return render_template(
+        "needs/import.html",
+        form=form,
+        errors=errors,
+        warnings=warnings,
+        vintages=vintages,
+        remove_form=RemoveVintageForm(),
+    ), status
+
+
+@bp.post("/statistiques/retirer")
+def remove_vintage() -> ResponseReturnValue:
+    """Take back a vintage imported by mistake: its figures go, the needs are resized from the rest."""
+    who = require(Action.VIEW)
+    require(Action.IMPORT, TerritoryStatistic(organisation_id=who.organisation_id))
+    form = RemoveVintageForm()
+    if not form.validate_on_submit():
+        problems = [str(e) for errors in form.errors.values() for e in errors] or ["Demande incomplète."]
+        return _import_page(StatisticsForm(formdata=None), problems, [], 400)
+    try:
+        removed = remove_statistics(
+            db_session(),
+            who.organisation_id,
+            source=form.source.data or "",
+            vintage=int(form.vintage.data or 0),
+        )
+    except StatisticsImportError as exc:
+        return _import_page(StatisticsForm(formdata=None), [f"{str(exc)[0].upper()}{str(exc)[1:]}."], [], 400)
+    resized = resize_needs(db_session(), who.organisation_id)
+    flash(
+        f"Millésime {form.vintage.data} retiré : {removed} chiffre(s) supprimé(s) ; "
+        f"{len(resized.resized)} besoin(s) redimensionné(s).",
+        "success",
+    )
+    return redirect(url_for("needs.import_page"), 303)

@@ -125,3 +125,70 @@ def test_the_api_refuses_a_value_beyond_its_unit_and_writes_nothing(login_as, en
         headers=headers,
     )
     assert ok.status_code == 200 and ok.get_json()["value"] == 3150.0
+
+
+def _upload(client, name, content, **fields):
+    from io import BytesIO
+
+    from tests.conftest import csrf_token
+
+    token = csrf_token(client.get("/statistiques/import").get_data(as_text=True))
+    return client.post(
+        "/statistiques/import",
+        data={"csrf_token": token, "file": (BytesIO(content), name), **fields},
+        content_type="multipart/form-data",
+    )
+
+
+def test_the_statistics_page_warns_refuses_and_takes_a_vintage_back(login_as, engine, demo):
+    from tests.integration.test_statistics_vintages import caf_grown, extract
+
+    direction = login_as("direction")
+    others = b"\n".join(
+        line
+        for line in extract("FILO2019_DISP_EPCI_extrait.csv").split(b"\r\n")
+        if not line.startswith(b"200035715")
+    )
+    warned = _upload(direction, "FILO2019_DISP_EPCI.csv", others, source="filosofi")
+    page = warned.get_data(as_text=True)
+    assert warned.status_code == 200 and "Fichier valide, mais rien n'a été enregistré." in page
+    assert "Aucun chiffre de ce fichier ne concerne votre organisation" in page
+
+    refused = _upload(direction, "data_CAF_2018_IRIS.csv", caf_grown(), source="caf", vintage="2021")
+    assert refused.status_code == 400
+    assert "le nom du fichier « data_CAF_2018_IRIS.csv » indique 2018" in refused.get_data(as_text=True)
+    try:
+        forced = _upload(
+            direction, "data_CAF_2018_IRIS.csv", caf_grown(), source="caf", vintage="2021", force_vintage="y"
+        )
+        assert forced.status_code == 303, forced.get_data(as_text=True)[:2000]
+        listing = direction.get("/statistiques/import").get_data(as_text=True)
+        assert "Retirer le millésime 2021 (CNAF)" in listing
+    finally:
+        from tests.conftest import csrf_token
+
+        token = csrf_token(direction.get("/statistiques/import").get_data(as_text=True))
+        removed = direction.post(
+            "/statistiques/retirer", data={"csrf_token": token, "source": "caf", "vintage": "2021"}
+        )
+    assert removed.status_code == 303
+    done = direction.get("/statistiques/import").get_data(as_text=True)
+    assert "Millésime 2021 retiré : 189 chiffre(s) supprimé(s)" in done
+    assert "Retirer le millésime 2021 (CNAF)" not in done
+    with write_session(engine) as session:
+        from models import Need
+
+        aah = session.scalar(
+            select(Need).where(Need.organisation_id == demo.organisation_id, Need.code == "AAH")
+        )
+        assert (aah.size, aah.vintage) == (1818, 2020)
+    token = csrf_token(direction.get("/statistiques/import").get_data(as_text=True))
+    again = direction.post(
+        "/statistiques/retirer", data={"csrf_token": token, "source": "caf", "vintage": "2021"}
+    )
+    assert again.status_code == 400 and "Aucun chiffre CNAF du millésime 2021" in again.get_data(as_text=True)
+    manager = login_as("responsable.seniors")
+    assert manager.post("/statistiques/retirer", data={"source": "caf", "vintage": "2020"}).status_code in (
+        400,
+        403,
+    )
