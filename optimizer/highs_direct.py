@@ -157,7 +157,13 @@ class HighsRun:
 def run(highs: highspy.Highs, *, mip: bool) -> HighsRun:
     """Run the loaded model and read its status and solution (values only when there is one)."""
     start = time.perf_counter()
-    highs.run()
+    returned = highs.run()
+    if returned == highspy.HighsStatus.kError and highs.getModelStatus() == highspy.HighsModelStatus.kNotset:
+        # HiGHS's global thread scheduler is made once per process: a Highs of the default
+        # thread count run earlier in the process (another library, a user's script) leaves it
+        # with that count, and a run on one thread then refuses to start. Rebuild it and retry.
+        highspy.Highs.resetGlobalScheduler(True)
+        highs.run()
     seconds = time.perf_counter() - start
     status = highs.getModelStatus()
     info = highs.getInfo()
@@ -309,6 +315,7 @@ class WhatIf:
         self.form = (
             formulation if formulation is not None else formulate(problem, relax_integers=relax_integers)
         )
+        self.time_limit = float(time_limit)
         has_integers = bool(self.form.integer.any())
         self.mip = has_integers and integer_values is None and not relax_integers
         if self.mip:
@@ -336,10 +343,14 @@ class WhatIf:
         last: HighsRun,
         col_lower: FloatArray,
         col_upper: FloatArray,
+        *,
+        time_limit: float = 30.0,
     ) -> WhatIf:
-        """A WhatIf over an LP already loaded and solved in ``highs`` (no second solve)."""
+        """A WhatIf over an LP already loaded and solved in ``highs`` (no second solve);
+        ``time_limit``: seconds for each re-solve."""
         self = cls.__new__(cls)
         self.form, self.highs, self.last, self.mip = form, highs, last, False
+        self.time_limit = float(time_limit)
         self.col_lower, self.col_upper = col_lower.copy(), col_upper.copy()
         self.row_lower, self.row_upper = form.row_lower.copy(), form.row_upper.copy()
         return self
@@ -354,7 +365,12 @@ class WhatIf:
         return self.last.seconds
 
     def resolve(self) -> float | None:
-        """Re-solve (warm for an LP) and return the objective, or None without a solution."""
+        """Re-solve (warm for an LP) and return the objective, or None without a solution.
+
+        HiGHS measures its time limit on the instance's clock, which runs across solves: a kept
+        instance would stop after ``time_limit`` seconds of cumulative solving. Each re-solve gets
+        its own ``time_limit`` from where the clock stands."""
+        self.highs.setOptionValue("time_limit", self.highs.getRunTime() + self.time_limit)
         self.last = run(self.highs, mip=self.mip)
         return self.objective
 

@@ -885,9 +885,13 @@ def problem_from_tables(tables: Mapping[str, pd.DataFrame]) -> Problem:
 
 
 def _number(value: object) -> float | None:
+    """A finite number, or None (not a number, infinite, or an integer too large for a float)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # a 400-digit integer
+        return None
     return number if math.isfinite(number) else None
 
 

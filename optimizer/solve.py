@@ -317,7 +317,7 @@ def _solve_highs(form: Formulation, time_limit: float, mip_gap: float, ranging: 
     if ranging:
         names = _ranged_names(named_duals(form, run.col_value, run.row_dual, run.col_dual), form)
         raw.ranges = hd.ranges(highs, form, names, bounds)
-    raw.engine = hd.WhatIf.attach(form, highs, run, lower, upper)
+    raw.engine = hd.WhatIf.attach(form, highs, run, lower, upper, time_limit=time_limit)
     return raw
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import json
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,7 @@ from optimizer import (
 from optimizer.fr import format_euros, format_number, format_percent, format_signed_percent
 from optimizer.problem import COLLECTIONS, PARAMETERS_SHEET, SHEETS
 from services.exports import set_cell
-from services.numbers import NumberError, parse_french_number
+from services.numbers import NumberError, check_value, parse_french_number
 from services.workbooks import WorkbookError, check_archive
 
 MAX_JSON_BYTES = 100 * 1024 * 1024
@@ -95,10 +96,32 @@ def read_problem_json(content: bytes, *, name: str = "problème") -> Problem:
         raise ProblemFileError(
             [f"{name}, ligne {exc.lineno}, colonne {exc.colno} : JSON invalide ({exc.msg})"]
         ) from None
+    except RecursionError:
+        raise ProblemFileError([f"{name} : JSON imbriqué trop profondément pour un problème"]) from None
+    except ValueError as exc:  # an integer of more than 4 300 digits (Python's own limit)
+        raise ProblemFileError([f"{name} : nombre trop long ({exc})"]) from None
+    beyond = list(_numbers_beyond_bounds(data, ""))
+    if beyond:
+        raise ProblemFileError([f"{name} : {m}" for m in beyond])
     try:
         return problem_from_dict(data)
     except ProblemError as exc:
         raise ProblemFileError([f"{name} : {m}" for m in exc.messages]) from None
+
+
+def _numbers_beyond_bounds(data: Any, where: str) -> Iterator[str]:
+    """Every number of a JSON document that is not finite or not below a thousand billion."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            yield from _numbers_beyond_bounds(value, f"{where}.{key}" if where else str(key))
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            yield from _numbers_beyond_bounds(value, f"{where}[{index}]")
+    elif isinstance(data, (int, float)) and not isinstance(data, bool):
+        try:
+            check_value(data, "")
+        except NumberError as exc:
+            yield f"{where or 'valeur'} : {exc}"
 
 
 def _cell_value(where: str, cell: Any, errors: list[str], *, numeric: bool, rate: bool) -> Any:
@@ -114,11 +137,17 @@ def _cell_value(where: str, cell: Any, errors: list[str], *, numeric: bool, rate
             return None
         if value and numeric:
             try:
-                number = parse_french_number(value)
+                number = check_value(parse_french_number(value), "", raw=value)
             except NumberError as exc:
                 errors.append(f"{where} : {exc}")
                 return None
             return number / 100 if rate and value.endswith("%") else number
+    elif numeric and isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            check_value(value, "")
+        except NumberError as exc:
+            errors.append(f"{where} : {exc}")
+            return None
     return value
 
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import dataclasses
 import importlib
 
+import highspy
 import numpy as np
 import pytest
 
-from optimizer import diagnose_infeasibility, explain, formulate, solve
+from optimizer import WhatIf, diagnose_infeasibility, explain, formulate, generate_problem, solve
+from optimizer import highs_direct as hd
 from optimizer.problem import ActivitySpec, Coverage, NeedSpec, Problem, ServiceSpec
 from optimizer.solve import _Raw, _solution, violations
+from services.problem_files import ProblemFileError, read_problem_json
 from tests.unit.test_optimizer_explain import plain
 from tests.unit.test_optimizer_model import fixed_cost, two_needs
 
@@ -168,3 +171,48 @@ def test_mandatory_volumes_over_the_staff_limit_name_both_ways_out():
     assert "Les volumes obligatoires demandent 3 ETP, plus que la limite de 2 ETP." in messages
     assert "– La limite de 2 ETP ne suffit pas : il faudrait 1 ETP de plus." in messages
     assert any(m.startswith("– Le volume obligatoire de l'activité") for m in messages)
+
+
+# --- Solver paths that failed an independent check ------------------------------------------------
+
+
+def test_one_thread_highs_runs_after_a_default_threads_highs_in_the_process():
+    """HiGHS's thread scheduler is global: a Highs of default threads run first made every later
+    one-thread run fail, and the optimizer then fell back to CBC."""
+    problem = generate_problem(12, 24, 2, seed=3, fixed_costs=True)
+    other = highspy.Highs()
+    other.setOptionValue("output_flag", False)
+    hd.pass_formulation(other, formulate(problem))
+    other.run()  # default thread count: the global scheduler is made with it
+    solution = solve(problem)
+    assert solution.status == "optimal" and solution.solver == "highs" and solution.message == ""
+
+
+def test_a_kept_what_if_instance_does_not_run_out_of_time():
+    """HiGHS's clock runs across the solves of one instance: a what-if kept open used to stop once
+    the time limit was spent in total (after 30 s of re-solves in a long session)."""
+    problem = generate_problem(30, 60, 3, seed=2, fixed_costs=False)
+    short = WhatIf(problem, time_limit=0.02)
+    long = WhatIf(problem, time_limit=30.0)
+    envelopes = [problem.envelope * (0.9 + (i % 20) / 100) for i in range(300)]
+    statuses = []
+    for envelope in envelopes:
+        short.envelope_objective(envelope)
+        long.envelope_objective(envelope)
+        statuses.append((short.last.model_status, long.last.model_status))
+    assert short.highs.getRunTime() > 0.02  # the instance's clock went past one time limit
+    assert all(a == b for a, b in statuses) and "TimeLimit" not in {a for a, _ in statuses}
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b'{"envelope": ' + b"9" * 400 + b"}", "envelope : doit être un nombre positif"),
+        (b"[" * 100_000 + b"]" * 100_000, "JSON imbriqué trop profondément"),
+        (b'{"envelope": ' + b"9" * 5_000 + b"}", "nombre trop long"),
+    ],
+)
+def test_absurd_json_gets_a_located_french_refusal(content: bytes, expected: str):
+    with pytest.raises(ProblemFileError) as refused:
+        read_problem_json(content, name="p.json")
+    assert any(expected in m for m in refused.value.messages), refused.value.messages
