@@ -78,6 +78,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         reviews,
         scenarios,
         scorecard,
+        setup,
         steering,
         surveys,
     )
@@ -102,6 +103,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         participation.bp,
         imports.bp,
         api.bp,
+        setup.bp,
     ):
         app.register_blueprint(blueprint)
     errors.init_app(app)
