@@ -422,6 +422,9 @@ ROUTES: dict[str, Route] = {
         variants=("own", "other_service", "other_org"),
         api=True,
     ),
+    # set-up wizard: server administrators only (none of the matrix's roles is one)
+    "setup.index": Route("GET", lambda i: "/installation/", frozenset()),
+    "setup.create": Route("GET", lambda i: "/installation/nouvelle?type=ccas&code=29019", frozenset()),
 }
 #: The same endpoint answers several methods: each is a row of its own.
 EXTRA: dict[str, Route] = {
@@ -558,6 +561,7 @@ EXTRA: dict[str, Route] = {
         variants=("own", "other_org"),
         body=lambda i: {"full_name": ""},
     ),
+    "setup.create POST": Route("POST", lambda i: "/installation/nouvelle", frozenset(), 400),
 }
 
 
