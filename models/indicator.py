@@ -87,6 +87,9 @@ class Indicator(TimestampMixin, VersionedMixin, Base):
     #: Fed by the costing of its activity: ``unit_cost``, ``cost_per_beneficiary``, ``full_cost``
     #: or ``net_cost`` (yearly values written by Pilotis, not entered).
     cost_metric: Mapped[str | None] = mapped_column(String(32))
+    #: The first day it counts (None: since always, rows made before effective dates): values
+    #: are owed, and the indicator counts in scorecards, for the periods ending on or after it.
+    effective_from: Mapped[date | None]
 
     targets: Mapped[list[Target]] = relationship(back_populates="indicator", cascade="all, delete-orphan")
 

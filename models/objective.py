@@ -67,6 +67,9 @@ class Objective(TimestampMixin, VersionedMixin, Base):
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     deadline: Mapped[date | None]
     weight: Mapped[float] = mapped_column(default=1.0)
+    #: The first day it counts in scorecards (None: since always, rows made before effective
+    #: dates); a period that ended before it is computed without it.
+    effective_from: Mapped[date | None]
     status: Mapped[ObjectiveStatus] = mapped_column(
         enum_type(ObjectiveStatus), default=ObjectiveStatus.ACTIVE
     )

@@ -2,7 +2,9 @@
 
 A service manager fills one grid per service and period, in French number formats; a value
 that turns red needs a comment. Submitting sends the values to the direction, who validates
-them or returns them with a comment. Validated values and closed periods are read-only.
+them or returns them with a comment. Validated values and closed periods are read-only: a
+value still awaiting validation when its period closes stays out of the review and can no longer
+be validated. Entry opens when a period starts, and an indicator is owed from its effective date.
 Every save is all-or-nothing: one wrong row and nothing is written.
 """
 
@@ -10,11 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from models import Indicator, Measurement, MeasurementState, Period, PeriodState, Service, Target
@@ -40,6 +42,7 @@ class GridRow:
     measurement: Measurement | None
     editable: bool
     status: str = "missing"
+    status_label: str = "Non renseigné"
 
     @property
     def state(self) -> str | None:
@@ -85,6 +88,7 @@ def collection_grid(session: Session, principal: Principal, service_id: int, per
             Indicator.service_id == service.id,
             Indicator.frequency == KIND_FREQUENCY[period.kind.value],
             Indicator.formula.is_(None),
+            or_(Indicator.effective_from.is_(None), Indicator.effective_from <= period.end_date),
         )
         .order_by(Indicator.label)
     ).all()
@@ -156,8 +160,9 @@ def _set_statuses(
             ],
         }
     )
-    for row, status in zip(rows, status_of_rows(frame)["status"], strict=True):
-        row.status = str(status)
+    computed = status_of_rows(frame)
+    for row, status, label in zip(rows, computed["status"], computed["status_label"], strict=True):
+        row.status, row.status_label = str(status), str(label)
 
 
 @dataclass(frozen=True)
@@ -187,6 +192,12 @@ def save_entries(
     if not grid.open:
         result.errors[0] = (
             f"La période {grid.period.key} est close : plus aucune valeur ne peut y être saisie."
+        )
+        return result
+    if grid.period.start_date > now.date():
+        result.errors[0] = (
+            f"La période {grid.period.key} n'a pas commencé : la saisie ouvrira le "
+            f"{grid.period.start_date:%d/%m/%Y}."
         )
         return result
     by_id = {r.indicator.id: r for r in grid.rows}
@@ -305,6 +316,7 @@ class PendingLine:
 def pending_validation(
     session: Session, principal: Principal, period_key: str | None = None
 ) -> list[PendingLine]:
+    """The submitted values of open periods (those of closed periods can no longer be validated)."""
     query = (
         select(Measurement, Indicator, Service)
         .join(Indicator, Indicator.id == Measurement.indicator_id)
@@ -313,12 +325,46 @@ def pending_validation(
         .where(
             Measurement.organisation_id == principal.organisation_id,
             Measurement.state == MeasurementState.SUBMITTED,
+            Period.state == PeriodState.OPEN,
         )
         .order_by(Period.key, Service.name, Indicator.label)
     )
     if period_key:
         query = query.where(Period.key == period_key)
     return [PendingLine(m, i, s) for m, i, s in session.execute(query)]
+
+
+def left_unvalidated(session: Session, principal: Principal) -> int:
+    """How many values were still submitted when their period closed (out of its review)."""
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(Measurement)
+            .join(Period, Period.id == Measurement.period_id)
+            .where(
+                Measurement.organisation_id == principal.organisation_id,
+                Measurement.state == MeasurementState.SUBMITTED,
+                Period.state == PeriodState.CLOSED,
+            )
+        )
+        or 0
+    )
+
+
+def open_periods(session: Session, organisation_id: int, *, today: date) -> list[Period]:
+    """The periods open to entry: not closed, and started by ``today`` (a trajectory that creates
+    periods years ahead does not open them to entry)."""
+    return list(
+        session.scalars(
+            select(Period)
+            .where(
+                Period.organisation_id == organisation_id,
+                Period.state == PeriodState.OPEN,
+                Period.start_date <= today,
+            )
+            .order_by(Period.start_date, Period.kind)
+        )
+    )
 
 
 def decide(
@@ -342,6 +388,12 @@ def decide(
             raise CollectionError(f"Valeur n° {measurement_id} introuvable.")
         if measurement.state is not MeasurementState.SUBMITTED:
             raise CollectionError(f"La valeur n° {measurement_id} n'est plus en attente de validation.")
+        if measurement.period.state is PeriodState.CLOSED:
+            raise CollectionError(
+                f"La période {measurement.period.key} est close et sa revue figée : la valeur "
+                f"« {measurement.indicator.label} » ne peut plus y être validée ni renvoyée : elle "
+                "figure dans la revue comme non validée et ne compte pas."
+            )
         if accept:
             measurement.state = MeasurementState.VALIDATED
             measurement.validated_by_id = principal.user_id

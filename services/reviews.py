@@ -15,7 +15,7 @@ from typing import Any
 from openpyxl import Workbook
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from models import (
@@ -63,7 +63,11 @@ def period_of(session: Session, organisation_id: int, key: str) -> Period:
 
 # -- period close ------------------------------------------------------------------------------
 def close_period(session: Session, organisation: Organisation, period_key: str, *, now: datetime) -> Review:
-    """Freeze the scorecard of the period into a review (once), and close the period."""
+    """Freeze the scorecard of the period into a review (once), and close the period.
+
+    The review freezes what was validated at the close; the values still submitted (or returned
+    to their service) are listed in the snapshot's ``not_validated`` and count as not reported.
+    Once the period is closed, none of its values can be entered or validated any more."""
     period = period_of(session, organisation.id, period_key)
     review = session.scalar(
         select(Review).where(Review.organisation_id == organisation.id, Review.period_id == period.id)
@@ -78,9 +82,19 @@ def close_period(session: Session, organisation: Organisation, period_key: str, 
     if period.state is not PeriodState.CLOSED:
         period.state, period.closed_at = PeriodState.CLOSED, now
     session.flush()
-    notify(session, _users(session, organisation.id, Role.DIRECTION, Role.ELECTED), kind="review",
-           title=f"Revue {period_key} figée", body=f"Le tableau de bord de la période {period_key} est figé pour la revue.",
-           link=f"/revues/{review.id}", now=now)  # fmt: skip
+    body = f"Le tableau de bord de la période {period_key} est figé pour la revue."
+    unsettled = sum(1 for line in review.snapshot.get("not_validated", []) if line.get("state") != "draft")
+    if unsettled:
+        body += f" {unsettled} valeur(s) n'étaient pas validées à la clôture : elles ne comptent pas."
+    notify(
+        session,
+        _users(session, organisation.id, Role.DIRECTION, Role.ELECTED),
+        kind="review",
+        title=f"Revue {period_key} figée",
+        body=body,
+        link=f"/revues/{review.id}",
+        now=now,
+    )
     return review
 
 
@@ -92,7 +106,8 @@ class Owed:
 
 
 def owed_values(session: Session, organisation_id: int, period_key: str) -> list[Owed]:
-    """For each service manager: the values of their services not yet submitted for the period."""
+    """For each service manager: the values of their services not yet submitted for the period,
+    among the indicators that exist by then (effective on or before the period's end)."""
     period = period_of(session, organisation_id, period_key)
     frequency = KIND_FREQUENCY[period.kind.value]
     done = {m for (m,) in session.execute(select(Measurement.indicator_id).where(
@@ -103,7 +118,8 @@ def owed_values(session: Session, organisation_id: int, period_key: str) -> list
         service_ids = [s.id for s in manager.services]
         rows = session.execute(
             select(Indicator.id, Indicator.label, Service.name).join(Service, Service.id == Indicator.service_id)
-            .where(Indicator.service_id.in_(service_ids), Indicator.frequency == frequency, Indicator.formula.is_(None))
+            .where(Indicator.service_id.in_(service_ids), Indicator.frequency == frequency, Indicator.formula.is_(None),
+                   or_(Indicator.effective_from.is_(None), Indicator.effective_from <= period.end_date))
             .order_by(Service.name, Indicator.label)
         ).all()  # fmt: skip
         lines = [f"{label} ({service})" for indicator_id, label, service in rows if indicator_id not in done]
@@ -221,6 +237,7 @@ def review_pack(review: Review, organisation_name: str) -> bytes:
         "Valeur",
         "Cible",
         "Statut",
+        "État de la valeur",
         "Tendance",
         "Commentaire",
     ]
@@ -233,14 +250,15 @@ def review_pack(review: Review, organisation_name: str) -> bytes:
     for perspective in snapshot.get("perspectives", []):
         for objective, line in _walk(perspective):
             values = [perspective["label"], objective, line["label"], line["period_key"], line["value"], line["target"],
-                      line["status_label"], line["trend_previous"] or "", line["comment"] or ""]  # fmt: skip
+                      line["status_label"], line.get("state_label") or "", line["trend_previous"] or "",
+                      line["comment"] or ""]  # fmt: skip
             for c, value in enumerate(values, start=1):
                 set_cell(sheet.cell(row=row, column=c), value)
             sheet.cell(row=row, column=7).fill = PatternFill(
                 "solid", fgColor=STATUS_FILLS.get(line["status"], "FFFFFF")
             )
             row += 1
-    for col, width in enumerate([24, 50, 50, 10, 12, 12, 15, 16, 40], start=1):
+    for col, width in enumerate([24, 50, 50, 10, 12, 12, 15, 20, 16, 40], start=1):
         sheet.column_dimensions[get_column_letter(col)].width = width
     buffer = BytesIO()
     book.save(buffer)

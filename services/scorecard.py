@@ -3,6 +3,10 @@
 Gathers the inputs of :func:`scorecard.engine.compute_scorecard` as DataFrames (only the periods
 the engine will read), calls it, and arranges the result for pages, the API, the command line
 and exports. Respects the reader's scope: a service manager sees only their services.
+
+What counts (the rule of :mod:`scorecard.engine`): validated values only. A submitted value is
+shown "à valider", a returned one "renvoyée au service", both counted as not reported; a draft
+is neither shown nor counted. Indicators and objectives count from their ``effective_from``.
 """
 
 from __future__ import annotations
@@ -19,8 +23,9 @@ from models import Indicator, Measurement, Objective, Period, Perspective, Servi
 from models.enums import LABELS_FR
 from scorecard import periods as P
 from scorecard.engine import (
+    AGGREGATE_LABELS,
     ROLLUP_RULE,
-    STATUS_LABELS,
+    STATE_LABELS,
     TREND_LABELS,
     Scorecard,
     compute_scorecard,
@@ -56,6 +61,22 @@ class IndicatorLine:
     trend_last_year: str | None
     comment: str | None
     weight: float
+    #: ``validated``, ``submitted``, ``returned``, ``draft`` or None (no value at all).
+    state: str | None = None
+    state_label: str = ""
+    #: For a value not validated yet: the status it would have once validated.
+    provisional_status: str | None = None
+    provisional_label: str | None = None
+
+    @property
+    def settled(self) -> bool:
+        """Whether the line counts as reported: a validated value."""
+        return self.state == "validated"
+
+    @property
+    def awaiting(self) -> bool:
+        """A value shown but not counted: submitted (à valider) or returned to the service."""
+        return self.state in ("submitted", "returned")
 
 
 @dataclass
@@ -97,6 +118,8 @@ class ScorecardView:
     perspectives: list[PerspectiveBlock]
     filters: dict[str, Any]
     raw: Scorecard
+    #: Lines shown but not counted: submitted (à valider) or returned values.
+    awaiting: int = 0
 
     def lines(self) -> list[IndicatorLine]:
         result: list[IndicatorLine] = []
@@ -152,6 +175,7 @@ def build_scorecard(
         indicators = [i for i in indicators if i.service_id in allowed]
     ind = pd.DataFrame(
         {
+            "effective_from": [i.effective_from for i in indicators],
             "code": [i.code for i in indicators],
             "direction": [i.direction.value for i in indicators],
             "frequency": [i.frequency.value for i in indicators],
@@ -174,6 +198,7 @@ def build_scorecard(
             Measurement.value,
             Measurement.territory_id,
             Measurement.comment,
+            Measurement.state,
         )
         .join(Period, Period.id == Measurement.period_id)
         .where(
@@ -186,9 +211,10 @@ def build_scorecard(
         )
     ).all()
     measurements = pd.DataFrame(
-        measured, columns=["indicator_id", "period_key", "value", "territory_id", "comment"]
+        measured, columns=["indicator_id", "period_key", "value", "territory_id", "comment", "state"]
     )
     measurements = measurements[measurements["indicator_id"].isin(ids)]
+    measurements["state"] = measurements["state"].map(lambda s: getattr(s, "value", s))
     targets = pd.DataFrame(
         session.execute(
             select(
@@ -231,6 +257,7 @@ def build_scorecard(
         objectives = [o for o in objectives if o.id in keep]
     obj = pd.DataFrame(
         {
+            "effective_from": [o.effective_from for o in objectives],
             "parent_id": [float(o.parent_id) if o.parent_id else np.nan for o in objectives],
             "perspective": [o.perspective.value for o in objectives],
             "weight": [float(o.weight) for o in objectives],
@@ -238,8 +265,11 @@ def build_scorecard(
         index=pd.Index([o.id for o in objectives], name="objective_id"),
     )
     result = compute_scorecard(
-        ind, measurements[["indicator_id", "period_key", "value"]], targets, obj, period=period
+        ind, measurements[["indicator_id", "period_key", "value", "state"]], targets, obj, period=period
     )
+    # what did not exist yet in that period is left out of it (effective dates)
+    indicators = [i for i in indicators if i.id in result.indicators.index]
+    objectives = [o for o in objectives if o.id in result.objectives.index]
     comments: dict[tuple[int, str], str] = {
         (indicator_id, period_key): comment
         for indicator_id, period_key, comment in zip(
@@ -278,6 +308,8 @@ def _arrange(
     for indicator in indicators:
         row = rows.loc[indicator.id]
         status = str(row["status"])
+        state = row["state"] if isinstance(row["state"], str) else None
+        awaiting = state in ("submitted", "returned")
         lines[indicator.id] = IndicatorLine(
             indicator_id=indicator.id,
             code=indicator.code,
@@ -287,12 +319,12 @@ def _arrange(
             direction=indicator.direction.value,
             service=services[indicator.service_id].name if indicator.service_id in services else None,
             period_key=str(row["period_key"]),
-            value=_float(row["value"]),
+            value=_float(row["shown_value"]),
             target=_float(row["target"]),
             band_low=_float(row["band_low"]),
             band_high=_float(row["band_high"]),
             status=status,
-            status_label=STATUS_LABELS[status],
+            status_label=str(row["status_label"]),
             achievement=_float(row["achievement"]),
             previous_value=_float(row["previous_value"]),
             trend_previous=row["trend_previous"] if isinstance(row["trend_previous"], str) else None,
@@ -300,6 +332,10 @@ def _arrange(
             trend_last_year=row["trend_last_year"] if isinstance(row["trend_last_year"], str) else None,
             comment=comments.get((indicator.id, str(row["period_key"]))),
             weight=float(indicator.weight),
+            state=state,
+            state_label=STATE_LABELS.get(state or "", ""),
+            provisional_status=str(row["provisional_status"]) if awaiting else None,
+            provisional_label=str(row["provisional_label"]) if awaiting else None,
         )
     blocks: dict[int, ObjectiveBlock] = {}
     for objective in objectives:
@@ -312,7 +348,7 @@ def _arrange(
             service=services[objective.service_id].name if objective.service_id in services else None,
             score=_float(row["score"]),
             status=status,
-            status_label=STATUS_LABELS[status],
+            status_label=AGGREGATE_LABELS[status],
             reported=int(row["reported"]),
             counted=int(row["counted"]),
         )
@@ -343,7 +379,7 @@ def _arrange(
                 label=LABELS_FR[perspective],
                 score=_float(row["score"]),
                 status=status,
-                status_label=STATUS_LABELS[status],
+                status_label=AGGREGATE_LABELS[status],
                 objectives=roots.get(perspective.value, []),
                 loose=loose.get(perspective.value, []),
             )
@@ -355,13 +391,14 @@ def _arrange(
         rule=ROLLUP_RULE,
         score=_float(overall["score"]),
         status=status,
-        status_label=STATUS_LABELS[status],
+        status_label=AGGREGATE_LABELS[status],
         reported=int(overall["reported"]),
         counted=int(overall["counted"]),
         total=int(overall["indicators"]),
         perspectives=perspectives,
         filters=filters,
         raw=result,
+        awaiting=sum(line.awaiting for line in lines.values()),
     )
 
 
@@ -370,17 +407,24 @@ def scorecard_json(view: ScorecardView) -> dict[str, Any]:
 
     def block(b: ObjectiveBlock) -> dict[str, Any]:
         return {
-            "code": b.code, "title": b.title, "service": b.service, "score": b.score, "status": b.status,
-            "reported": b.reported, "counted": b.counted,
+            "code": b.code,
+            "title": b.title,
+            "service": b.service,
+            "score": b.score,
+            "status": b.status,
+            "status_label": b.status_label,
+            "reported": b.reported,
+            "counted": b.counted,
             "indicators": [line.__dict__ for line in b.indicators],
             "children": [block(c) for c in b.children],
-        }  # fmt: skip
+        }
 
     return {
         "period": view.period.key,
         "rule": view.rule,
         "score": view.score,
         "status": view.status,
+        "status_label": view.status_label,
         "reported": view.reported,
         "counted": view.counted,
         "indicators": view.total,
@@ -391,10 +435,28 @@ def scorecard_json(view: ScorecardView) -> dict[str, Any]:
                 "label": p.label,
                 "score": p.score,
                 "status": p.status,
+                "status_label": p.status_label,
                 "objectives": [block(b) for b in p.objectives],
                 "indicators_without_objective": [line.__dict__ for line in p.loose],
             }
             for p in view.perspectives
+        ],
+        # the values shown but not counted: submitted (à valider) or returned to the service
+        "not_validated": [
+            {
+                "indicator_id": line.indicator_id,
+                "code": line.code,
+                "label": line.label,
+                "service": line.service,
+                "period_key": line.period_key,
+                "value": line.value,
+                "unit": line.unit,
+                "decimals": line.decimals,
+                "state": line.state,
+                "state_label": line.state_label,
+            }
+            for line in view.lines()
+            if line.state in ("submitted", "returned", "draft")
         ],
     }
 

@@ -2,6 +2,10 @@
 
 Each change goes through the ORM, so the audit trail keeps the history of moves, closures and
 edits; shared rows are edited with their version (:func:`services.editing.apply_edit`).
+
+The past stays the past: an objective or an indicator counts from its ``effective_from`` (the
+day it is created unless said otherwise), which cannot fall in or before a closed period, and a
+trajectory cannot rewrite the target of a closed period.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models import (
@@ -36,6 +40,7 @@ from models import (
     ThresholdMode,
     User,
 )
+from models.base import utcnow
 from scorecard import periods as P
 from scorecard.formula import FormulaError, evaluation_order, infer_unit, parse_formula, units_agree
 from scorecard.targets import Shape, trajectory
@@ -97,6 +102,42 @@ class ObjectiveInput:
     weight: float
     need_ids: Sequence[int]
     activity_ids: Sequence[int]
+    #: From when it counts; None: the day it is created (kept as it is on an edit).
+    effective_from: date | None = None
+
+
+def last_closed_end(session: Session, organisation_id: int) -> date | None:
+    """The end of the organisation's latest closed period: the past that must not move."""
+    return session.scalar(
+        select(func.max(Period.end_date)).where(
+            Period.organisation_id == organisation_id, Period.state == PeriodState.CLOSED
+        )
+    )
+
+
+def _effective_from(
+    session: Session, organisation_id: int, wanted: date | None, current: date | None, *, creating: bool
+) -> dict[str, date]:
+    """The ``effective_from`` to write (nothing on an edit that keeps it); refused when the new
+    date, or the one it replaces, falls in a closed period: that would change a closed score."""
+    if wanted is None:
+        return {"effective_from": utcnow().date()} if creating else {}
+    if not creating and wanted == current:
+        return {}
+    closed_end = last_closed_end(session, organisation_id)
+    if closed_end is not None:
+        for day, what in (
+            (wanted, "La date d'effet"),
+            (None if creating else current, "La date d'effet actuelle"),
+        ):
+            if day is not None and day <= closed_end:
+                raise SteeringError(
+                    f"{what} ({day:%d/%m/%Y}) tombe dans une période close (closes jusqu'au "
+                    f"{closed_end:%d/%m/%Y}) : les scores clos ne doivent pas changer. Choisissez une "
+                    f"date après le {closed_end:%d/%m/%Y}.",
+                    "effective_from",
+                )
+    return {"effective_from": wanted}
 
 
 def _same_org(
@@ -181,6 +222,7 @@ def create_objective(session: Session, principal: Principal, data: ObjectiveInpu
     ):
         raise SteeringError("Vos droits ne permettent pas de créer cet objectif.")
     values = _check_objective(session, principal, data, None)
+    values |= _effective_from(session, principal.organisation_id, data.effective_from, None, creating=True)
     objective = Objective(organisation_id=principal.organisation_id, **values)
     objective.needs = _same_org(session, Need, data.need_ids, principal.organisation_id, "Besoin")
     objective.activities = _same_org(
@@ -198,6 +240,9 @@ def update_objective(
     if not can(principal, Action.EDIT, objective):
         raise SteeringError("Vos droits ne permettent pas de modifier cet objectif.")
     values = _check_objective(session, principal, data, objective)
+    values |= _effective_from(
+        session, principal.organisation_id, data.effective_from, objective.effective_from, creating=False
+    )
     changed = apply_edit(session, objective, version, values)
     needs = _same_org(session, Need, data.need_ids, principal.organisation_id, "Besoin")
     activities = _same_org(session, Activity, data.activity_ids, principal.organisation_id, "Activité")
@@ -250,6 +295,8 @@ class IndicatorInput:
     objective_id: int | None
     activity_id: int | None
     need_id: int | None
+    #: From when it counts and its values are owed; None: the day it is created (kept on an edit).
+    effective_from: date | None = None
 
 
 def check_formula(
@@ -381,9 +428,9 @@ def create_indicator(session: Session, principal: Principal, data: IndicatorInpu
         Indicator(organisation_id=principal.organisation_id, service_id=data.service_id),
     ):
         raise SteeringError("Vos droits ne permettent pas de créer cet indicateur.")
-    indicator = Indicator(
-        organisation_id=principal.organisation_id, **_check_indicator(session, principal, data, None)
-    )
+    values = _check_indicator(session, principal, data, None)
+    values |= _effective_from(session, principal.organisation_id, data.effective_from, None, creating=True)
+    indicator = Indicator(organisation_id=principal.organisation_id, **values)
     session.add(indicator)
     session.flush()
     return indicator
@@ -394,7 +441,11 @@ def update_indicator(
 ) -> bool:
     if not can(principal, Action.EDIT, indicator):
         raise SteeringError("Vos droits ne permettent pas de modifier cet indicateur.")
-    return apply_edit(session, indicator, version, _check_indicator(session, principal, data, indicator))
+    values = _check_indicator(session, principal, data, indicator)
+    values |= _effective_from(
+        session, principal.organisation_id, data.effective_from, indicator.effective_from, creating=False
+    )
+    return apply_edit(session, indicator, version, values)
 
 
 # -- targets ---------------------------------------------------------------------------------------
@@ -456,6 +507,23 @@ def set_trajectory(
             values = list(trajectory(start_value, end_value, len(spans), shape))
         except ValueError as exc:
             raise SteeringError(str(exc).capitalize() + ".", "shape") from None
+    closed = {
+        key
+        for (key,) in session.execute(
+            select(Period.key).where(
+                Period.organisation_id == principal.organisation_id,
+                Period.key.in_([s.key for s in spans]),
+                Period.state == PeriodState.CLOSED,
+            )
+        )
+    }
+    if closed:
+        later = P.next_period(max(P.parse_period_key(k) for k in closed)).key
+        raise SteeringError(
+            f"Période(s) close(s) : {', '.join(sorted(closed))}. Leur cible a servi au score figé "
+            f"et ne peut plus changer : commencez la trajectoire à {later} ou après.",
+            "start",
+        )
     periods = ensure_periods(session, principal.organisation_id, spans)
     existing = {
         t.period_id: t for t in session.scalars(select(Target).where(Target.indicator_id == indicator.id))

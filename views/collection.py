@@ -6,7 +6,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
-from models import Period, PeriodState, Service
+from models import Period, Service
 from models.base import utcnow
 from pilotis.auth import require
 from pilotis.web import db_session
@@ -16,6 +16,8 @@ from services.collection import (
     Entry,
     collection_grid,
     decide,
+    left_unvalidated,
+    open_periods,
     pending_validation,
     save_entries,
 )
@@ -33,12 +35,8 @@ def _choices(who: Principal) -> tuple[list[Service], list[Period]]:
         .order_by(Service.name)
     ).all()
     visible = visible_service_ids(who, [s.id for s in services])
-    periods = db.scalars(
-        select(Period)
-        .where(Period.organisation_id == who.organisation_id, Period.state == PeriodState.OPEN)
-        .order_by(Period.start_date, Period.kind)
-    ).all()
-    return [s for s in services if s.id in visible], list(periods)
+    periods = open_periods(db, who.organisation_id, today=utcnow().date())
+    return [s for s in services if s.id in visible], periods
 
 
 @bp.route("/", methods=["GET", "POST"])
@@ -139,5 +137,9 @@ def validation() -> ResponseReturnValue:
                 return redirect(url_for("collection.validation", periode=period_key or None), 303)
     lines = pending_validation(db_session(), who, period_key)
     return render_template(
-        "collection/validation.html", lines=lines, period_key=period_key, form=ConfirmForm()
+        "collection/validation.html",
+        lines=lines,
+        period_key=period_key,
+        form=ConfirmForm(),
+        left_unvalidated=left_unvalidated(db_session(), who),
     ), status

@@ -8,7 +8,7 @@ from flask import Blueprint, Response, abort, flash, render_template, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
-from models import Organisation, Period, Service, Territory
+from models import Organisation, Period, PeriodState, Review, Service, Territory
 from pilotis.auth import require
 from pilotis.web import db_session
 from scorecard import periods as P
@@ -47,6 +47,20 @@ def _options(who: Principal) -> dict[str, object]:
     }
 
 
+def _frozen(who: Principal, view: ScorecardView | None) -> dict[str, object]:
+    """For a closed period: its period row and its frozen review, which the page points to."""
+    if view is None:
+        return {"review": None, "closed_period": None}
+    db = db_session()
+    period = db.scalar(
+        select(Period).where(Period.organisation_id == who.organisation_id, Period.key == view.period.key)
+    )
+    if period is None or period.state is not PeriodState.CLOSED:
+        return {"review": None, "closed_period": None}
+    review = db.scalar(select(Review).where(Review.period_id == period.id))
+    return {"review": review, "closed_period": period}
+
+
 def _view(who: Principal, service_id: int | None) -> tuple[ScorecardView | None, str, int | None]:
     period_key = request.args.get("periode") or default_period()
     territory_id = request.args.get("territoire", type=int)
@@ -76,6 +90,7 @@ def index() -> ResponseReturnValue:
             territory_id=territory_id,
             service=None,
             **_options(who),
+            **_frozen(who, view),
         ),
         status,
     )
@@ -99,6 +114,7 @@ def service(service_id: int) -> ResponseReturnValue:
             territory_id=territory_id,
             service=item,
             **_options(who),
+            **_frozen(who, view),
         ),
         200 if view is not None else 400,
     )
