@@ -35,14 +35,16 @@ import itertools
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
 from optimizer.fr import format_percent
 from scorecard.coverage import ancestry_matrix, counted_shares, covered_persons, offered_persons
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 ObjectiveKind = Literal["persons", "rates"]
 FloorScope = Literal["group", "territory"]
@@ -730,6 +732,8 @@ def problem_to_tables(problem: Problem) -> dict[str, pd.DataFrame]:
 
     Rates stay fractions (-0.1 for -10 %); booleans are "oui"/"non"; absent values are empty.
     """
+    import pandas as pd  # only the workbook route needs it: `pilotis optimize` starts without it
+
     steps = problem.diminishing_returns or ()
     parameters = [
         ("nom", problem.name),

@@ -8,12 +8,13 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any
-
-from flask import Flask
+from typing import TYPE_CHECKING, Any
 
 from pilotis.errors import PilotisError
 from pilotis.settings import PROJECT_ROOT, Settings
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 __all__ = ["create_app"]
 
@@ -25,6 +26,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     ``ENV``) and any Flask key (``TESTING``…); everything else comes from the environment
     (:class:`~pilotis.settings.Settings`). Creating the app never touches the database.
     """
+    from flask import Flask  # imported here: `pilotis optimize` starts without Flask
+
     overrides = dict(config or {})
     settings = Settings.from_env(overrides=overrides)
     app = Flask(

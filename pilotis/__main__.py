@@ -1,5 +1,5 @@
 """``python -m pilotis`` is the ``pilotis`` command."""
 
-from pilotis.cli import main
+from pilotis.main import main
 
 main()

@@ -53,11 +53,13 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 K = TypeVar("K", bound=Hashable)
 FloatArray = npt.NDArray[np.float64]
@@ -272,6 +274,8 @@ def compute_coverage(
     -------
     CoverageResult
     """
+    import pandas as pd  # the optimizer's arrays need only numpy: `pilotis optimize` starts without
+
     frame = links[links["need_id"].isin(needs.index) & links["activity_id"].isin(activities.index)].copy()
     frame = frame.reset_index(drop=True)
     need_pos = pd.Series(np.arange(len(needs)), index=needs.index)

@@ -19,12 +19,7 @@ import json
 import math
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
-from openpyxl import Workbook, load_workbook
-from openpyxl.styles import Font, PatternFill
-from openpyxl.utils import get_column_letter
+from typing import TYPE_CHECKING, Any
 
 from optimizer import (
     TABLE_COLUMNS,
@@ -39,9 +34,10 @@ from optimizer import (
 )
 from optimizer.fr import format_euros, format_number, format_percent, format_signed_percent
 from optimizer.problem import COLLECTIONS, PARAMETERS_SHEET, SHEETS
-from services.exports import set_cell
 from services.numbers import NumberError, check_value, parse_french_number
-from services.workbooks import WorkbookError, check_archive
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MAX_JSON_BYTES = 100 * 1024 * 1024
 MAX_ROWS_PER_SHEET = 200_000
@@ -153,6 +149,12 @@ def _cell_value(where: str, cell: Any, errors: list[str], *, numeric: bool, rate
 
 def read_problem_xlsx(content: bytes, *, name: str = "classeur") -> Problem:
     """A problem from the bytes of an Excel workbook (one sheet per table)."""
+    # the workbook route's libraries are imported here: `pilotis optimize` on JSON starts without them
+    import pandas as pd
+    from openpyxl import load_workbook
+
+    from services.workbooks import WorkbookError, check_archive
+
     try:
         check_archive(content)
         book = load_workbook(io.BytesIO(content), read_only=True, data_only=False)
@@ -217,6 +219,12 @@ def write_problem_json(problem: Problem, path: str | Path) -> None:
 
 def problem_xlsx_bytes(problem: Problem) -> bytes:
     """The workbook of ``problem``: one sheet per table, texts stored as text, rates as percents."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font, PatternFill
+    from openpyxl.utils import get_column_letter
+
+    from services.exports import set_cell
+
     book = Workbook()
     first = book.active
     if first is not None:  # pragma: no branch - a new workbook always has a sheet
