@@ -16,8 +16,13 @@ size, several runs of:
 - with fixed costs (MILP): time for HiGHS to reach a 1 % gap (time limit 60 s).
 
 It prints the median and worst of the runs and the ratios to the reference, against the goals
-of the issue: medium end-to-end < 100 ms, what-if < 10 ms; large within 1.5x the reference and
-under 500 MB; large MILP at a 1 % gap within 60 s.
+of issue 16, as written there: medium (100 services x 200 needs x 10 territories) end to end
+<= 1.2x the reference; what-if re-solve of the medium instance <= 5 ms for the whole call; large
+LP end to end <= 1.2x; large MILP to a 1 % gap within 20 s; `pilotis optimize` on the large file
+under 600 MB peak memory; `pilotis optimize` and `pilotis --help` start in under 0.5 s.
+
+The reference gets the problem converted once to arrays (the counted shares of the coverage
+model included: the coefficient of ``cover[n]`` is ``k_an s_an``), outside its timer.
 
     .venv/bin/python bench/optimizer.py            # all sizes (a few minutes)
     .venv/bin/python bench/optimizer.py --quick    # small and medium, few runs
@@ -45,12 +50,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from optimizer import Problem, explain, formulate, generate_problem
 from optimizer import highs_direct as hd
 from optimizer.model import pulp_model_from
-from optimizer.solve import cbc_solver, pulp_highs_solver, solve_formulation
+from optimizer.solve import cbc_solver, pulp_highs_solver, solve, solve_formulation
 
 SIZES = {"small": (20, 30, 1), "medium": (100, 200, 10), "large": (500, 1_000, 50)}
 
 
-def reference_lp(problem: Problem, *, highs_defaults: bool = False) -> tuple[float, float, float]:
+def reference_lp(
+    problem: Problem, cov_k: np.ndarray, *, highs_defaults: bool = False
+) -> tuple[float, float, float]:
     """The same LP built straight into highspy from numpy arrays, solved; (build s, solve s, objective).
 
     Columns: x (activities), b (service budgets), c (covered persons); rows: cover, budget,
@@ -71,7 +78,6 @@ def reference_lp(problem: Problem, *, highs_defaults: bool = False) -> tuple[flo
     upper_x = np.array([highspy.kHighsInf if a.capacity is None else a.capacity for a in acts])
     cov_a = np.array([a_index[c.activity] for c in problem.coverages])
     cov_n = np.array([n_index[c.need] for c in problem.coverages])
-    cov_k = np.array([c.coefficient for c in problem.coverages])
     size = np.array([n.size for n in needs])
     bounds = problem.service_bounds()
     b_low = np.array([bounds[s.code][0] for s in services]) / k
@@ -143,6 +149,7 @@ def bench_size(name: str, runs: int, pulp_routes: bool) -> None:
     gen_s, problem = timed(lambda: generate_problem(*args, seed=7))
     assert isinstance(problem, Problem)
     form0 = formulate(problem)
+    counted = problem.arrays().cov_coefficient.copy()  # converted once, for the reference
     print(
         f"\n== {name} : {args[0]} services, {args[1]} besoins, {args[2]} territoires — {len(problem.activities)} activités, "
         f"{form0.num_col} colonnes, {form0.num_row} lignes, {int(form0.a_start[-1])} non-zéros "
@@ -185,19 +192,18 @@ def bench_size(name: str, runs: int, pulp_routes: bool) -> None:
             engine.set_envelope(problem.envelope + delta)
             engine.resolve()
             phases["whatif_step"].append(engine.last.seconds)
-        for factor in (1.01, 0.99):
-            engine.set_envelope(problem.envelope * factor)
-            engine.resolve()
-            phases["whatif"].append(engine.last.seconds)
+        for factor in (1.01, 0.99):  # the whole call, as a caller sees it
+            t_call, _ = timed(lambda e=engine, f=factor: e.envelope_objective(problem.envelope * f))
+            phases["whatif"].append(t_call)
         gc.collect()
         cpu = time.process_time()
-        build, solve_s, ref_objective = reference_lp(fresh(problem))
+        build, solve_s, ref_objective = reference_lp(fresh(problem), counted)
         phases["ref_cpu"].append(time.process_time() - cpu)
         phases["ref_build"].append(build)
         phases["ref_solve"].append(solve_s)
         phases["ref"].append(build + solve_s)
         if len(phases["ref_default"]) < 2:
-            build, solve_s, _ = reference_lp(fresh(problem), highs_defaults=True)
+            build, solve_s, _ = reference_lp(fresh(problem), counted, highs_defaults=True)
             phases["ref_default"].append(build + solve_s)
     print(
         f"  objectif : pipeline {objectives[0]:.6f}, référence {ref_objective:.6f} (écart relatif {abs(objectives[0] - ref_objective) / abs(ref_objective):.1e})"
@@ -205,24 +211,21 @@ def bench_size(name: str, runs: int, pulp_routes: bool) -> None:
     show("modèle (formulation en tableaux)", phases["model"])
     show("résolution (HiGHS direct, duals, ranging)", phases["solve"])
     show("explication (phrases, pas re-résolus)", phases["explain"])
-    goal = "(objectif < 100 ms)" if name == "medium" else ""
-    show("bout en bout", phases["total"], goal)
+    show("bout en bout", phases["total"])
     show("référence : construction highspy", phases["ref_build"])
     show("référence : résolution", phases["ref_solve"])
     show("référence : total", phases["ref"])
     show("référence avec les options par défaut de HiGHS", phases["ref_default"])
     show("bout en bout, temps CPU du processus", phases["total_cpu"])
     show("référence, temps CPU du processus", phases["ref_cpu"])
-    goal = "(objectif < 10 ms)" if name == "medium" else ""
-    show("et si : enveloppe ± 100 000 €, à chaud", phases["whatif_step"], goal)
-    show("et si : enveloppe ± 1 %, à chaud", phases["whatif"], goal)
+    goal = "(objectif ≤ 5 ms pour tout l'appel)" if name == "medium" else ""
+    show("et si : enveloppe ± 100 000 €, à chaud (résolution)", phases["whatif_step"])
+    show("et si : enveloppe ± 1 %, à chaud, tout l'appel", phases["whatif"], goal)
     ref = statistics.median(phases["ref"])
     model_solve = statistics.median([a + b for a, b in zip(phases["model"], phases["solve"], strict=True)])
-    print(
-        f"  ratio modèle + résolution / référence : {model_solve / ref:.2f}"
-        + ("   (objectif ≤ 1,5)" if name == "large" else "")
-    )
-    print(f"  ratio bout en bout / référence         : {statistics.median(phases['total']) / ref:.2f}")
+    print(f"  ratio modèle + résolution / référence : {model_solve / ref:.2f}")
+    goal = "   (objectif ≤ 1,2)" if name in ("medium", "large") else ""
+    print(f"  ratio bout en bout / référence         : {statistics.median(phases['total']) / ref:.2f}{goal}")
     cpu_ratio = statistics.median(phases["total_cpu"]) / statistics.median(phases["ref_cpu"])
     print(f"  ratio bout en bout / référence en temps CPU (machine partagée) : {cpu_ratio:.2f}")
     if pulp_routes:
@@ -291,7 +294,7 @@ def bench_milp(name: str, time_limit: float) -> None:
     gap = f"{mip.mip_gap * 100:.3f} %" if mip.mip_gap is not None else "sans solution"
     print(
         f"  PLNE : {mip.model_status} en {mip.seconds:.1f} s, écart {gap}"
-        + ("   (objectif : 1 % en moins de 60 s)" if name == "large" else "")
+        + ("   (objectif : 1 % en 20 s au plus)" if name == "large" else "")
     )
     if mip.has_solution:
         del highs
@@ -300,6 +303,68 @@ def bench_milp(name: str, time_limit: float) -> None:
         hd.pass_formulation(fixed, form, col_lower=lower, col_upper=upper, integer=False)
         lp = hd.run(fixed, mip=False)
         print(f"  PL à choix fixés (pour les prix marginaux) : {lp.model_status} en {lp.seconds:.1f} s")
+
+
+def bench_milp_package(name: str, time_limit: float) -> None:
+    """The MILP through the package: solve at the default 1 % gap, then the explanation."""
+    problem = generate_problem(*SIZES[name], seed=7, fixed_costs=True)
+    t_solve, solution = timed(lambda: solve(problem, time_limit=time_limit))
+    t_explain, _ = timed(lambda: explain(problem, solution, time_limit=time_limit))  # type: ignore[arg-type]
+    gap = solution.mip_gap  # type: ignore[attr-defined]
+    shown = f"{gap * 100:.3f} %" if gap is not None else "—"
+    print(
+        f"  paquet : solve {solution.status} en {t_solve:.1f} s (écart {shown}), explication {t_explain:.1f} s"  # type: ignore[attr-defined]
+        + ("   (objectif : 1 % en 20 s au plus)" if name == "large" else "")
+    )
+
+
+def _command_seconds(command: list[str], runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(command, capture_output=True, check=True)  # noqa: S603 - our own commands
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def bench_cli(name: str) -> None:
+    """`pilotis --help` and `pilotis optimize` start, and `pilotis optimize` peak memory on a file."""
+    import tempfile
+
+    from services.problem_files import write_problem_json
+
+    pilotis = str(Path(sys.executable).with_name("pilotis"))
+    with tempfile.TemporaryDirectory() as folder:
+        small = Path(folder) / "small.json"
+        write_problem_json(generate_problem(*SIZES["small"], seed=7), small)
+        floor = _command_seconds([sys.executable, "-c", "pass"], 5)
+        imports = _command_seconds([sys.executable, "-c", "import numpy, highspy"], 5)
+        helped = _command_seconds([pilotis, "--help"], 5)
+        solved = _command_seconds([pilotis, "optimize", str(small)], 5)
+        print("\n== démarrage de la commande (médiane de 5, processus neufs)")
+        print(
+            f"  python -c pass : {floor * 1000:.0f} ms ; python -c 'import numpy, highspy' : {imports * 1000:.0f} ms"
+        )
+        print(f"  pilotis --help : {helped * 1000:.0f} ms   (objectif < 500 ms)")
+        print(
+            f"  pilotis optimize (petit problème) : {solved * 1000:.0f} ms, {solved / imports:.1f} fois "
+            "l'import de numpy et highspy   (objectif < 500 ms)"
+        )
+        big = Path(folder) / f"{name}.json"
+        write_problem_json(generate_problem(*SIZES[name], seed=7), big)
+        timer = Path("/usr/bin/time")
+        if timer.exists():  # GNU time: the child's own peak (getrusage would include this process's)
+            done = subprocess.run(  # noqa: S603
+                [str(timer), "-f", "%M %e", pilotis, "optimize", "--json", str(big)],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            kb, seconds = done.stderr.strip().splitlines()[-1].split()
+            print(
+                f"  pilotis optimize {name} ({big.stat().st_size / 2**20:.0f} Mo de JSON) : {seconds} s, "
+                f"pic mémoire {int(kb) / 1024:.0f} Mo" + ("   (objectif < 600 Mo)" if name == "large" else "")
+            )
 
 
 def main() -> None:
@@ -318,7 +383,10 @@ def main() -> None:
         runs = args.runs or (3 if args.quick else (3 if name == "large" else 7))
         bench_size(name, runs, pulp_routes=not args.no_pulp)
         peak_memory(name)
-    bench_milp("medium" if args.quick else "large", 60.0)
+    milp = "medium" if args.quick else "large"
+    bench_milp(milp, 60.0)
+    bench_milp_package(milp, 60.0)
+    bench_cli("medium" if args.quick else "large")
 
 
 if __name__ == "__main__":
