@@ -455,9 +455,17 @@ class _Explainer:
         p, s = self.problem, self.solution
         arrays = p.arrays()
         codes = [a.code for a in p.activities]
-        x = np.fromiter((s.volumes[c] for c in codes), dtype=np.float64, count=len(codes))
-        rc = np.fromiter((s.reduced_costs.get(c, 0.0) for c in codes), dtype=np.float64, count=len(codes))
-        running = np.fromiter((s.runs.get(c, True) for c in codes), dtype=np.bool_, count=len(codes))
+        n = len(codes)
+
+        def in_order(values: Mapping[str, float], default: float) -> Iterator[float]:
+            # a solution's dicts are built in the order of the activities: read them straight
+            if len(values) == n and next(iter(values), None) == codes[0]:
+                return iter(values.values())
+            return (values.get(c, default) for c in codes)
+
+        x = np.fromiter(in_order(s.volumes, 0.0), dtype=np.float64, count=n)
+        rc = np.fromiter(in_order(s.reduced_costs, 0.0), dtype=np.float64, count=n)
+        running = np.fromiter(in_order(s.runs, True), dtype=np.bool_, count=n)
         minimum, capacity = arrays.min_volume, arrays.capacity
         at_min = x <= minimum + VALUE_TOL * np.maximum(1.0, minimum)
         at_cap = np.isfinite(capacity) & (
