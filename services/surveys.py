@@ -39,7 +39,7 @@ from models import (
     Territory,
     TerritoryKind,
 )
-from services.numbers import parse_french_number
+from services.numbers import NumberError, check_value, parse_french_number
 
 if TYPE_CHECKING:  # survey_results imports this module
     from services.survey_results import Fed
@@ -895,6 +895,11 @@ def parse_answers(
                     value = parse_french_number(raw_values[0])
                 except ValueError:
                     errors[name] = f"{where} : « {raw_values[0]} » n'est pas un nombre"
+                    continue
+                try:
+                    check_value(value, raw=raw_values[0])  # finite, under a thousand billion
+                except NumberError as exc:
+                    errors[name] = f"{where} : {exc}"
                     continue
                 low, high = settings.get("min"), settings.get("max")
                 if (low is not None and value < low) or (high is not None and value > high):

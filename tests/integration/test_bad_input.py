@@ -75,3 +75,28 @@ def _now():
     from models.base import utcnow
 
     return utcnow()
+
+
+# -- survey paper entry ------------------------------------------------------------------------
+def test_a_paper_answer_beyond_any_bound_is_refused_where_it_is(db_session):
+    """Bug: a number question without bounds took 1e300 (and the results pages then had to show it)."""
+    from sqlalchemy.orm.attributes import flag_modified
+
+    from services.survey_io import template_workbook
+    from tests.integration import test_survey_io as T
+
+    setting = T.build(db_session)
+    hours = next(q for q in setting.questions if q.kind == "number")
+    hours.settings = {k: v for k, v in (hours.settings or {}).items() if k not in ("min", "max")}
+    flag_modified(hours, "settings")
+    db_session.flush()
+    before = T.counts(db_session)
+    for value in (1e300, "1 000 000 000 000 000"):
+        content = T.filled(template_workbook(db_session, setting.survey), [{**T.GOOD, "4.": value}])
+        report = T.run(setting, content)
+        assert report.saved == 0 and len(report.errors) == 1, report.errors
+        error = report.errors[0]
+        assert error.column.startswith("4. Heures") and "hors limites" in error.message, error
+    assert T.counts(db_session) == before
+    content = T.filled(template_workbook(db_session, setting.survey), [{**T.GOOD, "4.": "1 200"}])
+    assert T.run(setting, content).saved == 1

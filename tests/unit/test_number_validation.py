@@ -176,3 +176,38 @@ def test_the_optimizer_writes_numbers_the_same_way():
     for rate in (0.0, 0.1, 0.125, 0.5555):
         assert fr.format_percent(rate) == format_percent(rate)
     assert math.isfinite(MAX_MAGNITUDE)
+
+
+# -- problem files -----------------------------------------------------------------------------
+def test_problem_files_refuse_numbers_beyond_bounds():
+    """Bug: 1e300 as a unit cost (Excel) or an envelope (JSON) was taken into the optimizer."""
+    import io
+    import json
+
+    from openpyxl import load_workbook
+
+    from services.problem_files import (
+        ProblemFileError,
+        problem_to_dict,
+        problem_xlsx_bytes,
+        read_problem_json,
+        read_problem_xlsx,
+    )
+    from tests.unit.test_optimizer_problem import rich_problem
+
+    problem = rich_problem()
+    for value in (1e300, "1 000 000 000 000 000"):
+        book = load_workbook(io.BytesIO(problem_xlsx_bytes(problem)))
+        book["activites"]["D2"].value = value
+        buffer = io.BytesIO()
+        book.save(buffer)
+        with pytest.raises(ProblemFileError) as refused:
+            read_problem_xlsx(buffer.getvalue())
+        assert any(
+            "feuille « activites », ligne 2" in m and "hors limites" in m for m in refused.value.messages
+        ), refused.value.messages
+    data = problem_to_dict(problem)
+    data["envelope"] = 1e300
+    with pytest.raises(ProblemFileError, match="envelope : « 1,0 × 10\\^300 » est hors limites"):
+        read_problem_json(json.dumps(data).encode())
+    assert read_problem_json(json.dumps(problem_to_dict(problem)).encode()) == problem
