@@ -303,10 +303,10 @@ def _arrange(
     *,
     filters: dict[str, Any],
 ) -> ScorecardView:
-    rows = result.indicators
+    rows = result.indicators.to_dict("index")  # one conversion, not a row lookup per indicator
     lines: dict[int, IndicatorLine] = {}
     for indicator in indicators:
-        row = rows.loc[indicator.id]
+        row = rows[indicator.id]
         status = str(row["status"])
         state = row["state"] if isinstance(row["state"], str) else None
         awaiting = state in ("submitted", "returned")
@@ -338,8 +338,9 @@ def _arrange(
             provisional_label=str(row["provisional_label"]) if awaiting else None,
         )
     blocks: dict[int, ObjectiveBlock] = {}
+    objective_rows = result.objectives.to_dict("index")
     for objective in objectives:
-        row = result.objectives.loc[objective.id]
+        row = objective_rows[objective.id]
         status = str(row["status"])
         blocks[objective.id] = ObjectiveBlock(
             objective_id=objective.id,
@@ -368,10 +369,11 @@ def _arrange(
         else:
             roots.setdefault(objective.perspective.value, []).append(block)
     perspectives = []
+    perspective_rows = result.perspectives.to_dict("index")
     for perspective in Perspective:
-        if perspective.value not in result.perspectives.index:
+        if perspective.value not in perspective_rows:
             continue
-        row = result.perspectives.loc[perspective.value]
+        row = perspective_rows[perspective.value]
         status = str(row["status"])
         perspectives.append(
             PerspectiveBlock(
