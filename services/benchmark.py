@@ -82,6 +82,7 @@ from services.coherence import coherence_of, load_frames
 from services.costing import latest_report
 from services.exports import set_cell
 from services.nomenclatures import function_label
+from services.numbers import NumberError, check_value, parse_french_number
 
 DATA_DIR = Path(__file__).resolve().parent / "data" / "benchmark"
 #: The illustrative reference shipped with Pilotis (invented values, documented in its header).
@@ -374,15 +375,6 @@ def organisation_contribution(
 # --- Reference files -------------------------------------------------------------------------------------
 
 
-def _number(text: str) -> float | None:
-    cleaned = text.strip().replace("\u202f", "").replace("\u00a0", "").replace(" ", "").replace(",", ".")
-    try:
-        value = float(cleaned)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None
-
-
 def parse_reference(content: bytes, filename: str = "fichier") -> list[Contribution]:
     """Read an anonymised reference file, or refuse it whole (``BenchmarkError``, every problem located).
 
@@ -391,7 +383,7 @@ def parse_reference(content: bytes, filename: str = "fichier") -> list[Contribut
     and indicator. ``organisation`` is an opaque code (1-12 letters, digits or hyphens, at least one
     digit: ``R01``, ``OCC-07``), never a name; ``strate`` a key of the size strata (``0-5k``,
     ``5-20k``, ``20-50k``, ``50-100k``, ``100k+``); ``indicateur`` a standard code; ``valeur`` a
-    non-negative number (decimal comma or point; a coverage rate in % is at most 100); ``annee``
+    non-negative number (French: ``1 234,5`` or ``1234.5``, ``1.234`` refused as ambiguous, as in the grid; a coverage rate in % is at most 100); ``annee``
     the year of the value. One organisation has one stratum and one value per indicator.
     """
     if len(content) > MAX_REFERENCE_BYTES:
@@ -450,16 +442,27 @@ def parse_reference(content: bytes, filename: str = "fichier") -> list[Contribut
                 f"{where}, colonne « indicateur » : « {indicator} » n'est pas un indicateur standard"
             )
             ok = False
-        value = _number(raw_value)
-        if value is None:
-            problems.append(f"{where}, colonne « valeur » : « {raw_value} » n'est pas un nombre")
+        value: float | None
+        try:  # the grid's reading: ``1.234`` is ambiguous there and here alike
+            value = parse_french_number(raw_value)
+        except NumberError as exc:
+            value = None
+            problems.append(f"{where}, colonne « valeur » : {exc}")
             ok = False
+        if value is None:
+            pass
         elif value < 0:
             problems.append(f"{where}, colonne « valeur » : {raw_value} est négatif")
             ok = False
         elif info is not None and info.unit == "%" and value > 100:
             problems.append(f"{where}, colonne « valeur » : un taux de couverture ne dépasse pas 100 %")
             ok = False
+        else:
+            try:
+                check_value(value, info.unit if info else None, raw=raw_value)
+            except NumberError as exc:
+                problems.append(f"{where}, colonne « valeur » : {exc}")
+                ok = False
         year = int(raw_year) if raw_year.isdigit() else None
         if year is None or not 1990 <= year <= 2200:
             problems.append(f"{where}, colonne « annee » : « {raw_year} » n'est pas une année (1990 à 2200)")

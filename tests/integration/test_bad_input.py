@@ -100,3 +100,26 @@ def test_a_paper_answer_beyond_any_bound_is_refused_where_it_is(db_session):
     assert T.counts(db_session) == before
     content = T.filled(template_workbook(db_session, setting.survey), [{**T.GOOD, "4.": "1 200"}])
     assert T.run(setting, content).saved == 1
+
+
+# -- benchmark reference files -----------------------------------------------------------------
+def test_the_benchmark_reads_numbers_as_the_grid_does():
+    """Bug: the benchmark import read ``1.234`` as 1.234 while the entry grid refuses it."""
+    from services.benchmark import BenchmarkError, parse_reference
+
+    header = "organisation;strate;indicateur;valeur;annee\n"
+    good = parse_reference((header + "R01;20-50k;depense_hab_total;1 234,5;2024\n").encode())
+    assert good[0].values["depense_hab_total"][0] == 1234.5
+    with pytest.raises(BenchmarkError) as caught:
+        parse_reference(
+            (
+                header
+                + "R01;20-50k;depense_hab_total;1.234;2024\n"
+                + "R02;20-50k;depense_hab_total;1e300;2024\n"
+                + "R03;20-50k;depense_hab_total;1 000 000 000 000 000;2024\n"
+            ).encode()
+        )
+    problems = caught.value.problems
+    assert problems[0].startswith("ligne 2, colonne « valeur » : « 1.234 » est ambigu"), problems
+    assert problems[1] == "ligne 3, colonne « valeur » : « 1e300 » n'est pas un nombre"
+    assert problems[2].startswith("ligne 4, colonne « valeur » : « 1 000 000 000 000 000 » est hors limites")
