@@ -59,9 +59,9 @@ def test_the_scorecard_shows_values_to_validate_as_not_counted(login_as):
         r"\d+ valeur\(s\) à valider ou renvoyée\(s\), comptée\(s\) comme non renseignée\(s\)", page
     )
     assert "Seules les valeurs validées par la direction comptent" in page
-    # no line of that month is reached while it waits for validation
-    monthly = re.findall(r"<td>2026-09</td>.*?</tr>", page, flags=re.S)
-    assert monthly and not any("status-green" in row for row in monthly)
+    # no line is reached while it waits for validation
+    waiting = [row for row in re.findall(r"<tr>.*?</tr>", page, flags=re.S) if "> à valider</span>" in row]
+    assert waiting and all("status-pending" in row and "status-green" not in row for row in waiting)
 
 
 def test_a_review_lists_what_was_not_validated_and_a_closed_period_refuses_validation(
