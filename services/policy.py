@@ -3,7 +3,8 @@
 Pages, the API, exports and imports all ask it. Rules:
 
 - nobody sees or touches another organisation's rows;
-- the administrator manages accounts and reference data and reads everything;
+- the administrator manages accounts and reference data, reads everything and, with the direction,
+  edits the value chain: services and partners, activities, needs and their coverage links;
 - the direction reads everything and edits objectives, indicators, targets, needs and the offer,
   and validates measurements;
 - a service manager reads and edits only the objectives, indicators and measurements of their
@@ -79,7 +80,7 @@ EDITORS: dict[str, frozenset[Role]] = {
     "measurement": frozenset({Role.DIRECTION, Role.SERVICE_MANAGER}),
     "service": frozenset({Role.ADMIN, Role.DIRECTION}),
     "activity": frozenset({Role.ADMIN, Role.DIRECTION}),
-    "need": frozenset({Role.DIRECTION}),
+    "need": frozenset({Role.ADMIN, Role.DIRECTION}),
     "territory": frozenset({Role.ADMIN}),
     "territory_statistic": frozenset({Role.ADMIN, Role.DIRECTION}),
     "cost_line": frozenset({Role.FINANCE}),
