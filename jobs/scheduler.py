@@ -33,6 +33,7 @@ def smtp_from_env() -> SmtpSettings | None:
         host=host, port=int(os.environ.get("PILOTIS_SMTP_PORT", "587")), user=os.environ.get("PILOTIS_SMTP_USER"),
         password=os.environ.get("PILOTIS_SMTP_PASSWORD"), sender=os.environ.get("PILOTIS_SMTP_SENDER", "pilotis@localhost"),
         starttls=os.environ.get("PILOTIS_SMTP_STARTTLS", "1") != "0",
+        base_url=os.environ.get("PILOTIS_BASE_URL") or None,
     )  # fmt: skip
 
 

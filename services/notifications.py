@@ -1,7 +1,9 @@
 """Notifications: in the app (a bell and a page), and by e-mail when an SMTP server is configured.
 
 Without an SMTP server, e-mails wait in the outbox (``email_status = 'outbox'``), visible to the
-administrator. Each user chooses, per kind, in-app and e-mail delivery.
+administrator, and leave it at the first delivery once a server is configured. Each user chooses,
+per kind, in-app and e-mail delivery. A mail ends with the address of the page it speaks of
+(``PILOTIS_BASE_URL`` + the notification's link) when the base address is configured.
 """
 
 from __future__ import annotations
@@ -33,6 +35,16 @@ class SmtpSettings:
     password: str | None = None
     sender: str = "pilotis@localhost"
     starttls: bool = True
+    #: The address people open Pilotis at (``https://pilotis.example.fr``): links in mails.
+    base_url: str | None = None
+
+
+def mail_body(note: Notification, base_url: str | None) -> str:
+    """The notification's text, then the address of its page (absolute when ``base_url`` is known)."""
+    if not note.link:
+        return note.body
+    address = f"{base_url.rstrip('/')}{note.link}" if base_url else note.link
+    return f"{note.body}\n\nVoir dans Pilotis : {address}\n"
 
 
 def preferences(session: Session, user_id: int) -> dict[str, tuple[bool, bool]]:
@@ -85,9 +97,13 @@ def unread_count(session: Session, user_id: int) -> int:
 
 
 def deliver_emails(session: Session, smtp: SmtpSettings | None, *, now: datetime) -> dict[str, int]:
-    """Send the pending e-mails, or move them to the outbox when no SMTP server is configured."""
+    """Send the pending e-mails (and those waiting in the outbox), or move them to the outbox when
+    no SMTP server is configured."""
     counts = {"sent": 0, "outbox": 0, "failed": 0}
-    pending = session.scalars(select(Notification).where(Notification.email_status == "pending")).all()
+    waiting = ("pending",) if smtp is None else ("pending", "outbox")
+    pending = session.scalars(
+        select(Notification).where(Notification.email_status.in_(waiting)).order_by(Notification.id)
+    ).all()
     if not pending:
         return counts
     if smtp is None:
@@ -109,7 +125,7 @@ def deliver_emails(session: Session, smtp: SmtpSettings | None, *, now: datetime
                 user.email if user else "",
                 f"[Pilotis] {note.title}",
             )
-            message.set_content(note.body)
+            message.set_content(mail_body(note, smtp.base_url))
             try:
                 server.send_message(message)
             except smtplib.SMTPException:
