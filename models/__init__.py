@@ -47,7 +47,7 @@ from models.indicator import Indicator, Measurement, Period, Target
 from models.job import JobRun
 from models.need import Need, NeedEvidence, NeedObservation, PopulationGroup
 from models.notification import NOTIFICATION_KINDS, Notification, NotificationPreference
-from models.objective import Objective, objective_activities, objective_needs
+from models.objective import Objective, ObjectiveLink, objective_activities, objective_needs
 from models.organisation import Organisation
 from models.report import ReportText
 from models.review import Review, ReviewAction
@@ -112,6 +112,7 @@ __all__ = [
     "NotificationPreference",
     "Objective",
     "ObjectiveLevel",
+    "ObjectiveLink",
     "ObjectiveStatus",
     "Organisation",
     "OrganisationKind",

@@ -80,3 +80,28 @@ class Objective(TimestampMixin, VersionedMixin, Base):
     service: Mapped[Service | None] = relationship()
     needs: Mapped[list[Need]] = relationship(secondary=objective_needs)
     activities: Mapped[list[Activity]] = relationship(secondary=objective_activities)
+
+
+class ObjectiveLink(TimestampMixin, VersionedMixin, Base):
+    """A "contributes to" link the direction draws on the strategy map between two objectives.
+
+    The cascade (``Objective.parent_id``) says who breaks down what; a link says that reaching
+    ``source`` helps reach ``target`` across perspectives (training the staff helps shorten
+    processing delays, which helps coverage). One link per ordered pair.
+    """
+
+    __tablename__ = "objective_links"
+    __table_args__ = (
+        UniqueConstraint("source_id", "target_id"),
+        CheckConstraint("source_id <> target_id", name="not_to_itself"),
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), index=True
+    )
+    source_id: Mapped[int] = mapped_column(ForeignKey("objectives.id", ondelete="CASCADE"), index=True)
+    target_id: Mapped[int] = mapped_column(ForeignKey("objectives.id", ondelete="CASCADE"), index=True)
+
+    source: Mapped[Objective] = relationship(foreign_keys=[source_id])
+    target: Mapped[Objective] = relationship(foreign_keys=[target_id])
