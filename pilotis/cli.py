@@ -447,6 +447,9 @@ def find_organisation(session: Session, slug: str | None) -> Organisation:
     return organisations[0]
 
 
+#: How a job's outcome reads in French (``pilotis jobs run``).
+OUTCOME_LABELS = {"succeeded": "réussie", "failed": "en échec", "skipped": "ignorée", "running": "en cours"}
+
 #: Exit status of an import whose file was valid but wrote nothing for the organisation.
 EXIT_NOTHING_WRITTEN = 3
 
@@ -829,7 +832,8 @@ def jobs_run(name: str, period_key: str | None, slug: str | None) -> None:
         click.echo(f"{name} : rien à faire maintenant.")
     failed = 0
     for outcome in outcomes:
-        click.echo(f"{outcome.job} {outcome.key} : {outcome.status} — {outcome.message}")
+        shown = OUTCOME_LABELS.get(outcome.status, outcome.status)
+        click.echo(f"{outcome.job} {outcome.key} : {shown} — {outcome.message}")
         failed += outcome.status == "failed"
     if failed:
         raise PilotisError(f"{failed} exécution(s) en échec (voir « pilotis jobs list »).")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import select
 
@@ -192,3 +194,27 @@ def test_the_statistics_page_warns_refuses_and_takes_a_vintage_back(login_as, en
         400,
         403,
     )
+
+
+# -- French pages: no English or technical words -------------------------------------------------
+def test_form_fields_carry_no_autocomplete_none(login_as):
+    """Bug: fields without an autocomplete hint were written ``autocomplete="None"``."""
+    page = login_as("direction").get("/statistiques/import").get_data(as_text=True)
+    assert 'name="vintage"' in page and 'autocomplete="None"' not in page
+
+
+def test_the_jobs_page_says_its_times_are_paris_times(login_as):
+    page = login_as("admin").get("/admin/taches").get_data(as_text=True)
+    assert "(UTC)" not in page and "Prochaine (heure de Paris)" in page
+
+
+def test_jobs_run_speaks_french():
+    """Bug: ``pilotis jobs run`` printed « succeeded »: every outcome the runner gives has its French word."""
+    import inspect
+
+    from jobs import runner
+    from pilotis import cli
+
+    given = set(re.findall(r'Outcome\([^)]*?"(succeeded|failed|skipped|running)"', inspect.getsource(runner)))
+    assert given >= {"succeeded", "skipped"} and given <= set(cli.OUTCOME_LABELS)
+    assert cli.OUTCOME_LABELS["succeeded"] == "réussie"
