@@ -1,12 +1,47 @@
-"""Statistical confidentiality for published tables (secret statistique).
+"""Statistical confidentiality for published figures (secret statistique).
 
-Primary suppression: a cell whose count is below ``threshold`` (default 11, but greater than 0)
-is masked, and so is every figure derived from it. Secondary suppression: where a row or a
-column of a table shows a total, a single masked cell could be recovered by subtraction, so the
-smallest other visible cell of that row or column is masked too; repeated until stable.
+One decision for a whole set of published figures: every table, page, export and API answer of
+an organisation shows the figures that this module leaves visible, and nothing else.
+
+The rule
+--------
+1. **Primary suppression.** A count below ``threshold`` (default 11) and above zero is masked
+   (:func:`primary_mask`): a zero reveals nobody. A figure secret at its source (INSEE, CNAF) is
+   masked too; its value may be unknown to Pilotis, it still takes part in the relations.
+2. **Relations.** The figures are *cells* (hashable keys); the additive relations between them
+   are linear equations ``sum_i c_i x_i = 0`` (:class:`Relation`): IRIS cells summing to their
+   commune, the total row of a table, a need sized from a statistic (``need = 0.4 x pop_80p``),
+   a matrix cell summing its needs, the pro-rata weight of an activity's shares summing the sizes
+   of the needs it serves.
+3. **Complementary (secondary) suppression.** With ``A`` the matrix of the relations (one row
+   per relation, one column per cell) and ``M`` the masked cells, a masked cell ``j`` can be
+   derived by differencing (any linear combination of the published cells and the relations)
+   exactly when column ``j`` of ``A[:, M]`` is not in the span of the other masked columns, i.e.
+   when the null space of ``A[:, M]`` is zero on ``j`` (:func:`recoverable`, a rank test). While
+   some masked cell is recoverable, one more cell is masked: among the published cells of the
+   relations that reach it, the cheapest (by default the smallest positive count, zeros and
+   totals last) that makes it unrecoverable, else the cheapest of them (:func:`protect`).
+   Cells listed together (``together``: a nonlinear figure and its inputs) are masked together.
+4. **Derived figures** (rates, shares, imputed costs, coverage of a masked need) are masked with
+   their source by the caller: they are not cells of the relations.
+
+Limits
+------
+- Protection is against *exact* recovery by linear relations. Bounds are not protected: with
+  counts known to be non-negative, two masked cells summing to 19 still tell that each is at
+  most 19 (interval disclosure). Complements are chosen among positive counts first, which
+  keeps these intervals wide, but no minimum width is enforced.
+- Only the relations given are protected: a relation the caller does not declare (an external
+  publication, a nonlinear formula not listed in ``together``) is not.
+- The greedy choice is not optimal (fewest or smallest cells); it is deterministic (same input,
+  same mask) and always ends, since each step masks one more cell.
 """
 
 from __future__ import annotations
+
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -14,8 +49,34 @@ import pandas as pd
 DEFAULT_THRESHOLD = 11
 RULE = (
     "Secret statistique : les effectifs inférieurs à {threshold} et les chiffres qui en découlent sont "
-    "masqués ; quand un total permettrait de retrouver une case masquée, une seconde case l'est aussi."
+    "masqués ; quand un total, une somme ou une part permettrait de retrouver une case masquée, "
+    "d'autres cases le sont aussi, dans toutes les pages et tous les fichiers."
 )
+#: Numerical tolerance of the rank test (the relations' coefficients are small numbers).
+TOLERANCE = 1e-9
+
+K = TypeVar("K", bound=Hashable)
+
+
+@dataclass(frozen=True)
+class Relation(Generic[K]):
+    """A linear relation ``sum(coefficient x cell) = 0`` between published figures."""
+
+    terms: tuple[tuple[K, float], ...]
+
+    @property
+    def cells(self) -> list[K]:
+        return [cell for cell, _ in self.terms]
+
+
+def additive(total: K, parts: Iterable[K]) -> Relation[K]:
+    """``total = sum(parts)``."""
+    return Relation(((total, 1.0), *((part, -1.0) for part in parts)))
+
+
+def scaled(target: K, source: K, factor: float) -> Relation[K]:
+    """``target = factor x source`` (a need sized as a fixed share of a statistic)."""
+    return Relation(((target, 1.0), (source, -float(factor))))
 
 
 def primary_mask(
@@ -25,26 +86,174 @@ def primary_mask(
     return (counts > 0) & (counts < threshold)
 
 
+def is_small(value: float | None, threshold: int = DEFAULT_THRESHOLD) -> bool:
+    """A count masked by the primary rule (``0 < value < threshold``)."""
+    return value is not None and 0 < value < threshold
+
+
+def _components(cells: Sequence[K], relations: Sequence[Relation[K]]) -> list[tuple[list[K], list[int]]]:
+    """``cells`` linked by relations: (cells, relation indices) of each connected component
+    (the other cells of the relations are ignored)."""
+    parent = {cell: cell for cell in cells}
+
+    def find(cell: K) -> K:
+        while parent[cell] != cell:
+            parent[cell] = parent[parent[cell]]
+            cell = parent[cell]
+        return cell
+
+    members = [[cell for cell, _ in relation.terms if cell in parent] for relation in relations]
+    for present in members:
+        for cell in present[1:]:
+            first, root = find(present[0]), find(cell)
+            if root != first:
+                parent[root] = first
+    groups: dict[K, tuple[list[K], list[int]]] = {}
+    for cell in cells:
+        groups.setdefault(find(cell), ([], []))[0].append(cell)
+    for i, present in enumerate(members):
+        if present:
+            groups[find(present[0])][1].append(i)
+    return list(groups.values())
+
+
+def recoverable(masked: Iterable[K], relations: Sequence[Relation[K]]) -> set[K]:
+    """The masked cells whose value follows from the published cells and the relations.
+
+    With ``B = A[:, masked]`` (the relations restricted to the masked cells), the published cells
+    fix ``B x = b``; a masked cell ``j`` is determined exactly when every vector of the null space
+    of ``B`` is zero on ``j``. Cells of no relation are never recoverable.
+    """
+    masked_set = set(masked)
+    used = [r for r in relations if any(cell in masked_set for cell, _ in r.terms)]
+    cells = sorted({cell for r in used for cell, _ in r.terms if cell in masked_set}, key=repr)
+    found: set[K] = set()
+    for component, rows in _components(cells, used):
+        column = {cell: j for j, cell in enumerate(component)}
+        matrix = np.zeros((len(rows), len(component)))
+        for i, r in enumerate(rows):
+            for cell, coefficient in used[r].terms:
+                if cell in column:
+                    matrix[i, column[cell]] += coefficient
+        _, singular, vt = np.linalg.svd(matrix)
+        rank = int((singular > TOLERANCE * max(1.0, float(singular.max(initial=0.0)))).sum())
+        null = vt[rank:]  # rows: a basis of the null space
+        free = np.abs(null).max(axis=0) > 1e-7 if len(null) else np.zeros(len(component), dtype=bool)
+        found |= {cell for cell, is_free in zip(component, free, strict=True) if not is_free}
+    return found
+
+
+def _default_cost(value: float | None) -> tuple[int, float]:
+    if value is None:
+        return (2, 0.0)
+    return (1 if value <= 0 else 0, float(value))
+
+
+def protect(
+    values: Mapping[K, float | None],
+    relations: Sequence[Relation[K]],
+    *,
+    primary: Iterable[K] = (),
+    threshold: int = DEFAULT_THRESHOLD,
+    together: Sequence[Iterable[K]] = (),
+    cost: Mapping[K, float] | None = None,
+) -> frozenset[K]:
+    """The cells to mask so that no masked cell can be derived by differencing (module rule).
+
+    Parameters
+    ----------
+    values : mapping cell -> value
+        Every published figure; ``None`` for a figure secret at its source (masked).
+    relations : sequence of Relation
+        The linear relations a reader can use (cells absent from ``values`` are unpublished:
+        masked from the start).
+    primary : cells masked whatever their value, besides counts below ``threshold``
+        (:func:`is_small`); pass ``threshold=0`` to mask only ``primary`` and secret cells.
+    together : groups of cells masked as one (a nonlinear figure and its inputs).
+    cost : optional penalty per cell added to the default order (smallest positive count
+        first): a total or a figure shown on many pages gets a higher cost.
+
+    Returns
+    -------
+    frozenset
+        The masked cells: primary, secret at source, and complementary.
+    """
+    penalty = dict(cost or {})
+    masked: set[K] = {cell for cell, value in values.items() if value is None or is_small(value, threshold)}
+    masked |= set(primary)
+    masked |= {cell for r in relations for cell, _ in r.terms if cell not in values}
+    groups = [set(g) for g in together]
+    by_cell: dict[K, list[int]] = {}
+    for i, relation in enumerate(relations):
+        for cell, _ in relation.terms:
+            by_cell.setdefault(cell, []).append(i)
+
+    def close() -> None:
+        changed = True
+        while changed:
+            changed = False
+            for group in groups:
+                if group & masked and not group <= masked:
+                    masked.update(group)
+                    changed = True
+
+    def order(cell: K) -> tuple[float, int, float, str]:
+        kind, size = _default_cost(values.get(cell))
+        return (penalty.get(cell, 0.0), kind, size, repr(cell))
+
+    close()
+    while True:
+        exposed = sorted(recoverable(masked, relations), key=repr)
+        if not exposed:
+            return frozenset(masked)
+        target = exposed[0]
+        # the published cells of the relations reached from the target through masked cells
+        seen, stack, candidates = {target}, [target], set()
+        while stack:
+            current = stack.pop()
+            for i in by_cell.get(current, []):
+                for cell, _ in relations[i].terms:
+                    if cell in seen:
+                        continue
+                    seen.add(cell)
+                    if cell in masked:
+                        stack.append(cell)
+                    else:
+                        candidates.add(cell)
+        ranked = sorted(candidates, key=order)
+        chosen = next((c for c in ranked if target not in recoverable(masked | {c}, relations)), None)
+        if chosen is None:
+            if not ranked:  # pragma: no cover - a recoverable cell always has a published neighbour
+                raise RuntimeError("masked cell determined without published cells")
+            chosen = ranked[0]
+        masked.add(chosen)
+        close()
+
+
 def suppress_table(counts: pd.DataFrame, threshold: int = DEFAULT_THRESHOLD) -> pd.DataFrame:
-    """The mask of a two-way table with row and column totals: primary, then secondary suppression."""
+    """The mask of a two-way table shown with its row and column totals (:func:`protect`).
+
+    NaN cells are absent (not published, no part of any total).
+    """
+    cells: dict[tuple[int, int], float | None] = {}
     values = counts.to_numpy(dtype=float)
-    present = ~np.isnan(values)
-    mask = present & (values > 0) & (values < threshold)
-    changed = True
-    while changed:
-        changed = False
-        for axis in (0, 1):
-            lines = mask.T if axis == 0 else mask
-            shown = present.T if axis == 0 else present
-            data = values.T if axis == 0 else values
-            for i in range(lines.shape[0]):
-                if lines[i].sum() == 1:
-                    candidates = np.where(shown[i] & ~lines[i])[0]
-                    if len(candidates):
-                        j = candidates[np.argmin(data[i][candidates])]
-                        if axis == 0:
-                            mask[j, i] = True
-                        else:
-                            mask[i, j] = True
-                        changed = True
+    for i in range(values.shape[0]):
+        for j in range(values.shape[1]):
+            if not np.isnan(values[i, j]):
+                cells[(i, j)] = float(values[i, j])
+    relations: list[Relation[tuple[int, int]]] = []
+    for i in range(values.shape[0]):
+        row = [(i, j) for j in range(values.shape[1]) if (i, j) in cells]
+        if row:
+            relations.append(Relation((((-1, i), 1.0), *((c, -1.0) for c in row))))
+    for j in range(values.shape[1]):
+        column = [(i, j) for i in range(values.shape[0]) if (i, j) in cells]
+        if column:
+            relations.append(Relation((((-2, j), 1.0), *((c, -1.0) for c in column))))
+    totals = {r.terms[0][0]: float(sum(cells[c] or 0 for c, _ in r.terms[1:])) for r in relations}
+    masked = protect({**cells, **totals}, relations, threshold=threshold, cost=dict.fromkeys(totals, 1.0))
+    mask = np.zeros(values.shape, dtype=bool)
+    for i, j in masked:
+        if i >= 0 and (i, j) in cells:
+            mask[i, j] = True
     return pd.DataFrame(mask, index=counts.index, columns=counts.columns)
