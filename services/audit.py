@@ -9,15 +9,17 @@ bypass the ORM and so the trail: audited tables are changed through the ORM only
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import Enum
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import event, insert, inspect, select
 from sqlalchemy.orm import Mapper, RelationshipProperty, Session, sessionmaker
@@ -36,6 +38,10 @@ from models import (
     User,
 )
 from models.base import utcnow
+from models.enums import LABELS_FR
+from services.numbers import MAX_SHOWN, format_number
+
+PARIS = ZoneInfo("Europe/Paris")
 
 #: The id of the person acting (None: the system, e.g. the demo or a job).
 current_actor: ContextVar[int | None] = ContextVar("pilotis_current_actor", default=None)
@@ -306,3 +312,90 @@ def journal(
         )
         for entry, name, email in session.execute(query)
     ]
+
+
+# -- presenting the journal: French labels and readable values (the stored rows stay as they are)
+#: Column names as the pages call them; a column not listed reads as its name with spaces.
+FIELD_LABELS = {
+    "value": "Valeur", "comment": "Commentaire", "state": "État", "label": "Libellé", "name": "Nom",
+    "code": "Code", "title": "Titre", "unit": "Unité", "direction": "Sens", "frequency": "Fréquence",
+    "type": "Type", "perspective": "Perspective", "formula": "Formule", "decimals": "Décimales",
+    "weight": "Poids", "source": "Source", "vintage": "Millésime", "size": "Effectif", "priority": "Priorité",
+    "priority_weight": "Poids de priorité", "role": "Rôle", "email": "Adresse électronique",
+    "full_name": "Nom complet", "is_active": "Actif", "is_secret": "Secret statistique",
+    "variable": "Variable", "territory_id": "Territoire", "indicator_id": "Indicateur",
+    "period_id": "Période", "service_id": "Service", "objective_id": "Objectif", "activity_id": "Activité",
+    "need_id": "Besoin", "owner_id": "Responsable", "organisation_id": "Organisation",
+    "entered_by_id": "Saisie par", "entered_at": "Saisie le", "submitted_at": "Soumise le",
+    "validated_by_id": "Validée par", "validated_at": "Validée le", "band_low": "Bas de la bande",
+    "band_high": "Haut de la bande", "amber_tolerance": "Tolérance orange", "red_tolerance": "Tolérance rouge",
+    "threshold_mode": "Mode des seuils", "amount": "Montant", "planned_amount": "Montant prévu",
+    "actual_amount": "Montant réalisé", "year": "Année", "deadline": "Échéance", "status": "Statut",
+    "level": "Niveau", "kind": "Nature", "unit_cost": "Coût unitaire", "capacity": "Capacité",
+    "password_hash": "Mot de passe", "session_token": "Jeton de session", "services": "Services",
+    "needs": "Besoins", "activities": "Activités", "costing_method": "Méthode de calcul des coûts",
+    "baseline_value": "Valeur de référence", "start_date": "Début", "end_date": "Fin", "closed_at": "Close le",
+    "share": "Part", "population": "Population", "key": "Clé",
+}  # fmt: skip
+_ENUM_TEXT = {
+    **{str(member.value): label for member, label in LABELS_FR.items()},
+    "draft": "brouillon", "submitted": "soumise", "validated": "validée", "returned": "renvoyée",
+    "open": "ouverte", "closed": "close", "direct": "directe", "step-down": "en cascade",
+    "reciprocal": "réciproque", "higher_is_better": "plus haut = mieux", "lower_is_better": "plus bas = mieux",
+    "within_band": "dans une bande", "monthly": "mensuelle", "quarterly": "trimestrielle", "yearly": "annuelle",
+    "relative": "relatifs", "absolute": "absolus",
+}  # fmt: skip
+_ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
+_ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+_NUMBER = re.compile(r"^-?\d+(\.\d+)?([eE][-+]?\d+)?$")
+
+
+def field_label(field: str | None) -> str:
+    """``planned_amount`` -> « Montant prévu »; None (a whole row) -> « — »."""
+    if not field:
+        return "—"
+    return FIELD_LABELS.get(field, field.replace("_", " ").capitalize())
+
+
+def readable(text: str | None) -> str:
+    """A stored value as a person reads it: French numbers, dates, labels of codes, oui/non;
+    a whole row (the JSON of a creation or a deletion) as « Champ : valeur ; … »."""
+    if text is None:
+        return "—"
+    if text.startswith("{") and text.endswith("}"):
+        try:
+            values = json.loads(text)
+        except ValueError:
+            return text
+        if isinstance(values, dict):
+            shown = [
+                f"{field_label(k)} : {readable(None if v is None else str(v))}"
+                for k, v in values.items()
+                if v is not None and v != ""
+            ]
+            return " ; ".join(shown) or "—"
+    if text.startswith("[") and text.endswith("]"):
+        try:
+            ids = json.loads(text)
+        except ValueError:
+            return text
+        return ", ".join(f"n° {i}" for i in ids) if ids else "aucun"
+    if text in ("True", "False", "true", "false"):
+        return "oui" if text.lower() == "true" else "non"
+    if text in _ENUM_TEXT:
+        return _ENUM_TEXT[text]
+    if _ISO_DATETIME.match(text):
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            return text
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.astimezone(PARIS).strftime("%d/%m/%Y %H:%M")
+    if match := _ISO_DATE.match(text):
+        return f"{match.group(3)}/{match.group(2)}/{match.group(1)}"
+    if _NUMBER.match(text):
+        number = float(text)
+        decimals = None if number != int(number) or abs(number) >= MAX_SHOWN else 0
+        return format_number(number, decimals)
+    return text

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from models import User
 from pilotis.auth import require
 from pilotis.web import db_session
-from services.audit import ACTION_LABELS, TABLE_LABELS, JournalFilter, journal
+from services.audit import ACTION_LABELS, TABLE_LABELS, JournalFilter, field_label, journal, readable
 from services.exports import workbook_bytes
 from services.policy import Action
 
@@ -72,6 +72,8 @@ def index() -> ResponseReturnValue:
         users=list(users),
         tables=TABLE_LABELS,
         actions=ACTION_LABELS,
+        field_label=field_label,
+        readable=readable,
     )
 
 
@@ -100,9 +102,9 @@ def export() -> ResponseReturnValue:
                 ACTION_LABELS.get(line.action, line.action),
                 TABLE_LABELS.get(line.table_name, line.table_name),
                 line.row_id,
-                line.field or "",
-                line.old_value or "",
-                line.new_value or "",
+                field_label(line.field) if line.field else "",
+                readable(line.old_value) if line.old_value is not None else "",
+                readable(line.new_value) if line.new_value is not None else "",
             ]
             for line in lines
         ),

@@ -218,3 +218,19 @@ def test_jobs_run_speaks_french():
     given = set(re.findall(r'Outcome\([^)]*?"(succeeded|failed|skipped|running)"', inspect.getsource(runner)))
     assert given >= {"succeeded", "skipped"} and given <= set(cli.OUTCOME_LABELS)
     assert cli.OUTCOME_LABELS["succeeded"] == "réussie"
+
+
+def test_the_journal_shows_french_labels_and_readable_values(login_as, engine, demo, meals):
+    """Bug: the journal showed column names (``value``, ``state``) and the raw JSON of created rows."""
+    _store(engine, demo, meals, 94330.0, MeasurementState.SUBMITTED)
+    with write_session(engine) as session:
+        measurement = session.scalar(
+            select(Measurement).where(
+                Measurement.indicator_id == meals["indicator"], Measurement.period_id == meals["period"]
+            )
+        )
+        row_id = measurement.id
+    page = login_as("admin").get(f"/journal/?table=measurements&fiche={row_id}").get_data(as_text=True)
+    assert "Valeur : 94\u202f330" in page and "État : soumise" in page, page[page.find("<table") :][:1500]
+    table = page.split("<table", 1)[1].split("</table>", 1)[0]
+    assert "&#34;" not in table and "{" not in table and ">value<" not in table

@@ -27,7 +27,7 @@ def test_a_change_is_journaled_with_who_field_old_and_new(login_as, engine, demo
         f"/services/{service_id}", data={"csrf_token": csrf_token(page), "name": new_name, "version": version}
     )
     journal = client.get(f"/journal/?table=services&fiche={service_id}").get_data(as_text=True)
-    assert "Claire Dubois" in journal and "modification" in journal and ">name<" in journal
+    assert "Claire Dubois" in journal and "modification" in journal and ">Nom<" in journal
     assert old_name.replace("'", "&#39;") in journal
     export = client.get(f"/journal/export.xlsx?table=services&fiche={service_id}")
     assert export.status_code == 200
