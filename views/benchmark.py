@@ -21,6 +21,7 @@ from services.benchmark import (
     build_benchmark,
     set_named,
 )
+from services.numbers import format_number
 from services.policy import Action, can
 from views.forms import ConfirmForm
 
@@ -45,11 +46,7 @@ def _organisation(organisation_id: int) -> Organisation:
 
 
 def _short(value: float) -> str:
-    if abs(value) >= 1000:
-        return f"{value:,.0f}".replace(",", "\u202f")
-    if abs(value) >= 100:
-        return f"{value:.0f}"
-    return f"{value:.1f}".replace(".", ",")
+    return format_number(value, 0 if abs(value) >= 100 else 1)
 
 
 def distribution_svg(item: IndicatorComparison, *, width: int = 760) -> Markup:

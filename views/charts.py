@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
+from services.numbers import format_euros, format_number
+
 
 @dataclass(frozen=True)
 class Point:
@@ -98,10 +100,8 @@ def history_svg(
 
 def _short(value: float) -> str:
     if abs(value) >= 10_000:
-        return f"{value / 1000:,.0f} k".replace(",", "\u202f")
-    if abs(value) >= 100:
-        return f"{value:,.0f}".replace(",", "\u202f")
-    return f"{value:.1f}".replace(".", ",")
+        return f"{format_number(value / 1000, 0)}\u00a0k"
+    return format_number(value, 0 if abs(value) >= 100 else 1)
 
 
 @dataclass(frozen=True)
@@ -201,7 +201,7 @@ def sankey_svg(flows: Sequence[Flow], *, title: str, headings: Sequence[str], wi
 
 
 def _money(value: float) -> str:
-    return f"{value:,.0f} €".replace(",", "\u202f")
+    return format_euros(value, 0)
 
 
 BAR_COLOURS = ("#9e9e9e", "#1f4e8c", "#2e7d32", "#8c5a1f", "#6a1b9a")
