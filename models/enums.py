@@ -158,7 +158,8 @@ class Role(enum.StrEnum):
     READER = "reader"  # partenaire / lecteur
 
 
-#: Labels shown in the interface.
+#: Labels shown in the interface. Members are ``StrEnum``: two members with the same value
+#: (``PartnerType.COMMUNE`` and ``OrganisationKind.COMMUNE``) are one key, so they share a label.
 LABELS_FR: dict[enum.Enum, str] = {
     OrganisationKind.CCAS: "CCAS",
     OrganisationKind.CIAS: "CIAS",
@@ -177,4 +178,23 @@ LABELS_FR: dict[enum.Enum, str] = {
     Role.READER: "Partenaire / lecteur",
     ServiceKind.OWN: "Service de l'organisation",
     ServiceKind.PARTNER: "Partenaire",
+    PartnerType.CAF: "CAF",
+    PartnerType.DEPARTEMENT: "Département",
+    PartnerType.CPAM: "CPAM",
+    PartnerType.MDPH: "MDPH",
+    PartnerType.CARSAT: "Carsat",
+    PartnerType.FRANCE_TRAVAIL: "France Travail",
+    PartnerType.MISSION_LOCALE: "Mission locale",
+    PartnerType.SOCIAL_LANDLORD: "Bailleur social",
+    PartnerType.ASSOCIATION: "Association",
+    PartnerType.STATE: "État",
+    PartnerType.COMMUNE: "Commune",
+    PartnerType.OTHER: "Autre",
+    EvidenceKind.FOCUS_GROUP: "Groupe de parole",
+    EvidenceKind.INTERVIEW: "Entretien",
+    EvidenceKind.PARTNER_NOTE: "Note d'un partenaire",
+    EvidenceKind.FIELD_OBSERVATION: "Observation de terrain",
+    EvidenceKind.OTHER: "Autre",
+    ActivityKind.MANDATORY: "Mission obligatoire",
+    ActivityKind.OPTIONAL: "Mission facultative",
 }

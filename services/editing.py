@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from models import AuditEntry, Base, User
+from models.base import utcnow
 from services.audit import render
 
 
@@ -94,3 +95,25 @@ def apply_edit(session: Session, obj: Base, expected_version: int, changes: Mapp
         raise _stale(session, obj, fields) from None
     savepoint.commit()
     return True
+
+
+def lock_version(session: Session, obj: Base, expected_version: int, fields: list[str]) -> None:
+    """Move ``obj`` to its next version if it is still at ``expected_version``; flush.
+
+    For edits of rows that hang from ``obj`` and carry no version of their own (an activity's
+    territories served, the coverage links of an activity or a need): the form carries the
+    version of the page's row, and saving moves that version on, so that a form read before is
+    stale. The UPDATE checks the version in its WHERE clause, so two edits that pass the first
+    check at once still end with one :class:`StaleEdit`. ``fields`` are shown in its message.
+    """
+    if obj.version != expected_version:  # type: ignore[attr-defined]
+        raise _stale(session, obj, fields)
+    savepoint = session.begin_nested()
+    try:
+        # a bookkeeping column: the row is updated (its version moves) and the journal says nothing
+        obj.updated_at = utcnow()  # type: ignore[attr-defined]
+        session.flush()
+    except StaleDataError:
+        savepoint.rollback()
+        raise _stale(session, obj, fields) from None
+    savepoint.commit()
