@@ -128,11 +128,35 @@ def downgrade(engine: Engine, revision: str, script_location: str | None = None)
 
 
 def _run(engine: Engine, verb: str, revision: str, script_location: str | None) -> None:
+    """Run an Alembic command in one write transaction.
+
+    On SQLite, foreign keys are switched off for the migration (and checked before the commit):
+    batch mode rebuilds a table by copy and move, and dropping the old table with foreign keys on
+    would cascade its ``ON DELETE CASCADE`` children away (0011 rebuilt ``organisations`` and
+    deleted every objective). ``PRAGMA foreign_keys`` has no effect inside a transaction, so it is
+    set on the driver's connection before the transaction begins, and set back after.
+    """
     config = alembic_config(script_location)
+    sqlite = engine.dialect.name == "sqlite"
     try:
-        with writing(engine).begin() as conn:
-            config.attributes["connection"] = conn
-            getattr(command, verb)(config, revision)
+        with writing(engine).connect() as conn:
+            raw = conn.connection.driver_connection if sqlite else None
+            if raw is not None:
+                raw.execute("PRAGMA foreign_keys = OFF")
+            try:
+                with conn.begin():
+                    config.attributes["connection"] = conn
+                    getattr(command, verb)(config, revision)
+                    if raw is not None:
+                        broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
+                        if broken:
+                            raise PilotisError(
+                                f"la migration laisserait {len(broken)} ligne(s) sans leur ligne liée "
+                                f"(table « {broken[0][0]} ») : rien n'a été modifié."
+                            )
+            finally:
+                if raw is not None:
+                    raw.execute("PRAGMA foreign_keys = ON")
     except OperationalError as exc:
         if "connect" in str(exc).lower():
             raise unreachable(engine, exc) from exc

@@ -98,3 +98,29 @@ def test_an_unreachable_database_gives_one_french_line():
     message = info.value.format_message()
     assert "impossible de joindre la base de données" in message
     assert "\n" not in message
+
+
+def test_upgrading_keeps_the_rows_of_tables_rebuilt_by_batch_mode(empty_database_url):
+    """0011 rebuilds ``organisations`` (copy and move on SQLite): with foreign keys on, dropping the old
+    table cascaded every objective, indicator and user away."""
+    engine = make_engine(empty_database_url)
+    schema.upgrade(engine, "0009_effective_dates")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO organisations (id, slug, name, kind, insee_code, created_at, updated_at, version) "
+                "VALUES (1, 'ccas-test', 'CCAS test', 'ccas', '35238', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 1)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO population_groups (id, organisation_id, code, name, created_at, updated_at) "
+                "VALUES (1, 1, 'PA', 'Aînés', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
+    schema.upgrade(engine)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM population_groups")).scalar_one() == 1
+        if engine.dialect.name == "sqlite":
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 1  # set back on
+    engine.dispose()
