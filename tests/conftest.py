@@ -9,13 +9,17 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
+from types import CodeType
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
-from sqlalchemy import Engine, text
+from jinja2 import BytecodeCache
+from jinja2.bccache import Bucket
+from sqlalchemy import Engine, delete, select, text, tuple_
 from sqlalchemy.orm import Session
 
 from pilotis import create_app, schema
@@ -77,6 +81,43 @@ def db_session(engine: Engine) -> Iterator[Session]:
         connection.close()
 
 
+@contextmanager
+def rows_added_are_removed(engine: Engine) -> Iterator[None]:
+    """Whatever rows the block adds to any table are deleted when it ends (children first).
+
+    For fixtures whose tests commit through the application (a module-scoped set of targets, a
+    live server): the session-wide demo is left as they found it, so that a later test does not
+    count their indicators, reviews or notifications, whatever the order of the tests."""
+    from models import Base
+
+    tables = Base.metadata.sorted_tables
+
+    def keys() -> dict[str, set[tuple[object, ...]]]:
+        with engine.connect() as conn:
+            return {
+                table.name: {tuple(row) for row in conn.execute(select(*table.primary_key.columns))}
+                for table in tables
+            }
+
+    before = keys()
+    yield
+    after = keys()
+    with write_session(engine) as session:
+        for table in reversed(tables):
+            added = after[table.name] - before[table.name]
+            columns = list(table.primary_key.columns)
+            for chunk in _chunks(sorted(added, key=repr), 500):
+                if len(columns) == 1:
+                    session.execute(delete(table).where(columns[0].in_([key[0] for key in chunk])))
+                else:
+                    session.execute(delete(table).where(tuple_(*columns).in_(chunk)))
+
+
+def _chunks(items: list[tuple[object, ...]], size: int) -> Iterator[list[tuple[object, ...]]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
 @pytest.fixture(scope="session")
 def demo(engine: Engine):  # type: ignore[no-untyped-def]
     """The demo organisation of Carcassonne, built once and committed."""
@@ -112,21 +153,50 @@ def empty_database_url(database_url: str, tmp_path: Path) -> Iterator[str]:
         admin.dispose()
 
 
+class _CompiledTemplates(BytecodeCache):
+    """Jinja bytecode shared by every app of the session, in memory: each test builds its own app
+    (whose template cache starts empty), and compiling the templates again for each one was the
+    larger part of a page test. A template whose source changed gets a different checksum and is
+    compiled again."""
+
+    def __init__(self) -> None:
+        self._code: dict[str, tuple[str, CodeType]] = {}
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        found = self._code.get(bucket.key)
+        if found is not None and found[0] == bucket.checksum:
+            bucket.code = found[1]
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        if bucket.code is not None:
+            self._code[bucket.key] = (bucket.checksum, bucket.code)
+
+
+_TEMPLATES = _CompiledTemplates()
+
+
+def new_app(database_url: str, instance_path: Path, **config: object) -> Flask:
+    """An application for the tests on ``database_url``; the caller disposes of its engine."""
+    app = create_app(
+        {
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": "tests-only-" + "x" * 32,
+            "INSTANCE_PATH": str(instance_path),
+            "TESTING": True,
+            **config,
+        }
+    )
+    app.jinja_env.bytecode_cache = _TEMPLATES
+    return app
+
+
 @pytest.fixture
 def make_app(tmp_path: Path) -> Iterator[Callable[..., Flask]]:
     """Build apps on a given database; their connection pools are closed after the test."""
     apps: list[Flask] = []
 
     def factory(database_url: str, **config: object) -> Flask:
-        app = create_app(
-            {
-                "DATABASE_URL": database_url,
-                "SECRET_KEY": "tests-only-" + "x" * 32,
-                "INSTANCE_PATH": str(tmp_path / "instance"),
-                "TESTING": True,
-                **config,
-            }
-        )
+        app = new_app(database_url, tmp_path / "instance", **config)
         apps.append(app)
         return app
 
@@ -204,10 +274,20 @@ def _forget_sign_in_failures(request: pytest.FixtureRequest) -> Iterator[None]:
     if "engine" not in request.fixturenames:
         return
     engine = request.getfixturevalue("engine")
-    from sqlalchemy import update
+    from sqlalchemy import func, or_, select, update
 
     from models import LoginFailure, User
 
+    # most tests fail no sign-in: look first (a read), write only when there is something to forget
+    with engine.connect() as conn:
+        failures = conn.scalar(select(func.count()).select_from(LoginFailure))
+        locked = conn.scalar(
+            select(func.count())
+            .select_from(User)
+            .where(or_(User.failed_logins != 0, User.locked_until.is_not(None)))
+        )
+    if not failures and not locked:
+        return
     with write_session(engine) as session:
         session.execute(text(f"DELETE FROM {LoginFailure.__tablename__}"))
         session.execute(update(User).values(failed_logins=0, locked_until=None))

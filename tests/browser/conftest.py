@@ -37,8 +37,9 @@ def live_server(app, demo) -> Iterator[str]:  # type: ignore[no-untyped-def]
         thread.join(timeout=10)
 
 
-@pytest.fixture
-def browser(chromium_path):  # type: ignore[no-untyped-def]
+@pytest.fixture(scope="session")
+def chromium(chromium_path):  # type: ignore[no-untyped-def]
+    """One Chromium for the whole session: starting it costs about a second per test."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -58,6 +59,15 @@ def browser(chromium_path):  # type: ignore[no-untyped-def]
             yield instance
         finally:
             instance.close()
+
+
+@pytest.fixture
+def browser(chromium):  # type: ignore[no-untyped-def]
+    """The session's Chromium; whatever context a test opened is closed after it (cookies, storage
+    and pages do not outlive their test, even when it fails before closing them)."""
+    yield chromium
+    for context in list(chromium.contexts):
+        context.close()
 
 
 @pytest.fixture

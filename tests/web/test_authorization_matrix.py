@@ -10,11 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import select
 
 from models import (
-    BudgetDocument,
-    CostLine,
     Indicator,
     Need,
     Objective,
@@ -33,7 +31,7 @@ from models import (
 from models.base import utcnow
 from pilotis.database import write_session
 from services import accounts
-from tests.conftest import csrf_token, sign_in
+from tests.conftest import csrf_token, new_app, rows_added_are_removed, sign_in
 
 LOGINS = {
     "anonymous": None,
@@ -565,11 +563,11 @@ EXTRA: dict[str, Route] = {
 }
 
 
-def test_every_route_of_the_application_is_in_the_matrix(app):
+def test_every_route_of_the_application_is_in_the_matrix(matrix_app):
     declared = {f"{name.split(' ')[0]} {route.method}" for name, route in {**ROUTES, **EXTRA}.items()}
     actual = {
         f"{rule.endpoint} {method}"
-        for rule in app.url_map.iter_rules()
+        for rule in matrix_app.url_map.iter_rules()
         if rule.endpoint != "static"
         for method in rule.methods - {"HEAD", "OPTIONS"}
     }
@@ -580,189 +578,181 @@ def test_every_route_of_the_application_is_in_the_matrix(app):
 @pytest.fixture(scope="module")
 def targets(engine, demo, other_demo):
     """Objects in scope, of another service, and of another organisation."""
-    with write_session(engine) as session:
+    # the cells commit (publish coverage indicators, close reviews, run and adopt scenarios, write
+    # notifications…): every row they or these targets add goes when the module ends
+    with rows_added_are_removed(engine):
+        with write_session(engine) as session:
 
-        def user_in(org_id: int, login: str) -> int:
-            email = f"{login}@matrice.pilotis.example"
-            user = session.scalar(select(User).where(User.email == email))
-            if user is None:
-                user = accounts.create_user(
-                    session,
-                    organisation=session.get(Organisation, org_id),
-                    email=email,
-                    full_name="Compte de test",
-                    role=Role.READER,
-                    services=[],
-                    password="une phrase de passe assez longue",
-                    now=utcnow(),
-                )
-            return user.id
-
-        def service(org_id: int, code: str) -> Service:
-            return session.scalar(
-                select(Service).where(Service.organisation_id == org_id, Service.code == code)
-            )
-
-        def indicator(org_id: int, service_code: str) -> int:
-            return session.scalar(
-                select(Indicator.id)
-                .join(Service, Service.id == Indicator.service_id)
-                .where(Indicator.organisation_id == org_id, Service.code == service_code)
-                .order_by(Indicator.id)
-                .limit(1)
-            )
-
-        def objective(org_id: int, code: str) -> int:
-            return session.scalar(
-                select(Objective.id).where(Objective.organisation_id == org_id, Objective.code == code)
-            )
-
-        def review(org_id: int) -> tuple[int, int]:
-            from services.reviews import close_period
-
-            found = session.scalar(
-                select(Review).join(Period, Period.id == Review.period_id)
-                .where(Review.organisation_id == org_id, Period.key == "2024-T4")
-            )  # fmt: skip
-            if found is None:
-                found = close_period(session, session.get(Organisation, org_id), "2024-T4", now=utcnow())
-            action = session.scalar(select(ReviewAction).where(ReviewAction.review_id == found.id))
-            if action is None:
-                action = ReviewAction(review_id=found.id, text="Action de la matrice")
-                session.add(action)
-                session.flush()
-            return found.id, action.id
-
-        own_review, own_action = review(demo.organisation_id)
-        other_review, other_action = review(other_demo.organisation_id)
-        own_service = service(demo.organisation_id, "SENIORS")
-        throwaway = session.scalar(
-            select(Objective).where(
-                Objective.organisation_id == demo.organisation_id, Objective.code == "OO-MATRICE"
-            )
-        )
-        if throwaway is None:
-            throwaway = Objective(
-                organisation_id=demo.organisation_id,
-                code="OO-MATRICE",
-                title="Objectif de la matrice",
-                level=ObjectiveLevel.OPERATIONAL,
-                perspective=Perspective.USERS,
-                service_id=own_service.id,
-                parent_id=objective(demo.organisation_id, "OS1"),
-            )
-            session.add(throwaway)
-            session.flush()
-        other_service = service(other_demo.organisation_id, "SENIORS")
-
-        def scenario(org_id: int, name: str) -> int:
-            from services.scenarios import ScenarioInput, create_scenario
-
-            found = session.scalar(
-                select(Scenario.id).where(Scenario.organisation_id == org_id, Scenario.name == name)
-            )
-            if found is None:
-                found = create_scenario(
-                    session, org_id, ScenarioInput(name=name, year=2027, cut=-0.05), user_id=None
-                ).id
-            return found
-
-        def survey(org_id: int, title: str) -> tuple[int, int, str]:
-            """A draft survey of the matrix with one question: (survey, question, public token)."""
-            from services.surveys import QuestionInput, SurveyInput, add_question, create_survey
-
-            found = session.scalar(
-                select(Survey).where(Survey.organisation_id == org_id, Survey.title == title)
-            )
-            if found is None:
-                found = create_survey(
-                    session, org_id, "Matrice", SurveyInput(title=title, kind="needs"), user_id=None
-                )
-                add_question(session, found, QuestionInput(text="Question de la matrice", kind="text"))
-                add_question(session, found, QuestionInput(text="Seconde question", kind="text"))
-            return found.id, found.questions[-1].id, found.token
-
-        def closed_survey(org_id: int) -> tuple[int, int]:
-            """The demo's closed satisfaction survey and its last question (refused edits change nothing)."""
-            found = session.scalar(
-                select(Survey).where(
-                    Survey.organisation_id == org_id, Survey.title == "Satisfaction du portage de repas 2025"
-                )
-            )
-            return found.id, found.questions[-1].id
-
-        def open_survey(org_id: int) -> str:
-            from services.surveys import publish
-
-            found_id, _, token = survey(org_id, "Matrice enquête ouverte")
-            found = session.get(Survey, found_id)
-            if found.state == "draft":
-                publish(session, found, now=utcnow())
-            return token
-
-        own_survey, own_question, _ = survey(demo.organisation_id, "Matrice enquête")
-        other_survey, other_question, _ = survey(other_demo.organisation_id, "Matrice enquête")
-        own_closed, own_closed_question = closed_survey(demo.organisation_id)
-        other_closed, other_closed_question = closed_survey(other_demo.organisation_id)
-        own_token = open_survey(demo.organisation_id)
-        ids = {
-            "own": {
-                "survey": own_survey,
-                "question": own_question,
-                "closed_survey": own_closed,
-                "closed_question": own_closed_question,
-                "token": own_token,
-                "service": own_service.id,
-                "indicator": indicator(demo.organisation_id, "SENIORS"),
-                "user": user_in(demo.organisation_id, "matrice.own"),
-                "objective": throwaway.id,
-                "review": own_review,
-                "action": own_action,
-                "scenario": scenario(demo.organisation_id, "Matrice A"),
-                "scenario2": scenario(demo.organisation_id, "Matrice B"),
-                "need": session.scalar(
-                    select(Need.id).where(Need.organisation_id == demo.organisation_id, Need.code == "SDF")
-                ),
-            },
-            "other_service": {
-                "indicator": indicator(demo.organisation_id, "SOLIDARITE"),
-                "service": service(demo.organisation_id, "SOLIDARITE").id,
-                "objective": objective(demo.organisation_id, "OO2.1"),
-            },
-            "other_org": {
-                "survey": other_survey,
-                "question": other_question,
-                "closed_survey": other_closed,
-                "closed_question": other_closed_question,
-                "service": other_service.id,
-                "indicator": indicator(other_demo.organisation_id, "SENIORS"),
-                "user": user_in(other_demo.organisation_id, "matrice.other"),
-                "objective": objective(other_demo.organisation_id, "OO1.1"),
-                "review": other_review,
-                "action": other_action,
-                "scenario": scenario(other_demo.organisation_id, "Matrice A"),
-                "need": session.scalar(
-                    select(Need.id).where(
-                        Need.organisation_id == other_demo.organisation_id, Need.code == "SDF"
+            def user_in(org_id: int, login: str) -> int:
+                email = f"{login}@matrice.pilotis.example"
+                user = session.scalar(select(User).where(User.email == email))
+                if user is None:
+                    user = accounts.create_user(
+                        session,
+                        organisation=session.get(Organisation, org_id),
+                        email=email,
+                        full_name="Compte de test",
+                        role=Role.READER,
+                        services=[],
+                        password="une phrase de passe assez longue",
+                        now=utcnow(),
                     )
-                ),
-            },
-        }
-    yield ids
-    # the POSTs ran, proposed and adopted the matrix's scenarios: leave no adopted budget behind
-    with write_session(engine) as session:
-        names = Scenario.name.like("Matrice %")
-        documents = list(
-            session.scalars(
-                select(BudgetDocument.id).where(
-                    BudgetDocument.source_format == "scenario", BudgetDocument.source_name.like("%Matrice %")
+                return user.id
+
+            def service(org_id: int, code: str) -> Service:
+                return session.scalar(
+                    select(Service).where(Service.organisation_id == org_id, Service.code == code)
+                )
+
+            def indicator(org_id: int, service_code: str) -> int:
+                return session.scalar(
+                    select(Indicator.id)
+                    .join(Service, Service.id == Indicator.service_id)
+                    .where(Indicator.organisation_id == org_id, Service.code == service_code)
+                    .order_by(Indicator.id)
+                    .limit(1)
+                )
+
+            def objective(org_id: int, code: str) -> int:
+                return session.scalar(
+                    select(Objective.id).where(Objective.organisation_id == org_id, Objective.code == code)
+                )
+
+            def review(org_id: int) -> tuple[int, int]:
+                from services.reviews import close_period
+
+                found = session.scalar(
+                    select(Review).join(Period, Period.id == Review.period_id)
+                    .where(Review.organisation_id == org_id, Period.key == "2024-T4")
+                )  # fmt: skip
+                if found is None:
+                    found = close_period(session, session.get(Organisation, org_id), "2024-T4", now=utcnow())
+                action = session.scalar(select(ReviewAction).where(ReviewAction.review_id == found.id))
+                if action is None:
+                    action = ReviewAction(review_id=found.id, text="Action de la matrice")
+                    session.add(action)
+                    session.flush()
+                return found.id, action.id
+
+            own_review, own_action = review(demo.organisation_id)
+            other_review, other_action = review(other_demo.organisation_id)
+            own_service = service(demo.organisation_id, "SENIORS")
+            throwaway = session.scalar(
+                select(Objective).where(
+                    Objective.organisation_id == demo.organisation_id, Objective.code == "OO-MATRICE"
                 )
             )
-        )
-        session.execute(delete(CostLine).where(CostLine.document_id.in_(documents)))
-        session.execute(delete(BudgetDocument).where(BudgetDocument.id.in_(documents)))
-        session.execute(delete(Scenario).where(names))
-        session.execute(delete(Survey).where(Survey.title.like("Matrice enquête%")))
+            if throwaway is None:
+                throwaway = Objective(
+                    organisation_id=demo.organisation_id,
+                    code="OO-MATRICE",
+                    title="Objectif de la matrice",
+                    level=ObjectiveLevel.OPERATIONAL,
+                    perspective=Perspective.USERS,
+                    service_id=own_service.id,
+                    parent_id=objective(demo.organisation_id, "OS1"),
+                )
+                session.add(throwaway)
+                session.flush()
+            other_service = service(other_demo.organisation_id, "SENIORS")
+
+            def scenario(org_id: int, name: str) -> int:
+                from services.scenarios import ScenarioInput, create_scenario
+
+                found = session.scalar(
+                    select(Scenario.id).where(Scenario.organisation_id == org_id, Scenario.name == name)
+                )
+                if found is None:
+                    found = create_scenario(
+                        session, org_id, ScenarioInput(name=name, year=2027, cut=-0.05), user_id=None
+                    ).id
+                return found
+
+            def survey(org_id: int, title: str) -> tuple[int, int, str]:
+                """A draft survey of the matrix with one question: (survey, question, public token)."""
+                from services.surveys import QuestionInput, SurveyInput, add_question, create_survey
+
+                found = session.scalar(
+                    select(Survey).where(Survey.organisation_id == org_id, Survey.title == title)
+                )
+                if found is None:
+                    found = create_survey(
+                        session, org_id, "Matrice", SurveyInput(title=title, kind="needs"), user_id=None
+                    )
+                    add_question(session, found, QuestionInput(text="Question de la matrice", kind="text"))
+                    add_question(session, found, QuestionInput(text="Seconde question", kind="text"))
+                return found.id, found.questions[-1].id, found.token
+
+            def closed_survey(org_id: int) -> tuple[int, int]:
+                """The demo's closed satisfaction survey and its last question (refused edits change nothing)."""
+                found = session.scalar(
+                    select(Survey).where(
+                        Survey.organisation_id == org_id,
+                        Survey.title == "Satisfaction du portage de repas 2025",
+                    )
+                )
+                return found.id, found.questions[-1].id
+
+            def open_survey(org_id: int) -> str:
+                from services.surveys import publish
+
+                found_id, _, token = survey(org_id, "Matrice enquête ouverte")
+                found = session.get(Survey, found_id)
+                if found.state == "draft":
+                    publish(session, found, now=utcnow())
+                return token
+
+            own_survey, own_question, _ = survey(demo.organisation_id, "Matrice enquête")
+            other_survey, other_question, _ = survey(other_demo.organisation_id, "Matrice enquête")
+            own_closed, own_closed_question = closed_survey(demo.organisation_id)
+            other_closed, other_closed_question = closed_survey(other_demo.organisation_id)
+            own_token = open_survey(demo.organisation_id)
+            ids = {
+                "own": {
+                    "survey": own_survey,
+                    "question": own_question,
+                    "closed_survey": own_closed,
+                    "closed_question": own_closed_question,
+                    "token": own_token,
+                    "service": own_service.id,
+                    "indicator": indicator(demo.organisation_id, "SENIORS"),
+                    "user": user_in(demo.organisation_id, "matrice.own"),
+                    "objective": throwaway.id,
+                    "review": own_review,
+                    "action": own_action,
+                    "scenario": scenario(demo.organisation_id, "Matrice A"),
+                    "scenario2": scenario(demo.organisation_id, "Matrice B"),
+                    "need": session.scalar(
+                        select(Need.id).where(
+                            Need.organisation_id == demo.organisation_id, Need.code == "SDF"
+                        )
+                    ),
+                },
+                "other_service": {
+                    "indicator": indicator(demo.organisation_id, "SOLIDARITE"),
+                    "service": service(demo.organisation_id, "SOLIDARITE").id,
+                    "objective": objective(demo.organisation_id, "OO2.1"),
+                },
+                "other_org": {
+                    "survey": other_survey,
+                    "question": other_question,
+                    "closed_survey": other_closed,
+                    "closed_question": other_closed_question,
+                    "service": other_service.id,
+                    "indicator": indicator(other_demo.organisation_id, "SENIORS"),
+                    "user": user_in(other_demo.organisation_id, "matrice.other"),
+                    "objective": objective(other_demo.organisation_id, "OO1.1"),
+                    "review": other_review,
+                    "action": other_action,
+                    "scenario": scenario(other_demo.organisation_id, "Matrice A"),
+                    "need": session.scalar(
+                        select(Need.id).where(
+                            Need.organisation_id == other_demo.organisation_id, Need.code == "SDF"
+                        )
+                    ),
+                },
+            }
+        yield ids
 
 
 def expected_status(route: Route, role: str, variant: str) -> int:
@@ -783,40 +773,55 @@ CASES = [
 ]
 
 
-_SESSIONS: dict[str, str] = {}
+@pytest.fixture(scope="module")
+def matrix_app(tmp_path_factory, database_url, engine):  # type: ignore[no-untyped-def]
+    """One application for the whole matrix: a new app per cell costs its URL map and the
+    compilation of every template it renders, for no difference in what a request sees."""
+    app = new_app(database_url, tmp_path_factory.mktemp("matrix") / "instance")
+    yield app
+    app.extensions["pilotis.engine"].dispose()
 
 
-def signed_in_client(app, role):  # type: ignore[no-untyped-def]
-    """A client of ``role``, reusing its session cookie while it is valid (a sign-in costs a
-    ~100 ms scrypt hash; sign-out revokes the cookie, and then we sign in again)."""
+#: Routes after which the role's session cookie no longer opens a session.
+SIGNS_OUT = frozenset({"auth.logout"})
+
+
+@pytest.fixture(scope="module")
+def sessions(matrix_app):  # type: ignore[no-untyped-def]
+    """``role -> (session cookie, CSRF token)``, signed in once per role (a sign-in costs a ~100 ms
+    scrypt hash). A cell that signs its role out drops the entry, and the next signs in again."""
+    return {}
+
+
+def signed_in_client(app, sessions, role):  # type: ignore[no-untyped-def]
+    """A fresh client of ``role`` carrying the role's session cookie, and the CSRF token that goes
+    with that cookie (read once, from the page fetched right after signing in)."""
     client = app.test_client()
-    if not LOGINS[role]:
-        return client
-    if role in _SESSIONS:
-        client.set_cookie("session", _SESSIONS[role])
-        if client.get("/compte/mot-de-passe").status_code == 200:
-            return client
-        client = app.test_client()
-    sign_in(client, LOGINS[role])
-    _SESSIONS[role] = client.get_cookie("session").value
-    return client
+    if role not in sessions:
+        if LOGINS[role]:
+            sign_in(client, LOGINS[role])
+        page = client.get("/compte/mot-de-passe" if LOGINS[role] else "/connexion")
+        assert page.status_code == 200, page.status_code
+        sessions[role] = (client.get_cookie("session").value, csrf_token(page.get_data(as_text=True)))
+    cookie, token = sessions[role]
+    client.set_cookie("session", cookie)
+    return client, token
 
 
 @pytest.mark.parametrize(("name", "role", "variant"), CASES)
-def test_access(app, engine, targets, name, role, variant):
+def test_access(matrix_app, sessions, engine, targets, name, role, variant):
     from models import Service as S
 
     route = {**ROUTES, **EXTRA}[name]
-    client = signed_in_client(app, role)
+    client, token = signed_in_client(matrix_app, sessions, role)
+    if name in SIGNS_OUT:
+        sessions.pop(role, None)
     ids = dict(targets[variant])
     if "service" in ids:
         with write_session(engine) as session:
             svc = session.get(S, ids["service"])
             ids["service_version"], ids["service_name"] = svc.version, svc.name
     path = route.path(ids)
-    token = csrf_token(
-        client.get("/connexion" if not LOGINS[role] else "/compte/mot-de-passe").get_data(as_text=True)
-    )
     if route.json:
         response = client.open(
             path, method=route.method, json=route.body(ids), headers={"X-CSRFToken": token}
