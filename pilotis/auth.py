@@ -18,7 +18,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy import select
 
 from models import User
-from pilotis.web import db_session
+from pilotis.web import read_session
 from services.audit import current_actor
 from services.policy import Action, Principal, can
 
@@ -64,7 +64,9 @@ class Anonymous(AnonymousUserMixin):
 
 @login_manager.user_loader
 def _load_user(token: str) -> SignedIn | None:
-    user = db_session().scalar(select(User).where(User.session_token == token))
+    # A read: a POST must not take SQLite's write lock (and keep it until its response) to learn
+    # who sent it. SignedIn keeps values only, so the row may belong to a read session.
+    user = read_session().scalar(select(User).where(User.session_token == token))
     if user is None or not user.is_active:
         return None
     return SignedIn(user)

@@ -56,10 +56,10 @@ def _template_context() -> dict[str, object]:
     who = principal()
     unread = 0
     if who is not None:
-        from pilotis.web import db_session
+        from pilotis.web import read_session
         from services.notifications import unread_count
 
-        unread = unread_count(db_session(), who.user_id)
+        unread = unread_count(read_session(), who.user_id)  # a page shown after a POST: no write lock
     return {"who": who, "can": can, "Action": Action, "Role": Role, "unread": unread}
 
 

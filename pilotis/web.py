@@ -3,6 +3,11 @@
 GET/HEAD/OPTIONS requests get a read session (deferred BEGIN on SQLite); others get a write
 session. Handlers only flush; the request commits once, after a successful response, or rolls
 back (Indico's pattern: one owner of the transaction).
+
+On SQLite a write session takes the database's one write lock at its first statement and keeps it
+until the response: whatever a write request only reads before its writes (who is signed in, the
+bell's count, a form's choices) goes through :func:`read_session`, and an uploaded file is parsed
+before the first use of :func:`db_session`, so that a slow request never makes the others wait.
 """
 
 from __future__ import annotations
@@ -41,6 +46,19 @@ def db_session() -> Session:
     return g.db_session  # type: ignore[no-any-return]
 
 
+def read_session() -> Session:
+    """A session for reads that must not take SQLite's write lock: the request's own session when
+    its transaction has begun (or the request is a read), else a read session of its own, closed
+    at teardown. Its objects belong to it: pass on ids and values, not rows."""
+    opened: Session | None = g.get("db_session")
+    if (opened is not None and opened.in_transaction()) or (request and request.method in SAFE_METHODS):
+        return db_session()
+    if "read_session" not in g:
+        factory: sessionmaker[Session] = current_app.extensions["pilotis.read_sessions"]
+        g.read_session = factory()
+    return g.read_session  # type: ignore[no-any-return]
+
+
 def keep_changes() -> None:
     """Commit this write request even though it answers with an error status (e.g. a refused
     sign-in must still count the failure)."""
@@ -73,7 +91,8 @@ def _commit_write_request(response: Response) -> Response:
 
 
 def _close_session(exc: BaseException | None) -> None:
-    session: Session | None = g.pop("db_session", None)
-    if session is not None:
-        session.rollback()  # no-op after a commit; discards anything a failed request left
-        session.close()
+    for key in ("db_session", "read_session"):
+        session: Session | None = g.pop(key, None)
+        if session is not None:
+            session.rollback()  # no-op after a commit; discards anything a failed request left
+            session.close()

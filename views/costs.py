@@ -14,7 +14,7 @@ from wtforms import SelectField
 from models import BudgetDocument, CostCentre, Organisation
 from models.base import utcnow
 from pilotis.auth import require
-from pilotis.web import db_session
+from pilotis.web import db_session, read_session
 from services.budget import DOCUMENT_LABELS, documents, execution, import_budget, mapping_names
 from services.budget_files import BudgetFileError
 from services.cost_exports import costs_workbook
@@ -243,7 +243,7 @@ def upload() -> ResponseReturnValue:
     form = BudgetUploadForm()
     form.mapping.choices = [("", "CSV SCDL « budget » (données ouvertes)")] + [
         (name, f"Export avec la correspondance « {name} »")
-        for name in mapping_names(session, who.organisation_id)
+        for name in mapping_names(read_session(), who.organisation_id)  # the lock waits for the file
     ]
     errors: list[str] = []
     status = 200
