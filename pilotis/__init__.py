@@ -83,6 +83,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         scorecard,
         setup,
         steering,
+        strategy,
         surveys,
     )
     from views import auth as auth_views
@@ -95,6 +96,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         offer.bp,
         scorecard.bp,
         steering.bp,
+        strategy.bp,
         needs.bp,
         reviews.bp,
         collection.bp,

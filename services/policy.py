@@ -76,6 +76,7 @@ class Principal:
 SCOPED_TO_SERVICE = (Objective, Indicator, Measurement)
 EDITORS: dict[str, frozenset[Role]] = {
     "objective": frozenset({Role.DIRECTION, Role.SERVICE_MANAGER}),
+    "objective_link": frozenset({Role.DIRECTION}),  # the strategy map's « contribue à » links
     "indicator": frozenset({Role.DIRECTION, Role.SERVICE_MANAGER}),
     "measurement": frozenset({Role.DIRECTION, Role.SERVICE_MANAGER}),
     "service": frozenset({Role.ADMIN, Role.DIRECTION}),
