@@ -162,6 +162,13 @@ ROUTES: dict[str, Route] = {
         SIGNED_IN,
         variants=("own", "other_service", "other_org"),
     ),
+    "strategy.index": Route("GET", lambda i: "/carte-strategique?periode=2025-T4", SIGNED_IN),
+    "strategy.add_link_page": Route(
+        "POST", lambda i: "/carte-strategique/liens", frozenset({"direction"}), 400
+    ),
+    "strategy.remove_link_page": Route(
+        "POST", lambda i: "/carte-strategique/liens/suppression", frozenset({"direction"}), 400
+    ),
     "needs.register": Route("GET", lambda i: "/besoins", SIGNED_IN),
     "needs.need": Route("GET", lambda i: f"/besoins/{i['need']}", SIGNED_IN, variants=("own", "other_org")),
     "needs.coherence": Route("GET", lambda i: "/coherence", SIGNED_IN),
