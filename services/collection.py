@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from models import Indicator, Measurement, MeasurementState, Period, PeriodState, Service, Target
 from scorecard.engine import status_of_rows
 from services.editing import StaleEdit, apply_edit
-from services.numbers import NumberError, parse_french_number
+from services.numbers import NumberError, parse_french_number, parse_value
 from services.policy import Action, Principal, can, visible_service_ids
 
 KIND_FREQUENCY = {"month": "monthly", "quarter": "quarterly", "year": "yearly"}
@@ -215,7 +215,7 @@ def save_entries(
             parsed[indicator_id] = None
             continue
         try:
-            parsed[indicator_id] = parse_french_number(entry.value)
+            parsed[indicator_id] = parse_value(entry.value, row.indicator.unit)
         except NumberError as exc:
             result.errors[indicator_id] = f"{str(exc)[0].upper()}{str(exc)[1:]}."
     targets = {

@@ -36,6 +36,7 @@ from scorecard.engine import FREQUENCY_KIND
 from services.coherence import COVERAGE_SOURCE
 from services.exports import STATUS_FILLS, set_cell
 from services.notifications import notify
+from services.numbers import format_number, format_percent
 from services.policy import Principal
 from services.scorecard import build_scorecard, scorecard_json
 
@@ -153,14 +154,32 @@ def send_alerts(session: Session, organisation: Organisation, period_key: str, *
     for line in turned:
         indicator = session.get(Indicator, line.indicator_id)
         owner = session.get(User, indicator.owner_id) if indicator and indicator.owner_id else None
-        notify(session, [*direction, *([owner] if owner else [])], kind="alert",
-               title=f"Au rouge : {line.label} ({line.period_key})",
-               body=f"{line.label} : {line.value} {line.unit} pour une cible de {line.target} ({line.period_key}).",
-               link=f"/indicateurs/{line.indicator_id}", now=now)  # fmt: skip
+        notify(
+            session,
+            [*direction, *([owner] if owner else [])],
+            kind="alert",
+            title=f"Au rouge : {line.label} ({line.period_key})",
+            body=(
+                f"{line.label} : {format_number(line.value, None)} {line.unit} pour une cible de "
+                f"{format_number(line.target, None)} ({line.period_key})."
+            ),
+            link=f"/indicateurs/{line.indicator_id}",
+            now=now,
+        )
     dropped = coverage_drops(session, organisation.id)
     for label, before_value, after_value in dropped:
-        notify(session, direction, kind="alert", title=f"Couverture en baisse : {label}",
-               body=f"{label} : {before_value:.1f} % → {after_value:.1f} %.", link="/coherence", now=now)  # fmt: skip
+        notify(
+            session,
+            direction,
+            kind="alert",
+            title=f"Couverture en baisse : {label}",
+            body=(
+                f"{label} : {format_percent(before_value, 1, points=True, trim=False)} → "
+                f"{format_percent(after_value, 1, points=True, trim=False)}."
+            ),
+            link="/coherence",
+            now=now,
+        )
     return [line.label for line in turned] + [label for label, _, _ in dropped]
 
 

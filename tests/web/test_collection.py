@@ -176,3 +176,30 @@ def test_closed_periods_are_read_only(login_as, seniors):
         .get_data(as_text=True)
     )
     assert 'name="valeur-' not in page and "(close)" in page
+
+
+def test_the_grid_refuses_a_number_its_unit_cannot_hold(login_as, engine, seniors):
+    """The grid goes through the one validation (services.numbers): a count cannot be -3."""
+    manager = login_as("responsable.seniors")
+    _, token = _grid(manager, seniors["service"])
+    values = _fill(seniors["indicators"], beneficiaires_portage="-3")
+    response = manager.post(
+        "/saisie/",
+        data={
+            "csrf_token": token,
+            "service": seniors["service"],
+            "periode": "2026-10",
+            "action": "enregistrer",
+        }
+        | values,
+    )
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400 and "rien n&#39;a été enregistré" in page
+    assert "hors limites" in page and "va de 0" in page
+    with write_session(engine) as session:
+        assert not session.scalars(
+            select(Measurement).where(
+                Measurement.period_id == seniors["period"],
+                Measurement.indicator_id.in_(seniors["indicators"].values()),
+            )
+        ).all()
