@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
-from services.numbers import format_euros, format_number
+from services.numbers import format_euros, format_number, format_percent
 
 
 @dataclass(frozen=True)
@@ -193,7 +193,7 @@ def sankey_svg(flows: Sequence[Flow], *, title: str, headings: Sequence[str], wi
         label = name if len(name) <= 34 else name[:33] + "…"
         out.append(
             f'<text x="{x + node_w + 4:.1f}" y="{y + h / 2 + 4:.1f}" font-size="11">'
-            f"{escape(label)} ({escape(_short(size[(column, name)]))} €)</text>"
+            f"{escape(label)} ({escape(_short(size[(column, name)]))}\u00a0€)</text>"
         )
     out.append("</svg>")
     # every piece of text above went through escape(); the rest is numbers and fixed markup
@@ -232,7 +232,7 @@ def coverage_bars_svg(
         x = label_w + tick * plot_w
         out.append(
             f'<line x1="{x:.1f}" y1="{legend_h}" x2="{x:.1f}" y2="{height - 20:.1f}" stroke="#ccc"/>'
-            f'<text x="{x:.1f}" y="{height - 6:.1f}" font-size="11" text-anchor="middle">{int(tick * 100)} %</text>'
+            f'<text x="{x:.1f}" y="{height - 6:.1f}" font-size="11" text-anchor="middle">{format_percent(tick, 0)}</text>'
         )
     for r, (label, values) in enumerate(rows):
         y0 = legend_h + r * group_h
@@ -248,7 +248,7 @@ def coverage_bars_svg(
             out.append(
                 f'<rect x="{label_w:.1f}" y="{y:.1f}" width="{w:.1f}" height="{bar_h - 1:.1f}" '
                 f'fill="{BAR_COLOURS[i % len(BAR_COLOURS)]}"><title>{escape(label)} — {escape(series[i])} : '
-                f"{value * 100:.1f} %</title></rect>".replace(".", ",", 0)
+                f"{format_percent(value, 1, trim=False)}</title></rect>"
             )
     out.append("</svg>")
     # every piece of text above went through escape(); the rest is numbers and fixed markup
