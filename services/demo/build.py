@@ -860,7 +860,10 @@ class _Builder:
             enterer = self.users[indicator_owner_login(ind)]
             for span in measured:
                 value = series_value(shape, ind.code, span.key, span.middle, ind.decimals)
-                validated = span.key not in self.awaiting_validation
+                # the last month and quarter: validated but for the seniors service's, which still
+                # wait for the direction (the validation page has values to show, the scorecard counts
+                # the rest)
+                validated = span.key not in self.awaiting_validation or ind.service != "SENIORS"
                 measurement_rows.append(
                     {
                         "organisation_id": org_id,
