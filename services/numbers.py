@@ -20,7 +20,8 @@ then checks): it must be finite and within what its unit allows, with one French
 - any other unit counts something (``personnes``, ``repas``, ``heures``, ``ETP``…): from 0 to
   :data:`MAX_MAGNITUDE`.
 
-**Writing**: :func:`format_number`, :func:`format_euros`, :func:`format_percent` write the way
+**Writing** (in :mod:`scorecard.french`, pure, so that the optimizer's sentences use it too;
+re-exported here): :func:`format_number`, :func:`format_euros`, :func:`format_percent` write the way
 Babel writes the ``fr`` locale, which most of Pilotis already followed: a narrow no-break space
 (U+202F, :data:`THIN`) between groups of three digits, a comma before the decimals, a no-break
 space (U+00A0, :data:`NBSP`) before a unit sign. They never fail: ``None`` and NaN are « — »,
@@ -36,20 +37,24 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Literal
 
+from scorecard.french import MAX_SHOWN as MAX_SHOWN
+from scorecard.french import MISSING as MISSING
+from scorecard.french import NBSP as NBSP
+from scorecard.french import THIN as THIN
+from scorecard.french import format_euros as format_euros
+from scorecard.french import format_number as format_number
+from scorecard.french import format_percent as format_percent
+from scorecard.french import format_signed_percent as format_signed_percent
+
 SPACES = re.compile(r"[\s\u00a0\u202f\u2009]+")
 GROUPED = re.compile(r"^-?\d{1,3}( \d{3})+(,\d+)?$")
 PLAIN_COMMA = re.compile(r"^-?\d+(,\d+)?$")
 PLAIN_POINT = re.compile(r"^-?\d*\.\d+$|^-?\d+$")
 
-THIN = "\u202f"  # narrow no-break space: between groups of three digits
-NBSP = "\u00a0"  # no-break space: before a unit sign
-MISSING = "—"
 
 #: The largest magnitude Pilotis stores (exclusive): a thousand billion, the limit of the money
 #: columns (``Numeric(14, 2)``) and far beyond any figure of a local government.
 MAX_MAGNITUDE = 1e12
-#: Beyond this magnitude a shown number is written in powers of ten (``1,0 × 10^300``).
-MAX_SHOWN = 1e15
 
 UnitKind = Literal["percent", "amount", "signed", "count"]
 SIGNED_UNITS = frozenset(
@@ -209,92 +214,4 @@ def check_amount(value: Decimal | float | int, *, raw: object = None) -> Decimal
     return exact
 
 
-# -- writing -----------------------------------------------------------------------------------
-def format_number(value: float | int | Decimal | None, decimals: int | None = 0) -> str:
-    """``1234.5`` -> ``1 234,5`` (U+202F between groups of three).
-
-    ``decimals=None`` keeps about three significant digits (``1 235``, ``12,5``, ``0,0021``),
-    trailing zeros dropped. ``None`` and NaN give « — », infinities « ∞ », magnitudes beyond
-    :data:`MAX_SHOWN` ``1,0 × 10^300``. Never raises.
-    """
-    if value is None or isinstance(value, bool):
-        return MISSING
-    if isinstance(value, Decimal) and value.is_finite() and decimals is not None and abs(value) < MAX_SHOWN:
-        return _french(f"{value:,.{decimals}f}")
-    try:
-        number = float(value)
-    except OverflowError:  # an int or a Decimal beyond any float
-        return _powers_of_ten(Decimal(value))
-    if math.isnan(number):
-        return MISSING
-    if math.isinf(number):
-        return "∞" if number > 0 else "-∞"
-    if abs(number) >= MAX_SHOWN:
-        return _powers_of_ten(number)
-    auto = decimals is None
-    if decimals is None:
-        size = abs(number)
-        if size >= 100 or size == 0:
-            decimals = 0
-        elif size >= 10:
-            decimals = 1
-        elif size >= 1:
-            decimals = 2
-        else:
-            decimals = min(-math.floor(math.log10(size)) + 1, 10)
-    text = f"{number:,.{max(decimals, 0)}f}"
-    if auto and "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return _french(text)
-
-
-def _powers_of_ten(value: float | Decimal) -> str:
-    mantissa, _, exponent = f"{value:.1e}".lower().partition("e")
-    return f"{mantissa.replace('.', ',')} × 10^{int(exponent)}"
-
-
-def _french(text: str) -> str:
-    if text.lstrip("-").strip("0.,") == "":
-        text = text.lstrip("-")  # no « -0 »
-    return text.replace(",", THIN).replace(".", ",")
-
-
-def format_euros(value: float | int | Decimal | None, decimals: int | None = None) -> str:
-    """``1 250 000 €``; ``decimals=None``: whole euros from 100 €, cents below (``12,35 €``)."""
-    if value is None:
-        return MISSING
-    if decimals is None:
-        try:
-            number = float(value)
-        except (OverflowError, ValueError):
-            number = math.inf
-        decimals = (
-            2 if math.isfinite(number) and abs(number) < 100 and abs(number - round(number)) > 1e-9 else 0
-        )
-    text = format_number(value, decimals)
-    return text if text == MISSING else f"{text}{NBSP}€"
-
-
-def format_percent(
-    rate: float | Decimal | None, decimals: int = 1, *, points: bool = False, trim: bool = True
-) -> str:
-    """A rate (``0.125``) as ``12,5 %``; ``points=True`` when the value is already in percent
-    (``12.5``). ``trim`` drops a zero decimal (``10 %`` rather than ``10,0 %``)."""
-    if rate is None:
-        return MISSING
-    try:
-        number = float(rate)
-    except (OverflowError, ValueError):
-        number = math.inf
-    text = format_number(number if points or not math.isfinite(number) else number * 100, decimals)
-    if text == MISSING:
-        return text
-    if trim and "," in text and "×" not in text:
-        text = text.rstrip("0").rstrip(",")
-    return f"{text}{NBSP}%"
-
-
-def format_signed_percent(rate: float | None, decimals: int = 1) -> str:
-    """``+15 %``, ``-10 %``."""
-    text = format_percent(rate, decimals)
-    return text if text.startswith(("-", MISSING)) or text == f"0{NBSP}%" else f"+{text}"
+# -- writing: the pure module scorecard.french, shared with the optimizer's sentences ---------
