@@ -74,6 +74,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         home,
         imports,
         journal,
+        model,
         needs,
         offer,
         participation,
@@ -109,6 +110,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         imports.bp,
         api.bp,
         setup.bp,
+        model.bp,
     ):
         app.register_blueprint(blueprint)
     errors.init_app(app)
