@@ -507,6 +507,110 @@ EXTRA: dict[str, Route] = {
     "needs.remove_vintage POST": Route(
         "POST", lambda i: "/statistiques/retirer", frozenset({"admin", "direction"}), 400
     ),
+    # the value chain (H7): services and partners, activities, needs, coverage links, the model workbook
+    "offer.create_service_page": Route(
+        "GET", lambda i: "/services/nouveau", frozenset({"admin", "direction"})
+    ),
+    "offer.create_service_page POST": Route(
+        "POST", lambda i: "/services/nouveau", frozenset({"admin", "direction"}), 400
+    ),
+    "offer.activities": Route("GET", lambda i: "/activites", SIGNED_IN),
+    "offer.create_activity_page": Route(
+        "GET", lambda i: "/activites/nouvelle", frozenset({"admin", "direction"})
+    ),
+    "offer.create_activity_page POST": Route(
+        "POST", lambda i: "/activites/nouvelle", frozenset({"admin", "direction"}), 400
+    ),
+    "offer.activity": Route(
+        "GET", lambda i: f"/activites/{i['activity']}", SIGNED_IN, variants=("own", "other_org")
+    ),
+    "offer.activity POST": Route(
+        "POST",
+        lambda i: f"/activites/{i['activity']}",
+        frozenset({"admin", "direction"}),
+        400,
+        variants=("own", "other_org"),
+    ),
+    "offer.activity_volumes POST": Route(  # no row: nothing to change
+        "POST",
+        lambda i: f"/activites/{i['activity']}/volumes",
+        frozenset({"admin", "direction"}),
+        303,
+        variants=("own", "other_org"),
+    ),
+    "offer.activity_deliveries POST": Route(
+        "POST",
+        lambda i: f"/activites/{i['activity']}/territoires",
+        frozenset({"admin", "direction"}),
+        400,
+        variants=("own", "other_org"),
+    ),
+    "offer.activity_coverage POST": Route(
+        "POST",
+        lambda i: f"/activites/{i['activity']}/besoins",
+        frozenset({"admin", "direction"}),
+        400,
+        variants=("own", "other_org"),
+    ),
+    "offer.activity_coverage_remove POST": Route(
+        "POST",
+        lambda i: f"/activites/{i['activity']}/besoins/{i['need']}/retirer",
+        frozenset({"admin", "direction"}),
+        400,
+        variants=("own", "other_org"),
+    ),
+    "offer.archive_activity_page POST": Route(
+        "POST",
+        lambda i: f"/activites/{i['activity']}/archiver",
+        frozenset({"admin", "direction"}),
+        400,
+        variants=("own", "other_org"),
+    ),
+    "needs.create_need_page": Route("GET", lambda i: "/besoins/nouveau", frozenset({"admin", "direction"})),
+    "needs.create_need_page POST": Route(
+        "POST", lambda i: "/besoins/nouveau", frozenset({"admin", "direction"}), 400
+    ),
+    "needs.edit_need": Route(
+        "GET", lambda i: f"/besoins/{i['need']}/definition", SIGNED_IN, variants=("own", "other_org")
+    ),
+    "needs.edit_need POST": Route(
+        "POST",
+        lambda i: f"/besoins/{i['need']}/definition",
+        frozenset({"admin", "direction"}),
+        400,
+        variants=("own", "other_org"),
+    ),
+    "needs.add_observation_page POST": Route(
+        "POST",
+        lambda i: f"/besoins/{i['need']}/observations",
+        frozenset({"admin", "direction"}),
+        400,
+        variants=("own", "other_org"),
+    ),
+    "needs.edit_observation_page POST": Route(
+        "POST",
+        lambda i: f"/besoins/{i['need']}/observations/{i['observation']}",
+        frozenset({"admin", "direction"}),
+        400,
+        variants=("own", "other_org"),
+    ),
+    "needs.need_coverage POST": Route(
+        "POST",
+        lambda i: f"/besoins/{i['need']}/activites",
+        frozenset({"admin", "direction"}),
+        400,
+        variants=("own", "other_org"),
+    ),
+    "needs.need_coverage_remove POST": Route(
+        "POST",
+        lambda i: f"/besoins/{i['need']}/activites/{i['activity']}/retirer",
+        frozenset({"admin", "direction"}),
+        400,
+        variants=("own", "other_org"),
+    ),
+    "model.index": Route("GET", lambda i: "/modele/", frozenset({"admin", "direction"})),
+    "model.index POST": Route("POST", lambda i: "/modele/", frozenset({"admin", "direction"}), 400),
+    "model.export": Route("GET", lambda i: "/modele/modele.xlsx", frozenset({"admin", "direction"})),
     "surveys.index POST": Route("POST", lambda i: "/enquetes", frozenset({"direction"}), 400),
     "surveys.show POST": Route(
         "POST",
@@ -759,6 +863,31 @@ def targets(engine, demo, other_demo):
                     ),
                 },
             }
+
+            # the value chain's pages (H7): an activity and a piece of qualitative evidence of the need
+            def value_chain(org_id: int, need_id: int) -> dict[str, int]:
+                from models import Activity, EvidenceKind, NeedObservation
+
+                found = session.scalar(select(NeedObservation).where(NeedObservation.need_id == need_id))
+                if found is None:
+                    found = NeedObservation(
+                        need_id=need_id,
+                        kind=EvidenceKind.INTERVIEW,
+                        observed_on=utcnow().date(),
+                        source="Matrice",
+                        summary="Preuve de la matrice",
+                    )
+                    session.add(found)
+                    session.flush()
+                activity = session.scalar(
+                    select(Activity.id).where(
+                        Activity.organisation_id == org_id, Activity.code == "A_PORTAGE"
+                    )
+                )
+                return {"activity": activity, "observation": found.id}
+
+            ids["own"] |= value_chain(demo.organisation_id, ids["own"]["need"])
+            ids["other_org"] |= value_chain(other_demo.organisation_id, ids["other_org"]["need"])
         yield ids
 
 
