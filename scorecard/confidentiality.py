@@ -202,16 +202,18 @@ def protect(
         return (penalty.get(cell, 0.0), kind, size, repr(cell))
 
     close()
+    stuck: set[K] = set()  # fixed by the relations alone (``x = 0``): nothing a mask can hide
     while True:
-        exposed = sorted(recoverable(masked, relations), key=repr)
+        exposed = sorted(recoverable(masked, relations) - stuck, key=repr)
         if not exposed:
             return frozenset(masked)
         target = exposed[0]
         # the published cells of the relations reached from the target through masked cells
-        seen, stack, candidates = {target}, [target], set()
+        seen, stack, candidates, local = {target}, [target], set(), set()
         while stack:
             current = stack.pop()
             for i in by_cell.get(current, []):
+                local.add(i)
                 for cell, _ in relations[i].terms:
                     if cell in seen:
                         continue
@@ -221,11 +223,20 @@ def protect(
                     else:
                         candidates.add(cell)
         ranked = sorted(candidates, key=order)
-        chosen = next((c for c in ranked if target not in recoverable(masked | {c}, relations)), None)
+
+        def hides(cell: K, target: K = target, local: set[int] = local) -> bool:
+            # the target's component only (the outer loop checks the whole set again)
+            near = [relations[i] for i in sorted(local | set(by_cell.get(cell, [])))]
+            return target not in recoverable(masked | {cell}, near)
+
+        chosen = next((c for c in ranked if hides(c)), None)
         if chosen is None:
-            if not ranked:  # pragma: no cover - a recoverable cell always has a published neighbour
-                raise RuntimeError("masked cell determined without published cells")
-            chosen = ranked[0]
+            # no single cell is enough: the cheapest of the target's own relations first
+            direct = {c for i in by_cell.get(target, []) for c, _ in relations[i].terms if c not in masked}
+            if not ranked:
+                stuck.add(target)
+                continue
+            chosen = min(direct, key=order) if direct else ranked[0]
         masked.add(chosen)
         close()
 

@@ -92,7 +92,17 @@ def annex_workbook(report: AbsReport) -> bytes:
                 for c in row.cells
             ]  # fmt: skip
             rows.append([row.code, row.name, *cells])
-        rows.append(["Total", "IRIS publiés", *[t if t is not None else "" for t in iris.totals]])
+        hidden = iris.masked_totals or [False] * len(iris.totals)
+        rows.append(
+            [
+                "Total",
+                "IRIS publiés",
+                *[
+                    "secret" if h else t if t is not None else ""
+                    for t, h in zip(iris.totals, hidden, strict=True)
+                ],
+            ]
+        )
         _sheet(book, "IRIS", ["Code IRIS", "IRIS", *[label for _, label, _ in iris.columns]], rows,
                [12, 40, *[14] * len(iris.columns)])  # fmt: skip
 

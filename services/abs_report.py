@@ -44,10 +44,18 @@ from models import (
     User,
     objective_needs,
 )
-from scorecard.confidentiality import DEFAULT_THRESHOLD, RULE, suppress_table
-from services.coherence import CoherenceView, MatrixCell, NeedLine, build_coherence
+from scorecard.confidentiality import DEFAULT_THRESHOLD, RULE
+from services.coherence import (
+    CoherenceView,
+    MatrixCell,
+    NeedLine,
+    build_coherence,
+    disclosure_of,
+    load_frames,
+)
 from services.editing import StaleEdit, apply_edit, last_change
 from services.policy import Action, Principal, can
+from services.secrecy import COUNT_UNITS, Disclosure, stat_key, sum_key
 
 KINDS = {"full": "Diagnostic complet", "theme": "Analyse thématique"}
 #: The sections that carry an analysis text, in the order of the report.
@@ -71,8 +79,6 @@ PARTNER_TYPES = {
     PartnerType.OTHER: "Autre partenaire",
 }
 LEVEL_LABELS = {ObjectiveLevel.STRATEGIC: "stratégique", ObjectiveLevel.OPERATIONAL: "opérationnel"}
-#: Count units: a value of such a variable below the threshold is masked.
-COUNT_UNITS = frozenset({"personnes", "allocataires", "ménages", "enfants"})
 #: Variables published by IRIS that add up to the commune (CAF counts).
 SUMMABLE = frozenset(
     {
@@ -205,6 +211,8 @@ class StatValue:
     unit: str
     secret_parts: int = 0
     parts: int = 0
+    #: the figure's cell in the organisation's disclosure (``services.secrecy``)
+    key: object = None
 
 
 @dataclass
@@ -263,6 +271,8 @@ class IrisTable:
     totals: list[float | None]
     secret_iris: int
     sources: list[str]
+    #: totals masked by complementary suppression (shown « secret »)
+    masked_totals: list[bool] = field(default_factory=list)
 
 
 @dataclass
@@ -403,6 +413,7 @@ def _as_value(row: TerritoryStatistic) -> StatValue:
         vintage=row.vintage,
         source=row.source,
         unit=row.unit,
+        key=stat_key(row.id),
     )
 
 
@@ -460,6 +471,7 @@ class _Statistics:
                 unit=same[0].unit,
                 secret_parts=sum(1 for r in same if r.is_secret),
                 parts=len(same),
+                key=sum_key(territory.id, variable, vintage),
             )
         return out
 
@@ -480,9 +492,10 @@ def main_territory(session: Session, organisation: Organisation) -> Territory | 
 
 
 def _evaluate(
-    spec: IndicatorSpec, values: dict[str, StatValue], threshold: int
+    spec: IndicatorSpec, values: dict[str, StatValue], threshold: int, disclosure: Disclosure | None = None
 ) -> tuple[float | None, bool, list[StatValue]]:
-    """(value, masked, inputs used); value None when an input is missing or secret."""
+    """(value, masked, inputs used); value None when an input is missing or secret, or masked by
+    the organisation's disclosure (a share of a masked count is masked with it)."""
     inputs = [values.get(name) for name in spec.inputs]
     present = [v for v in inputs if v is not None]
     if len(present) < len(inputs):
@@ -490,6 +503,8 @@ def _evaluate(
     if any(v.secret or v.value is None for v in present):
         return None, True, present
     if any(v.unit in COUNT_UNITS and 0 < float(v.value or 0) < threshold for v in present):
+        return None, True, present
+    if disclosure is not None and any(v.unit in COUNT_UNITS and disclosure.hides(v.key) for v in present):
         return None, True, present
     numbers = [float(v.value or 0) for v in present]
     result = numbers[0] if spec.compute is None else spec.compute(numbers)
@@ -546,9 +561,15 @@ def build_portrait(
     *,
     family: set[str] | None = None,
     threshold: int = DEFAULT_THRESHOLD,
+    disclosure: Disclosure | None = None,
 ) -> Portrait:
     """The socio-demographic portrait of the organisation's territory, with the wider territories'
-    values where Pilotis holds them (EPCI, département, France)."""
+    values where Pilotis holds them (EPCI, département, France), masked as the organisation's
+    one disclosure says (``services.secrecy``)."""
+    if disclosure is None:
+        disclosure = disclosure_of(
+            session, organisation.id, load_frames(session, organisation.id), threshold=threshold
+        )
     stats = _Statistics(session, organisation.id)
     territory = main_territory(session, organisation)
     if territory is None:
@@ -565,7 +586,7 @@ def build_portrait(
     for spec in INDICATORS:
         if family is not None and spec.publics and not family & set(spec.publics):
             continue
-        value, masked, used = _evaluate(spec, own, threshold)
+        value, masked, used = _evaluate(spec, own, threshold, disclosure)
         secret_parts = max((u.secret_parts for u in used), default=0)
         figure = Figure(
             code=spec.code, label=spec.label, family=spec.family, unit=spec.unit, decimals=spec.decimals,
@@ -585,7 +606,7 @@ def build_portrait(
             if wider_territory is None:
                 figure.comparisons.append(Comparison(level, None, None, note=NOT_AVAILABLE))
                 continue
-            other, other_masked, other_used = _evaluate(spec, wider_values[level], threshold)
+            other, other_masked, other_used = _evaluate(spec, wider_values[level], threshold, disclosure)
             figure.comparisons.append(
                 Comparison(
                     level, wider_territory.name, other, vintage=_vintages(other_used) if other is not None else "",
@@ -605,7 +626,10 @@ def build_portrait(
             held = own.get(variable)
             share = (
                 None
-                if held is None or held.value is None or 0 < held.value < threshold
+                if held is None
+                or held.value is None
+                or 0 < held.value < threshold
+                or disclosure.hides(held.key)
                 else held.value / population.value * 100
             )
             age_shares.append((label, share))
@@ -614,7 +638,7 @@ def build_portrait(
         territory_code=territory.code,
         figures=figures,
         levels=[(level, t.name if t else None) for level, t in wider],
-        iris=_iris_table(stats, territory, threshold),
+        iris=_iris_table(stats, territory, disclosure),
         age_shares=age_shares,
     )
 
@@ -670,7 +694,7 @@ def _growth(
     return figure
 
 
-def _iris_table(stats: _Statistics, territory: Territory, threshold: int) -> IrisTable | None:
+def _iris_table(stats: _Statistics, territory: Territory, disclosure: Disclosure) -> IrisTable | None:
     iris = stats.children(territory.id, TerritoryKind.IRIS)
     if not iris:
         return None
@@ -687,8 +711,6 @@ def _iris_table(stats: _Statistics, territory: Territory, threshold: int) -> Iri
         },
         index=[t.id for t in iris],
     )  # fmt: skip
-    # one column at a time: each shows a total, so a lone small cell is protected by a second one
-    masks = {column: suppress_table(counts[[column]], threshold)[column] for column in counts.columns}
     rows: list[IrisRow] = []
     for t in iris:
         cells = []
@@ -698,20 +720,33 @@ def _iris_table(stats: _Statistics, territory: Territory, threshold: int) -> Iri
                 cells.append(IrisCell(None, "missing"))
             elif row.is_secret:
                 cells.append(IrisCell(None, "secret"))
-            elif unit in COUNT_UNITS and bool(masks[variable][t.id]):
+            elif unit in COUNT_UNITS and disclosure.stat(row.id):
                 cells.append(IrisCell(None, "masked"))
             else:
                 cells.append(IrisCell(row.value, "ok"))
         rows.append(IrisRow(t.code, t.name, cells))
     totals: list[float | None] = []
+    masked_totals: list[bool] = []
     for variable, _, unit in IRIS_COLUMNS:
+        vintages = {r.vintage for t in iris if (r := latest[t.id].get(variable)) is not None}
+        hidden = unit in COUNT_UNITS and any(disclosure.total(territory.id, variable, v) for v in vintages)
+        masked_totals.append(hidden)
         totals.append(
-            float(counts[variable].sum()) if unit in COUNT_UNITS and counts[variable].notna().any() else None
+            float(counts[variable].sum())
+            if unit in COUNT_UNITS and counts[variable].notna().any() and not hidden
+            else None
         )
     secret = sum(1 for t in iris if any(r.is_secret for r in latest[t.id].values()))
     shown = {variable for variable, _, _ in IRIS_COLUMNS}
     sources = sorted({f"{r.source} {r.vintage}" for t in iris for v, r in latest[t.id].items() if v in shown})
-    return IrisTable(columns=IRIS_COLUMNS, rows=rows, totals=totals, secret_iris=secret, sources=sources)
+    return IrisTable(
+        columns=IRIS_COLUMNS,
+        rows=rows,
+        totals=totals,
+        secret_iris=secret,
+        sources=sources,
+        masked_totals=masked_totals,
+    )
 
 
 # -- the other sections -----------------------------------------------------------------------------
@@ -948,7 +983,9 @@ def build_report(
         if line.need_id in needs_by_id
     ]
     objectives, objective_ids = _objectives(session, organisation_id, theme_need_ids)
-    portrait = build_portrait(session, organisation, family=family, threshold=threshold)
+    portrait = build_portrait(
+        session, organisation, family=family, threshold=threshold, disclosure=view.disclosure
+    )
     sources = sorted({origin for f in portrait.figures for origin in f.origins})
     if portrait.iris:
         sources = sorted(set(sources) | set(portrait.iris.sources))

@@ -36,8 +36,9 @@ from models import (
 )
 from scorecard import periods as P
 from scorecard.coherence import Coherence, compute_coherence, orphans
-from scorecard.confidentiality import DEFAULT_THRESHOLD, RULE, suppress_table
+from scorecard.confidentiality import DEFAULT_THRESHOLD, RULE
 from services.costing import current_costs
+from services.secrecy import Disclosure, build_disclosure, prorata_groups
 from services.steering import ensure_periods
 
 COVERAGE_SOURCE = "Pilotis, cohérence offre-besoins"
@@ -85,6 +86,7 @@ class CoherenceView:
     threshold: int
     least_covered: NeedLine | None = None
     activity_shares: pd.DataFrame = field(default_factory=pd.DataFrame)
+    disclosure: Disclosure | None = None
 
 
 def _opt(value: Any) -> float | None:
@@ -205,19 +207,21 @@ def build_coherence(
     frames = load_frames(session, organisation_id)
     result = coherence_of(frames)
     rows = result.needs
+    disclosure = disclosure_of(session, organisation_id, frames, threshold=threshold)
     lines: list[NeedLine] = []
     for need, group, territory in frames["need_rows"]:
         row = rows.loc[need.id]
         size = _opt(row["size"])
-        masked = size is not None and 0 < size < threshold
+        # the size and what derives from it, masked as the organisation's one disclosure says
+        masked = disclosure.need_figures(need.id)
         flags = []
         if bool(row["size_unknown"]):
             flags.append("effectif inconnu (secret ou non chiffré)")
-        if bool(row["high_priority_low_coverage"]):
+        if bool(row["high_priority_low_coverage"]) and not masked:
             flags.append("prioritaire et peu couvert")
         if int(row["activities"]) == 0:
             flags.append("aucune activité")
-        if _opt(row["over_supply"]):
+        if _opt(row["over_supply"]) and not masked:
             flags.append("offre supérieure au besoin")
 
         def shown(value: Any, masked: bool = masked) -> float | None:
@@ -236,16 +240,10 @@ def build_coherence(
     matrix = result.matrix
     groups = sorted({g for g, _ in matrix.index}) if len(matrix) else []
     territories = sorted({t for _, t in matrix.index}) if len(matrix) else []
-    sizes = (
-        matrix["size"].unstack("territory").reindex(index=groups, columns=territories)
-        if len(matrix)
-        else pd.DataFrame()
-    )
-    mask = suppress_table(sizes, threshold) if len(matrix) else pd.DataFrame()
     cells = {}
     for key, cell in matrix.iterrows():
         group, territory = cast(tuple[str, str], key)
-        hidden = bool(mask.loc[group, territory])
+        hidden = disclosure.cell(group, territory)
         cells[(group, territory)] = MatrixCell(
             size=None if hidden else float(cell["size"]), covered=None if hidden else float(cell["covered"]),
             rate=None if hidden else float(cell["coverage_rate"]), masked=hidden, max_priority=int(cell["max_priority"]),
@@ -262,8 +260,26 @@ def build_coherence(
     return CoherenceView(
         needs=lines, groups=groups, territories=territories, cells=cells,
         orphans={k: [names[k][i] for i in v] for k, v in found.items()}, rule=RULE.format(threshold=threshold),
-        threshold=threshold, least_covered=least, activity_shares=result.activity_shares,
+        threshold=threshold, least_covered=least, activity_shares=result.activity_shares, disclosure=disclosure,
     )  # fmt: skip
+
+
+def disclosure_of(
+    session: Session, organisation_id: int, frames: dict[str, Any], *, threshold: int = DEFAULT_THRESHOLD
+) -> Disclosure:
+    """The organisation's one disclosure (:mod:`services.secrecy`) for the frames of :func:`load_frames`."""
+    needs = frames["needs"]
+    return build_disclosure(
+        session,
+        organisation_id,
+        sizes={int(i): _opt(s) for i, s in needs["size"].items()},
+        groups={
+            int(i): (str(g), str(t))
+            for i, g, t in zip(needs.index, needs["group"], needs["territory"], strict=True)
+        },
+        prorata=prorata_groups(frames),
+        threshold=threshold,
+    )
 
 
 def need_offer(session: Session, need: Need, view: CoherenceView) -> list[dict[str, Any]]:
@@ -277,24 +293,32 @@ def need_offer(session: Session, need: Need, view: CoherenceView) -> list[dict[s
     ).all()
     shares = view.activity_shares
     shares = shares[shares["need_id"] == need.id].set_index("activity_id")
+    # a masked need's share, persons and imputed cost would give its size back (with the
+    # activity's volume and its full cost on /couts): masked with it
+    hidden = view.disclosure is not None and view.disclosure.need_figures(need.id)
     out = []
     for link, activity, service in rows:
         share = cast(pd.Series, shares.loc[activity.id]) if activity.id in shares.index else None
         out.append({
             "activity": activity, "service": service, "coefficient": link.coefficient,
-            "persons": float(share["persons"]) if share is not None else 0.0,
-            "cost_share": float(share["cost_share"]) if share is not None else 0.0,
-            "attributed_cost": _opt(share["attributed_cost"]) if share is not None else None,
-            "partner": activity.unit_cost is None,
+            "persons": None if hidden else float(share["persons"]) if share is not None else 0.0,
+            "cost_share": None if hidden else float(share["cost_share"]) if share is not None else 0.0,
+            "attributed_cost": None if hidden else _opt(share["attributed_cost"]) if share is not None else None,
+            "partner": activity.unit_cost is None, "masked": hidden,
         })  # fmt: skip
-    return sorted(out, key=lambda r: -r["persons"])
+    return sorted(out, key=lambda r: (r["activity"].name if hidden else "", -(r["persons"] or 0)))
 
 
 def publish_coverage_indicators(session: Session, organisation_id: int, *, year: int) -> int:
-    """Feed the scorecard: one yearly "coverage rate" indicator per population group. Flushes."""
+    """Feed the scorecard: one yearly "coverage rate" indicator per population group. Flushes.
+
+    The rate is published (scorecard, API): it sums the needs whose figures are published only,
+    so that it gives no masked need back (secret statistique, :mod:`services.secrecy`)."""
     view_frames = load_frames(session, organisation_id)
     result = coherence_of(view_frames).needs
-    known = result[result["size"].notna() & (result["size"] > 0)]
+    disclosure = disclosure_of(session, organisation_id, view_frames)
+    shown = pd.Series([not disclosure.need_figures(int(i)) for i in result.index], index=result.index)
+    known = result[result["size"].notna() & (result["size"] > 0) & shown]
     groups = {
         g.name: g
         for g in session.scalars(

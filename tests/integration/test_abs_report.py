@@ -31,6 +31,7 @@ from pilotis.database import write_session
 from services.abs_exports import annex_workbook
 from services.abs_report import ReportError, build_report, save_text
 from services.editing import StaleEdit
+from services.needs import resize_needs
 from services.policy import Principal
 from tests.conftest import DEMO_COMMUNE
 
@@ -142,6 +143,7 @@ def test_secret_and_small_counts_stay_masked_everywhere(db_session, demo):
     )  # fmt: skip
     small.value = 5.0  # below the threshold of 11
     db_session.flush()
+    resize_needs(db_session, demo.organisation_id)  # as every import does
     report = build_report(db_session, demo.organisation_id, year=2027)
     columns = [c[0] for c in report.portrait.iris.columns]
     rows = {row.code: row for row in report.portrait.iris.rows}
