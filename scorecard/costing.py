@@ -27,12 +27,18 @@ no beneficiary gives no unit cost (NaN), never an infinite one.
 
 from __future__ import annotations
 
+import math
+import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Literal, cast
 
 import numpy as np
 import pandas as pd
+
+from scorecard.money import round_parts
 
 Method = Literal["direct", "step-down", "reciprocal"]
 
@@ -196,6 +202,23 @@ class Costing:
     total_out: float
 
 
+def _conserved(full: pd.Series, target: float) -> pd.Series:
+    """The activities' full costs with the rounding residual of the allocation (a few 1e-16 of the
+    total) put on the largest one, so that they add up exactly to what reached them: the exact sum
+    of the returned floats is within half a unit in the last place of ``target``."""
+    if not len(full) or not math.isfinite(target) or not np.isfinite(full.to_numpy()).all():
+        return full
+    values = [float(v) for v in full.tolist()]
+    largest = max(range(len(values)), key=lambda i: abs(values[i]))
+    if values[largest] == 0:
+        return full
+    residual = Fraction(target) - sum((Fraction(v) for v in values), Fraction(0))
+    if abs(residual) > abs(Fraction(target)) / 10**8 + Fraction(1, 10**8):
+        return full  # not a rounding residual: something did not reach the activities
+    values[largest] = float(Fraction(values[largest]) + residual)
+    return pd.Series(values, index=full.index, name=full.name, dtype=float)
+
+
 def centre_of_lines(lines: pd.DataFrame, centres: pd.DataFrame) -> pd.Series:
     """The centre of each line: by its service first, then by the longest claimed function prefix."""
     by_service = {
@@ -355,6 +378,7 @@ def compute_costing(
     result["full_cost"] = (
         full_by_activity.sum(axis=0).reindex(activity_ids).fillna(0.0) + result["assigned_cost"]
     )
+    result["full_cost"] = _conserved(result["full_cost"], total_in - unassigned)
     result["support_cost"] = result["full_cost"] - result["direct_cost"]
 
     # revenues: assigned, else by the operational centre's driver shares, else pro rata to full costs
@@ -428,12 +452,101 @@ def compute_costing(
 
 
 def cents(amounts: pd.Series) -> pd.Series:
-    """Amounts rounded to the cent so that they still add up to the rounded total (largest remainder)."""
-    values = amounts.astype(float).fillna(0.0) * 100
-    floors = np.floor(values)
-    missing = round(float(values.sum())) - int(floors.sum())
-    order = np.argsort(-(values - floors).to_numpy(), kind="stable")
-    bump = np.zeros(len(values))
-    if missing > 0:
-        bump[order[:missing]] = 1
-    return pd.Series((floors + bump) / 100, index=amounts.index)
+    """Amounts rounded to the cent so that they still add up to their rounded total.
+
+    The rule of :mod:`scorecard.money`: the total is the amounts' sum as the nearest float
+    (``math.fsum``) rounded to the cent on its exact value (half-cents to the even cent: what
+    ``round(total, 2)`` gives, never ``round(total * 100)``), and the parts are its
+    largest-remainder split (each within a cent of its amount). Missing amounts count as 0.
+    """
+    values = amounts.astype(float).fillna(0.0).tolist()
+    parts = round_parts(values, math.fsum(values))
+    return pd.Series([float(c) for c in parts], index=amounts.index, dtype=float)
+
+
+# --- The volume of a year, beside every unit cost ------------------------------------------------------
+
+#: Where a year's volume comes from (the ``volume_source`` codes of :func:`yearly_volumes`).
+VOLUME_SOURCES = ("prevu", "realise", "indicateur", "reference")
+
+
+def _unit_word(text: str) -> str:
+    """The first word of a unit, without accents, case or plural: ``Repas livrés`` -> ``repas``."""
+    word = unicodedata.normalize("NFKD", str(text).strip().split(" ")[0] if str(text).strip() else "")
+    word = "".join(c for c in word if not unicodedata.combining(c)).casefold().strip("'’(),.")
+    return word[:-1] if len(word) > 3 and word.endswith(("s", "x")) and not word.endswith("ss") else word
+
+
+def counts_output(indicator_unit: str, output_unit: str) -> bool:
+    """Whether an output indicator counts the activity's unit of output (``repas`` for ``repas livré``,
+    ``heures`` for ``heure d'aide``): same first word, singular or plural, accents aside."""
+    return bool(_unit_word(indicator_unit)) and _unit_word(indicator_unit) == _unit_word(output_unit)
+
+
+def per_year(output_unit: str) -> bool:
+    """A unit counted over the year (``personne accompagnée (an)``): monthly values are not added up."""
+    return bool(re.search(r"\(an\)|par an\b|/ ?an\b", output_unit.casefold()))
+
+
+def yearly_volumes(
+    activities: pd.DataFrame, volumes: pd.DataFrame, indicators: pd.DataFrame, *, year: int, basis: str
+) -> pd.DataFrame:
+    """The volume of output of each activity for ``year``, and where it comes from.
+
+    ``activities``: index activity id; ``volume`` (the activity's reference volume, may be NaN).
+    ``volumes``: ``activity``, ``planned``, ``actual`` (the year's rows of ``activity_volumes``),
+    ``source``. ``indicators``: ``activity``, ``code``, ``label``, ``value`` (the year's value of the
+    activity's output indicator, see :func:`counts_output`).
+
+    Order: for the accounts (``basis="actual"``) the year's actual volume, else its output
+    indicator's value, else the reference volume; for a voted budget the year's planned volume
+    first, then the same order. Unit costs divide the year's cost by this volume, never by one
+    fixed volume for every year. Returns index activity id; ``volume`` (NaN when none is known),
+    ``volume_source`` (one of :data:`VOLUME_SOURCES`, ``None`` when none) and ``volume_label``
+    (French, shown beside the unit cost).
+    """
+    planned: dict[object, float] = {}
+    actual: dict[object, tuple[float, str]] = {}
+    for activity, plan, done, source in zip(
+        volumes["activity"].tolist(),
+        volumes["planned"].tolist(),
+        volumes["actual"].tolist(),
+        volumes["source"].tolist(),
+        strict=True,
+    ):
+        if plan is not None and not pd.isna(plan):
+            planned[activity] = float(plan)
+        if done is not None and not pd.isna(done):
+            actual[activity] = (float(done), f" ({source})" if isinstance(source, str) and source else "")
+    measured: dict[object, tuple[float, str]] = {}
+    for activity, label, value in zip(
+        indicators["activity"].tolist(),
+        indicators["label"].tolist(),
+        indicators["value"].tolist(),
+        strict=True,
+    ):
+        if activity not in measured and value is not None and not pd.isna(value):
+            measured[activity] = (float(value), str(label))
+    chosen_volume: list[float] = []
+    chosen_source: list[str | None] = []
+    chosen_label: list[str | None] = []
+    for activity, reference in zip(activities.index.tolist(), activities["volume"].tolist(), strict=True):
+        chain: list[tuple[float, str, str]] = []
+        if basis != "actual" and activity in planned:
+            chain.append((planned[activity], "prevu", f"prévu {year}"))
+        if activity in actual:
+            chain.append((actual[activity][0], "realise", f"réalisé {year}{actual[activity][1]}"))
+        if activity in measured:
+            chain.append(
+                (measured[activity][0], "indicateur", f"indicateur « {measured[activity][1]} », {year}")
+            )
+        if reference is not None and not pd.isna(reference):
+            chain.append((float(reference), "reference", "volume de référence de l'activité"))
+        volume, source, label = chain[0] if chain else (math.nan, None, None)
+        chosen_volume.append(volume)
+        chosen_source.append(source)
+        chosen_label.append(label)
+    return pd.DataFrame(
+        {"volume": chosen_volume, "volume_source": chosen_source, "volume_label": chosen_label},
+        index=activities.index,
+    )

@@ -13,6 +13,8 @@ projection that extrapolates the months elapsed linearly: ``projection = actual 
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from models import (
     BudgetDocument,
+    CostAllocation,
     CostKind,
     CostLine,
     ImportMapping,
@@ -34,7 +37,8 @@ from models import (
 )
 from scorecard.costing import centre_of_lines
 from services.budget_files import (
-    BudgetDocumentData,
+    BUDGET_KINDS,
+    CENT,
     BudgetFileError,
     ColumnMapping,
     mapping_from_dict,
@@ -166,118 +170,282 @@ def import_budget(
     )
     if existing is not None:
         return BudgetImportResult(document.document_type, document.year, len(document.lines), True, 0)
-    replaced = 0
-    if document.document_type in REPLACED:
-        replaced = _remove_previous(session, organisation_id, document)
-    months = max((line.month for line in document.lines if line.month), default=None)
-    record = BudgetDocument(
-        organisation_id=organisation_id,
-        document_type=document.document_type,
-        year=document.year,
-        nomenclature=Nomenclature(document.nomenclature),
-        budget_kind=document.budget_kind,
-        source_name=filename[:255],
-        source_format=document.source_format[:64],
-        fingerprint=document.fingerprint,
-        siret=document.siret,
-        line_count=len(document.lines),
-        months_elapsed=months if document.document_type == "EXEC" else None,
-        imported_by_id=user_id,
-        imported_at=now,
-    )
-    session.add(record)
-    session.flush()
     actual = document.document_type in ACTUAL_DOCUMENTS
-    rows = []
-    for line in document.lines:
-        amount = line.actual_amount if actual else line.planned_amount
-        rows.append(
-            {
-                "organisation_id": organisation_id,
-                "document_id": record.id,
-                "kind": CostKind.ACTUAL if actual else CostKind.BUDGET,
-                "document_type": document.document_type,
-                "year": document.year,
-                "nomenclature": Nomenclature(line.nomenclature),
-                "function_code": line.function_code or "",
-                "m57_function_code": line.m57_function_code,
-                "nature_code": line.nature_code,
-                "label": (line.label or line.nature_label)[:255],
-                "section": line.section,
-                "operation": line.operation,
-                "flow": line.flow,
-                "amount": amount if amount is not None else Decimal(0),
-                "planned_amount": line.planned_amount if actual else None,
-                "service_id": services[line.service.casefold()] if line.service else None,
-                "month": line.month,
-                "version": 1,
-            }
-        )
-    session.execute(insert(CostLine), rows)
-    session.flush()
+    months = max((line.month for line in document.lines if line.month), default=None)
+    written = write_budget_document(
+        session,
+        organisation_id,
+        DocumentToWrite(
+            document_type=document.document_type,
+            year=document.year,
+            nomenclature=Nomenclature(document.nomenclature),
+            budget_kind=document.budget_kind,
+            source_name=filename,
+            source_format=document.source_format,
+            fingerprint=document.fingerprint,
+            siret=document.siret,
+            months_elapsed=months if document.document_type == "EXEC" else None,
+        ),
+        [
+            LineToWrite(
+                nomenclature=Nomenclature(line.nomenclature),
+                function_code=line.function_code or "",
+                m57_function_code=line.m57_function_code,
+                nature_code=line.nature_code,
+                label=line.label or line.nature_label,
+                section=line.section,
+                operation=line.operation,
+                flow=line.flow,
+                amount=(line.actual_amount if actual else line.planned_amount) or Decimal(0),
+                planned_amount=line.planned_amount if actual else None,
+                service_id=services[line.service.casefold()] if line.service else None,
+                month=line.month,
+            )
+            for line in document.lines
+        ],
+        user_id=user_id,
+        now=now,
+    )
     operating = document.total("fonctionnement", "depense")
     income = document.total("fonctionnement", "recette")
 
     def pick(total: Any) -> Decimal | None:
         return total.actual if actual else total.planned  # type: ignore[no-any-return]
 
-    indicators = (
-        0
-        if document.document_type == "EXEC"
-        else publish_cost_indicators(session, organisation_id, [document.year])
-    )
     return BudgetImportResult(
         document.document_type,
         document.year,
         len(document.lines),
         False,
-        replaced,
+        written.replaced,
         warnings=list(document.warnings),
         expenses=pick(operating) or Decimal(0),
         revenues=pick(income) or Decimal(0),
-        indicators=indicators,
+        indicators=written.indicators,
     )
 
 
-def _remove_previous(session: Session, organisation_id: int, document: BudgetDocumentData) -> int:
-    """Delete the earlier document of the same type and year (and the same lines seeded without one)."""
-    same = [
-        BudgetDocument.organisation_id == organisation_id,
-        BudgetDocument.document_type == document.document_type,
-        BudgetDocument.year == document.year,
-        BudgetDocument.budget_kind == document.budget_kind,
+# --- The one writer of a budget document -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LineToWrite:
+    """One line of a budget document to write; the amount is exact to the cent."""
+
+    nomenclature: Nomenclature
+    function_code: str
+    m57_function_code: str | None
+    nature_code: str
+    label: str
+    amount: Decimal
+    section: str = "fonctionnement"
+    operation: str = "reelle"
+    flow: str = "depense"
+    #: For an actual line of a CA: the credits opened for the year.
+    planned_amount: Decimal | None = None
+    service_id: int | None = None
+    month: int | None = None
+    #: Direct assignment of the line to activities: (activity id, share), shares summing to at most 1.
+    allocations: tuple[tuple[int, Decimal], ...] = ()
+
+
+@dataclass(frozen=True)
+class DocumentToWrite:
+    """What a budget document is: type, year, budget (principal or annex) and where it comes from."""
+
+    document_type: str
+    year: int
+    nomenclature: Nomenclature
+    budget_kind: str
+    source_name: str
+    source_format: str
+    #: Identifies the content: the same fingerprint twice is the same document.
+    fingerprint: str
+    siret: str | None = None
+    months_elapsed: int | None = None
+
+
+@dataclass(frozen=True)
+class WrittenDocument:
+    document: BudgetDocument
+    lines: int
+    #: Lines of the earlier document of the same type, year and budget that this one replaced.
+    replaced: int
+    #: Values of cost indicators recomputed for the year.
+    indicators: int
+
+
+def fingerprint_of(*parts: Any) -> str:
+    """SHA-256 of a JSON-ready description of a document (amounts as text, to the cent)."""
+    return hashlib.sha256(
+        json.dumps(parts, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+    ).hexdigest()
+
+
+def write_budget_document(
+    session: Session,
+    organisation_id: int,
+    header: DocumentToWrite,
+    lines: Sequence[LineToWrite],
+    *,
+    user_id: int | None,
+    now: datetime,
+) -> WrittenDocument:
+    """Write a year's budget document: the one way the import and an adopted scenario write a budget.
+
+    A BP, BS, CA, CFU or execution export replaces the earlier document of the same type, year
+    and **budget kind** (an annex budget, M22, never touches the principal budget nor the
+    reverse; lines seeded without a document belong to the principal budget); DMs accumulate.
+    Amounts are ``Decimal`` to the cent (anything else is refused, as a negative amount outside a
+    DM), written as given. The cost indicators of the year are recomputed afterwards (not for an
+    execution export: no costing of a part of a year). Flushes.
+    """
+    problems: list[str] = []
+    if header.budget_kind not in BUDGET_KINDS:
+        problems.append(f"budget « {header.budget_kind} » inconnu (principal ou annexe)")
+    for number, line in enumerate(lines, start=1):
+        for amount in (line.amount, line.planned_amount):
+            if amount is None:
+                continue
+            if not isinstance(amount, Decimal) or not amount.is_finite() or amount != amount.quantize(CENT):
+                problems.append(f"ligne {number} : montant « {amount} » qui n'est pas au centime")
+        if line.amount < 0 and header.document_type != "DM":
+            problems.append(
+                f"ligne {number} : montant négatif {money(line.amount)} (seule une décision modificative "
+                "peut réduire un crédit)"
+            )
+        if sum((share for _, share in line.allocations), Decimal(0)) > 1:
+            problems.append(f"ligne {number} : affectée à plus de 100 % aux activités")
+    if problems:
+        raise BudgetFileError(problems)
+    replaced = _remove_previous(session, organisation_id, header) if header.document_type in REPLACED else 0
+    actual = header.document_type in ACTUAL_DOCUMENTS
+    record = BudgetDocument(
+        organisation_id=organisation_id,
+        document_type=header.document_type,
+        year=header.year,
+        nomenclature=header.nomenclature,
+        budget_kind=header.budget_kind,
+        source_name=header.source_name[:255],
+        source_format=header.source_format[:64],
+        fingerprint=header.fingerprint[:64],
+        siret=header.siret,
+        line_count=len(lines),
+        months_elapsed=header.months_elapsed,
+        imported_by_id=user_id,
+        imported_at=now,
+    )
+    session.add(record)
+    session.flush()
+    rows = [
+        {
+            "organisation_id": organisation_id,
+            "document_id": record.id,
+            "kind": CostKind.ACTUAL if actual else CostKind.BUDGET,
+            "document_type": header.document_type,
+            "year": header.year,
+            "nomenclature": line.nomenclature,
+            "function_code": line.function_code,
+            "m57_function_code": line.m57_function_code,
+            "nature_code": line.nature_code,
+            "label": line.label[:255],
+            "section": line.section,
+            "operation": line.operation,
+            "flow": line.flow,
+            "amount": line.amount,
+            "planned_amount": line.planned_amount,
+            "service_id": line.service_id,
+            "month": line.month,
+            "version": 1,
+        }
+        for line in lines
     ]
-    previous = list(session.scalars(select(BudgetDocument.id).where(*same)))
-    lines = (
-        session.scalar(
-            select(func.count())
-            .select_from(CostLine)
-            .where(CostLine.organisation_id == organisation_id, CostLine.year == document.year)
-            .where(CostLine.document_type == document.document_type)
-            .where(
-                CostLine.document_id.in_(previous)
-                | (CostLine.document_id.is_(None) & (document.budget_kind == "principal"))
+    if rows:
+        ids = session.scalars(
+            insert(CostLine).returning(CostLine.id, sort_by_parameter_order=True), rows
+        ).all()
+        allocations = [
+            {"cost_line_id": line_id, "activity_id": activity_id, "share": share}
+            for line_id, line in zip(ids, lines, strict=True)
+            for activity_id, share in line.allocations
+        ]
+        if allocations:
+            session.execute(insert(CostAllocation), allocations)
+    session.flush()
+    indicators = (
+        0
+        if header.document_type == "EXEC"
+        else publish_cost_indicators(session, organisation_id, [header.year])
+    )
+    return WrittenDocument(record, len(lines), replaced, indicators)
+
+
+def _remove_previous(session: Session, organisation_id: int, header: DocumentToWrite) -> int:
+    """Delete the earlier document of the same type, year and budget (and, for the principal
+    budget, the lines of that type and year seeded without a document); the number of lines removed."""
+    principal = header.budget_kind == "principal"
+    previous = list(
+        session.scalars(
+            select(BudgetDocument.id).where(
+                BudgetDocument.organisation_id == organisation_id,
+                BudgetDocument.document_type == header.document_type,
+                BudgetDocument.year == header.year,
+                BudgetDocument.budget_kind == header.budget_kind,
             )
         )
-        or 0
     )
-    if document.budget_kind == "principal":  # lines seeded without a document are the principal budget's
-        session.execute(
-            delete(CostLine)
-            .where(CostLine.organisation_id == organisation_id, CostLine.year == document.year)
-            .where(CostLine.document_type == document.document_type, CostLine.document_id.is_(None))
-            .execution_options(synchronize_session=False)
-        )
+    same = [
+        CostLine.organisation_id == organisation_id,
+        CostLine.year == header.year,
+        CostLine.document_type == header.document_type,
+    ]
+    # lines seeded without a document are the principal budget's
+    owned = (
+        CostLine.document_id.in_(previous) | CostLine.document_id.is_(None)
+        if principal
+        else CostLine.document_id.in_(previous)
+    )
+    lines = session.scalar(select(func.count()).select_from(CostLine).where(*same, owned)) or 0
+    session.execute(delete(CostLine).where(*same, owned).execution_options(synchronize_session=False))
     if previous:
-        session.execute(
-            delete(CostLine)
-            .where(CostLine.document_id.in_(previous))
-            .execution_options(synchronize_session=False)
-        )
         session.execute(delete(BudgetDocument).where(BudgetDocument.id.in_(previous)))
     session.flush()
     session.expire_all()
     return int(lines)
+
+
+#: The documents of the vote: the budget primitif, the budget supplémentaire and the DMs.
+VOTED_DOCUMENTS = ("BP", "BS", "DM")
+
+
+def voted_budgets(session: Session, organisation_id: int) -> dict[int, Decimal]:
+    """Each year's voted operating expenses of the principal budget, exactly: BP + BS + DM.
+
+    Real operations of the operating section only (order operations move no money); an annex
+    budget (M22) is another budget and is left out.
+    """
+    rows = session.execute(
+        select(CostLine.year, func.sum(CostLine.amount))
+        .outerjoin(BudgetDocument, BudgetDocument.id == CostLine.document_id)
+        .where(CostLine.organisation_id == organisation_id, CostLine.kind == CostKind.BUDGET)
+        .where(CostLine.document_type.in_(VOTED_DOCUMENTS))
+        .where(
+            CostLine.section == "fonctionnement", CostLine.operation == "reelle", CostLine.flow == "depense"
+        )
+        .where(CostLine.document_id.is_(None) | (BudgetDocument.budget_kind == "principal"))
+        .group_by(CostLine.year)
+    ).all()
+    return {int(year): Decimal(total).quantize(CENT) for year, total in rows if total is not None}
+
+
+def current_voted_budget(session: Session, organisation_id: int, before: int) -> tuple[int, Decimal] | None:
+    """The voted budget a new budget is measured against: that of the newest year before ``before``
+    (the current year while next year's budget is prepared), with its year; None without any."""
+    earlier = {y: v for y, v in voted_budgets(session, organisation_id).items() if y < before}
+    if not earlier:
+        return None
+    year = max(earlier)
+    return year, earlier[year]
 
 
 def documents(session: Session, organisation_id: int) -> Sequence[BudgetDocument]:
@@ -297,10 +465,14 @@ class Execution:
     #: ``final`` (accounts closed), ``to_date`` (execution export of ``months`` months) or ``none``.
     state: str
     months: int | None
+    #: By the service of each line (support functions on their own rows).
     by_service: pd.DataFrame
     by_function: pd.DataFrame
+    #: Full cost of each activity (support functions allocated), through the costing.
     by_activity: pd.DataFrame
     total: dict[str, float]
+    #: Full cost by service: the activities' full costs summed by their service.
+    by_service_full: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def _lines_frame(session: Session, organisation_id: int, year: int) -> pd.DataFrame:
@@ -395,6 +567,15 @@ def execution(session: Session, organisation_id: int, year: int) -> Execution:
         budget["function"].astype(str).map(labels), actual["function"].astype(str).map(labels)
     )
     by_activity = _activity_execution(session, organisation_id, year, state, factor)
+    by_service_full = (
+        _rates(
+            by_activity.groupby("service")[["budget", "actual"]].sum(),
+            factor,
+            state,
+        )
+        if len(by_activity)
+        else by_activity.drop(columns=["service"], errors="ignore")
+    )
     total_budget = float(budget["amount"].sum())
     total_actual = float(actual["amount"].sum())
     total = {
@@ -404,7 +585,19 @@ def execution(session: Session, organisation_id: int, year: int) -> Execution:
         "projection": total_actual * factor if state != "none" else float("nan"),
     }
     total["projected_rate"] = total["projection"] / total_budget if total_budget else float("nan")
-    return Execution(year, state, months, by_service, by_function.sort_index(), by_activity, total)
+    return Execution(
+        year,
+        state,
+        months,
+        by_service,
+        by_function.sort_index(),
+        by_activity.drop(columns=["service"], errors="ignore"),
+        total,
+        by_service_full,
+    )
+
+
+EXECUTION_COLUMNS = ["budget", "actual", "rate", "projection", "projected_rate", "gap", "service"]
 
 
 def _rates(frame: pd.DataFrame, factor: float, state: str) -> pd.DataFrame:
@@ -424,14 +617,17 @@ def _activity_execution(
     try:
         planned = compute(session, organisation_id, year, basis="budget").activities
     except CostModelError:
-        return pd.DataFrame(columns=["budget", "actual", "rate", "projection", "projected_rate", "gap"])
-    frame = pd.DataFrame({"budget": planned["full_cost"].to_numpy()}, index=planned["name"].to_numpy())
+        return pd.DataFrame(columns=EXECUTION_COLUMNS)
+    frame = pd.DataFrame(
+        {"budget": planned["full_cost"].to_numpy(), "service": planned["service"].to_numpy()},
+        index=planned["name"].to_numpy(),
+    )
     frame["actual"] = 0.0
     if state == "final":
         try:
             actual = compute(session, organisation_id, year, basis="actual").activities
         except CostModelError:  # no costing of the accounts: no table rather than invented zeros
-            return pd.DataFrame(columns=["budget", "actual", "rate", "projection", "projected_rate", "gap"])
+            return pd.DataFrame(columns=EXECUTION_COLUMNS)
         frame["actual"] = actual["full_cost"].to_numpy()
     elif state == "to_date":
         # no costing of a partial year: the activities' share of the budget applied to the actual to date

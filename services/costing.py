@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal, cast
 
@@ -26,6 +27,7 @@ from models import (
     COSTING_METHODS,
     DRIVER_KINDS,
     Activity,
+    ActivityVolume,
     CostAllocation,
     CostCentre,
     CostDriverQuantity,
@@ -35,11 +37,23 @@ from models import (
     Direction,
     Frequency,
     Indicator,
+    IndicatorType,
+    Measurement,
+    MeasurementState,
     Organisation,
+    Period,
     Service,
 )
 from scorecard import periods as P
-from scorecard.costing import Costing, CostingError, Method, compute_costing
+from scorecard.costing import (
+    Costing,
+    CostingError,
+    Method,
+    compute_costing,
+    counts_output,
+    per_year,
+    yearly_volumes,
+)
 from services.steering import ensure_periods, write_computed_value
 
 Basis = Literal["auto", "actual", "budget"]
@@ -198,6 +212,92 @@ def load_lines(
     return lines, allocations
 
 
+def output_indicator_values(session: Session, organisation_id: int, year: int) -> pd.DataFrame:
+    """The year's value of each activity's output indicator: columns ``activity``, ``code``,
+    ``label``, ``value``.
+
+    The output indicator of an activity is an output indicator attached to it, entered (no formula,
+    not fed by the costing), whose unit counts the activity's unit of output
+    (:func:`scorecard.costing.counts_output`: ``repas`` for ``repas livré``). Its year's value: the
+    value given for the year itself, else the sum of its twelve months (or four quarters) when the
+    year is complete — a volume of output adds up over the year, except for a unit counted per
+    year (``personne accompagnée (an)``), which only a yearly value gives. Values entered and
+    submitted or validated only (not drafts).
+    """
+    rows = session.execute(
+        select(
+            Indicator.id,
+            Indicator.activity_id,
+            Indicator.code,
+            Indicator.label,
+            Indicator.unit,
+            Activity.output_unit,
+        )
+        .join(Activity, Activity.id == Indicator.activity_id)
+        .where(Indicator.organisation_id == organisation_id, Indicator.type == IndicatorType.OUTPUT)
+        .where(Indicator.formula.is_(None), Indicator.cost_metric.is_(None))
+        .order_by(Indicator.code)
+    ).all()
+    chosen = {r.id: r for r in rows if counts_output(r.unit, r.output_unit)}
+    columns = ["activity", "code", "label", "value"]
+    if not chosen:
+        return pd.DataFrame(columns=columns)
+    values = session.execute(
+        select(Measurement.indicator_id, Period.kind, Period.key, Measurement.value)
+        .join(Period, Period.id == Measurement.period_id)
+        .where(Measurement.indicator_id.in_(list(chosen)), Measurement.territory_id.is_(None))
+        .where(Measurement.state.in_((MeasurementState.SUBMITTED, MeasurementState.VALIDATED)))
+        .where(Measurement.value.is_not(None))
+        .where(Period.start_date >= date(year, 1, 1), Period.end_date <= date(year, 12, 31))
+    ).all()
+    by_indicator: dict[int, dict[str, dict[str, float]]] = {}
+    for indicator_id, kind, key, measured in values:
+        by_indicator.setdefault(int(indicator_id), {}).setdefault(str(kind), {})[str(key)] = float(
+            measured or 0.0
+        )
+    out = []
+    for indicator_id, row in chosen.items():
+        found = by_indicator.get(indicator_id, {})
+        value: float | None = None
+        if str(year) in found.get("year", {}):
+            value = found["year"][str(year)]
+        elif not per_year(row.output_unit):
+            if len(found.get("month", {})) == 12:
+                value = sum(found["month"].values())
+            elif len(found.get("quarter", {})) == 4:
+                value = sum(found["quarter"].values())
+        if value is not None:
+            out.append((int(row.activity_id), row.code, row.label, value))
+    return pd.DataFrame(out, columns=columns)
+
+
+def load_volumes(session: Session, organisation_id: int, year: int, basis: str) -> pd.DataFrame:
+    """Each activity's volume of output for the year and its source (``scorecard.costing.yearly_volumes``):
+    the year's row of ``activity_volumes``, else its output indicator, else its reference volume."""
+    activities = session.execute(
+        select(Activity.id, Activity.volume).where(Activity.organisation_id == organisation_id)
+    ).all()
+    frame = pd.DataFrame(
+        {"volume": [float(v) if v is not None else np.nan for _, v in activities]},
+        index=pd.Index([int(i) for i, _ in activities], name="activity"),
+    )
+    volumes = pd.DataFrame(
+        session.execute(
+            select(
+                ActivityVolume.activity_id,
+                ActivityVolume.planned_volume,
+                ActivityVolume.actual_volume,
+                ActivityVolume.source,
+            )
+            .join(Activity, Activity.id == ActivityVolume.activity_id)
+            .where(Activity.organisation_id == organisation_id, ActivityVolume.year == year)
+        ).all(),
+        columns=["activity", "planned", "actual", "source"],
+    )
+    indicators = output_indicator_values(session, organisation_id, year)
+    return yearly_volumes(frame, volumes, indicators, year=year, basis=basis)
+
+
 def compute(session: Session, organisation_id: int, year: int, *, basis: Basis = "auto") -> CostingReport:
     """The costing of a year (raises ``CostModelError`` with the core's French message)."""
     organisation = session.get(Organisation, organisation_id)
@@ -214,9 +314,10 @@ def compute(session: Session, organisation_id: int, year: int, *, basis: Basis =
         .where(Activity.organisation_id == organisation_id)
         .order_by(Service.name, Activity.name)
     ).all()  # fmt: skip
+    volumes = load_volumes(session, organisation_id, year, used)
     frame = pd.DataFrame(
         {
-            "volume": [float(a.volume or 0) for a in activities],
+            "volume": volumes["volume"].reindex([a.id for a in activities]).fillna(0.0).to_numpy(),
             "beneficiaries": [float(a.beneficiaries or 0) for a in activities],
         },
         index=pd.Index([a.id for a in activities], name="activity"),
@@ -232,6 +333,8 @@ def compute(session: Session, organisation_id: int, year: int, *, basis: Basis =
     named.insert(1, "name", [a.name for a in activities])
     named.insert(2, "service", [a[3] for a in activities])
     named.insert(3, "output_unit", [a.output_unit for a in activities])
+    named["volume_source"] = volumes["volume_source"].reindex(named.index).to_numpy()
+    named["volume_label"] = volumes["volume_label"].reindex(named.index).to_numpy()
     named["recorded_unit_cost"] = [
         float(a.unit_cost) if a.unit_cost is not None else np.nan for a in activities
     ]
@@ -272,6 +375,7 @@ def current_costs(session: Session, organisation_id: int) -> dict[int, dict[str,
             "unit_cost": float(row["unit_cost"]),
             "cost_per_beneficiary": float(row["cost_per_beneficiary"]),
             "net_cost": float(row["net_cost"]),
+            "volume": float(row["volume"]),
             "year": float(report.year),
         }
     return out

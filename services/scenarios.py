@@ -20,13 +20,15 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import delete, select
+import pandas as pd
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from models import (
     Activity,
     ActivityKind,
     ActivityNeedCoverage,
+    ActivityVolume,
     BudgetDocument,
     CostKind,
     CostLine,
@@ -62,9 +64,18 @@ from optimizer import (
     uniform_cut,
     with_computed_coverage,
 )
+from scorecard.costing import centre_of_lines
 from scorecard.coverage import unique_labels
+from scorecard.money import split_cents
+from services.budget import (
+    DocumentToWrite,
+    LineToWrite,
+    current_voted_budget,
+    fingerprint_of,
+    write_budget_document,
+)
 from services.coherence import coherence_of, load_frames, located_offer
-from services.costing import current_costs
+from services.costing import CostModelError, compute, current_costs, latest_report, load_model
 from services.problem_files import solution_to_dict
 
 DEFAULT_MIN_CHANGE = -0.10
@@ -279,18 +290,45 @@ def current_problem(
     return with_computed_coverage(problem)
 
 
+@dataclass(frozen=True)
+class EnvelopeBaseline:
+    """What a scenario's envelope is measured against: the current year's voted budget."""
+
+    #: The year of the voted budget (None: no voted budget before the scenario's year).
+    year: int | None
+    amount: float
+    label: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"year": self.year, "amount": self.amount, "label": self.label}
+
+
+def envelope_baseline(
+    session: Session, organisation_id: int, year: int, today_total: float
+) -> EnvelopeBaseline:
+    """The voted budget (BP + BS + DM, real operating expenses of the principal budget) of the
+    newest year before the scenario's year — the current year while next year's budget is
+    prepared — not the last accounts; without any voted budget, today's full cost of the activities."""
+    voted = current_voted_budget(session, organisation_id, year)
+    if voted is None:
+        return EnvelopeBaseline(None, round(today_total, 2), "coût complet des activités aujourd'hui")
+    voted_year, amount = voted
+    return EnvelopeBaseline(voted_year, float(amount), f"budget voté {voted_year} (BP + BS + DM)")
+
+
 def build_problem(session: Session, organisation_id: int, data: ScenarioInput) -> Problem:
     """The scenario's problem: today's situation with its envelope, bands, options and what-ifs."""
     base = current_problem(session, organisation_id, min_change=data.min_change, max_change=data.max_change)
     problems: list[str] = []
     if data.min_change > 0 or data.max_change < 0 or data.min_change < -1:
         problems.append("la bande de stabilité doit contenir 0 % (baisse maximale ≤ 0 ≤ hausse maximale)")
+    baseline = envelope_baseline(session, organisation_id, data.year, base.envelope)
     if data.envelope is not None:
         envelope = data.envelope
     elif data.cut is not None:
-        envelope = base.envelope * (1 + data.cut)
+        envelope = baseline.amount * (1 + data.cut)
     else:
-        envelope = base.envelope
+        envelope = baseline.amount
     if envelope < 0 or not math.isfinite(envelope):
         problems.append("l'enveloppe doit être un montant positif")
     known_needs = {n.code for n in base.needs}
@@ -374,6 +412,9 @@ def create_scenario(
         problem = build_problem(session, organisation_id, data)
     except ProblemError as error:
         raise ScenarioError(" ; ".join(error.messages)) from None
+    baseline = envelope_baseline(
+        session, organisation_id, data.year, float(sum(s.current_budget or 0.0 for s in problem.services))
+    )
     scenario = Scenario(
         organisation_id=organisation_id,
         name=name[:200],
@@ -391,6 +432,7 @@ def create_scenario(
             "unit_costs": data.unit_costs or {},
             "equity": data.equity or [],
             "weights": weights,
+            "baseline": baseline.as_dict(),
         },
         method=data.method,
         problem=problem_to_dict(problem),
@@ -657,10 +699,25 @@ def propose(session: Session, scenario: Scenario, *, user_id: int | None, now: d
 
 
 def adopt(session: Session, scenario: Scenario, *, user_id: int | None, now: datetime) -> int:
-    """An elected member adopts a proposed scenario: its budget becomes the year's budget lines.
+    """An elected member adopts a proposed scenario: its figures become the year's budget primitif.
 
-    The lines are a BP of the scenario's year by service, split over natures like the service's
-    latest budget; they replace an earlier BP of that year. Returns the number of lines. Flushes.
+    Written by the one budget writer (:func:`services.budget.write_budget_document`): a BP of the
+    scenario's year in the principal budget, replacing an earlier BP of that year and budget (an
+    annex budget of the same year is not touched). Each activity's amount is exactly the
+    scenario's, to the cent:
+
+    - it is split between the activity's own part and its share of the support functions
+      (general administration…) as in the costing its unit cost came from
+      (:func:`adoption_lines`), so that the support functions keep their budget lines;
+    - each part is split over the natures (and, for the support part, the support services and
+      functions) of the current voted budget, by a largest-remainder split in cents;
+    - every line is assigned to its activity, so that the costing of the year gives back each
+      activity's amount and each service's total, whatever the drivers.
+
+    Lines of the replaced BP that the scenario does not arbitrate (revenues, investment, order
+    operations) are kept in the new document. The activities' planned volumes of the year become
+    the scenario's, and the cost indicators of the year are recomputed. Returns the number of
+    lines. Flushes.
     """
     if scenario.state is not ScenarioState.PROPOSED:
         raise ScenarioError("les finances doivent d'abord proposer ce scénario")
@@ -673,111 +730,240 @@ def adopt(session: Session, scenario: Scenario, *, user_id: int | None, now: dat
     )
     if already:
         raise ScenarioError(f"un scénario est déjà adopté pour {scenario.year}")
-    problem = problem_from_dict(scenario.problem)
-    service_of = {a.code: a.service for a in problem.activities}
-    budgets: dict[str, float] = {}
-    for code, cost in session.execute(
-        select(Activity.code, ScenarioActivityResult.cost)
-        .join(Activity, Activity.id == ScenarioActivityResult.activity_id)
-        .where(ScenarioActivityResult.scenario_id == scenario.id)
-    ):
-        budgets[service_of.get(code, "")] = budgets.get(service_of.get(code, ""), 0.0) + float(cost)
-    services = {
-        s.code: s
-        for s in session.scalars(select(Service).where(Service.organisation_id == scenario.organisation_id))
-    }
-    previous = list(
-        session.scalars(
-            select(BudgetDocument.id).where(
-                BudgetDocument.organisation_id == scenario.organisation_id,
-                BudgetDocument.year == scenario.year,
-                BudgetDocument.document_type == "BP",
-            )
-        )
+    organisation_id = scenario.organisation_id
+    results = session.execute(
+        select(Activity, ScenarioActivityResult)
+        .join(ScenarioActivityResult, ScenarioActivityResult.activity_id == Activity.id)
+        .join(Service, Service.id == Activity.service_id)
+        .where(ScenarioActivityResult.scenario_id == scenario.id, Service.kind != ServiceKind.PARTNER)
+        .order_by(Activity.code)
+    ).all()
+    lines = adoption_lines(
+        session,
+        organisation_id,
+        scenario.year,
+        [(activity, Decimal(result.cost)) for activity, result in results],
+        costs_year=(scenario.parameters or {}).get("costs_year"),
     )
-    session.execute(
-        delete(CostLine)
-        .where(CostLine.organisation_id == scenario.organisation_id, CostLine.year == scenario.year)
-        .where(CostLine.document_type == "BP", CostLine.kind == CostKind.BUDGET)
-        .execution_options(synchronize_session=False)
-    )
-    if previous:
-        session.execute(delete(BudgetDocument).where(BudgetDocument.id.in_(previous)))
-    document = BudgetDocument(
-        organisation_id=scenario.organisation_id,
-        document_type="BP",
-        year=scenario.year,
-        nomenclature=Nomenclature.M57,
-        budget_kind="principal",
-        source_name=f"Scénario adopté : {scenario.name}"[:255],
-        source_format="scenario",
-        fingerprint=f"scenario-{scenario.id}-{now.isoformat()}"[:64],
-        line_count=0,
-        imported_by_id=user_id,
-        imported_at=now,
-    )
-    session.add(document)
+    lines += _kept_lines(session, organisation_id, scenario.year)
+    for activity, result in results:  # the year's planned output is the scenario's
+        volume = next((v for v in activity.volumes if v.year == scenario.year), None)
+        if volume is None:
+            volume = ActivityVolume(activity_id=activity.id, year=scenario.year)
+            activity.volumes.append(volume)
+        volume.planned_volume = float(result.volume)
     session.flush()
-    count = 0
-    for code, amount in sorted(budgets.items()):
-        service = services.get(code)
-        if service is None or service.kind is ServiceKind.PARTNER or amount <= 0:
-            continue
-        split = _nature_split(session, scenario.organisation_id, service.id)
-        for nature, label, share in split:
-            session.add(
-                CostLine(
-                    organisation_id=scenario.organisation_id,
-                    document_id=document.id,
-                    kind=CostKind.BUDGET,
-                    document_type="BP",
-                    year=scenario.year,
-                    nomenclature=Nomenclature.M57,
-                    function_code=service.m57_function or "42",
-                    m57_function_code=service.m57_function,
-                    nature_code=nature,
-                    label=f"{label} — {service.name}"[:255],
-                    section="fonctionnement",
-                    flow="depense",
-                    amount=Decimal(str(round(amount * share, 2))),
-                    service_id=service.id,
-                )
-            )
-            count += 1
-    document.line_count = count
+    written = write_budget_document(
+        session,
+        organisation_id,
+        DocumentToWrite(
+            document_type="BP",
+            year=scenario.year,
+            nomenclature=Nomenclature.M57,
+            budget_kind="principal",
+            source_name=f"Scénario adopté : {scenario.name}",
+            source_format="scenario",
+            fingerprint=fingerprint_of(
+                "scenario", scenario.id, now.isoformat(), [repr(line) for line in lines]
+            ),
+        ),
+        lines,
+        user_id=user_id,
+        now=now,
+    )
     scenario.state = ScenarioState.ADOPTED
     scenario.adopted_by_id = user_id
     scenario.adopted_at = now
     session.flush()
-    return count
+    return written.lines
 
 
-def _nature_split(session: Session, organisation_id: int, service_id: int) -> list[tuple[str, str, float]]:
-    """The service's latest budget by nature (shares summing to 1), or all on nature 011."""
-    latest = session.scalar(
-        select(CostLine.year)
-        .where(CostLine.organisation_id == organisation_id, CostLine.service_id == service_id)
-        .where(CostLine.kind == CostKind.BUDGET, CostLine.flow == "depense")
-        .order_by(CostLine.year.desc())
-        .limit(1)
+@dataclass(frozen=True)
+class _Pool:
+    """Budget lines grouped by what a new line copies: service, function, nature, label."""
+
+    keys: list[tuple[int | None, str, str | None, str, str]]
+    weights: list[Decimal]
+
+
+def _pool(rows: list[Any]) -> _Pool:
+    sums: dict[tuple[int | None, str, str | None, str, str], Decimal] = {}
+    for service_id, function, m57, nature, label, amount in rows:
+        key = (service_id, function or "", m57, nature, str(label).split(" — ")[0])
+        sums[key] = sums.get(key, Decimal(0)) + Decimal(amount)
+    kept = sorted((k, v) for k, v in sums.items() if v > 0)
+    return _Pool([k for k, _ in kept], [v for _, v in kept])
+
+
+def adoption_lines(
+    session: Session,
+    organisation_id: int,
+    year: int,
+    amounts: list[tuple[Activity, Decimal]],
+    *,
+    costs_year: int | None = None,
+) -> list[LineToWrite]:
+    """The BP lines that give each activity exactly its amount, support functions kept.
+
+    For an activity of amount ``C`` whose costing (``costs_year``, else the latest) gave a direct
+    cost ``D`` and a support share ``S``: ``C`` is split into ``C·D/(D+S)`` for the activity's
+    service and ``C·S/(D+S)`` for the support functions, to the cent (largest remainder). The
+    service's part follows the natures of the service's lines in the current voted budget (the
+    newest year before ``year`` with one; else nature 011); the support part follows the lines of
+    the support centres in that budget. Every line is assigned 100 % to its activity.
+    """
+    voted = current_voted_budget(session, organisation_id, year)
+    source_year = voted[0] if voted is not None else None
+    report = None
+    try:
+        report = (
+            compute(session, organisation_id, costs_year)
+            if costs_year
+            else latest_report(session, organisation_id)
+        )
+    except CostModelError:
+        report = None
+    rows = (
+        session.execute(
+            select(
+                CostLine.service_id,
+                CostLine.function_code,
+                CostLine.m57_function_code,
+                CostLine.nature_code,
+                CostLine.label,
+                CostLine.amount,
+                func.coalesce(CostLine.m57_function_code, CostLine.function_code),
+            )
+            .outerjoin(BudgetDocument, BudgetDocument.id == CostLine.document_id)
+            .where(CostLine.organisation_id == organisation_id, CostLine.year == source_year)
+            .where(CostLine.kind == CostKind.BUDGET, CostLine.document_type.in_(("BP", "BS", "DM")))
+            .where(
+                CostLine.section == "fonctionnement",
+                CostLine.operation == "reelle",
+                CostLine.flow == "depense",
+            )
+            .where(CostLine.document_id.is_(None) | (BudgetDocument.budget_kind == "principal"))
+        ).all()
+        if source_year is not None
+        else []
     )
-    if latest is None:
-        return [("011", "Charges à caractère général", 1.0)]
-    lines = session.execute(
-        select(CostLine.nature_code, CostLine.label, CostLine.amount)
-        .where(CostLine.organisation_id == organisation_id, CostLine.service_id == service_id)
-        .where(CostLine.kind == CostKind.BUDGET, CostLine.flow == "depense", CostLine.year == latest)
+    centres, _, _ = load_model(session, organisation_id)
+    supports = set(centres.index[centres["kind"] == "support"]) if not centres.empty else set()
+    if rows and supports:
+        frame = pd.DataFrame(
+            {
+                "service": pd.array([r[0] for r in rows], dtype="Int64"),
+                "function": [str(r[6] or "") for r in rows],
+            }
+        )
+        in_support = [c in supports for c in centre_of_lines(frame, centres).tolist()]
+    else:
+        in_support = [False] * len(rows)
+    support_pool = _pool([r[:6] for r, is_support in zip(rows, in_support, strict=True) if is_support])
+    by_service: dict[int, _Pool] = {}
+    for row, is_support in zip(rows, in_support, strict=True):
+        if not is_support and row[0] is not None:
+            by_service.setdefault(int(row[0]), _Pool([], []))
+    for service_id in by_service:
+        by_service[service_id] = _pool(
+            [
+                r[:6]
+                for r, is_support in zip(rows, in_support, strict=True)
+                if not is_support and r[0] == service_id
+            ]
+        )
+    names = {
+        int(i): str(n)
+        for i, n in session.execute(
+            select(Service.id, Service.name).where(Service.organisation_id == organisation_id)
+        )
+    }
+    out: list[LineToWrite] = []
+    for activity, amount in amounts:
+        if amount <= 0:
+            continue
+        direct = support = 0.0
+        if report is not None and activity.id in report.activities.index:
+            direct = max(0.0, float(cast(float, report.activities.at[activity.id, "direct_cost"])))
+            support = max(0.0, float(cast(float, report.activities.at[activity.id, "support_cost"])))
+        own_pool = by_service.get(activity.service_id) or _Pool(
+            [
+                (
+                    activity.service_id,
+                    activity.service.m57_function or "42",
+                    activity.service.m57_function,
+                    "011",
+                    "Charges à caractère général",
+                )
+            ],
+            [Decimal(1)],
+        )
+        if not support_pool.keys or support <= 0:
+            own_amount, support_amount = amount, Decimal(0)
+        elif direct <= 0:
+            own_amount, support_amount = Decimal(0), amount
+        else:
+            own_amount, support_amount = split_cents(amount, [direct, support])
+        for pool, part, what in ((own_pool, own_amount, None), (support_pool, support_amount, "support")):
+            if part <= 0:
+                continue
+            for (line_service, function, m57, nature, label), value in zip(
+                pool.keys, split_cents(part, pool.weights), strict=True
+            ):
+                if value == 0:
+                    continue
+                service = names.get(line_service, "") if line_service is not None else ""
+                text = (
+                    f"{label} — {service} pour « {activity.name} »" if what else f"{label} — {activity.name}"
+                )
+                out.append(
+                    LineToWrite(
+                        nomenclature=Nomenclature.M57,
+                        function_code=function,
+                        m57_function_code=m57,
+                        nature_code=nature,
+                        label=text,
+                        amount=value,
+                        service_id=line_service,
+                        allocations=((activity.id, Decimal(1)),),
+                    )
+                )
+    return out
+
+
+def _kept_lines(session: Session, organisation_id: int, year: int) -> list[LineToWrite]:
+    """The lines of the year's principal BP that a scenario does not arbitrate (all but the real
+    operating expenses), with their assignments: the adopted BP carries them over."""
+    kept = session.scalars(
+        select(CostLine)
+        .outerjoin(BudgetDocument, BudgetDocument.id == CostLine.document_id)
+        .where(CostLine.organisation_id == organisation_id, CostLine.year == year)
+        .where(CostLine.document_type == "BP", CostLine.kind == CostKind.BUDGET)
+        .where(CostLine.document_id.is_(None) | (BudgetDocument.budget_kind == "principal"))
+        .where(
+            (CostLine.section != "fonctionnement")
+            | (CostLine.operation != "reelle")
+            | (CostLine.flow != "depense")
+        )
+        .order_by(CostLine.id)
     ).all()
-    total = sum(float(a) for _, _, a in lines)
-    by_nature: dict[str, tuple[str, float]] = {}
-    for nature, label, amount in lines:
-        current = by_nature.get(nature, (label.split(" — ")[0], 0.0))
-        by_nature[nature] = (current[0], current[1] + float(amount))
-    return (
-        [(n, label, value / total) for n, (label, value) in sorted(by_nature.items())]
-        if total
-        else [("011", "Charges à caractère général", 1.0)]
-    )
+    return [
+        LineToWrite(
+            nomenclature=line.nomenclature,
+            function_code=line.function_code,
+            m57_function_code=line.m57_function_code,
+            nature_code=line.nature_code,
+            label=line.label,
+            amount=Decimal(line.amount),
+            section=line.section,
+            operation=line.operation,
+            flow=line.flow,
+            service_id=line.service_id,
+            month=line.month,
+            allocations=tuple((a.activity_id, Decimal(a.share)) for a in line.allocations),
+        )
+        for line in kept
+    ]
 
 
 def scenarios_of(session: Session, organisation_id: int) -> list[Scenario]:

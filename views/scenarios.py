@@ -17,6 +17,8 @@ from models.base import utcnow
 from pilotis.auth import require
 from pilotis.background import submit_run
 from pilotis.web import after_commit, db_session, engine
+from services.budget import current_voted_budget
+from services.numbers import format_euros
 from services.policy import Action, can
 from services.problem_files import problem_xlsx_bytes
 from services.scenario_exports import comparison_workbook, scenario_workbook
@@ -170,9 +172,20 @@ def index() -> ResponseReturnValue:
                 return redirect(url_for("scenarios.show", scenario_id=scenario.id), 303)
         else:
             status = 400
+    voted = current_voted_budget(session, who.organisation_id, utcnow().year + 1)
+    cut_help = (
+        "Par exemple -5 pour une enveloppe réduite de 5 % par rapport au budget voté de l'année en cours "
+        "(BP + BS + DM, dépenses réelles de fonctionnement du budget principal)"
+        + (
+            f" : budget voté {voted[0]}, {format_euros(voted[1], 0)}."
+            if voted
+            else " ; sans budget voté, par rapport au coût complet des activités aujourd'hui."
+        )
+    )
     return (
         render_template(
             "scenarios/index.html",
+            cut_help=cut_help,
             scenarios=scenarios_of(session, who.organisation_id),
             labels=STATE_LABELS,
             form=form,

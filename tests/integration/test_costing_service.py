@@ -18,8 +18,10 @@ from models import (
     CostLine,
     Indicator,
     Measurement,
+    MeasurementState,
     Nomenclature,
     Period,
+    PeriodKind,
 )
 from pilotis.database import write_session
 from services.budget import execution
@@ -122,12 +124,31 @@ def test_the_years_and_their_basis(db_session, demo):
     assert latest[portage]["full_cost"] == pytest.approx(by_code(report, "full_cost")["A_PORTAGE"])
 
 
+def meals_measured(session, organisation_id: int, year: int) -> float | None:
+    """The meals delivered in a year by the output indicator « Repas livrés à domicile » (its 12 months)."""
+    values = session.scalars(
+        select(Measurement.value)
+        .join(Indicator, Indicator.id == Measurement.indicator_id)
+        .join(Period, Period.id == Measurement.period_id)
+        .where(Indicator.organisation_id == organisation_id, Indicator.code == "repas_livres")
+        .where(Period.kind == PeriodKind.MONTH, Period.key.startswith(f"{year}-"))
+        .where(Measurement.territory_id.is_(None), Measurement.state != MeasurementState.DRAFT)
+    ).all()
+    return float(sum(values)) if len(values) == 12 else None
+
+
 def test_the_cost_per_meal_is_the_full_cost_over_the_meals_delivered(db_session, demo):
+    """Each year's cost over that year's meals (the measured ones; the reference 34 000 only for a
+    year not yet measured), not one fixed volume for every year."""
     org = demo.organisation_id
+    sources = {}
     for year in (2023, 2024, 2025, 2026):
         report = compute(db_session, org, year)
         meals = report.activities[report.activities["code"] == "A_PORTAGE"].iloc[0]
-        assert meals["volume"] == 34000 and meals["full_cost"] > 0
+        measured = meals_measured(db_session, org, year)
+        assert meals["volume"] == pytest.approx(measured if measured is not None else 34000)
+        assert meals["full_cost"] > 0
+        sources[year] = meals["volume_source"]
         assert meals["unit_cost"] == pytest.approx(meals["full_cost"] / meals["volume"], rel=1e-12)
         assert cost_measurement(db_session, org, "cout_complet_repas", str(year)) == pytest.approx(
             round(meals["unit_cost"], 2), abs=1e-9
@@ -139,6 +160,7 @@ def test_the_cost_per_meal_is_the_full_cost_over_the_meals_delivered(db_session,
         assert cost_measurement(db_session, org, "cout_complet_hebergement", str(year)) == round(
             shelter["cost_per_beneficiary"]
         )
+    assert sources[2024] == sources[2025] == "indicateur" and sources[2026] == "reference"
 
 
 # --- editing the cost model ---------------------------------------------------------------------

@@ -15,10 +15,20 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import delete, func, select
 
-from models import BudgetDocument, CostLine, Scenario, ScenarioState
+from models import (
+    Activity,
+    ActivityVolume,
+    BudgetDocument,
+    CostLine,
+    Measurement,
+    Period,
+    Scenario,
+    ScenarioState,
+)
 from models.base import utcnow
 from optimizer import problem_from_dict
 from pilotis.database import write_session
+from services.budget import voted_budgets
 from services.problem_files import read_problem_xlsx
 from services.scenarios import ScenarioInput, create_scenario, current_problem, run_now, start_run
 from tests.conftest import csrf_token
@@ -102,6 +112,17 @@ def cleanup(engine, demo) -> Iterator[None]:
         )
         session.execute(delete(CostLine).where(CostLine.document_id.in_(documents)))
         session.execute(delete(BudgetDocument).where(BudgetDocument.id.in_(documents)))
+        # adoption also plans the year's volumes and computes its cost indicators
+        activities = select(Activity.id).where(Activity.organisation_id == demo.organisation_id)
+        session.execute(
+            delete(ActivityVolume).where(
+                ActivityVolume.year == ADOPTION_YEAR, ActivityVolume.activity_id.in_(activities)
+            )
+        )
+        periods = select(Period.id).where(
+            Period.organisation_id == demo.organisation_id, Period.key == str(ADOPTION_YEAR)
+        )
+        session.execute(delete(Measurement).where(Measurement.period_id.in_(periods)))
         session.execute(
             delete(Scenario).where(
                 Scenario.organisation_id == demo.organisation_id, Scenario.name.startswith(PREFIX)
@@ -150,15 +171,18 @@ def test_finance_creates_a_scenario_and_reads_why(login_as, engine, demo, cleanu
     assert '<meta http-equiv="refresh"' not in page
     assert "Pourquoi cette proposition" in page
     assert "1 € de plus couvrirait" in page
-    assert "Une variation uniforme de toutes les activités (-5 %)" in page
+    assert "Une variation uniforme de toutes les activités (" in page
+    assert "budget voté 2026 (BP + BS + DM)" in page  # what the -5 % is measured against
     assert "Pôle solidarité et insertion" in page and '<svg class="chart bars"' in page
     assert "Proposer aux élus" in page and "Adopter ce scénario" not in page
 
     scenario = scenario_row(engine, scenario_id)
     with write_session(engine) as session:
         today = current_problem(session, demo.organisation_id)
+        voted = voted_budgets(session, demo.organisation_id)[2026]
     assert scenario.state is ScenarioState.SOLVED and scenario.parameters["cut"] == pytest.approx(-0.05)
-    assert float(scenario.envelope) == pytest.approx(today.envelope * 0.95, abs=0.01)
+    assert float(scenario.envelope) == pytest.approx(float(voted) * 0.95, abs=0.01)  # not today's costs
+    assert today.envelope != pytest.approx(float(voted), abs=1.0)
     assert scenario.year == 2027 and scenario.method == "optimise"
     listing = text(client.get("/scenarios"))
     assert PREFIX + "Optimisé -5 %" in listing
@@ -395,9 +419,11 @@ def test_two_scenarios_compare_side_by_side(login_as, solved):
     assert flashes(client.get("/scenarios")) == ["Erreur : Cochez au moins deux scénarios à comparer."]
 
 
-def test_the_comparison_names_the_limiting_constraints_in_french(login_as, solved):
-    optimised = solved("Limites optimisé")
-    other = solved("Limites -3 %", cut=-0.03)
+def test_the_comparison_names_the_limiting_constraints_in_french(login_as, engine, demo, solved):
+    with write_session(engine) as session:
+        today = current_problem(session, demo.organisation_id).envelope
+    optimised = solved("Limites optimisé", envelope=today * 0.95)  # 5 % less than today's costs
+    other = solved("Limites -3 %", envelope=today * 0.97)
     page = text(login_as("direction").get(f"/scenarios/comparer?ids={optimised}&ids={other}"))
     row = re.search(r'<th scope="row">Contraintes limitantes</th>(.*?)</tr>', page, re.S)
     assert row
