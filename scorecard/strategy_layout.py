@@ -46,7 +46,7 @@ BAND_PAD = 16.0
 EMPTY_BAND = 60.0
 MISSION_LINE = 19.0
 #: Characters per line of a box's title (12 px text in a 210-unit box), and lines kept.
-TITLE_CHARS, TITLE_LINES = 29, 2
+TITLE_CHARS, TITLE_LINES = 28, 2
 #: Characters per line of the mission (14 px text).
 MISSION_CHARS_PER_UNIT = 1 / 7.4
 

@@ -68,10 +68,11 @@ def test_the_direction_sees_the_map_the_text_view_and_the_link_form(login_as, id
     # every objective is a link to its sheet, named by its code, status, score, trend and owner
     for code in ("OS1", "OO1.1", "OO3.2", "OO4.3", "OO5.2"):
         assert f'href="/objectifs/{own[code]}"' in svg
-    label = re.search(rf'href="/objectifs/{own["OO1.1"]}" aria-label="([^"]+)"', svg).group(1)
-    assert label.startswith("OO1.1 ")
-    assert re.search(r"Score \d+\xa0%, (en amélioration|en dégradation|stable|tendance inconnue)\.", label)
-    assert "Responsable : " in label and "Ouvrir la fiche" in label
+    box = re.search(rf'<a class="map-box" href="/objectifs/{own["OO1.1"]}">(.*?)</a>', svg, re.S).group(1)
+    words = re.sub(r"<[^>]+>", " ", re.sub(r'<tspan aria-hidden="true">[^<]*</tspan>', "", box))
+    words = re.sub(r"[ \t\n]+", " ", words).strip()  # the no-break space before % stays
+    assert words.startswith("OO1.1 Satisfaisant Étendre le portage de repas")
+    assert re.search(r"\d+\xa0% (en amélioration|en dégradation|stable|· sans tendance) Resp\. : \w", words)
     # colour and words: the box's fill follows the status, and the status is written in it
     assert "Satisfaisant" in svg and 'fill="#e6f4ea"' in svg
     assert "Vue texte de la carte" in html and "Tracer un lien" in html
