@@ -13,7 +13,7 @@ from openpyxl.utils import get_column_letter
 
 from scorecard.costing import cents
 from services.budget import Execution
-from services.costing import DRIVER_LABELS, METHOD_LABELS, STAGE_LABELS, CostingReport
+from services.costing import DRIVER_LABELS, METHOD_LABELS, STAGE_LABELS, CostingReport, YearUnitCost
 from services.exports import set_cell
 
 EURO = '#,##0.00\\ "€"'
@@ -28,9 +28,16 @@ def _num(value: Any) -> float | None:
 
 
 def costs_json(
-    report: CostingReport, execution: Execution | None, trend: dict[str, dict[int, float]]
+    report: CostingReport,
+    execution: Execution | None,
+    trend: dict[str, dict[int, float]],
+    *,
+    history: dict[str, dict[int, YearUnitCost]] | None = None,
 ) -> dict[str, Any]:
-    """The costing of a year, its flows and its execution as a JSON-ready dict (amounts to the cent)."""
+    """The costing of a year, its flows and its execution as a JSON-ready dict (amounts to the cent).
+
+    Every unit cost comes with the volume it divides by and that volume's source (``volume``,
+    ``volume_source``; in the trend, ``unit_cost_volumes`` when ``history`` is given)."""
     activities = report.activities
     full = cents(activities["full_cost"])
     return {
@@ -47,6 +54,7 @@ def costs_json(
                 "service": row["service"],
                 "output_unit": row["output_unit"],
                 "volume": _num(row["volume"]),
+                "volume_source": row["volume_label"] if isinstance(row["volume_label"], str) else None,
                 "beneficiaries": _num(row["beneficiaries"]),
                 "direct_cost": round(float(row["direct_cost"]), 2),
                 "support_cost": round(float(row["support_cost"]), 2),
@@ -58,6 +66,10 @@ def costs_json(
                 if (b := _num(row["cost_per_beneficiary"])) is None
                 else round(b, 2),
                 "unit_cost_trend": {str(y): round(v, 2) for y, v in trend.get(str(row["code"]), {}).items()},
+                "unit_cost_volumes": {
+                    str(y): {"volume": e.volume, "source": e.volume_label}
+                    for y, e in (history or {}).get(str(row["code"]), {}).items()
+                },
             }
             for activity_id, row in activities.iterrows()
         ],
@@ -121,10 +133,16 @@ def add_sheet(
 
 
 def costs_workbook(
-    report: CostingReport, execution: Execution | None, trend: dict[str, dict[int, float]], organisation: str
+    report: CostingReport,
+    execution: Execution | None,
+    trend: dict[str, dict[int, float]],
+    organisation: str,
+    *,
+    history: dict[str, dict[int, YearUnitCost]] | None = None,
 ) -> bytes:
-    """Sheets: activities (costs, unit costs, trend), centres, flows, execution by service/function/activity."""
-    data = costs_json(report, execution, trend)
+    """Sheets: activities (costs, unit costs with their volume and its source, trend), centres, flows,
+    execution by service/function/activity."""
+    data = costs_json(report, execution, trend, history=history)
     book = Workbook()
     default = book.active
     if default is not None:
@@ -133,15 +151,19 @@ def costs_workbook(
     add_sheet(
         book,
         "Coûts par activité",
-        ["Activité", "Service", "Unité", "Volume", "Bénéficiaires", "Coût direct", "Coût support", "Coût complet",
-         "Recettes", "Coût net", "Coût unitaire", "Coût par bénéficiaire", *[f"Coût unitaire {y}" for y in years]],
+        ["Activité", "Service", "Unité", "Volume", "Source du volume", "Bénéficiaires", "Coût direct",
+         "Coût support", "Coût complet", "Recettes", "Coût net", "Coût unitaire", "Coût par bénéficiaire",
+         *[h for y in years for h in (f"Coût unitaire {y}", f"Volume {y}", f"Source du volume {y}")]],
         [
-            [a["name"], a["service"], a["output_unit"], a["volume"], a["beneficiaries"], a["direct_cost"],
-             a["support_cost"], a["full_cost"], a["revenues"], a["net_cost"], a["unit_cost"],
-             a["cost_per_beneficiary"], *[a["unit_cost_trend"].get(str(y)) for y in years]]
+            [a["name"], a["service"], a["output_unit"], a["volume"], a["volume_source"], a["beneficiaries"],
+             a["direct_cost"], a["support_cost"], a["full_cost"], a["revenues"], a["net_cost"], a["unit_cost"],
+             a["cost_per_beneficiary"],
+             *[v for y in years for v in (a["unit_cost_trend"].get(str(y)),
+                                          a["unit_cost_volumes"].get(str(y), {}).get("volume"),
+                                          a["unit_cost_volumes"].get(str(y), {}).get("source"))]]
             for a in data["activities"]
         ],
-        dict.fromkeys(range(6, 13 + len(years)), EURO),
+        {**dict.fromkeys(range(7, 14), EURO), **{14 + 3 * i: EURO for i in range(len(years))}},
     )  # fmt: skip
     add_sheet(
         book,

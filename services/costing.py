@@ -613,9 +613,21 @@ def driver_table(session: Session, organisation_id: int) -> list[dict[str, Any]]
     return [{**e, "activities": activities} for e in out]
 
 
-def unit_cost_trend(session: Session, organisation_id: int, years: int = 4) -> dict[str, dict[int, float]]:
-    """Unit cost of each activity (by code) over the newest ``years`` years with costs, oldest first."""
-    trend: dict[str, dict[int, float]] = {}
+@dataclass(frozen=True)
+class YearUnitCost:
+    """An activity's unit cost of a year, with the volume it divides by and where that comes from."""
+
+    unit_cost: float
+    volume: float
+    volume_label: str
+
+
+def unit_cost_history(
+    session: Session, organisation_id: int, years: int = 4
+) -> dict[str, dict[int, YearUnitCost]]:
+    """Unit cost of each activity (by code) over the newest ``years`` years with costs, oldest first,
+    each with that year's volume and its source (``load_volumes``)."""
+    history: dict[str, dict[int, YearUnitCost]] = {}
     for year, _ in sorted(years_with_costs(session, organisation_id))[-years:]:
         try:
             report = compute(session, organisation_id, year)
@@ -624,5 +636,15 @@ def unit_cost_trend(session: Session, organisation_id: int, years: int = 4) -> d
         for _, row in report.activities.iterrows():
             value = float(row["unit_cost"])
             if not np.isnan(value):
-                trend.setdefault(str(row["code"]), {})[year] = value
-    return trend
+                history.setdefault(str(row["code"]), {})[year] = YearUnitCost(
+                    value, float(row["volume"]), str(row["volume_label"] or "")
+                )
+    return history
+
+
+def unit_cost_trend(session: Session, organisation_id: int, years: int = 4) -> dict[str, dict[int, float]]:
+    """Unit cost of each activity (by code) over the newest ``years`` years with costs, oldest first."""
+    return {
+        code: {year: entry.unit_cost for year, entry in by_year.items()}
+        for code, by_year in unit_cost_history(session, organisation_id, years).items()
+    }

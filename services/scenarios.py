@@ -1,10 +1,11 @@
 """Budget arbitration scenarios: build the problem from the database, solve it (``optimizer``), store
 and compare the results, propose and adopt.
 
-The current situation comes from one computation: unit costs from the latest costing
-(``services.costing.current_costs``: full cost, support functions included, less the fixed cost,
-per unit of output), needs with their sizes and priority weights, activities with their coverage
-coefficients, minimum volumes (mandatory missions) and capacities. A partner's activity costs the
+The current situation comes from one computation: unit costs from the latest closed year's
+costing (``services.costing.current_costs``: full cost, support functions included, less the
+fixed cost, per unit of output of that year — its actual volume, else its output indicator, else
+the reference volume), today's volumes at the activities' reference volumes; needs with their
+sizes and priority weights, activities with their coverage coefficients, minimum volumes (mandatory missions) and capacities. A partner's activity costs the
 organisation nothing and keeps its volume: it covers needs but is not arbitrated.
 
 A run is split so that no database transaction stays open while the solver works:
@@ -171,10 +172,17 @@ def current_problem(
         if partner:
             unit, fixed = 0.0, 0.0
         else:
-            full = costs.get(activity.id, {}).get("full_cost", 0.0)
-            recorded = float(activity.unit_cost or 0) * volume + fixed
-            total = full if full > 0 else recorded
-            unit = max(0.0, (total - fixed) / volume) if volume > 0 else float(activity.unit_cost or 0)
+            costed = costs.get(activity.id, {})
+            full = costed.get("full_cost", 0.0)
+            # the closed year's cost over that year's volume (its actual volume, else its output
+            # indicator, else the reference volume: services.costing.load_volumes)
+            closed = costed.get("volume", 0.0) if full > 0 else 0.0
+            if closed > 0:
+                unit = max(0.0, (full - fixed) / closed)
+            else:
+                recorded = float(activity.unit_cost or 0) * volume + fixed
+                total = full if full > 0 else recorded
+                unit = max(0.0, (total - fixed) / volume) if volume > 0 else float(activity.unit_cost or 0)
             # a millionth of a euro: survives Excel's 15 digits, and budgets are computed from it
             unit = round(unit, 6)
         capacity = float(activity.capacity) if activity.capacity is not None else None

@@ -11,7 +11,7 @@ from flask_wtf.file import FileField, FileRequired
 from sqlalchemy import select
 from wtforms import SelectField
 
-from models import BudgetDocument, CostCentre, Organisation
+from models import BudgetDocument, CostCentre, CostLine, Organisation
 from models.base import utcnow
 from pilotis.auth import require
 from pilotis.web import db_session, read_session
@@ -30,7 +30,7 @@ from services.costing import (
     save_drivers,
     save_keys,
     set_method,
-    unit_cost_trend,
+    unit_cost_history,
     years_with_costs,
 )
 from services.nomenclatures import nature_chapter, nature_label
@@ -39,6 +39,15 @@ from views.charts import Flow, sankey_svg
 from views.forms import ConfirmForm, choices
 
 bp = Blueprint("costs", __name__, url_prefix="/couts")
+
+
+@bp.before_request
+def _cost_model_readers() -> None:
+    """The cost model is internal (services.policy): not for partners nor service managers."""
+    who = require(Action.VIEW)
+    require(Action.VIEW, CostLine(organisation_id=who.organisation_id))
+
+
 COLUMN_OF_STAGE = {"ressource": (0, None), "support": (1, 2), "activite": (2, 3), "affectation": (0, 3)}
 
 
@@ -119,7 +128,8 @@ def index() -> ResponseReturnValue:
         if report
         else None
     )
-    trend = unit_cost_trend(session, who.organisation_id)
+    history = unit_cost_history(session, who.organisation_id)
+    trend = {code: {y: e.unit_cost for y, e in by_year.items()} for code, by_year in history.items()}
     return render_template(
         "costs/index.html",
         year=year,
@@ -129,6 +139,7 @@ def index() -> ResponseReturnValue:
         chart=chart,
         flows=flows,
         trend=trend,
+        history=history,
         trend_years=sorted({y for t in trend.values() for y in t}),
         stage_labels=STAGE_LABELS,
         method_label=METHOD_LABELS.get(report.method, "") if report else "",
@@ -149,11 +160,13 @@ def export() -> ResponseReturnValue:
     except CostModelError:
         abort(409)
     organisation = session.get(Organisation, who.organisation_id)
+    history = unit_cost_history(session, who.organisation_id)
     content = costs_workbook(
         report,
         execution(session, who.organisation_id, year),
-        unit_cost_trend(session, who.organisation_id),
+        {code: {y: e.unit_cost for y, e in by_year.items()} for code, by_year in history.items()},
         organisation.name if organisation else "",
+        history=history,
     )
     return Response(
         content,

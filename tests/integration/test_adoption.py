@@ -19,6 +19,7 @@ from models import (
     BudgetDocument,
     CostKind,
     CostLine,
+    ImportMapping,
     Indicator,
     Measurement,
     Period,
@@ -180,6 +181,9 @@ def committed(engine, demo) -> Iterator[None]:
         period = select(Period.id).where(Period.organisation_id == org, Period.key == str(WEB_YEAR))
         session.execute(delete(Measurement).where(Measurement.period_id.in_(period)))
         session.execute(delete(Period).where(Period.organisation_id == org, Period.key == str(WEB_YEAR)))
+        session.execute(
+            delete(ImportMapping).where(ImportMapping.organisation_id == org, ImportMapping.name == "EHPAD")
+        )
 
 
 def row_amounts(page: str, table: str) -> dict[str, Decimal]:

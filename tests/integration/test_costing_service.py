@@ -427,17 +427,18 @@ def test_the_cli_writes_the_costs_workbook(app, demo, tmp_path):
     )
     activities = book["Coûts par activité"]
     header = [c.value for c in activities[1]]
-    assert header[:8] == [
+    assert header[:9] == [
         "Activité",
         "Service",
         "Unité",
         "Volume",
+        "Source du volume",  # beside every unit cost, the volume it divides by and where it comes from
         "Bénéficiaires",
         "Coût direct",
         "Coût support",
         "Coût complet",
     ]
-    assert sum(row[7] or 0 for row in activities.iter_rows(min_row=2, values_only=True)) == pytest.approx(
+    assert sum(row[8] or 0 for row in activities.iter_rows(min_row=2, values_only=True)) == pytest.approx(
         about["Charges de l'année"], abs=0.05
     )
 

@@ -106,11 +106,18 @@ def test_todays_problem_costs_the_latest_costing(db_session, demo):
     costs = current_costs(db_session, demo.organisation_id)
     costing_total = sum(costs[ids[a.code]]["full_cost"] for a in own)
     assert len(own) == 13 and costing_total > 3_000_000
-    # the envelope is today's total (unit costs kept to a millionth of a euro: Excel's 15 digits)
-    assert problem.envelope == pytest.approx(costing_total, abs=1.0)
+    # unit costs: the closed year's (2025) cost less the fixed cost over that year's volume (the
+    # meals measured in 2025, not the reference 34 000), kept to a millionth of a euro
+    for activity in own:
+        cost = costs[ids[activity.code]]
+        assert cost["year"] == 2025 and cost["volume"] > 0
+        expected = (cost["full_cost"] - activity.fixed_cost) / cost["volume"]
+        assert activity.unit_cost == pytest.approx(expected, abs=1e-6), activity.code
+    portage = next(a for a in own if a.code == "A_PORTAGE")
+    assert costs[ids["A_PORTAGE"]]["volume"] > 34_000 and portage.current_volume == 34_000
+    # today's cost: that unit cost at today's volume, plus the fixed cost; the envelope is their total
     assert problem.envelope == pytest.approx(sum(a.current_cost for a in problem.activities), abs=0.01)
-    # the activities' current costs (unit cost x volume + fixed cost) are the costing's full costs
-    assert sum(a.current_cost for a in own) == pytest.approx(costing_total, abs=1.0)
+    assert sum(a.current_cost for a in own) == pytest.approx(costing_total, rel=0.05)
 
 
 def test_partners_cost_nothing_and_mandatory_missions_set_a_legal_floor(db_session, demo):
