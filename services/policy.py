@@ -12,8 +12,9 @@ Pages, the API, exports and imports all ask it. Rules:
 - finance reads everything and edits costs and scenarios;
 - an élu·e reads everything and sets the priority of needs;
 - a partner / reader reads and changes nothing;
-- a server administrator (``is_superadmin``) creates organisations; without an organisation of
-  their own they see no organisation's rows.
+- a server administrator (``is_superadmin``) creates organisations and applies the starter
+  catalogue to one being set up; without an organisation of their own they see no organisation's rows;
+- the administrator and the direction apply the starter catalogue to their organisation.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class Action(enum.StrEnum):
     ADOPT = "adopt"  # a budget scenario becomes the year's budget: the elected members' decision
     VIEW_ANSWERS = "view_answers"  # residents' own words and answer sheets: staff and élus, not partners
     CREATE_ORGANISATION = "create_organisation"  # the server administrator's set-up wizard
+    APPLY_CATALOGUE = "apply_catalogue"  # create services, activities, needs, indicators from the catalogue
 
 
 #: The organisation id of a server administrator who belongs to none (no row has it).
@@ -128,6 +130,8 @@ def can(principal: Principal | None, action: Action, obj: Any = None) -> bool:
         return False
     if action is Action.CREATE_ORGANISATION:
         return principal.is_superadmin
+    if action is Action.APPLY_CATALOGUE and principal.is_superadmin:
+        return True  # setting an organisation up; services.catalogue refuses one already started
     if obj is not None:
         organisation_id = obj.id if _kind(obj) == "organisation" else getattr(obj, "organisation_id", None)
         if organisation_id != principal.organisation_id:
@@ -150,6 +154,8 @@ def can(principal: Principal | None, action: Action, obj: Any = None) -> bool:
         return role in (Role.ADMIN, Role.DIRECTION)
     if action is Action.VALIDATE:
         return role is Role.DIRECTION
+    if action is Action.APPLY_CATALOGUE:
+        return role in (Role.ADMIN, Role.DIRECTION)
     if action is Action.SET_PRIORITY:
         return role in (Role.ELECTED, Role.DIRECTION)
     if action is Action.ADOPT:
