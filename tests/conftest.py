@@ -31,11 +31,35 @@ DEMO_COMMUNE = "11069"
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The session's database. Under pytest-xdist each worker has its own: a SQLite file in its
+    own temporary folder, or on PostgreSQL a database named after the given one and the worker
+    (``<name>_gw0``…), created for the session and dropped after it."""
     url = os.environ.get("PILOTIS_TEST_DATABASE_URL")
-    if url:
-        return url
-    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'pilotis-test.db'}"
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not url:
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'pilotis-test.db'}"
+    elif not worker or not is_postgresql(url):
+        yield url
+    else:
+        name = f"{normalise_url(url).database}_{worker}"
+        with _postgresql_database(url, name) as worker_url:
+            yield worker_url
+
+
+@contextmanager
+def _postgresql_database(url: str, name: str) -> Iterator[str]:
+    """A new empty database ``name`` on the server of ``url``, dropped when the block ends."""
+    admin = make_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        yield normalise_url(url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 def is_postgresql(url: str) -> bool:
@@ -133,24 +157,8 @@ def empty_database_url(database_url: str, tmp_path: Path) -> Iterator[str]:
     if not is_postgresql(database_url):
         yield f"sqlite:///{tmp_path / 'empty.db'}"
         return
-    name = f"pilotis_t_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(database_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = normalise_url(database_url).set(database=name)
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(
-                text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = :name AND pid <> pg_backend_pid()"
-                ),
-                {"name": name},
-            )
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        admin.dispose()
+    with _postgresql_database(database_url, f"pilotis_t_{uuid.uuid4().hex[:12]}") as url:
+        yield url
 
 
 class _CompiledTemplates(BytecodeCache):
