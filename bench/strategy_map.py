@@ -23,7 +23,9 @@ from datetime import date
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.append(
+    str(Path(__file__).resolve().parent)
+)  # after the packages: bench/scorecard.py must not shadow them
 
 from scorecard_page import enlarge  # bench/scorecard_page.py: copies of measured indicators
 from sqlalchemy import func, select
