@@ -110,7 +110,9 @@ def _email_due(session: Session, org: Organisation, ctx: Context) -> list[str]:
 
 
 def _email(session: Session, org: Organisation, key: str, ctx: Context) -> str:
-    counts = notifications.deliver_emails(session, ctx.smtp, now=ctx.now)
+    """This organisation's mails only (its guard is this organisation's), each claimed before it is
+    sent: two deliveries at once (a slow one and the next slot's) never send a mail twice."""
+    counts = notifications.deliver_emails(session, ctx.smtp, now=ctx.now, organisation_id=org.id)
     return f"{counts['sent']} envoyé(s), {counts['outbox']} en boîte d'envoi, {counts['failed']} en échec"
 
 

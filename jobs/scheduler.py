@@ -14,10 +14,11 @@ from pathlib import Path
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy import func, select
 
 from jobs.registry import DEFAULT_CLOSE_GRACE, JOBS, Context
 from jobs.runner import tick
-from pilotis.database import make_engine
+from pilotis.database import make_engine, writing
 from pilotis.settings import Settings
 from services.notifications import SmtpSettings
 
@@ -66,8 +67,29 @@ def run_scheduled(name: str) -> None:
         engine.dispose()
 
 
+#: The PostgreSQL advisory lock under which a starting scheduler creates the job store's table.
+STORE_LOCK_KEY = 0x50494C4F  # "PILO"
+
+
+def prepare_job_store(store: SQLAlchemyJobStore) -> None:
+    """Create the job store's table, one starting scheduler at a time.
+
+    APScheduler checks for the table then creates it: schedulers started together on a new
+    database all saw it missing and all but one crashed on the CREATE. Here the check and the
+    CREATE run in one transaction under a lock (SQLite's write lock, taken at BEGIN; a PostgreSQL
+    advisory lock, whose DDL is transactional), so the others find the table made.
+    """
+    with writing(store.engine).begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(select(func.pg_advisory_xact_lock(STORE_LOCK_KEY)))
+        store.jobs_t.create(conn, checkfirst=True)
+
+
 def build_scheduler(database_url: str) -> BlockingScheduler:
+    """The scheduler and its job store, ready to start (several may start at once: each job is
+    stored once, and the runner's guard rows make each run happen once)."""
     store = SQLAlchemyJobStore(engine=make_engine(database_url), tablename="apscheduler_jobs")
+    prepare_job_store(store)
     scheduler = BlockingScheduler(
         jobstores={"default": store}, timezone=TIMEZONE,
         job_defaults={"coalesce": True, "misfire_grace_time": 3600, "max_instances": 1},

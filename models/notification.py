@@ -13,14 +13,16 @@ NOTIFICATION_KINDS = ("reminder", "alert", "review", "freshness")
 
 
 class Notification(Base):
-    """A message for one user; ``email_status``: ``none`` (not wanted), ``pending``, ``sent``,
-    ``outbox`` (no SMTP server: waiting in the outbox) or ``failed``."""
+    """A message for one user; ``email_status``: ``none`` (not wanted), ``pending``, ``sending``
+    (claimed by one delivery at ``email_claimed_at``), ``sent``, ``outbox`` (no SMTP server: waiting
+    in the outbox) or ``failed``."""
 
     __tablename__ = "notifications"
     __table_args__ = (
         CheckConstraint("kind IN ('reminder', 'alert', 'review', 'freshness')", name="kind_known"),
         CheckConstraint(
-            "email_status IN ('none', 'pending', 'sent', 'outbox', 'failed')", name="email_status_known"
+            "email_status IN ('none', 'pending', 'sending', 'sent', 'outbox', 'failed')",
+            name="email_status_known",
         ),
     )
 
@@ -37,6 +39,7 @@ class Notification(Base):
     read_at: Mapped[datetime | None]
     email_status: Mapped[str] = mapped_column(String(8), default="none")
     emailed_at: Mapped[datetime | None]
+    email_claimed_at: Mapped[datetime | None]
 
 
 class NotificationPreference(Base):

@@ -11,10 +11,10 @@ from __future__ import annotations
 import smtplib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select, true
 from sqlalchemy.orm import Session
 
 from models import Notification, NotificationPreference, User
@@ -96,43 +96,99 @@ def unread_count(session: Session, user_id: int) -> int:
         Notification.user_id == user_id, Notification.read_at.is_(None))) or 0)  # fmt: skip
 
 
-def deliver_emails(session: Session, smtp: SmtpSettings | None, *, now: datetime) -> dict[str, int]:
-    """Send the pending e-mails (and those waiting in the outbox), or move them to the outbox when
-    no SMTP server is configured."""
+#: A claim older than this belongs to a delivery whose process died: the mail is given up.
+CLAIM_STALE_AFTER = timedelta(minutes=30)
+
+
+def deliver_emails(
+    session: Session, smtp: SmtpSettings | None, *, now: datetime, organisation_id: int | None = None
+) -> dict[str, int]:
+    """Send the pending e-mails (and those waiting in the outbox) of one organisation (all when
+    ``organisation_id`` is None), or move them to the outbox when no SMTP server is configured.
+
+    Each e-mail leaves once, whatever the number of deliveries running at the same time: it is
+    claimed (``pending``/``outbox`` -> ``sending``, the row locked with ``SKIP LOCKED`` on
+    PostgreSQL, under SQLite's write lock) and committed before it is sent, and its outcome is
+    committed after. The SMTP conversation runs outside any transaction (no SQLite write lock is
+    held while a server answers). A claim left ``sending`` for :data:`CLAIM_STALE_AFTER` (its
+    process was killed, perhaps after the server took the mail) is marked ``failed``, never sent
+    again. Commits: a delivery is a job's whole work.
+    """
     counts = {"sent": 0, "outbox": 0, "failed": 0}
-    waiting = ("pending",) if smtp is None else ("pending", "outbox")
-    pending = session.scalars(
-        select(Notification).where(Notification.email_status.in_(waiting)).order_by(Notification.id)
-    ).all()
-    if not pending:
-        return counts
+    mine = Notification.organisation_id == organisation_id if organisation_id is not None else true()
+    for stale in session.scalars(
+        select(Notification)
+        .where(mine, Notification.email_status == "sending")
+        .where(Notification.email_claimed_at < now - CLAIM_STALE_AFTER)
+        .with_for_update(skip_locked=True)
+    ):
+        stale.email_status = "failed"
+        counts["failed"] += 1
+    session.commit()
     if smtp is None:
-        for note in pending:
+        for note in session.scalars(
+            select(Notification).where(mine, Notification.email_status == "pending").with_for_update()
+        ):
             note.email_status = "outbox"
             counts["outbox"] += 1
-        session.flush()
+        session.commit()
+        return counts
+    waiting = Notification.email_status.in_(("pending", "outbox"))
+    first = session.scalar(select(Notification.id).where(mine, waiting).limit(1))
+    session.commit()
+    if first is None:
         return counts
     with smtplib.SMTP(smtp.host, smtp.port, timeout=20) as server:
         if smtp.starttls:
             server.starttls()
         if smtp.user:
             server.login(smtp.user, smtp.password or "")
-        for note in pending:
-            user = session.get(User, note.user_id)
-            message = EmailMessage()
-            message["From"], message["To"], message["Subject"] = (
-                smtp.sender,
-                user.email if user else "",
-                f"[Pilotis] {note.title}",
-            )
-            message.set_content(mail_body(note, smtp.base_url))
+        while (claimed := _claim_next(session, mine, waiting, smtp, now=now)) is not None:
+            note, message = claimed
             try:
                 server.send_message(message)
+            except smtplib.SMTPServerDisconnected:
+                note.email_status = "failed"  # it may have left: never sent twice
+                session.commit()
+                raise  # the others wait for the next delivery
             except smtplib.SMTPException:
                 note.email_status = "failed"
                 counts["failed"] += 1
             else:
                 note.email_status, note.emailed_at = "sent", now
                 counts["sent"] += 1
-    session.flush()
+            session.commit()
     return counts
+
+
+def _claim_next(
+    session: Session,
+    mine: ColumnElement[bool],
+    waiting: ColumnElement[bool],
+    smtp: SmtpSettings,
+    *,
+    now: datetime,
+) -> tuple[Notification, EmailMessage] | None:
+    """Take the next waiting e-mail for this delivery and commit the claim; the message is
+    written before the commit, so that sending it reads nothing from the database."""
+    note = session.scalars(
+        select(Notification).where(mine, waiting).order_by(Notification.id).limit(1)
+        .with_for_update(skip_locked=True)
+    ).first()  # fmt: skip
+    if note is None:
+        session.commit()
+        return None
+    user = session.get(User, note.user_id)
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = (
+        smtp.sender,
+        user.email if user else "",
+        f"[Pilotis] {note.title}",
+    )
+    # the same id whoever sends it: a mail system that receives it twice can tell
+    domain = smtp.sender.rpartition("@")[2] or "localhost"
+    message["Message-ID"] = f"<notification-{note.id}@{domain}>"
+    message.set_content(mail_body(note, smtp.base_url))
+    note.email_status, note.email_claimed_at = "sending", now
+    session.commit()
+    return note, message
