@@ -44,6 +44,8 @@ LOGINS = {
 }
 SIGNED_IN = frozenset(LOGINS) - {"anonymous"}
 EVERYONE = frozenset(LOGINS)
+#: Internal documents (the cost model, the budget scenarios): neither partners nor service managers.
+INTERNAL_READERS = SIGNED_IN - {"reader", "service_manager"}
 
 
 @dataclass(frozen=True)
@@ -175,11 +177,11 @@ ROUTES: dict[str, Route] = {
     "needs.export": Route("GET", lambda i: "/coherence/export.xlsx", SIGNED_IN),
     "needs.publish": Route("POST", lambda i: "/coherence/publier", frozenset({"admin", "direction"}), 303),
     "needs.import_page": Route("GET", lambda i: "/statistiques/import", frozenset({"admin", "direction"})),
-    "costs.index": Route("GET", lambda i: "/couts", SIGNED_IN),
-    "costs.export": Route("GET", lambda i: "/couts/export.xlsx", SIGNED_IN),
-    "costs.budget_execution": Route("GET", lambda i: "/couts/execution", SIGNED_IN),
-    "costs.model": Route("GET", lambda i: "/couts/modele", SIGNED_IN),
-    "costs.upload": Route("GET", lambda i: "/couts/import", SIGNED_IN),
+    "costs.index": Route("GET", lambda i: "/couts", INTERNAL_READERS),
+    "costs.export": Route("GET", lambda i: "/couts/export.xlsx", INTERNAL_READERS),
+    "costs.budget_execution": Route("GET", lambda i: "/couts/execution", INTERNAL_READERS),
+    "costs.model": Route("GET", lambda i: "/couts/modele", INTERNAL_READERS),
+    "costs.upload": Route("GET", lambda i: "/couts/import", INTERNAL_READERS),
     "report.index": Route("GET", lambda i: "/abs?annee=2027", SIGNED_IN),
     "report.pdf": Route("GET", lambda i: "/abs/rapport.pdf?annee=2027", SIGNED_IN),
     "report.annex": Route("GET", lambda i: "/abs/annexe.xlsx?annee=2027", SIGNED_IN),
@@ -259,7 +261,7 @@ ROUTES: dict[str, Route] = {
     "surveys.adopt": Route(
         "POST",
         lambda i: f"/enquetes/{i['closed_survey']}/ponderations",
-        frozenset({"direction", "elected"}),
+        frozenset({"elected"}),
         303,
         variants=("own", "other_org"),
         body=lambda i: {"besoin": "INCONNU"},
@@ -296,21 +298,39 @@ ROUTES: dict[str, Route] = {
     ),
     "participation.answer": Route("GET", lambda i: f"/participer/{i['token']}", EVERYONE),
     "participation.thanks": Route("GET", lambda i: f"/participer/{i['token']}/merci", EVERYONE),
-    "scenarios.index": Route("GET", lambda i: "/scenarios", SIGNED_IN),
+    # the matrix's scenarios are not shared with the partners; a partner's list shows the shared
+    # ones only (tests/web/test_partner_access.py opens a shared one)
+    "scenarios.index": Route("GET", lambda i: "/scenarios", SIGNED_IN - {"service_manager"}),
     "scenarios.show": Route(
-        "GET", lambda i: f"/scenarios/{i['scenario']}", SIGNED_IN, variants=("own", "other_org")
+        "GET", lambda i: f"/scenarios/{i['scenario']}", INTERNAL_READERS, variants=("own", "other_org")
     ),
     "scenarios.export": Route(
-        "GET", lambda i: f"/scenarios/{i['scenario']}/export.xlsx", SIGNED_IN, variants=("own", "other_org")
+        "GET",
+        lambda i: f"/scenarios/{i['scenario']}/export.xlsx",
+        INTERNAL_READERS,
+        variants=("own", "other_org"),
     ),
     "scenarios.problem_file": Route(
-        "GET", lambda i: f"/scenarios/{i['scenario']}/probleme.json", SIGNED_IN, variants=("own", "other_org")
+        "GET",
+        lambda i: f"/scenarios/{i['scenario']}/probleme.json",
+        INTERNAL_READERS,
+        variants=("own", "other_org"),
     ),
     "scenarios.compare": Route(
-        "GET", lambda i: f"/scenarios/comparer?ids={i['scenario']}&ids={i['scenario2']}", SIGNED_IN
+        "GET", lambda i: f"/scenarios/comparer?ids={i['scenario']}&ids={i['scenario2']}", INTERNAL_READERS
     ),
     "scenarios.compare_export": Route(
-        "GET", lambda i: f"/scenarios/comparer.xlsx?ids={i['scenario']}&ids={i['scenario2']}", SIGNED_IN
+        "GET",
+        lambda i: f"/scenarios/comparer.xlsx?ids={i['scenario']}&ids={i['scenario2']}",
+        INTERNAL_READERS,
+    ),
+    "scenarios.share": Route(
+        "POST",
+        lambda i: f"/scenarios/{i['scenario']}/partage",
+        frozenset({"direction"}),
+        303,
+        variants=("own", "other_org"),
+        body=lambda i: {"partage": "non"},
     ),
     "scenarios.run": Route(
         "POST",
@@ -496,7 +516,7 @@ EXTRA: dict[str, Route] = {
     "needs.need POST": Route(
         "POST",
         lambda i: f"/besoins/{i['need']}",
-        frozenset({"direction", "elected"}),
+        frozenset({"elected"}),
         400,
         variants=("own", "other_org"),
         body=lambda i: {"level": "9"},
