@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Numeric, String, Text, UniqueConstraint, text
+from sqlalchemy import CheckConstraint, ForeignKey, Numeric, String, Text, UniqueConstraint, false, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, IdType, TimestampMixin, VersionedMixin, enum_type
@@ -58,6 +58,9 @@ class Scenario(TimestampMixin, VersionedMixin, Base):
     problem: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=text("'{}'"))
     #: The solution and explanation as JSON (binding constraints, ranging, reasons).
     solution: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=text("'{}'"))
+    #: Shown to the partners (CAF, Département, associations): set by the direction, journaled.
+    #: A scenario is internal until then.
+    shared_with_partners: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     activity_results: Mapped[list[ScenarioActivityResult]] = relationship(cascade="all, delete-orphan")
     need_results: Mapped[list[ScenarioNeedResult]] = relationship(cascade="all, delete-orphan")

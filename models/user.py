@@ -48,6 +48,9 @@ class User(TimestampMixin, VersionedMixin, Base):
     locked_until: Mapped[datetime | None]
     last_login_at: Mapped[datetime | None]
     password_changed_at: Mapped[datetime | None]
+    #: Set while the password is a temporary one (issued by an administrator): it must be changed
+    #: at the next sign-in and no longer opens a session after this time.
+    password_expires_at: Mapped[datetime | None]
 
     services: Mapped[list[Service]] = relationship(secondary=user_services)
 

@@ -15,7 +15,7 @@ from flask_babel import format_date, format_datetime
 
 from models.enums import LABELS_FR, Role
 from services.numbers import format_euros, format_number, format_percent
-from services.policy import Action, can
+from services.policy import Action, can, reads
 
 
 def nombre(value: Number | None, decimals: int = 0) -> str:
@@ -60,7 +60,7 @@ def _template_context() -> dict[str, object]:
         from services.notifications import unread_count
 
         unread = unread_count(read_session(), who.user_id)  # a page shown after a POST: no write lock
-    return {"who": who, "can": can, "Action": Action, "Role": Role, "unread": unread}
+    return {"who": who, "can": can, "reads": reads, "Action": Action, "Role": Role, "unread": unread}
 
 
 def init_app(app: Flask) -> None:

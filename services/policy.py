@@ -7,11 +7,17 @@ Pages, the API, exports and imports all ask it. Rules:
   edits the value chain: services and partners, activities, needs and their coverage links;
 - the direction reads everything and edits objectives, indicators, targets, needs and the offer,
   and validates measurements;
-- a service manager reads and edits only the objectives, indicators and measurements of their
-  own services (and reads the shared diagnostic: territory, statistics, needs);
+- a service manager reads and edits only the objectives, indicators, measurements and review lines
+  of their own services (rows of no service are out of their reach), and reads the shared
+  diagnostic (territory, statistics, needs, coherence, the ABS); the cost model and the budget
+  scenarios are not theirs to read (their services' cost figures reach them as cost indicators);
 - finance reads everything and edits costs and scenarios;
-- an élu·e reads everything and sets the priority of needs;
-- a partner / reader reads and changes nothing;
+- an élu·e reads everything, sets the priority of needs (and applies a consultation's weights to
+  them) and adopts a scenario;
+- a partner / reader reads the shared diagnostic (statistics, needs, coherence, the published
+  ABS figures, the scorecard) and changes nothing; never the internal documents (the budget
+  scenarios, the cost model, the ABS's draft analysis texts), except a scenario the direction has
+  shared with the partners;
 - a server administrator (``is_superadmin``) creates organisations and applies the starter
   catalogue to one being set up; without an organisation of their own they see no organisation's rows;
 - the administrator and the direction apply the starter catalogue to their organisation.
@@ -24,7 +30,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from models import Indicator, Measurement, Objective, Role, Service, Survey, User
+from models import CostLine, Indicator, Measurement, Objective, Role, Scenario, Service, Survey, User
 
 
 class Action(enum.StrEnum):
@@ -43,6 +49,7 @@ class Action(enum.StrEnum):
     VIEW_ANSWERS = "view_answers"  # residents' own words and answer sheets: staff and élus, not partners
     CREATE_ORGANISATION = "create_organisation"  # the server administrator's set-up wizard
     APPLY_CATALOGUE = "apply_catalogue"  # create services, activities, needs, indicators from the catalogue
+    SHARE = "share"  # a budget scenario shared with the partners (or no longer): the direction's
 
 
 #: The organisation id of a server administrator who belongs to none (no row has it).
@@ -60,6 +67,8 @@ class Principal:
     email: str = ""
     full_name: str = ""
     is_superadmin: bool = False
+    #: Signed in with a temporary password: nothing else until it is changed.
+    must_change_password: bool = False
 
     @classmethod
     def of(cls, user: User) -> Principal:
@@ -71,6 +80,7 @@ class Principal:
             email=user.email,
             full_name=user.full_name,
             is_superadmin=user.is_superadmin,
+            must_change_password=user.password_expires_at is not None,
         )
 
 
@@ -103,6 +113,18 @@ EDITORS: dict[str, frozenset[Role]] = {
 }
 
 
+#: Internal documents, beyond the shared diagnostic: what the partners never read (a scenario the
+#: direction shared excepted). The ABS's texts have no published state yet: for a partner each one
+#: is a draft.
+INTERNAL: frozenset[str] = frozenset(
+    {"scenario", "cost_line", "cost_centre", "budget_document", "import_mapping", "report_text"}
+)
+#: The cost model and the scenarios span every service: not a service manager's to read.
+BEYOND_A_SERVICE: frozenset[str] = frozenset(
+    {"scenario", "cost_line", "cost_centre", "budget_document", "import_mapping"}
+)
+
+
 def _kind(obj: Any) -> str:
     name = type(obj).__name__
     return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
@@ -121,7 +143,18 @@ def _in_scope(principal: Principal, obj: Any) -> bool:
     """A service manager's reach: rows of their services (rows of no service are out of it)."""
     if principal.role is not Role.SERVICE_MANAGER or not isinstance(obj, SCOPED_TO_SERVICE):
         return True
-    return service_of(obj) in principal.service_ids
+    service_id = service_of(obj)
+    return service_id is not None and service_id in principal.service_ids
+
+
+def _readable(principal: Principal, obj: Any) -> bool:
+    """May the principal read (or export) this row of their organisation?"""
+    kind = _kind(obj)
+    if principal.role is Role.READER and kind in INTERNAL:
+        return isinstance(obj, Scenario) and bool(obj.shared_with_partners)
+    if principal.role is Role.SERVICE_MANAGER and kind in BEYOND_A_SERVICE:
+        return False
+    return _in_scope(principal, obj)
 
 
 def can(principal: Principal | None, action: Action, obj: Any = None) -> bool:
@@ -137,10 +170,8 @@ def can(principal: Principal | None, action: Action, obj: Any = None) -> bool:
         if organisation_id != principal.organisation_id:
             return False
     role = principal.role
-    if action is Action.VIEW:
-        return obj is None or _in_scope(principal, obj)
-    if action is Action.EXPORT:
-        return obj is None or _in_scope(principal, obj)
+    if action in (Action.VIEW, Action.EXPORT):
+        return obj is None or _readable(principal, obj)
     if action in (Action.MANAGE_USERS, Action.ADMINISTER):
         return role is Role.ADMIN
     if action is Action.ENTER_VALUES:  # indicator values: their service's managers, and the direction
@@ -156,10 +187,12 @@ def can(principal: Principal | None, action: Action, obj: Any = None) -> bool:
         return role is Role.DIRECTION
     if action is Action.APPLY_CATALOGUE:
         return role in (Role.ADMIN, Role.DIRECTION)
-    if action is Action.SET_PRIORITY:
-        return role in (Role.ELECTED, Role.DIRECTION)
+    if action is Action.SET_PRIORITY:  # the README's roles: the élus set the priority of needs
+        return role is Role.ELECTED
     if action is Action.ADOPT:
         return role is Role.ELECTED
+    if action is Action.SHARE:  # a scenario shown to the partners: the direction's decision
+        return role is Role.DIRECTION and (obj is None or isinstance(obj, Scenario))
     if role is Role.READER:
         return False
     if action in (Action.EDIT, Action.CREATE, Action.IMPORT):
@@ -168,6 +201,21 @@ def can(principal: Principal | None, action: Action, obj: Any = None) -> bool:
         editors = EDITORS.get(_kind(obj), frozenset())
         return role in editors and _in_scope(principal, obj)
     return False
+
+
+def reads(principal: Principal | None, area: str) -> bool:
+    """May the principal open an area's pages at all (the navigation shows it)?
+
+    ``costs``: the cost model; ``scenarios``: the list of scenarios, were it only of the shared
+    ones. Anything else: every signed-in person."""
+    if principal is None:
+        return False
+    org = principal.organisation_id
+    if area == "costs":
+        return can(principal, Action.VIEW, CostLine(organisation_id=org))
+    if area == "scenarios":
+        return can(principal, Action.VIEW, Scenario(organisation_id=org, shared_with_partners=True))
+    return True
 
 
 def visible_service_ids(principal: Principal, all_ids: Iterable[int]) -> set[int]:

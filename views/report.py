@@ -13,9 +13,9 @@ from sqlalchemy import select
 from wtforms import HiddenField, IntegerField, TextAreaField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
-from models import PopulationGroup
+from models import PopulationGroup, ReportText
 from models.base import utcnow
-from pilotis.auth import require
+from pilotis.auth import principal, require
 from pilotis.web import db_session
 from services.abs_calendar import AbsCalendar, abs_calendar
 from services.abs_exports import annex_workbook, render_pdf
@@ -31,7 +31,7 @@ from services.abs_report import (
     save_text,
 )
 from services.editing import StaleEdit
-from services.policy import Action
+from services.policy import Action, can
 from views.charts import coverage_bars_svg
 
 bp = Blueprint("report", __name__, url_prefix="/abs")
@@ -139,9 +139,12 @@ def _key() -> tuple[int, str, str | None]:
 
 def _build(organisation_id: int, year: int, kind: str, theme: str | None) -> AbsReport:
     try:
-        return build_report(db_session(), organisation_id, year=year, kind=kind, theme=theme)
+        report = build_report(db_session(), organisation_id, year=year, kind=kind, theme=theme)
     except ReportError:
         abort(404)
+    if not can(principal(), Action.VIEW, ReportText(organisation_id=organisation_id)):
+        report.texts = {}  # the analysis is a draft until published: not the partners' (policy)
+    return report
 
 
 def _calendar() -> AbsCalendar:

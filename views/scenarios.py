@@ -133,6 +133,8 @@ def _launch(scenario: Scenario, user_id: int) -> None:
 @bp.route("", methods=["GET", "POST"])
 def index() -> ResponseReturnValue:
     who = require(Action.VIEW)
+    # the list is for those who may read a scenario, were it one shared with the partners
+    require(Action.VIEW, Scenario(organisation_id=who.organisation_id, shared_with_partners=True))
     session = db_session()
     marker = Scenario(organisation_id=who.organisation_id)
     editable = can(who, Action.CREATE, marker)
@@ -186,7 +188,7 @@ def index() -> ResponseReturnValue:
         render_template(
             "scenarios/index.html",
             cut_help=cut_help,
-            scenarios=scenarios_of(session, who.organisation_id),
+            scenarios=[s for s in scenarios_of(session, who.organisation_id) if can(who, Action.VIEW, s)],
             labels=STATE_LABELS,
             form=form,
             editable=editable,
@@ -221,6 +223,7 @@ def show(scenario_id: int) -> ResponseReturnValue:
         sentences=(scenario.explanation or "").splitlines(),
         can_edit=can(who, Action.EDIT, scenario),
         can_adopt=can(who, Action.ADOPT, scenario),
+        can_share=can(who, Action.SHARE, scenario),
         form=ConfirmForm(),
     )
 
@@ -278,6 +281,23 @@ def adopt_scenario(scenario_id: int) -> ResponseReturnValue:
         flash(f"{exc}.", "error")
     else:
         flash(f"Scénario adopté : {lines} ligne(s) du budget primitif {scenario.year} créées.", "success")
+    return redirect(url_for("scenarios.show", scenario_id=scenario.id), 303)
+
+
+@bp.post("/<int:scenario_id>/partage")
+def share(scenario_id: int) -> ResponseReturnValue:
+    """The direction shows a scenario to the partners, or withdraws it (journaled by the ORM)."""
+    scenario, _ = _act(scenario_id, Action.SHARE)
+    choice = request.form.get("partage", "")
+    if choice not in ("oui", "non"):
+        abort(400)
+    scenario.shared_with_partners = choice == "oui"
+    flash(
+        "Scénario partagé avec les partenaires."
+        if scenario.shared_with_partners
+        else "Scénario retiré des partenaires : il redevient interne.",
+        "success",
+    )
     return redirect(url_for("scenarios.show", scenario_id=scenario.id), 303)
 
 

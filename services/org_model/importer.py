@@ -519,7 +519,7 @@ class _Import:
             if "Priorité" in changes and not can(
                 self.principal, Action.SET_PRIORITY, Need(organisation_id=self.org)
             ):
-                self.error(row, "Priorité", "seuls les élus et la direction fixent la priorité des besoins")
+                self.error(row, "Priorité", "seuls les élus fixent la priorité des besoins")
 
     def _check_publics(self) -> None:
         self._planned(S.PUBLICS, required_new=("Nom",))

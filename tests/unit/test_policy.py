@@ -75,3 +75,74 @@ def test_a_surveys_paper_answers_and_free_text_are_its_services_managers_and_the
         assert not can(MANAGER, Action.EDIT, survey)
         for role in (Role.FINANCE, Role.ELECTED, Role.READER, Role.ADMIN):
             assert not can(who(role), Action.ENTER_VALUES, survey)
+
+
+def test_rows_of_no_service_are_out_of_a_managers_reach():
+    """A manager's scope is their services' rows; a row with no service is not one of them
+    (widening the scope to such rows must fail here)."""
+    from models import Objective
+
+    loose_indicator = Indicator(id=4, organisation_id=ORG, service_id=None)
+    loose_objective = Objective(organisation_id=ORG, service_id=None)
+    for row in (loose_indicator, loose_objective):
+        for action in (Action.VIEW, Action.EXPORT, Action.EDIT, Action.ENTER_VALUES):
+            assert not can(MANAGER, action, row), (row, action)
+        assert can(who(Role.DIRECTION), Action.VIEW, row)
+    assert can(MANAGER, Action.VIEW, Objective(organisation_id=ORG, service_id=OWN_SERVICE))
+
+
+def test_partners_read_the_shared_diagnostic_not_the_internal_documents():
+    from models import BudgetDocument, CostCentre, ImportMapping, ReportText, Scenario, TerritoryStatistic
+
+    partner = who(Role.READER)
+    for row in (Need(organisation_id=ORG), TerritoryStatistic(organisation_id=ORG), own_indicator):
+        assert can(partner, Action.VIEW, row) and can(partner, Action.EXPORT, row)
+    internal = (
+        Scenario(organisation_id=ORG, shared_with_partners=False),
+        CostLine(organisation_id=ORG),
+        CostCentre(organisation_id=ORG),
+        BudgetDocument(organisation_id=ORG),
+        ImportMapping(organisation_id=ORG),
+        ReportText(organisation_id=ORG),
+    )
+    for row in internal:
+        assert not can(partner, Action.VIEW, row), row
+        assert not can(partner, Action.EXPORT, row), row
+        for role in (Role.DIRECTION, Role.FINANCE, Role.ELECTED, Role.ADMIN):
+            assert can(who(role), Action.VIEW, row), (role, row)
+    shared = Scenario(organisation_id=ORG, shared_with_partners=True)
+    assert can(partner, Action.VIEW, shared) and can(partner, Action.EXPORT, shared)
+    assert not can(partner, Action.EDIT, shared)
+    assert not can(partner, Action.VIEW, Scenario(organisation_id=OTHER_ORG, shared_with_partners=True))
+
+
+def test_only_the_direction_shares_a_scenario_with_the_partners():
+    from models import Scenario
+
+    scenario = Scenario(organisation_id=ORG)
+    assert {
+        r for r in Role if can(MANAGER if r is Role.SERVICE_MANAGER else who(r), Action.SHARE, scenario)
+    } == {Role.DIRECTION}
+    assert not can(who(Role.DIRECTION), Action.SHARE, Need(organisation_id=ORG))
+    assert not can(who(Role.DIRECTION), Action.SHARE, Scenario(organisation_id=OTHER_ORG))
+
+
+def test_a_manager_reads_neither_the_cost_model_nor_the_scenarios():
+    from models import BudgetDocument, CostCentre, Scenario
+
+    for row in (
+        Scenario(organisation_id=ORG, shared_with_partners=True),
+        CostLine(organisation_id=ORG),
+        CostCentre(organisation_id=ORG),
+        BudgetDocument(organisation_id=ORG),
+    ):
+        assert not can(MANAGER, Action.VIEW, row) and not can(MANAGER, Action.EXPORT, row), row
+        assert can(who(Role.FINANCE), Action.VIEW, row)
+
+
+def test_the_elus_set_the_priority_of_needs_not_the_direction():
+    need = Need(organisation_id=ORG)
+    assert {
+        r for r in Role if can(MANAGER if r is Role.SERVICE_MANAGER else who(r), Action.SET_PRIORITY, need)
+    } == {Role.ELECTED}
+    assert {r for r in Role if can(who(r), Action.SET_PRIORITY)} == {Role.ELECTED}

@@ -125,7 +125,7 @@ def seniors_drivers(engine, demo):
 # --- reading ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("login", ["finances", "elu", "partenaire"])
+@pytest.mark.parametrize("login", ["finances", "elu", "direction"])
 def test_the_costs_page_shows_full_costs_and_their_flows(login_as, engine, demo, login):
     response = login_as(login).get("/couts")
     assert response.status_code == 200

@@ -1115,19 +1115,21 @@ def test_an_elected_member_adopts_one_proposed_weight(login_as, engine, demo, ne
     assert decided == 1  # the decision is in the journal, with who took it
 
 
-def test_only_the_elected_members_and_the_direction_adopt_weights(login_as, engine, demo, needs_kept):
+def test_only_the_elected_members_adopt_weights(login_as, engine, demo, needs_kept):
+    """The élus set the priority of needs (README's roles), so they alone apply a consultation's."""
     consultation = survey_named(engine, demo, CONSULTATION)
     url = f"/enquetes/{consultation.id}/resultats"
     finance = login_as("finances")
     page = text(finance.get(url))
     assert "Poids des élus" in page and "Poids proposé" in page
     assert 'name="besoin"' not in page and "Ces poids sont une proposition" in page
-    for login in ("finances", "partenaire", "responsable.seniors"):
+    for login in ("finances", "partenaire", "responsable.seniors", "direction"):
         client = login_as(login)
         assert (
             post(client, f"/enquetes/{consultation.id}/ponderations", url, besoin="PA80").status_code == 403
         )
-    direction = login_as("direction")
+    assert 'name="besoin"' not in login_as("direction").get(url).get_data(as_text=True)
+    direction = login_as("elu")  # the one who may: the refusals below are about the form
     assert 'name="besoin"' in direction.get(url).get_data(as_text=True)
     unknown = post(direction, f"/enquetes/{consultation.id}/ponderations", url, besoin="INCONNU")
     assert follow(direction, unknown) == [
