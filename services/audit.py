@@ -256,6 +256,7 @@ TABLE_LABELS = {
     "activity_deliveries": "Territoire desservi",
     "need_observations": "Preuve qualitative d'un besoin",
     "objectives": "Objectif",
+    "objective_links": "Lien entre objectifs",
     "indicators": "Indicateur",
     "targets": "Cible",
     "periods": "Période",
