@@ -37,7 +37,7 @@ from services.coherence import COVERAGE_SOURCE
 from services.exports import STATUS_FILLS, set_cell
 from services.notifications import notify
 from services.numbers import format_number, format_percent
-from services.policy import Principal
+from services.policy import Action, Principal, can
 from services.scorecard import build_scorecard, scorecard_json
 
 KIND_FREQUENCY = {"month": "monthly", "quarter": "quarterly", "year": "yearly"}
@@ -233,10 +233,47 @@ def send_freshness(session: Session, organisation: Organisation, *, now: datetim
     return findings
 
 
+# -- what a reader may see of a review ----------------------------------------------------------
+def snapshot_for(session: Session, principal: Principal, snapshot: dict[str, Any]) -> dict[str, Any]:
+    """The frozen scorecard as ``principal`` may read it: the lines of the indicators the policy lets
+    them see (a service manager: their services' indicators, as on the live scorecard), objectives
+    left without a visible line dropped. The snapshot itself never changes."""
+    ids = {line["indicator_id"] for _, line in _all_lines(snapshot)}
+    ids |= {line["indicator_id"] for line in snapshot.get("not_validated", [])}
+    indicators = session.scalars(select(Indicator).where(Indicator.id.in_(ids))).all() if ids else []
+    visible = {i.id for i in indicators if can(principal, Action.VIEW, i)}
+    if visible == ids:
+        return snapshot
+
+    def block(b: dict[str, Any]) -> dict[str, Any] | None:
+        lines = [line for line in b["indicators"] if line["indicator_id"] in visible]
+        children = [c for c in (block(child) for child in b["children"]) if c is not None]
+        return {**b, "indicators": lines, "children": children} if lines or children else None
+
+    perspectives = []
+    for perspective in snapshot.get("perspectives", []):
+        blocks = [c for c in (block(b) for b in perspective["objectives"]) if c is not None]
+        loose = [
+            x for x in perspective.get("indicators_without_objective", []) if x["indicator_id"] in visible
+        ]
+        perspectives.append({**perspective, "objectives": blocks, "indicators_without_objective": loose})
+    return {
+        **snapshot,
+        "perspectives": perspectives,
+        "not_validated": [x for x in snapshot.get("not_validated", []) if x["indicator_id"] in visible],
+    }
+
+
+def _all_lines(snapshot: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [pair for perspective in snapshot.get("perspectives", []) for pair in _walk(perspective)]
+
+
 # -- review pack ------------------------------------------------------------------------------
-def review_pack(review: Review, organisation_name: str) -> bytes:
-    """The period's review pack: the frozen scorecard as a workbook (from the snapshot, not live data)."""
-    snapshot = review.snapshot
+def review_pack(review: Review, organisation_name: str, snapshot: dict[str, Any] | None = None) -> bytes:
+    """The period's review pack: the frozen scorecard as a workbook (from the snapshot, not live data).
+
+    ``snapshot``: what the reader may see of it (:func:`snapshot_for`); the whole review by default."""
+    snapshot = review.snapshot if snapshot is None else snapshot
     book = Workbook()
     sheet = book.active
     if sheet is None:  # pragma: no cover

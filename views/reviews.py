@@ -19,7 +19,8 @@ from pilotis.auth import require
 from pilotis.web import db_session, engine, release_session
 from services.notifications import KIND_LABELS, preferences, set_preferences
 from services.policy import Action, can
-from services.reviews import review_pack
+from services.reviews import review_pack, snapshot_for
+from views.auth import safe_next
 from views.forms import ConfirmForm
 from views.lookup import get_or_404
 
@@ -64,8 +65,9 @@ def review(review_id: int) -> ResponseReturnValue:
         .where(Review.organisation_id == item.organisation_id, Period.end_date < period.end_date, Period.kind == period.kind)
         .order_by(Period.end_date.desc()).limit(1)
     ).scalar_one_or_none()  # fmt: skip
-    now_lines = _lines(item.snapshot)
-    before = _lines(previous.snapshot) if previous else {}
+    snapshot = snapshot_for(db_session(), who, item.snapshot)  # a manager: their services' lines
+    now_lines = _lines(snapshot)
+    before = _lines(snapshot_for(db_session(), who, previous.snapshot)) if previous else {}
     actions = (
         db_session()
         .scalars(select(ReviewAction).where(ReviewAction.review_id == item.id).order_by(ReviewAction.id))
@@ -89,7 +91,7 @@ def review(review_id: int) -> ResponseReturnValue:
         .all()
     )
     return render_template(
-        "reviews/review.html", review=item, period=period, previous=previous, now_lines=now_lines, before=before,
+        "reviews/review.html", review=item, snapshot=snapshot, period=period, previous=previous, now_lines=now_lines, before=before,
         actions=actions, follow_up=follow_up, users={u.id: u for u in users}, objectives={o.id: o for o in objectives},
         editable=can(who, Action.EDIT, item), form=ConfirmForm(), statuses=ACTION_STATUS,
     )  # fmt: skip
@@ -134,18 +136,19 @@ def update_action(action_id: int) -> ResponseReturnValue:
         abort(400)
     action.status = status
     flash(f"Action {ACTION_STATUS[status]}.", "success")
-    return redirect(request.form.get("back") or url_for("reviews.index"), 303)
+    return redirect(safe_next(request.form.get("back") or url_for("reviews.index")), 303)  # no other site
 
 
 @bp.get("/revues/<int:review_id>/dossier.xlsx")
 def pack(review_id: int) -> ResponseReturnValue:
     item = get_or_404(Review, review_id)
-    require(Action.EXPORT, item)
+    who = require(Action.EXPORT, item)
     organisation = db_session().get(Organisation, item.organisation_id)
+    snapshot = snapshot_for(db_session(), who, item.snapshot)
     content = (
-        Path(item.pack_path).read_bytes()
-        if item.pack_path and Path(item.pack_path).exists()
-        else review_pack(item, organisation.name if organisation else "")
+        Path(item.pack_path).read_bytes()  # the stored pack is the whole review
+        if snapshot is item.snapshot and item.pack_path and Path(item.pack_path).exists()
+        else review_pack(item, organisation.name if organisation else "", snapshot)
     )
     period = db_session().get(Period, item.period_id)
     return Response(content, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

@@ -130,11 +130,16 @@ def _launch(scenario: Scenario, user_id: int) -> None:
     after_commit(submit)
 
 
+def _reader(action: Action) -> Any:
+    """The principal if they may read a scenario, were it one shared with the partners (the list
+    and the comparisons: not a service manager's)."""
+    who = require(action)
+    return require(action, Scenario(organisation_id=who.organisation_id, shared_with_partners=True))
+
+
 @bp.route("", methods=["GET", "POST"])
 def index() -> ResponseReturnValue:
-    who = require(Action.VIEW)
-    # the list is for those who may read a scenario, were it one shared with the partners
-    require(Action.VIEW, Scenario(organisation_id=who.organisation_id, shared_with_partners=True))
+    who = _reader(Action.VIEW)
     session = db_session()
     marker = Scenario(organisation_id=who.organisation_id)
     editable = can(who, Action.CREATE, marker)
@@ -348,7 +353,7 @@ def _compared(who: Any) -> list[Scenario]:
 
 @bp.get("/comparer")
 def compare() -> ResponseReturnValue:
-    who = require(Action.VIEW)
+    who = _reader(Action.VIEW)
     chosen = _compared(who)
     if len(chosen) < 2:
         return redirect(url_for("scenarios.index"), 303)
@@ -366,7 +371,7 @@ def compare() -> ResponseReturnValue:
 
 @bp.get("/comparer.xlsx")
 def compare_export() -> ResponseReturnValue:
-    who = require(Action.EXPORT)
+    who = _reader(Action.EXPORT)
     chosen = _compared(who)
     if len(chosen) < 2:
         abort(400)
