@@ -54,11 +54,15 @@ def cents(value: float | Decimal) -> Decimal:
 def adopted(session, organisation_id: int, year: int, name: str) -> Scenario:
     """A -5 % scenario of the demo for ``year``, computed, proposed and adopted; an annex budget
     (an EHPAD's BP in M22) of the same year imported first."""
-    save_mapping(session, organisation_id, {
-        "name": "EHPAD",
-        "columns": {"nature_code": "Compte", "planned_amount": "Budget", "function_code": "Fonction"},
-        "defaults": {"document_type": "BP", "year": str(year), "nomenclature": "M22"},
-    })  # fmt: skip
+    save_mapping(
+        session,
+        organisation_id,
+        {
+            "name": "EHPAD",
+            "columns": {"nature_code": "Compte", "planned_amount": "Budget", "function_code": "Fonction"},
+            "defaults": {"document_type": "BP", "year": str(year), "nomenclature": "M22"},
+        },
+    )
     import_budget(session, organisation_id, ANNEX, f"ehpad_bp_{year}.csv", mapping_name="EHPAD", now=NOW)
     scenario = create_scenario(
         session, organisation_id, ScenarioInput(name=name, year=year, cut=-0.05), user_id=None
@@ -88,8 +92,10 @@ def test_the_adopted_budget_is_the_scenario_to_the_cent(db_session, demo):
     scenario = adopted(db_session, org, YEAR, "À adopter au centime")
     # the envelope: the voted budget of the current year (2026: BP + BS + DM) less 5 %, not the accounts
     assert scenario.parameters["baseline"] == {
-        "year": 2026, "amount": float(voted_2026), "label": "budget voté 2026 (BP + BS + DM)"
-    }  # fmt: skip
+        "year": 2026,
+        "amount": float(voted_2026),
+        "label": "budget voté 2026 (BP + BS + DM)",
+    }
     assert cents(scenario.envelope) == cents(float(voted_2026) * 0.95)
 
     run = execution(db_session, org, YEAR)
@@ -109,8 +115,9 @@ def test_the_adopted_budget_is_the_scenario_to_the_cent(db_session, demo):
     by_line = {str(k): cents(v) for k, v in run.by_service["budget"].items()}
     administration = by_line["Direction et administration générale"]
     assert administration > Decimal("900000")
-    operational = sum(v for k, v in by_line.items() if k not in ("Direction et administration générale",
-                                                                   "Non affecté"))  # fmt: skip
+    operational = sum(
+        v for k, v in by_line.items() if k not in ("Direction et administration générale", "Non affecté")
+    )
     assert operational + administration == sum(wanted.values())
     # no service moves by more than its band against the scenario's today (the old adoption gave seniors +40 %)
     today = {row["name"]: row["current"] for row in service_results(db_session, scenario)}
@@ -122,8 +129,9 @@ def test_the_adopted_budget_is_the_scenario_to_the_cent(db_session, demo):
         select(BudgetDocument).where(BudgetDocument.organisation_id == org, BudgetDocument.year == YEAR)
     ).all()
     assert sorted((d.document_type, d.budget_kind, d.source_format) for d in annex) == [
-        ("BP", "annexe", "EHPAD"), ("BP", "principal", "scenario")
-    ]  # fmt: skip
+        ("BP", "annexe", "EHPAD"),
+        ("BP", "principal", "scenario"),
+    ]
     ehpad = next(d for d in annex if d.budget_kind == "annexe")
     assert db_session.scalar(select(func.count()).where(CostLine.document_id == ehpad.id)) == 3
 
@@ -223,10 +231,13 @@ def test_an_adoption_is_the_budget_writer_s_kind_of_document(db_session, demo):
     year = 2026  # the demo's BP 2026 holds revenues (contributions of users, grants)
     revenues = db_session.scalar(
         select(func.sum(CostLine.amount)).where(
-            CostLine.organisation_id == org, CostLine.year == year, CostLine.document_type == "BP",
-            CostLine.kind == CostKind.BUDGET, CostLine.flow == "recette",
+            CostLine.organisation_id == org,
+            CostLine.year == year,
+            CostLine.document_type == "BP",
+            CostLine.kind == CostKind.BUDGET,
+            CostLine.flow == "recette",
         )
-    )  # fmt: skip
+    )
     assert revenues and revenues > 0
     scenario = create_scenario(
         db_session, org, ScenarioInput(name="Pour l'année en cours", year=year, cut=-0.02), user_id=None
@@ -236,10 +247,13 @@ def test_an_adoption_is_the_budget_writer_s_kind_of_document(db_session, demo):
     adopt(db_session, scenario, user_id=None, now=NOW)
     kept = db_session.scalar(
         select(func.sum(CostLine.amount)).where(
-            CostLine.organisation_id == org, CostLine.year == year, CostLine.document_type == "BP",
-            CostLine.kind == CostKind.BUDGET, CostLine.flow == "recette",
+            CostLine.organisation_id == org,
+            CostLine.year == year,
+            CostLine.document_type == "BP",
+            CostLine.kind == CostKind.BUDGET,
+            CostLine.flow == "recette",
         )
-    )  # fmt: skip
+    )
     assert kept == revenues
     expenses = db_session.scalar(
         select(func.sum(CostLine.amount)).where(
