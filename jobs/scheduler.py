@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from jobs.registry import DEFAULT_CLOSE_GRACE, JOBS, Context
 from jobs.runner import tick
 from pilotis.database import make_engine, writing
-from pilotis.settings import Settings
+from pilotis.settings import Settings, public_url_from_env
 from services.notifications import SmtpSettings
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ def smtp_from_env() -> SmtpSettings | None:
         host=host, port=int(os.environ.get("PILOTIS_SMTP_PORT", "587")), user=os.environ.get("PILOTIS_SMTP_USER"),
         password=os.environ.get("PILOTIS_SMTP_PASSWORD"), sender=os.environ.get("PILOTIS_SMTP_SENDER", "pilotis@localhost"),
         starttls=os.environ.get("PILOTIS_SMTP_STARTTLS", "1") != "0",
-        base_url=os.environ.get("PILOTIS_BASE_URL") or None,
+        base_url=public_url_from_env(),
     )  # fmt: skip
 
 

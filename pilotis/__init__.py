@@ -41,7 +41,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         PILOTIS_SETTINGS=settings,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=settings.is_production,
+        SESSION_COOKIE_SECURE=settings.cookie_secure,
         PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
         BABEL_DEFAULT_LOCALE="fr",
         BABEL_DEFAULT_TIMEZONE="Europe/Paris",
@@ -58,6 +58,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
                 raise PilotisError(f"{key} vaut « {raw} » : un nombre est attendu.") from None
     app.config.update({k: v for k, v in overrides.items() if k.isupper()})
 
+    if settings.trusted_proxies:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        # the client's address (sign-in limits) and scheme (Secure cookies, HSTS, links) as the
+        # proxies saw them; the Host header is the proxy's to pass on (or PILOTIS_PUBLIC_URL)
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)  # type: ignore[method-assign]
     from pilotis import auth, formatting, web
 
     web.init_app(app, settings.database_url)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any, cast
 
-from flask import Flask, abort, g, jsonify, redirect, request, session, url_for
+from flask import Flask, abort, current_app, g, jsonify, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import Babel
 from flask_login import AnonymousUserMixin, LoginManager, UserMixin, current_user
@@ -40,6 +40,8 @@ PUBLIC_ENDPOINTS = frozenset(
     }
 )
 LANGUAGES = ("fr", "en")
+#: Strict-Transport-Security in production: one year.
+HSTS_SECONDS = 365 * 24 * 3600
 
 
 class SignedIn(UserMixin):
@@ -124,7 +126,21 @@ def _security_headers(response: Any) -> Any:
     response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
     if current_user and current_user.is_authenticated:
         response.headers.setdefault("Cache-Control", "no-store")
+    settings = current_app.config["PILOTIS_SETTINGS"]
+    if settings.is_production and (request.is_secure or (settings.public_url or "").startswith("https:")):
+        # a browser that once reached Pilotis over HTTPS never again sends a cookie over HTTP
+        response.headers.setdefault("Strict-Transport-Security", f"max-age={HSTS_SECONDS}")
     return response
+
+
+def _cookie_refused_over_http() -> bool:
+    """A form sent over plain HTTP without the session cookie while cookies are Secure: the
+    browser refused to keep the cookie (it keeps Secure cookies for HTTPS only)."""
+    return (
+        current_app.config.get("SESSION_COOKIE_SECURE", False)
+        and not request.is_secure
+        and current_app.config.get("SESSION_COOKIE_NAME", "session") not in request.cookies
+    )
 
 
 def select_locale() -> str:
@@ -139,7 +155,7 @@ def init_app(app: Flask) -> None:
     app.config.update(
         REMEMBER_COOKIE_DURATION=timedelta(days=14),
         REMEMBER_COOKIE_HTTPONLY=True,
-        REMEMBER_COOKIE_SECURE=production,
+        REMEMBER_COOKIE_SECURE=app.config["PILOTIS_SETTINGS"].cookie_secure,
         REMEMBER_COOKIE_SAMESITE="Lax",
         WTF_CSRF_TIME_LIMIT=None,  # bound to the session: long data entry must not fail
         WTF_CSRF_SSL_STRICT=production,
@@ -158,6 +174,20 @@ def init_app(app: Flask) -> None:
     def _csrf_error(exc: CSRFError) -> ResponseReturnValue:
         from views.errors import render_error
 
+        if _cookie_refused_over_http():
+            current_app.logger.warning(
+                "formulaire reçu en HTTP sans cookie de session : servez Pilotis en HTTPS "
+                "(PILOTIS_TRUSTED_PROXIES derrière un proxy) ou posez PILOTIS_COOKIE_SECURE=0 pour un essai"
+            )
+            return render_error(
+                400,
+                "Cookies refusés : Pilotis est ouvert en HTTP",
+                "Ce formulaire est arrivé sans le cookie de session : les cookies de Pilotis sont « Secure », "
+                "et le navigateur ne les garde que pour une adresse en https://. Ouvrez Pilotis par son "
+                "adresse en https://. Pour l'administrateur du serveur : derrière un proxy inverse qui "
+                "termine le HTTPS, indiquez-le par PILOTIS_TRUSTED_PROXIES=1 ; pour un essai en HTTP "
+                "seulement, démarrez Pilotis avec PILOTIS_COOKIE_SECURE=0.",
+            )
         return render_error(
             400,
             "Formulaire expiré ou invalide",

@@ -7,6 +7,9 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
+
+from pilotis.errors import PilotisError
 
 #: The project's root (the folder holding ``migrations/``, ``templates/`` and ``static/``).
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -24,12 +27,21 @@ class Settings:
     ``<instance>/secret_key`` on first run and reused afterwards.
     ``PILOTIS_INSTANCE_PATH``: where the SQLite file, the secret key and uploads live.
     ``PILOTIS_ENV``: ``production`` (default: secure cookies) or ``development``.
+    ``PILOTIS_COOKIE_SECURE``: ``1`` or ``0``, whether the cookies are sent over HTTPS only;
+    ``1`` in production by default (``0`` only to try Pilotis over plain HTTP).
+    ``PILOTIS_TRUSTED_PROXIES``: how many reverse proxies stand in front of Pilotis (their
+    ``X-Forwarded-For`` and ``X-Forwarded-Proto`` are believed); 0 by default.
+    ``PILOTIS_PUBLIC_URL``: the address people open Pilotis at, for links in e-mails and the
+    public survey link (formerly ``PILOTIS_BASE_URL``, still read).
     """
 
     database_url: str
     secret_key: str
     instance_path: Path
     env: str
+    cookie_secure: bool = True
+    trusted_proxies: int = 0
+    public_url: str | None = None
 
     @property
     def is_production(self) -> bool:
@@ -56,12 +68,62 @@ class Settings:
             raise ValueError(
                 f"PILOTIS_ENV vaut « {run_env} » : valeurs possibles « production » ou « development »."
             )
+        secure = over.get("COOKIE_SECURE", env.get("PILOTIS_COOKIE_SECURE"))
         return cls(
             database_url=database_url,
             secret_key=secret_key,
             instance_path=instance_path,
             env=run_env,
+            cookie_secure=run_env == "production"
+            if secure in (None, "")
+            else _flag("PILOTIS_COOKIE_SECURE", secure),
+            trusted_proxies=_proxy_count(over.get("TRUSTED_PROXIES", env.get("PILOTIS_TRUSTED_PROXIES"))),
+            public_url=public_url_from_env({"PILOTIS_PUBLIC_URL": str(over["PUBLIC_URL"])})
+            if over.get("PUBLIC_URL")
+            else public_url_from_env(env),
         )
+
+
+#: At most this many proxies in a chain (a typo such as 10 would believe forged addresses).
+MAX_TRUSTED_PROXIES = 5
+
+
+def _flag(name: str, value: object) -> bool:
+    text = str(value).strip().lower()
+    if text in ("1", "true", "oui", "yes"):
+        return True
+    if text in ("0", "false", "non", "no"):
+        return False
+    raise PilotisError(f"{name} vaut « {value} » : « 1 » ou « 0 » attendu.")
+
+
+def _proxy_count(value: object) -> int:
+    if value in (None, ""):
+        return 0
+    text = str(value).strip()
+    if not text.isdigit() or int(text) > MAX_TRUSTED_PROXIES:
+        raise PilotisError(
+            f"PILOTIS_TRUSTED_PROXIES vaut « {value} » : le nombre de proxys inverses devant Pilotis "
+            f"est attendu (0 sans proxy, 1 derrière un nginx ou un Apache, au plus {MAX_TRUSTED_PROXIES})."
+        )
+    return int(text)
+
+
+def public_url_from_env(environ: Mapping[str, str] | None = None) -> str | None:
+    """``PILOTIS_PUBLIC_URL`` (or its former name ``PILOTIS_BASE_URL``), checked, without a final
+    ``/``; None when unset."""
+    env = os.environ if environ is None else environ
+    name = "PILOTIS_PUBLIC_URL" if env.get("PILOTIS_PUBLIC_URL") else "PILOTIS_BASE_URL"
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise PilotisError(
+            f"{name} vaut « {raw} » : l'adresse publique de Pilotis est attendue, "
+            "comme « https://pilotis.exemple.fr » (http ou https, sans « ? » ni « # »)."
+        )
+    return raw.rstrip("/")
 
 
 def resolve_database_url(environ: Mapping[str, str] | None = None, instance_path: Path | None = None) -> str:

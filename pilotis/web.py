@@ -13,8 +13,9 @@ before the first use of :func:`db_session`, so that a slow request never makes t
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, current_app, g, request, url_for
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -57,6 +58,15 @@ def read_session() -> Session:
         factory: sessionmaker[Session] = current_app.extensions["pilotis.read_sessions"]
         g.read_session = factory()
     return g.read_session  # type: ignore[no-any-return]
+
+
+def public_url(endpoint: str, **values: Any) -> str:
+    """The address of a page for someone outside this request (a public survey link, a mail):
+    ``PILOTIS_PUBLIC_URL`` followed by the page's path, or the address this request came by."""
+    base = current_app.config["PILOTIS_SETTINGS"].public_url
+    if base:
+        return f"{base}{url_for(endpoint, **values)}"
+    return url_for(endpoint, _external=True, **values)
 
 
 def keep_changes() -> None:

@@ -3,7 +3,7 @@
 Without an SMTP server, e-mails wait in the outbox (``email_status = 'outbox'``), visible to the
 administrator, and leave it at the first delivery once a server is configured. Each user chooses,
 per kind, in-app and e-mail delivery. A mail ends with the address of the page it speaks of
-(``PILOTIS_BASE_URL`` + the notification's link) when the base address is configured.
+(``PILOTIS_PUBLIC_URL`` + the notification's link) when the base address is configured.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ from models import (
 )
 from models.base import utcnow
 from pilotis.auth import require
-from pilotis.web import db_session
+from pilotis.web import db_session, public_url
 from scorecard.surveys import CONSULTATION_RULE
 from services.editing import last_change
 from services.exports import workbook_bytes
@@ -389,7 +389,7 @@ def show(survey_id: int) -> ResponseReturnValue:
             responses=response_count(db_session(), survey.id),
             issued=issued,
             used=used,
-            public_url=url_for("participation.answer", token=survey.token, _external=True),
+            public_url=public_url("participation.answer", token=survey.token),
             kinds=KIND_LABELS,
             states=STATE_LABELS,
             access=ACCESS_LABELS,
@@ -548,7 +548,7 @@ def codes(survey_id: int) -> ResponseReturnValue:
     except SurveyError as exc:
         flash(f"Codes non créés : {exc}.", "error")
         return redirect(url_for("surveys.show", survey_id=survey.id), 303)
-    link = url_for("participation.answer", token=survey.token, _external=True)
+    link = public_url("participation.answer", token=survey.token)
     content = workbook_bytes(
         "Codes d'invitation",
         ["Code", "Lien"],  # no link with the code in it: it would reach access logs

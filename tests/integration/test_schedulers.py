@@ -201,7 +201,7 @@ def test_three_schedulers_start_together_and_one_killed_sends_no_mail_twice(
         for child in children:
             assert child.stdout is not None
             line = child.stdout.readline().strip()
-            assert line == "started", f"a scheduler did not start: {line!r} {child.stderr.read()[-2000:]}"  # type: ignore[union-attr]
+            assert line == "started", f"a scheduler did not start: {line!r} {child.stderr.read()[-2000:]}"
         tell_all()  # deliver
         victim = children[0]
         deadline = time.monotonic() + 15
