@@ -54,6 +54,7 @@ from scorecard.formula import FormulaError, parse_formula
 from services import statistics_catalog as catalog
 from services.editing import StaleEdit, last_change
 from services.needs import resize_needs, set_priority
+from services.numbers import format_number
 from services.org_model import sheets as S
 from services.org_model.state import Current, Key, Lookups, current_state, load_lookups
 from services.policy import Action, Principal, can
@@ -627,7 +628,8 @@ class _Import:
         for activity, rows in touched.items():
             shares = final[activity]
             total = sum(shares.values())
-            if shares and abs(total - 1) > SHARE_TOLERANCE:
+            # at most 100 %: less leaves the rest undelivered, as the coverage model and the page allow
+            if shares and total > 1 + SHARE_TOLERANCE:
                 outside = [t for t in shares if (activity, t) not in {r.key for r in rows}]
                 also = (
                     f" (dont {', '.join(outside)}, absent(s) du classeur mais enregistré(s))"
@@ -635,12 +637,12 @@ class _Import:
                     else ""
                 )
                 lines = ("lignes " if len(rows) > 1 else "ligne ") + ", ".join(str(r.number) for r in rows)
-                percent = f"{total * 100:.2f}".replace(".", ",")
+                percent = format_number(total * 100, 2)
                 self.error(
                     rows[0],
                     "Part (%)",
-                    f"les parts de l'activité « {activity} » font {percent} % "
-                    f"au lieu de 100 % ({lines}){also}",
+                    f"les parts de l'activité « {activity} » font {percent} %, plus que 100 % "
+                    f"({lines}){also}",
                 )
 
     def _check_needs(self) -> None:

@@ -99,3 +99,29 @@ def test_cli_round_trip(runner: Any, demo: Any, tmp_path: Any) -> None:
     result = runner.invoke(args=["model", "import", "--organisation", demo.slug, str(path)])
     assert result.exit_code == 0, result.output
     assert "Aucun changement" in result.output
+
+
+def test_an_activity_delivered_partly_round_trips_and_more_than_all_is_refused(
+    db_session: Session, demo: Any
+) -> None:
+    """The page allows an activity delivered at 85 % in one quarter (the rest undelivered): its own
+    exported workbook must import back unchanged; 120 % is refused where it is."""
+    org = db_session.get(Organisation, demo.organisation_id)
+    assert org is not None
+    content = model_workbook(db_session, org, now=utcnow())
+    book = openpyxl.load_workbook(io.BytesIO(content))
+    sheet = book["Territoires desservis"]
+    headers = [c.value for c in sheet[1]]
+    share = headers.index("Part (%)")
+    grocery = [row for row in sheet.iter_rows(min_row=2) if row[0].value == "A_EPICERIE"]
+    assert len(grocery) == 2
+    grocery[0][share].value = 35  # 35 % + the other quarter's 52 %: under 100 %
+    out = io.BytesIO()
+    book.save(out)
+    partly = import_model(db_session, _direction(org), out.getvalue(), now=utcnow())
+    assert not partly.errors, partly.errors
+    grocery[0][share].value = 95  # now over 100 %
+    out = io.BytesIO()
+    book.save(out)
+    refused = import_model(db_session, _direction(org), out.getvalue(), now=utcnow())
+    assert any("plus que 100 %" in str(e) for e in refused.errors), refused.errors
