@@ -30,11 +30,12 @@ from optimizer.problem import (
     problem_to_tables,
     with_computed_coverage,
 )
-from optimizer.solve import STATUS_FR, Solution, SolverName, Status, solve
+from optimizer.solve import STATUS_FR, STATUS_SHORT_FR, Solution, SolverName, Status, solve
 
 __all__ = [
     "PROBLEM_SCHEMA",
     "STATUS_FR",
+    "STATUS_SHORT_FR",
     "TABLE_COLUMNS",
     "ActivitySpec",
     "BindingConstraint",

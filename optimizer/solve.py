@@ -61,6 +61,15 @@ STATUS_FR: dict[str, str] = {
     "error": "erreur du solveur",
 }
 
+#: The status in a few words, for a scenario's list and its stored status (64 characters at most).
+STATUS_SHORT_FR: dict[str, str] = {
+    "optimal": "solution optimale",
+    "time_limit_feasible": "meilleure solution trouvée (limite de temps)",
+    "infeasible": "scénario infaisable",
+    "time_limit_no_solution": "aucune solution dans la limite de temps",
+    "error": "erreur du solveur",
+}
+
 #: Duals and reduced costs smaller than this are treated as 0 (solver noise).
 DUAL_TOL = 1e-9
 #: Values within this of a bound are at the bound.

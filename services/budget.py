@@ -47,6 +47,7 @@ from services.budget_files import (
 )
 from services.costing import CostModelError, compute, load_model, publish_cost_indicators
 from services.nomenclatures import function_label
+from services.numbers import format_euros
 
 #: Documents of which a year holds one: a new one replaces the old. DMs accumulate.
 REPLACED = ("BP", "BS", "CA", "CFU", "EXEC")
@@ -86,8 +87,7 @@ class BudgetImportResult:
 
 
 def money(value: Decimal | float) -> str:
-    text = f"{float(value):,.2f}".replace(",", "\u202f").replace(".", ",")
-    return f"{text} €"
+    return format_euros(value, 2)
 
 
 def mapping_names(session: Session, organisation_id: int) -> list[str]:

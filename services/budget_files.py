@@ -54,7 +54,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from services import nomenclatures as nom
-from services.numbers import NumberError, check_amount
+from services.numbers import NumberError, check_amount, format_number
 from services.workbooks import WorkbookError, check_archive
 
 MAX_CSV_BYTES = 20 * 1024 * 1024
@@ -440,8 +440,8 @@ _PLAIN = re.compile(r"^-?\d+([.,]\d+)?$|^-?[.,]\d+$")
 
 
 def _french(value: Decimal) -> str:
-    """``1234567.8`` -> ``1 234 567,80`` (no-break spaces)."""
-    return f"{value:,.2f}".replace(",", "\u00a0").replace(".", ",")
+    """``1234567.8`` -> ``1 234 567,80`` (the one French formatter)."""
+    return format_number(value, 2)
 
 
 def parse_amount(

@@ -413,9 +413,7 @@ def publish_cost_indicators(
             if np.isnan(raw):
                 continue
             value = round(raw, indicator.decimals)
-            comment = (
-                f"Calculé par Pilotis (comptabilité analytique {year}, {label}, méthode {report.method})."
-            )
+            comment = f"Calculé par Pilotis (comptabilité analytique {year}, {label}, méthode {METHOD_SHORT.get(report.method, report.method)})."
             write_computed_value(
                 session, organisation_id=organisation_id, indicator_id=indicator.id, period_id=period.id,
                 value=value, comment=comment,

@@ -46,6 +46,7 @@ from models import (
     Territory,
 )
 from optimizer import (
+    STATUS_SHORT_FR,
     ActivitySpec,
     Coverage,
     Delivery,
@@ -77,6 +78,7 @@ from services.budget import (
 )
 from services.coherence import coherence_of, load_frames, located_offer
 from services.costing import CostModelError, compute, current_costs, latest_report, load_model
+from services.numbers import format_euros
 from services.problem_files import solution_to_dict
 
 DEFAULT_MIN_CHANGE = -0.10
@@ -156,7 +158,7 @@ def current_problem(
     rows = session.execute(
         select(Activity, Service)
         .join(Service, Service.id == Activity.service_id)
-        .where(Activity.organisation_id == organisation_id)
+        .where(Activity.organisation_id == organisation_id, Activity.archived_at.is_(None))
         .order_by(Activity.code)
     ).all()
     activities: list[ActivitySpec] = []
@@ -241,7 +243,7 @@ def current_problem(
                Activity.id, Need.id)
         .join(Activity, Activity.id == ActivityNeedCoverage.activity_id)
         .join(Need, Need.id == ActivityNeedCoverage.need_id)
-        .where(Activity.organisation_id == organisation_id)
+        .where(Activity.organisation_id == organisation_id, Activity.archived_at.is_(None))
         .order_by(Activity.code, Need.code)
     ).all()  # fmt: skip
     kept = [row for row in coverage if row[1] in known_needs and row[2] > 0]
@@ -250,7 +252,8 @@ def current_problem(
         for a, n, c, share, _, _ in kept
     )
     deliveries, _ = located_offer(session, organisation_id)
-    code_of = {a.id: a.code for a, _ in rows}
+    code_of = {a.id: a.code for a, _ in rows}  # archived activities are not in today's offer
+    deliveries = deliveries[deliveries["activity_id"].isin(list(code_of))]
     delivery_specs = tuple(
         Delivery(activity=code_of[int(a)], territory=labels[int(t)], share=float(share))
         for a, t, share in zip(
@@ -543,7 +546,7 @@ def solve_problem(
 
 
 def _euros(value: float) -> str:
-    return f"{value:,.0f} €".replace(",", "\u202f")
+    return format_euros(value, 0)
 
 
 def store_results(session: Session, scenario: Scenario, result: RunResult, *, now: datetime) -> bool:
@@ -607,7 +610,8 @@ def store_results(session: Session, scenario: Scenario, result: RunResult, *, no
     scenario.state = ScenarioState.SOLVED if feasible else ScenarioState.INFEASIBLE
     if solution is not None and solution.status in ("error", "time_limit_no_solution"):
         scenario.state = ScenarioState.FAILED
-    scenario.solver_status = (solution.status_fr if solution else "même effort partout")[:64]
+    # a few words, never cut (the full status opens the explanation)
+    scenario.solver_status = STATUS_SHORT_FR[solution.status] if solution else "même effort partout"
     sentences = list(result.explanation.sentences)
     sentences += [line for line in result.explanation.diagnosis if line not in sentences]
     scenario.explanation = "\n".join(sentences)

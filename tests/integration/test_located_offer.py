@@ -77,3 +77,23 @@ def test_todays_problem_to_the_screen_and_an_unknown_organisation(runner: Any, d
     assert shown.exit_code == 0 and json.loads(shown.output)["format"]
     refused = runner.invoke(args=["scenario", "problem", "--organisation", "nulle-part", "--year", "2027"])
     assert refused.exit_code != 0 and "organisation « nulle-part » inconnue" in refused.output
+
+
+def test_an_archived_activity_is_not_in_todays_offer(db_session: Session, demo: Any) -> None:
+    from models.base import utcnow
+    from services.scenarios import current_problem
+
+    grocery = db_session.scalar(
+        select(Activity).where(
+            Activity.organisation_id == demo.organisation_id, Activity.code == "A_EPICERIE"
+        )
+    )
+    assert grocery is not None
+    assert "A_EPICERIE" in {a.code for a in current_problem(db_session, demo.organisation_id).activities}
+    grocery.archived_at = utcnow()
+    db_session.flush()
+    problem = current_problem(db_session, demo.organisation_id)
+    assert "A_EPICERIE" not in {a.code for a in problem.activities}
+    assert all(c.activity != "A_EPICERIE" for c in problem.coverages)
+    assert all(d.activity != "A_EPICERIE" for d in problem.deliveries)
+    assert evaluate(problem, {a.code: a.current_volume for a in problem.activities}).total_cost > 0
