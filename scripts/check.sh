@@ -16,6 +16,10 @@ cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh
 bin=.venv/bin
+if ! "$bin/python" -c "import xdist, pytest_randomly" 2>/dev/null; then
+  echo "== Installation des outils de test ajoutés depuis (pytest-xdist, pytest-randomly)"
+  "$bin/python" -m pip install --quiet -e '.[dev]'
+fi
 export PYTHONDONTWRITEBYTECODE=1
 what=${PILOTIS_CHECK:-all}
 

@@ -7,6 +7,7 @@ once on a fresh PostgreSQL database (``.ci/run``).
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -48,13 +49,15 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @contextmanager
-def _postgresql_database(url: str, name: str) -> Iterator[str]:
-    """A new empty database ``name`` on the server of ``url``, dropped when the block ends."""
+def _postgresql_database(url: str, name: str, *, template: str | None = None) -> Iterator[str]:
+    """A new database ``name`` on the server of ``url`` (empty, or a copy of the database
+    ``template``), dropped when the block ends."""
     admin = make_engine(url, isolation_level="AUTOCOMMIT")
+    copy = f' TEMPLATE "{template}"' if template else ""
     try:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
+            conn.execute(text(f'CREATE DATABASE "{name}"{copy}'))
         yield normalise_url(url).set(database=name).render_as_string(hide_password=False)
     finally:
         with admin.connect() as conn:
@@ -158,6 +161,50 @@ def empty_database_url(database_url: str, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'empty.db'}"
         return
     with _postgresql_database(database_url, f"pilotis_t_{uuid.uuid4().hex[:12]}") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def _demo_template(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A database of the session's backend holding what ``pilotis demo`` writes into an empty one,
+    built once: the tests that need a demo of their own get a copy of it (a copy costs a few
+    milliseconds on SQLite and well under a second on PostgreSQL; building the demo, seconds)."""
+    folder = tmp_path_factory.mktemp("demo-template")
+
+    def build(url: str) -> None:
+        app = new_app(url, folder / "instance")
+        result = app.test_cli_runner().invoke(args=["demo", "--as-of", DEMO_AS_OF.isoformat()])
+        assert result.exit_code == 0, result.output
+        engine = app.extensions["pilotis.engine"]
+        if not is_postgresql(url):
+            with engine.connect() as conn:  # everything into the main file, which is what is copied
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        engine.dispose()  # PostgreSQL copies a template only while nobody is connected to it
+
+    if not is_postgresql(database_url):
+        url = f"sqlite:///{folder / 'demo.db'}"
+        build(url)
+        yield url
+        return
+    with _postgresql_database(database_url, f"{normalise_url(database_url).database}_demo") as url:
+        build(url)
+        yield url
+
+
+@pytest.fixture
+def demo_database_url(_demo_template: str, database_url: str, tmp_path: Path) -> Iterator[str]:
+    """A brand-new database, dropped after the test, holding exactly what
+    ``pilotis demo --as-of 2026-11-26`` writes into an empty database (for tests of commands that
+    need a demo of their own, apart from the session's shared one)."""
+    if not is_postgresql(_demo_template):
+        template = normalise_url(_demo_template).database or ""
+        copy = tmp_path / "demo.db"
+        shutil.copyfile(template, copy)
+        yield f"sqlite:///{copy}"
+        return
+    template = normalise_url(_demo_template).database or ""
+    # connected to the session's database: a template being copied must have no connection
+    with _postgresql_database(database_url, f"pilotis_t_{uuid.uuid4().hex[:12]}", template=template) as url:
         yield url
 
 

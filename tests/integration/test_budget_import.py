@@ -393,9 +393,8 @@ def test_the_cli_refuses_a_bad_file_with_its_located_messages(app, demo, engine)
         assert conn.scalar(select(func.count()).select_from(CostLine)) == before
 
 
-def test_the_cli_imports_a_document_once_and_a_saved_mapping(make_app, empty_database_url, tmp_path):
-    app = make_app(empty_database_url)
-    assert invoke(app, "demo", "--as-of", "2026-11-26").exit_code == 0
+def test_the_cli_imports_a_document_once_and_a_saved_mapping(make_app, demo_database_url, tmp_path):
+    app = make_app(demo_database_url)  # where ``pilotis demo`` has run
     first = invoke(app, "import", "budget", str(DEMO_CA))
     assert first.exit_code == 0, first.output
     assert (
@@ -421,7 +420,7 @@ def test_the_cli_imports_a_document_once_and_a_saved_mapping(make_app, empty_dat
     assert (
         "Compte administratif 2025 importé : 9 ligne(s), remplace 83 ligne(s) antérieure(s)" in mapped.output
     )
-    engine = make_engine(empty_database_url)
+    engine = make_engine(demo_database_url)
     try:
         with engine.connect() as conn:
             assert conn.scalar(select(func.count()).select_from(BudgetDocument)) == 1

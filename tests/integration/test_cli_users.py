@@ -8,11 +8,9 @@ import pytest
 
 
 @pytest.fixture
-def cli(make_app, empty_database_url):
-    app = make_app(empty_database_url)
-    runner = app.test_cli_runner()
-    assert runner.invoke(args=["demo", "--as-of", "2026-11-26"]).exit_code == 0
-    return runner
+def cli(make_app, demo_database_url):
+    """The command line on a database of its own where ``pilotis demo`` has run."""
+    return make_app(demo_database_url).test_cli_runner()
 
 
 def test_create_list_set_password_and_deactivate(cli):

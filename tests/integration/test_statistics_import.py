@@ -113,10 +113,9 @@ def test_a_caf_file_needs_its_vintage(db_session, demo):
     assert not report.ok and "millésime du fichier CAF inconnu" in report.errors[0]
 
 
-def test_the_cli_imports_and_reports_the_resized_needs(make_app, empty_database_url, tmp_path):
-    app = make_app(empty_database_url)
+def test_the_cli_imports_and_reports_the_resized_needs(make_app, demo_database_url, tmp_path):
+    app = make_app(demo_database_url)  # where ``pilotis demo`` has run
     runner = app.test_cli_runner()
-    assert runner.invoke(args=["demo", "--as-of", "2026-11-26"]).exit_code == 0
     path = tmp_path / "data_CAF_2021_IRIS.csv"
     path.write_bytes(caf_file(grown))
     result = runner.invoke(args=["import", "statistics", str(path), "--source", "caf"])
