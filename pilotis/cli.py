@@ -291,6 +291,7 @@ def users_create(
                 services=services,
                 password=password,
                 now=utcnow(),
+                temporary=True,
             )
         except accounts.AccountError as exc:
             raise PilotisError(str(exc)) from exc

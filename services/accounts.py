@@ -7,8 +7,12 @@ checked *before* any hash is computed; both live in the database so they hold ac
 from __future__ import annotations
 
 import gzip
+import itertools
+import os
+import re
 import secrets
 import string
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -30,6 +34,31 @@ LOCK_DURATION = timedelta(minutes=15)
 #: Failures from one address within the window beyond which sign-in is refused.
 ADDRESS_LIMIT = 20
 ADDRESS_WINDOW = timedelta(minutes=15)
+#: How long a temporary password (issued by an administrator) opens a session, unless the
+#: setting ``PILOTIS_TEMPORARY_PASSWORD_DAYS`` says otherwise; it must be changed at sign-in.
+TEMPORARY_PASSWORD_DAYS = 7
+MAX_TEMPORARY_PASSWORD_DAYS = 90
+#: Fewer different characters than this is a repetition, not a password (``aaaaaaaaaaaa``).
+MIN_DISTINCT_CHARACTERS = 5
+#: Words of an organisation's name too common to refuse on their own (« CCAS de … »).
+_GENERIC_NAME_WORDS = frozenset(
+    [
+        "ccas",
+        "cias",
+        "centre",
+        "communal",
+        "intercommunal",
+        "action",
+        "sociale",
+        "social",
+        "commune",
+        "ville",
+        "mairie",
+        "demonstration",
+        "departement",
+        "conseil",
+    ]
+)
 
 _COMMON_FILE = Path(__file__).resolve().parent / "data" / "securite" / "common-passwords.txt.gz"
 _FRENCH_COMMON = {
@@ -50,8 +79,42 @@ def common_passwords() -> frozenset[str]:
     return frozenset(words | _FRENCH_COMMON)
 
 
-def password_problem(password: str, *, email: str = "", full_name: str = "") -> str | None:
-    """Why a new password is refused (ASVS 5.0 V6.2), or None. No composition rules."""
+def _plain(text: str) -> str:
+    """Lower case without accents: « Démo » and « demo » are one word."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def _repetitive(lowered: str) -> bool:
+    """``aaaaaaaaaaaa``, ``abababababab``, ``abcabcabcabc``, ``abcdefghijkl``, ``987654321098``."""
+    if len(set(lowered)) < MIN_DISTINCT_CHARACTERS:
+        return True
+    for size in range(1, len(lowered) // 3 + 1):  # a unit repeated three times or more
+        unit = lowered[:size]
+        if (unit * (len(lowered) // size + 1)).startswith(lowered):
+            return True
+    steps = {_step(a, b) for a, b in itertools.pairwise(lowered)}
+    return len(steps) == 1 and steps <= {1, -1, 9}
+
+
+def _step(a: str, b: str) -> int:
+    """From one character to the next: digits wrap around (``9`` then ``0`` is a step of 1)."""
+    return (ord(b) - ord(a)) % 10 if a.isdigit() and b.isdigit() else ord(b) - ord(a)
+
+
+def _name_words(organisation: str) -> set[str]:
+    words = {w for w in re.split(r"[^0-9a-z]+", _plain(organisation)) if len(w) >= 4}
+    whole = re.sub(r"[^0-9a-z]+", "", _plain(organisation))
+    return (words - _GENERIC_NAME_WORDS) | ({whole} if len(whole) >= 4 else set())
+
+
+def password_problem(
+    password: str, *, email: str = "", full_name: str = "", organisation: str = ""
+) -> str | None:
+    """Why a new password is refused (ASVS 5.0 V6.2), or None. No composition rules.
+
+    Refused: shorter than 12 or longer than 128 characters, one of the most common passwords, a
+    repetition or a run of characters, the person's name or address, the organisation's name."""
     if len(password) < MIN_PASSWORD_LENGTH:
         return f"Le mot de passe doit compter au moins {MIN_PASSWORD_LENGTH} caractères."
     if len(password) > MAX_PASSWORD_LENGTH:
@@ -59,10 +122,42 @@ def password_problem(password: str, *, email: str = "", full_name: str = "") -> 
     lowered = password.lower()
     if lowered in common_passwords() or lowered.rstrip(string.digits + "!?.") in common_passwords():
         return "Ce mot de passe fait partie des mots de passe les plus courants : choisissez-en un autre."
+    if _repetitive(lowered):
+        return (
+            "Le mot de passe ne doit pas répéter les mêmes caractères ni les enchaîner (« aaaa », "
+            "« abab », « 1234 ») : choisissez par exemple quelques mots sans rapport entre eux."
+        )
     context = {email.lower().split("@")[0]} | {p for p in full_name.lower().split() if len(p) >= 4}
     if any(word and word in lowered for word in context if len(word) >= 4):
         return "Le mot de passe ne doit pas reprendre votre nom ni votre adresse électronique."
+    plain = re.sub(r"[^0-9a-z]+", "", _plain(password))
+    if organisation and any(word in plain for word in _name_words(organisation)):
+        return f"Le mot de passe ne doit pas reprendre le nom de l'organisation (« {organisation.strip()} »)."
     return None
+
+
+def temporary_password_days(raw: object = None) -> int:
+    """How many days a temporary password lasts: ``raw`` (the application's setting), else the
+    environment's ``PILOTIS_TEMPORARY_PASSWORD_DAYS``, else 7. Refused in French when not a whole
+    number of days between 1 and 90."""
+    value = raw if raw is not None else os.environ.get("PILOTIS_TEMPORARY_PASSWORD_DAYS")
+    if value is None or value == "":
+        return TEMPORARY_PASSWORD_DAYS
+    try:
+        days = int(str(value).strip())
+    except ValueError:
+        days = 0
+    if not 1 <= days <= MAX_TEMPORARY_PASSWORD_DAYS:
+        raise AccountError(
+            f"PILOTIS_TEMPORARY_PASSWORD_DAYS vaut « {value} » : un nombre entier de jours entre 1 et "
+            f"{MAX_TEMPORARY_PASSWORD_DAYS} est attendu."
+        )
+    return days
+
+
+def temporary_expiry(now: datetime, days: object = None) -> datetime:
+    """When a temporary password issued ``now`` stops opening a session."""
+    return now + timedelta(days=temporary_password_days(days))
 
 
 def hash_password(password: str) -> str:
@@ -116,6 +211,13 @@ def sign_in(session: Session, email: str, password: str, *, address: str, now: d
             None, f"Compte verrouillé après plusieurs échecs : réessayez dans {minutes} minutes.", 429
         )
     valid = password_matches(user.password_hash if user else _DUMMY_HASH, password)
+    expired = user is not None and user.password_expires_at is not None and user.password_expires_at <= now
+    if user is not None and valid and user.is_active and expired:  # told only to who knows it
+        return SignInResult(
+            None,
+            "Mot de passe temporaire expiré : demandez-en un nouveau à l'administrateur.",
+            403,
+        )
     if user is None or not valid or not user.is_active:
         session.add(LoginFailure(address=address, occurred_at=now))
         if user is not None and not valid:
@@ -156,14 +258,18 @@ def create_user(
     services: list[Service],
     password: str,
     now: datetime,
+    temporary: bool = False,
+    temporary_days: object = None,
 ) -> User:
+    """A new account. ``temporary``: the password was generated to be handed over; it must be
+    changed at the first sign-in and expires after :func:`temporary_password_days`."""
     email = email.strip().lower()
     if "@" not in email or len(email) > 254:
         raise AccountError(f"Adresse électronique invalide : « {email} ».")
     if session.scalar(select(User).where(User.email == email)) is not None:
         raise AccountError(f"Un compte existe déjà pour « {email} ».")
     _check_scope(organisation, role, services)
-    problem = password_problem(password, email=email, full_name=full_name)
+    problem = password_problem(password, email=email, full_name=full_name, organisation=organisation.name)
     if problem:
         raise AccountError(problem)
     user = User(
@@ -175,6 +281,7 @@ def create_user(
         password_hash=hash_password(password),
         session_token=new_session_token(),
         password_changed_at=now,
+        password_expires_at=temporary_expiry(now, temporary_days) if temporary else None,
     )
     session.add(user)
     session.flush()
@@ -201,22 +308,31 @@ def update_user(
         user.session_token = new_session_token()  # new rights: sign in again
 
 
-def set_password(user: User, password: str, *, now: datetime) -> None:
-    problem = password_problem(password, email=user.email, full_name=user.full_name)
+def set_password(user: User, password: str, *, now: datetime, organisation: str = "") -> None:
+    """The person's own new password (no longer temporary). ``organisation``: its name, refused
+    in the password; so is the current password."""
+    problem = password_problem(
+        password, email=user.email, full_name=user.full_name, organisation=organisation
+    )
     if problem:
         raise AccountError(problem)
+    if password_matches(user.password_hash, password):
+        raise AccountError("Le nouveau mot de passe doit être différent de l'actuel.")
     user.password_hash = hash_password(password)
     user.password_changed_at = now
+    user.password_expires_at = None
     user.failed_logins = 0
     user.locked_until = None
     user.session_token = new_session_token()
 
 
-def reset_password(user: User, *, now: datetime) -> str:
-    """Give the user a printed temporary password; their sessions end."""
+def reset_password(user: User, *, now: datetime, days: object = None) -> str:
+    """Give the user a printed temporary password, to be changed at the next sign-in and valid
+    :func:`temporary_password_days` days; their sessions end."""
     password = temporary_password()
     user.password_hash = hash_password(password)
     user.password_changed_at = now
+    user.password_expires_at = temporary_expiry(now, days)
     user.failed_logins = 0
     user.locked_until = None
     user.session_token = new_session_token()

@@ -51,6 +51,7 @@ from services.accounts import (
     hash_password,
     new_session_token,
     password_problem,
+    temporary_expiry,
     temporary_password,
 )
 from services.audit import current_actor
@@ -484,6 +485,7 @@ def create_organisation(
             services=[],
             password=password,
             now=now,
+            temporary=True,
         )
         result.password = password
     session.flush()
@@ -543,6 +545,7 @@ def create_server_admin(
             services=[],
             password=password,
             now=now,
+            temporary=True,
         )
         user.is_superadmin = True
         session.flush()
@@ -563,6 +566,7 @@ def create_server_admin(
         password_hash=hash_password(password),
         session_token=new_session_token(),
         password_changed_at=now,
+        password_expires_at=temporary_expiry(now),
     )
     session.add(user)
     session.flush()

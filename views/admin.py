@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from wtforms import SelectChoice  # type: ignore[attr-defined]  # WTForms 3.3
@@ -71,6 +71,8 @@ def create_user() -> ResponseReturnValue:
                 services=_services(who.organisation_id, form.services.data or []),
                 password=password,
                 now=utcnow(),
+                temporary=True,
+                temporary_days=current_app.config.get("PILOTIS_TEMPORARY_PASSWORD_DAYS"),
             )
         except accounts.AccountError as exc:
             flash(str(exc), "error")
@@ -142,5 +144,7 @@ def reactivate_user(user_id: int) -> ResponseReturnValue:
 @bp.post("/utilisateurs/<int:user_id>/mot-de-passe")
 def reset_password(user_id: int) -> ResponseReturnValue:
     user = _user(user_id)
-    password = accounts.reset_password(user, now=utcnow())
+    password = accounts.reset_password(
+        user, now=utcnow(), days=current_app.config.get("PILOTIS_TEMPORARY_PASSWORD_DAYS")
+    )
     return render_template("admin/password_issued.html", user=user, password=password, created=False)

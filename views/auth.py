@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_user, logout_user
 
-from models import User
+from models import Organisation, User
 from models.base import utcnow
 from pilotis.auth import SignedIn, principal
 from pilotis.web import db_session, keep_changes
@@ -16,6 +16,22 @@ from services import accounts
 from views.forms import ConfirmForm, LoginForm, PasswordChangeForm
 
 bp = Blueprint("auth", __name__)
+#: What a person signed in with a temporary password may reach before changing it.
+BEFORE_A_NEW_PASSWORD = frozenset(
+    {"auth.change_password", "auth.logout", "auth.login", "static", "home.set_language", "home.health"}
+)
+
+
+@bp.before_app_request
+def _temporary_password_first() -> ResponseReturnValue | None:
+    """A temporary password opens one page: the one that replaces it (ASVS 5.0 V6.4)."""
+    who = principal()
+    if who is None or not who.must_change_password or request.endpoint in BEFORE_A_NEW_PASSWORD:
+        return None
+    if request.blueprint == "api":
+        return jsonify(error="Changez d'abord votre mot de passe temporaire (/compte/mot-de-passe)."), 403
+    flash("Votre mot de passe est temporaire : choisissez le vôtre pour continuer.", "error")
+    return redirect(url_for("auth.change_password"))
 
 
 def safe_next(target: str | None) -> str:
@@ -48,6 +64,9 @@ def login() -> ResponseReturnValue:
         session.clear()  # no state from before sign-in survives (session fixation)
         login_user(SignedIn(result.user), remember=bool(form.remember.data))
         flash(f"Bienvenue, {result.user.full_name}.", "success")
+        if result.user.password_expires_at is not None:
+            flash("Votre mot de passe est temporaire : choisissez le vôtre pour continuer.", "error")
+            return redirect(url_for("auth.change_password"))
         return redirect(safe_next(form.next.data))
     status = 400 if request.method == "POST" else 200
     return render_template("auth/login.html", form=form), status
@@ -80,7 +99,13 @@ def change_password() -> ResponseReturnValue:
             form.current.errors = ["Mot de passe actuel incorrect."]
         else:
             try:
-                accounts.set_password(user, form.new.data or "", now=utcnow())
+                organisation = db_session().get(Organisation, user.organisation_id or 0)
+                accounts.set_password(
+                    user,
+                    form.new.data or "",
+                    now=utcnow(),
+                    organisation=organisation.name if organisation else "",
+                )
             except accounts.AccountError as exc:
                 form.new.errors = [str(exc)]
             else:

@@ -42,7 +42,15 @@ def test_create_a_manager_who_then_signs_in_with_the_printed_password(login_as, 
             "password": password,
         },
     )
-    assert signed.status_code == 302
+    assert signed.status_code == 302 and signed.headers["Location"].endswith("/compte/mot-de-passe")
+    assert newcomer.get("/").headers["Location"].endswith("/compte/mot-de-passe")  # temporary: replace it
+    page = newcomer.get("/compte/mot-de-passe").get_data(as_text=True)
+    new = "ma propre phrase de passe"
+    changed = newcomer.post(
+        "/compte/mot-de-passe",
+        data={"csrf_token": csrf_token(page), "current": password, "new": new, "confirm": new},
+    )
+    assert changed.status_code == 302
     assert "Nouvelle Recrue" in newcomer.get("/").get_data(as_text=True)
     with write_session(engine) as session:
         user = session.scalar(select(User).where(User.email == "nouvelle.recrue@carcassonne.pilotis.example"))

@@ -21,6 +21,14 @@ def _sign_in(client, email, password):
     token = csrf_token(client.get("/connexion").get_data(as_text=True))
     response = client.post("/connexion", data={"csrf_token": token, "email": email, "password": password})
     assert response.status_code == 302, response.get_data(as_text=True)[:300]
+    if response.headers["Location"].endswith("/compte/mot-de-passe"):  # a temporary password: replaced
+        page = client.get("/compte/mot-de-passe").get_data(as_text=True)
+        new = "une toute autre phrase de passe"
+        changed = client.post(
+            "/compte/mot-de-passe",
+            data={"csrf_token": csrf_token(page), "current": password, "new": new, "confirm": new},
+        )
+        assert changed.status_code == 302, changed.get_data(as_text=True)[:300]
     return client
 
 
