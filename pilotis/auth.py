@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 from flask import Flask, abort, current_app, g, jsonify, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
@@ -187,6 +188,16 @@ def init_app(app: Flask) -> None:
                 "adresse en https://. Pour l'administrateur du serveur : derrière un proxy inverse qui "
                 "termine le HTTPS, indiquez-le par PILOTIS_TRUSTED_PROXIES=1 ; pour un essai en HTTP "
                 "seulement, démarrez Pilotis avec PILOTIS_COOKIE_SECURE=0.",
+            )
+        if exc.description == "The referrer does not match the host.":
+            # behind a proxy that does not pass the Host on: the page's address is not the one Pilotis sees
+            seen = urlsplit(request.referrer or "").netloc
+            return render_error(
+                400,
+                "Formulaire refusé : l'adresse du serveur ne correspond pas",
+                f"Ce formulaire vient de la page « {seen} », mais Pilotis se croit à l'adresse « {request.host} ». "
+                "Pour l'administrateur du serveur : le proxy inverse doit transmettre l'en-tête Host "
+                "(nginx : « proxy_set_header Host $host; », Apache : « ProxyPreserveHost On »).",
             )
         return render_error(
             400,

@@ -168,3 +168,26 @@ def test_the_public_address_makes_the_survey_link_and_the_mails(
     assert smtp is not None and smtp.base_url == "https://pilotis.exemple.fr"
     # HSTS as soon as the public address is https, even if the proxy's scheme is not passed on
     assert client.get("/connexion").headers["Strict-Transport-Security"] == "max-age=31536000"
+
+
+def test_a_proxy_that_does_not_pass_the_host_on_is_named(
+    make_app: Callable[..., Flask], database_url: str, demo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HTTPS forms are checked against the Host Pilotis receives: a proxy sending its own
+    (127.0.0.1:8000) made every form « expiré » with no hint."""
+    monkeypatch.setenv("PILOTIS_TRUSTED_PROXIES", "1")
+    app = make_app(database_url)
+    client = app.test_client()
+    relayed = {
+        "environ_base": {"REMOTE_ADDR": "10.0.0.2"},
+        "headers": {"X-Forwarded-Proto": "https", "Referer": "https://pilotis.exemple.fr/connexion"},
+        "base_url": "http://127.0.0.1:8000",
+    }
+    token = csrf_token(client.get("/connexion", **relayed).get_data(as_text=True))
+    response = client.post(
+        "/connexion", data={"csrf_token": token, "email": "x@y.fr", "password": "z"}, **relayed
+    )
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "pilotis.exemple.fr" in page and "127.0.0.1:8000" in page
+    assert "proxy_set_header Host $host;" in page
