@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,12 @@ def live_server(app, demo) -> Iterator[str]:  # type: ignore[no-untyped-def]
     finally:
         server.shutdown()
         thread.join(timeout=10)
+        # a request still being served (a PDF, under load) holds a database connection: let it end
+        # before the app's engine is disposed, or the connection is collected in a later test
+        deadline = time.monotonic() + 60
+        for request in threading.enumerate():
+            if request.name.endswith("(process_request_thread)"):
+                request.join(timeout=max(0.0, deadline - time.monotonic()))
 
 
 @pytest.fixture(scope="session")

@@ -40,7 +40,8 @@ def test_the_director_writes_the_analysis_and_downloads_the_pdf(live_server, pag
     assert field.input_value() == "La population vieillit : 12,4 % d'habitants de 75 ans et plus."
     assert "version 1" in page.locator("#aide-portrait").inner_text()
 
-    with page.expect_download() as info:
+    # rendering the whole report takes seconds, and ten times as long on a loaded machine
+    with page.expect_download(timeout=120_000) as info:
         page.get_by_role("link", name="Télécharger le rapport (PDF)").click()
     download = info.value
     assert download.suggested_filename == "abs-2027-diagnostic.pdf"
