@@ -17,9 +17,10 @@ from flask_babel import Babel
 from flask_login import AnonymousUserMixin, LoginManager, UserMixin, current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from models import User
-from pilotis.web import read_session
+from pilotis.web import SAFE_METHODS, db_session, reading
 from services.audit import current_actor
 from services.policy import Action, Principal, can
 
@@ -67,9 +68,16 @@ class Anonymous(AnonymousUserMixin):
 
 @login_manager.user_loader
 def _load_user(token: str) -> SignedIn | None:
-    # A read: a POST must not take SQLite's write lock (and keep it until its response) to learn
-    # who sent it. SignedIn keeps values only, so the row may belong to a read session.
-    user = read_session().scalar(select(User).where(User.session_token == token))
+    # A POST must not take SQLite's write lock (and keep it until its response) to learn who sent
+    # it: it reads the user in a read session of its own, ended at once (SignedIn keeps values).
+    if request.method in SAFE_METHODS:
+        return _signed_in(db_session(), token)
+    with reading() as session:
+        return _signed_in(session, token)
+
+
+def _signed_in(session: Session, token: str) -> SignedIn | None:
+    user = session.scalar(select(User).where(User.session_token == token))
     if user is None or not user.is_active:
         return None
     return SignedIn(user)

@@ -12,7 +12,8 @@ before the first use of :func:`db_session`, so that a slow request never makes t
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from flask import Flask, Response, current_app, g, request, url_for
@@ -58,6 +59,14 @@ def read_session() -> Session:
         factory: sessionmaker[Session] = current_app.extensions["pilotis.read_sessions"]
         g.read_session = factory()
     return g.read_session  # type: ignore[no-any-return]
+
+
+@contextmanager
+def reading() -> Iterator[Session]:
+    """A read session of its own, closed when the block ends (its connection back in the pool)."""
+    factory: sessionmaker[Session] = current_app.extensions["pilotis.read_sessions"]
+    with factory() as session:
+        yield session
 
 
 def public_url(endpoint: str, **values: Any) -> str:
