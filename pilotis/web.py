@@ -5,9 +5,10 @@ session. Handlers only flush; the request commits once, after a successful respo
 back (Indico's pattern: one owner of the transaction).
 
 On SQLite a write session takes the database's one write lock at its first statement and keeps it
-until the response: whatever a write request only reads before its writes (who is signed in, the
-bell's count, a form's choices) goes through :func:`read_session`, and an uploaded file is parsed
-before the first use of :func:`db_session`, so that a slow request never makes the others wait.
+until the response: whatever a write request only reads before its writes goes elsewhere (who
+is signed in: :func:`reading`; the bell's count, a form's choices: :func:`read_session`), and an
+uploaded file is parsed before the first use of :func:`db_session`, so that a slow request never
+makes the others wait.
 """
 
 from __future__ import annotations
