@@ -933,8 +933,23 @@ CASES = [
 def matrix_app(tmp_path_factory, database_url, engine):  # type: ignore[no-untyped-def]
     """One application for the whole matrix: a new app per cell costs its URL map and the
     compilation of every template it renders, for no difference in what a request sees."""
+    import views.report
+
+    real = views.report.render_pdf
+    rendered: dict[tuple[str, str, tuple[str, ...]], bytes] = {}
+
+    def render_once(html: str, *, base_url: str, stylesheets=()):  # type: ignore[no-untyped-def]
+        """The matrix is about access: the same document is laid out as a PDF once, not once per
+        role (six renderings of about 2 s); each cell still builds its own document."""
+        key = (html, base_url, tuple(str(path) for path in stylesheets))
+        if key not in rendered:
+            rendered[key] = real(html, base_url=base_url, stylesheets=stylesheets)
+        return rendered[key]
+
     app = new_app(database_url, tmp_path_factory.mktemp("matrix") / "instance")
-    yield app
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(views.report, "render_pdf", render_once)
+        yield app
     app.extensions["pilotis.engine"].dispose()
 
 
