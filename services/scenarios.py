@@ -120,8 +120,12 @@ class ScenarioInput:
     #: What-ifs: priority weight by need code, unit cost by activity code.
     priorities: dict[str, float] | None = None
     unit_costs: dict[str, float] | None = None
-    #: Minimum coverage rate for every need of a population group (hard unless ``soft``).
+    #: Equity floors: a minimum coverage rate over every need of a population group or of a
+    #: territory (``scope`` "group" or "territory", ``target`` its name, ``min_rate`` a fraction,
+    #: hard unless ``soft``).
     equity: list[dict[str, Any]] | None = None
+    #: Minimum coverage rates of single needs (``code``, ``min_rate`` a fraction, ``soft``).
+    need_floors: list[dict[str, Any]] | None = None
     description: str | None = None
     #: The needs' priority weights: the élus' (``None``) or those a closed consultation proposes
     #: (its survey id). What-if priorities still apply on top.
@@ -354,18 +358,39 @@ def build_problem(session: Session, organisation_id: int, data: ScenarioInput) -
             problems.append(f"coût unitaire : activité « {code} » inconnue")
         elif cost < 0:
             problems.append(f"coût unitaire de « {code} » : il ne peut pas être négatif")
-    groups = {n.population_group for n in base.needs if n.population_group}
+    targets = {
+        "group": ({n.population_group for n in base.needs if n.population_group}, "public"),
+        "territory": ({n.territory for n in base.needs if n.territory}, "territoire"),
+    }
     floors = []
     for item in data.equity or []:
+        scope = str(item.get("scope", "group"))
         target, rate = str(item.get("target", "")), float(item.get("min_rate", 0))
-        if target not in groups:
-            problems.append(f"équité : public « {target} » inconnu")
+        known, word = targets.get(scope, (set(), scope))
+        if scope not in targets:
+            problems.append(f"équité : portée « {scope} » inconnue (public ou territoire)")
+        elif target not in known:
+            problems.append(f"équité : {word} « {target} » inconnu")
         elif not 0 < rate <= 1:
             problems.append(f"équité pour « {target} » : le taux minimal doit être entre 0 et 100 %")
         else:
             floors.append(
-                EquityFloor(scope="group", target=target, min_rate=rate, soft=bool(item.get("soft")))
+                EquityFloor(
+                    scope="group" if scope == "group" else "territory",
+                    target=target,
+                    min_rate=rate,
+                    soft=bool(item.get("soft")),
+                )
             )
+    need_floors: dict[str, tuple[float, bool]] = {}
+    for item in data.need_floors or []:
+        code, rate = str(item.get("code", "")), float(item.get("min_rate", 0))
+        if code not in known_needs:
+            problems.append(f"taux minimal : besoin « {code} » inconnu")
+        elif not 0 < rate <= 1:
+            problems.append(f"taux minimal du besoin « {code} » : il doit être entre 0 et 100 %")
+        else:
+            need_floors[code] = (rate, bool(item.get("soft")))
     if problems:
         raise ScenarioError(" ; ".join(problems))
     raw = problem_to_dict(base)
@@ -379,6 +404,8 @@ def build_problem(session: Session, organisation_id: int, data: ScenarioInput) -
     for need in raw["needs"]:
         if need["code"] in (data.priorities or {}):
             need["priority"] = float((data.priorities or {})[need["code"]])
+        if need["code"] in need_floors:
+            need["min_coverage_rate"], need["min_coverage_soft"] = need_floors[need["code"]]
     for activity in raw["activities"]:
         if activity["code"] in (data.unit_costs or {}):
             activity["unit_cost"] = float((data.unit_costs or {})[activity["code"]])
@@ -442,6 +469,7 @@ def create_scenario(
             "priorities": data.priorities or {},
             "unit_costs": data.unit_costs or {},
             "equity": data.equity or [],
+            "need_floors": data.need_floors or [],
             "weights": weights,
             "baseline": baseline.as_dict(),
         },

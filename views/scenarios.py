@@ -9,10 +9,10 @@ from typing import Any
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
-from wtforms import BooleanField, IntegerField, SelectField, StringField
+from wtforms import BooleanField, FieldList, Form, FormField, IntegerField, SelectField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from models import Activity, Need, Organisation, Scenario, ScenarioState
+from models import Activity, Need, Organisation, PopulationGroup, Scenario, ScenarioState, Territory
 from models.base import utcnow
 from pilotis.auth import require
 from pilotis.background import submit_run
@@ -46,6 +46,41 @@ from views.lookup import get_or_404
 bp = Blueprint("scenarios", __name__, url_prefix="/scenarios")
 #: A run older than this is shown as interrupted (the server stopped): it can be cancelled and re-run.
 STALE_AFTER = timedelta(minutes=10)
+
+
+#: Empty rows offered for each kind of hypothesis, and the most a form may send.
+HYPOTHESIS_ROWS = 3
+MAX_ROWS = 50
+
+
+class PriorityRow(Form):
+    """A what-if: another priority weight for one need."""
+
+    need = SelectField("Besoin", choices=[], validate_choice=False)
+    weight = FrenchNumberField("Poids de priorité", validators=[Optional(), NumberRange(0.01, 100)])
+
+
+class UnitCostRow(Form):
+    """A what-if: another unit cost for one activity."""
+
+    activity = SelectField("Activité", choices=[], validate_choice=False)
+    cost = FrenchNumberField("Coût unitaire (€)", validators=[Optional(), NumberRange(0, 1e9)])
+
+
+class EquityRow(Form):
+    """An equity floor: a minimum coverage rate over every need of a public or of a territory."""
+
+    target = SelectField("Public ou territoire", choices=[], validate_choice=False)
+    rate = FrenchNumberField("Taux minimal (%)", validators=[Optional(), NumberRange(0.1, 100)])
+    soft = BooleanField("Souple (peut être manqué, avec une pénalité)")
+
+
+class NeedFloorRow(Form):
+    """A minimum coverage rate of one need."""
+
+    need = SelectField("Besoin", choices=[], validate_choice=False)
+    rate = FrenchNumberField("Taux minimal (%)", validators=[Optional(), NumberRange(0.1, 100)])
+    soft = BooleanField("Souple (peut être manqué, avec une pénalité)")
 
 
 class ScenarioForm(ConfirmForm):
@@ -87,14 +122,11 @@ class ScenarioForm(ConfirmForm):
         "Plafond d'effectif (ETP, facultatif)", validators=[Optional(), NumberRange(0)]
     )
     weights = SelectField("Poids de priorité des besoins", choices=[], validate_choice=False)
-    need = SelectField("Hypothèse : changer la priorité du besoin", choices=[], validate_choice=False)
-    need_weight = FrenchNumberField(
-        "Nouveau poids de priorité", validators=[Optional(), NumberRange(0.01, 100)]
-    )
-    activity = SelectField(
-        "Hypothèse : changer le coût unitaire de l'activité", choices=[], validate_choice=False
-    )
-    activity_cost = FrenchNumberField("Nouveau coût unitaire (€)", validators=[Optional(), NumberRange(0)])
+    #: Several hypotheses per scenario: priorities of needs, unit costs of activities, floors.
+    priorities = FieldList(FormField(PriorityRow), min_entries=HYPOTHESIS_ROWS, max_entries=MAX_ROWS)
+    unit_costs = FieldList(FormField(UnitCostRow), min_entries=HYPOTHESIS_ROWS, max_entries=MAX_ROWS)
+    equity = FieldList(FormField(EquityRow), min_entries=HYPOTHESIS_ROWS, max_entries=MAX_ROWS)
+    need_floors = FieldList(FormField(NeedFloorRow), min_entries=HYPOTHESIS_ROWS, max_entries=MAX_ROWS)
 
 
 def _form(session: Any, organisation_id: int) -> ScenarioForm:
@@ -107,7 +139,33 @@ def _form(session: Any, organisation_id: int) -> ScenarioForm:
         .where(Activity.organisation_id == organisation_id, Activity.unit_cost.is_not(None))
         .order_by(Activity.name)
     ).all()
-    form.need.choices = choices([("", "—")] + [(c, label) for c, label in needs])
+    groups = session.scalars(
+        select(PopulationGroup.name)
+        .join(Need, Need.population_group_id == PopulationGroup.id)
+        .where(Need.organisation_id == organisation_id)
+        .distinct()
+        .order_by(PopulationGroup.name)
+    ).all()
+    territories = session.scalars(
+        select(Territory.name)
+        .join(Need, Need.territory_id == Territory.id)
+        .where(Need.organisation_id == organisation_id)
+        .distinct()
+        .order_by(Territory.name)
+    ).all()
+    need_choices = choices([("", "—")] + [(c, label) for c, label in needs])
+    for priority in form.priorities:
+        priority.form.need.choices = need_choices
+    for need_floor in form.need_floors:
+        need_floor.form.need.choices = need_choices
+    for unit_cost in form.unit_costs:
+        unit_cost.form.activity.choices = choices([("", "—")] + [(c, name) for c, name in activities])
+    for equity in form.equity:
+        equity.form.target.choices = choices(
+            [("", "—")]
+            + [(f"group:{g}", f"Public : {g}") for g in groups]
+            + [(f"territory:{t}", f"Territoire : {t}") for t in territories]
+        )
     form.weights.choices = choices(
         [("", "Ceux fixés par les élus")]
         + [
@@ -115,7 +173,6 @@ def _form(session: Any, organisation_id: int) -> ScenarioForm:
             for s in consultations_of(session, organisation_id)
         ]
     )
-    form.activity.choices = choices([("", "—")] + [(c, name) for c, name in activities])
     return form
 
 
@@ -161,12 +218,35 @@ def index() -> ResponseReturnValue:
                 objective=form.objective.data or "persons",
                 diminishing_returns=bool(form.diminishing_returns.data),
                 staff_limit=float(form.staff_limit.data) if form.staff_limit.data is not None else None,
-                priorities={form.need.data: float(form.need_weight.data)}
-                if form.need.data and form.need_weight.data is not None
-                else None,
-                unit_costs={form.activity.data: float(form.activity_cost.data)}
-                if form.activity.data and form.activity_cost.data is not None
-                else None,
+                priorities={
+                    r.need.data: float(r.weight.data)
+                    for r in (entry.form for entry in form.priorities)
+                    if r.need.data and r.weight.data is not None
+                }
+                or None,
+                unit_costs={
+                    r.activity.data: float(r.cost.data)
+                    for r in (item.form for item in form.unit_costs)
+                    if r.activity.data and r.cost.data is not None
+                }
+                or None,
+                equity=[
+                    {
+                        "scope": "group" if r.target.data.startswith("group:") else "territory",
+                        "target": r.target.data.partition(":")[2],
+                        "min_rate": float(r.rate.data) / 100,
+                        "soft": bool(r.soft.data),
+                    }
+                    for r in (floor.form for floor in form.equity)
+                    if r.target.data and r.rate.data is not None
+                ]
+                or None,
+                need_floors=[
+                    {"code": r.need.data, "min_rate": float(r.rate.data) / 100, "soft": bool(r.soft.data)}
+                    for r in (need.form for need in form.need_floors)
+                    if r.need.data and r.rate.data is not None
+                ]
+                or None,
                 consultation_id=int(form.weights.data) if (form.weights.data or "").isdigit() else None,
             )
             try:

@@ -69,10 +69,6 @@ def form_data(page: str, **fields: str) -> dict[str, str]:
         "method": "optimise",
         "objective": "persons",
         "staff_limit": "",
-        "need": "",
-        "need_weight": "",
-        "activity": "",
-        "activity_cost": "",
         **fields,
     }
 
@@ -200,10 +196,16 @@ def test_the_form_carries_the_what_ifs_and_the_method(login_as, engine, cleanup)
             min_change="-8",
             max_change="12,5",
             method="uniform",
-            need="AIDE_LOGEMENT",
-            need_weight="7,5",
-            activity="A_EPICERIE",
-            activity_cost="30,5",
+            **{
+                "priorities-0-need": "AIDE_LOGEMENT",
+                "priorities-0-weight": "7,5",
+                "priorities-1-need": "PA80",
+                "priorities-1-weight": "9",
+                "unit_costs-0-activity": "A_EPICERIE",
+                "unit_costs-0-cost": "30,5",
+                "unit_costs-2-activity": "A_PORTAGE",
+                "unit_costs-2-cost": "12",
+            },
         ),
     )
     assert response.status_code == 303
@@ -216,9 +218,60 @@ def test_the_form_carries_the_what_ifs_and_the_method(login_as, engine, cleanup)
     assert scenario.parameters["min_change"] == pytest.approx(-0.08)
     assert scenario.parameters["max_change"] == pytest.approx(0.125)
     problem = problem_from_dict(scenario.problem)
-    assert {n.code: n.priority for n in problem.needs}["AIDE_LOGEMENT"] == 7.5
-    assert {a.code: a.unit_cost for a in problem.activities}["A_EPICERIE"] == 30.5
+    priorities = {n.code: n.priority for n in problem.needs}
+    assert priorities["AIDE_LOGEMENT"] == 7.5 and priorities["PA80"] == 9
+    costs = {a.code: a.unit_cost for a in problem.activities}
+    assert costs["A_EPICERIE"] == 30.5 and costs["A_PORTAGE"] == 12
     assert {s.code: s.min_change for s in problem.services}["SENIORS"] == pytest.approx(-0.08)
+
+
+def test_the_form_sets_equity_floors_and_a_need_minimum(login_as, engine, cleanup):
+    """A floor over a territory's needs (a priority quarter), one over a public, and a need's own
+    minimum reach the problem; an unknown territory is refused with its name."""
+    client = login_as("finances")
+    page = client.get("/scenarios").get_data(as_text=True)
+    assert 'name="equity-0-target"' in page and "Territoire : Saint-Jacques-Le Viguier" in page
+    response = client.post(
+        "/scenarios",
+        data=form_data(
+            page,
+            name=PREFIX + "Équité",
+            **{
+                "equity-0-target": "territory:Saint-Jacques-Le Viguier",
+                "equity-0-rate": "60",
+                "equity-1-target": "group:Personnes âgées",
+                "equity-1-rate": "40",
+                "equity-1-soft": "y",
+                "need_floors-0-need": "SDF",
+                "need_floors-0-rate": "90",
+            },
+        ),
+    )
+    assert response.status_code == 303, flashes(response)
+    scenario_id = int(response.headers["Location"].rsplit("/", 1)[1])
+    wait_until_computed(client, scenario_id)
+    scenario = scenario_row(engine, scenario_id)
+    problem = problem_from_dict(scenario.problem)
+    floors = {(f.scope, f.target): (f.min_rate, f.soft) for f in problem.equity_floors}
+    assert floors == {
+        ("territory", "Saint-Jacques-Le Viguier"): (pytest.approx(0.6), False),
+        ("group", "Personnes âgées"): (pytest.approx(0.4), True),
+    }
+    sdf = next(n for n in problem.needs if n.code == "SDF")
+    assert sdf.min_coverage_rate == pytest.approx(0.9) and not sdf.min_coverage_soft
+    assert scenario.parameters["need_floors"] == [
+        {"code": "SDF", "min_rate": pytest.approx(0.9), "soft": False}
+    ]
+
+    refused = client.post(
+        "/scenarios",
+        data=form_data(
+            page,
+            name=PREFIX + "Équité inconnue",
+            **{"equity-0-target": "territory:Atlantis", "equity-0-rate": "50"},
+        ),
+    )
+    assert refused.status_code == 400 and "territoire « Atlantis » inconnu" in text(refused)
 
 
 def test_a_bad_number_is_refused_on_its_field(login_as, engine, demo, cleanup):

@@ -1263,8 +1263,7 @@ def test_another_organisations_surveys_are_out_of_reach(login_as, engine, demo, 
 def scenario_form(page: str, **fields: str) -> dict[str, str]:
     return {
         "csrf_token": csrf_token(page), "year": "2027", "cut": "-5", "min_change": "-10", "max_change": "15",
-        "method": "optimise", "objective": "persons", "staff_limit": "", "need": "", "need_weight": "",
-        "activity": "", "activity_cost": "", "weights": "", **fields,
+        "method": "optimise", "objective": "persons", "staff_limit": "", "weights": "", **fields,
     }  # fmt: skip
 
 
