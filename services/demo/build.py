@@ -26,6 +26,7 @@ from models import (
     ActivityDelivery,
     ActivityKind,
     ActivityNeedCoverage,
+    ActivityVolume,
     BudgetDocument,
     CostAllocation,
     CostCentre,
@@ -59,6 +60,8 @@ from models import (
     User,
 )
 from scorecard import periods as P
+from scorecard.costing import counts_output, per_year
+from scorecard.formula import evaluate, parse_formula
 from services import territorial_data as data
 from services.accounts import hash_password, new_session_token
 from services.costing import publish_cost_indicators
@@ -169,6 +172,7 @@ class _Builder:
         self._services_and_activities()
         self._objectives()
         self._periods()
+        self._yearly_volumes()
         self._indicators()
         self._targets_and_measurements()
         self._costs()
@@ -448,6 +452,7 @@ class _Builder:
         return total, secret, rows
 
     def _needs(self) -> None:
+        self.need_codes: dict[str, list[str]] = {}
         org_id = self.org.id
         commune_id = self.commune_territory.id
         elected = self.users["elu"]
@@ -467,11 +472,13 @@ class _Builder:
             vintage: int | None,
             note: str | None = None,
             weight: float | None = None,
+            description: str | None = None,
         ) -> None:
             rows.append(
                 {
                     "organisation_id": org_id,
                     "code": code,
+                    "description": description,
                     "population_group_id": self.groups[group].id,
                     "territory_id": territory_id,
                     "label": label,
@@ -488,96 +495,30 @@ class _Builder:
                 }
             )
 
-        census = f"{data.CENSUS_SOURCE} {data.CENSUS_VINTAGE}"
-        stat80 = self.statistics[(commune_id, "pop_80p")]
-        need(
-            "PA80",
-            "personnes_agees",
-            commune_id,
-            "Personnes âgées de 80 ans et plus",
-            stat80.value,
-            "personnes",
-            4,
-            "pop_80p",
-            census,
-            data.CENSUS_VINTAGE,
-        )
-        evidence["PA80"] = [(stat80, "size")]
-        stat02 = self.statistics[(commune_id, "pop_0_2")]
-        need(
-            "PETITE_ENFANCE",
-            "petite_enfance",
-            commune_id,
-            "Enfants de moins de 3 ans",
-            stat02.value,
-            "enfants",
-            3,
-            "pop_0_2",
-            census,
-            data.CENSUS_VINTAGE,
-        )
-        evidence["PETITE_ENFANCE"] = [(stat02, "size")]
-
-        caf = f"{data.CAF_SOURCE} {data.CAF_VINTAGE}"
-        for code, group, variable, label, priority in CAF_COMMUNE_NEEDS:
-            total, secret, stats = self._iris_sum(variable)
-            note = size_note(total, secret)
-            need(
-                code,
-                group,
-                commune_id,
-                label,
-                total,
-                "allocataires",
-                priority,
-                variable,
-                caf,
-                data.CAF_VINTAGE,
-                note,
-            )
-            evidence[code] = [(s, "size") for s in stats]
-
-        for iris_code, territory in sorted(self.iris.items()):
-            rsa = self.statistics.get((territory.id, "caf_rsa_socle"))
-            poverty = self.statistics.get((territory.id, "filo_taux_pauvrete_60"))
-            if rsa is None:
+        for code in spec.NEEDS:
+            standard = spec.CATALOGUE.needs[code]
+            if standard.per == "iris":
+                self._needs_by_iris(standard, need, evidence)
                 continue
-            rate = None if poverty is None or poverty.is_secret else poverty.value
-            priority = 3 if rate is None else (5 if rate >= 30 else 4 if rate >= 20 else 3)
-            code = f"RSA_{iris_code}"
-            note = size_note(None, 1) if rsa.is_secret else None
-            if rsa.is_secret:
-                self.notes.append(f"IRIS {iris_code} : effectif RSA secret, besoin non chiffré.")
+            manual = spec.MANUAL_SIZES.get(code)
+            if manual is not None:
+                manual_size = round(manual.size * self.scale) if manual.scaled else manual.size
+                need(
+                    code, standard.public, commune_id, standard.label, float(manual_size), standard.unit,
+                    standard.priority, None, manual.source, manual.vintage, manual.note,
+                    description=standard.description,
+                )  # fmt: skip
+                continue
+            if standard.formula is None:
+                raise DemoError(f"besoin {code} du catalogue sans formule ni effectif de démonstration")
+            size, secret, used = self._size(commune_id, standard.formula)
+            first = used[0]
             need(
-                code,
-                "minima_sociaux",
-                territory.id,
-                f"Allocataires du RSA — {territory.name}",
-                None if rsa.is_secret else rsa.value,
-                "allocataires",
-                priority,
-                "caf_rsa_socle",
-                caf,
-                data.CAF_VINTAGE,
-                note,
-            )
-            evidence[code] = [(rsa, "size")] + ([(poverty, "context")] if poverty else [])
-
-        domiciliations = round(380 * self.scale)
-        need(
-            "SDF",
-            "sans_domicile_stable",
-            commune_id,
-            "Personnes sans domicile stable",
-            float(domiciliations),
-            "personnes",
-            4,
-            None,
-            "CCAS, registre des domiciliations",
-            2025,
-            "Pas de statistique publique à cette échelle : file active de domiciliation du CCAS "
-            "au 31/12/2025 et signalements des maraudes (à confirmer avec le SIAO).",
-        )
+                code, standard.public, commune_id, standard.label, size, standard.unit, standard.priority,
+                standard.formula, ", ".join(sorted({f"{u.source} {u.vintage}" for u in used})), first.vintage,
+                size_note(size, secret), description=standard.description,
+            )  # fmt: skip
+            evidence[code] = [(u, "size") for u in used]
 
         needs = self._sync(Need, rows, ("code",), scope=[Need.organisation_id == org_id])
         self.needs: dict[str, Need] = {k[0]: n for k, n in needs.items()}
@@ -593,10 +534,58 @@ class _Builder:
             scope=[NeedEvidence.need_id.in_([n.id for n in self.needs.values()])],
         )
 
+    def _size(self, territory_id: int, formula: str) -> tuple[float | None, int, list[TerritoryStatistic]]:
+        """A need's size from the catalogue's formula, as :mod:`services.needs` reads it: each
+        variable on the territory when published there, else summed over its IRIS."""
+        parsed = parse_formula(formula)
+        values: dict[str, float] = {}
+        secret, used, missing = 0, [], False
+        for variable in sorted(parsed.codes):
+            own = self.statistics.get((territory_id, variable))
+            if own is not None:
+                value, parts, stats = (None if own.is_secret else own.value), int(own.is_secret), [own]
+            else:
+                total, parts, stats = self._iris_sum(variable)
+                value = total if stats else None
+            if not stats:
+                raise DemoError(f"statistique {variable} absente : le besoin « {formula} » ne se chiffre pas")
+            secret += parts
+            used += stats
+            if value is None:
+                missing = True
+            else:
+                values[variable] = float(value)
+        return (None if missing else float(evaluate(parsed, values))), secret, used
+
+    def _needs_by_iris(self, standard: Any, need: Any, evidence: dict[str, list[Any]]) -> None:
+        """One need per IRIS holding the statistic, its priority by the catalogue's rule."""
+        variable = next(iter(sorted(standard.variables)))
+        rule = standard.priority_rule
+        caf = f"{data.CAF_SOURCE} {data.CAF_VINTAGE}"
+        codes = []
+        for iris_code, territory in sorted(self.iris.items()):
+            stat = self.statistics.get((territory.id, variable))
+            context = self.statistics.get((territory.id, rule.variable)) if rule else None
+            if stat is None:
+                continue
+            rate = None if context is None or context.is_secret else context.value
+            priority = rule.priority(rate, standard.priority) if rule else standard.priority
+            code = standard.code_for(iris_code)
+            codes.append(code)
+            note = size_note(None, 1) if stat.is_secret else None
+            if stat.is_secret:
+                self.notes.append(f"IRIS {iris_code} : effectif RSA secret, besoin non chiffré.")
+            need(
+                code, standard.public, territory.id, standard.label_for(territory.name),
+                None if stat.is_secret else stat.value, standard.unit, priority, standard.formula, caf,
+                data.CAF_VINTAGE, note, description=standard.description,
+            )  # fmt: skip
+            evidence[code] = [(stat, "size")] + ([(context, "context")] if context else [])
+        self.need_codes[standard.code] = codes
+
     def _need_codes(self, pattern: str) -> list[str]:
-        if pattern == "RSA_IRIS":
-            return sorted(c for c in self.needs if c.startswith("RSA_") and len(c) == 13)
-        return [pattern]
+        """The demo's needs for a catalogue need (several for a need by IRIS)."""
+        return self.need_codes.get(pattern, [pattern])
 
     # -- offer ---------------------------------------------------------------------------
     def _services_and_activities(self) -> None:
@@ -640,6 +629,7 @@ class _Builder:
                     "staff_etp": _money(a.staff_etp * self.scale),
                     "m57_function": a.m57_function,
                     "kind": ActivityKind.MANDATORY if a.mandatory else ActivityKind.OPTIONAL,
+                    "description": a.description,
                 }
             )
         activities = self._sync(Activity, rows, ("code",), scope=[Activity.organisation_id == org_id])
@@ -649,6 +639,7 @@ class _Builder:
                 "activity_id": self.activities[a.code].id,
                 "need_id": self.needs[need_code].id,
                 "coefficient": coefficient,
+                "note": a.cover_notes.get(pattern),
             }
             for a in spec.ACTIVITIES
             for pattern, coefficient in a.covers
@@ -671,6 +662,59 @@ class _Builder:
             user = self.users[user_spec.login]
             if {s.id for s in user.services} != {s.id for s in wanted}:
                 user.services = wanted
+
+    def _yearly_volumes(self) -> None:
+        self._sync(
+            ActivityVolume,
+            [row for a in spec.ACTIVITIES for row in self._volumes(a)],
+            ("activity_id", "year"),
+            scope=[ActivityVolume.activity_id.in_([a.id for a in self.activities.values()])],
+        )
+
+    def _volumes(self, activity: spec.ActivitySpec) -> list[dict[str, Any]]:
+        """The yearly volumes: the plan grows by the activity's ``growth`` from 2024 (when it was
+        its reference volume); the actual volume of a year over is its output indicator's twelve
+        months when they are all measured (the same figures), else the plan times the activity's
+        usual ``realised`` ratio, varied by up to 3 % a year; a year not over has only its plan."""
+        output = next(
+            (
+                ind
+                for ind in spec.INDICATORS
+                if ind.activity == activity.code
+                and ind.shape is not None
+                and ind.frequency is Frequency.MONTHLY
+                and counts_output(ind.unit, activity.output_unit)
+                and not per_year(activity.output_unit)
+            ),
+            None,
+        )
+        rows = []
+        for year in spec.VOLUME_YEARS:
+            planned = activity.volume * self.scale * (1 + activity.growth) ** (year - 2024)
+            actual: float | None = None
+            source = None
+            months = [s for s in self.measured["month"] if s.start.year == year]
+            if year >= self.as_of.year:
+                pass
+            elif output is not None and len(months) == 12:
+                shape = self._shape(output)
+                actual = sum(
+                    series_value(shape, output.code, m.key, m.middle, output.decimals) for m in months
+                )
+                source = f"indicateur:{output.code}"
+            else:
+                actual = planned * activity.realised * jitter("volume" + activity.code, str(year), 0.03)
+                source = "saisie"
+            rows.append(
+                {
+                    "activity_id": self.activities[activity.code].id,
+                    "year": year,
+                    "planned_volume": float(round(planned)),
+                    "actual_volume": None if actual is None else float(round(actual)),
+                    "source": source,
+                }
+            )
+        return rows
 
     def _deliveries(self, activity: spec.ActivitySpec) -> list[dict[str, Any]]:
         """Where the demo delivers ``activity``: its ``poorest`` IRIS (pro rata of their poverty
@@ -775,7 +819,8 @@ class _Builder:
                     "unit": ind.unit,
                     "direction": ind.direction,
                     "frequency": ind.frequency,
-                    "perspective": self.objectives[ind.objective].perspective,
+                    "perspective": ind.perspective,
+                    "description": ind.description,
                     "formula": ind.formula,
                     "decimals": ind.decimals,
                     "weight": ind.weight,
@@ -800,7 +845,7 @@ class _Builder:
     def _indicator_need(self, ind: spec.IndicatorSpec) -> int | None:
         if ind.need is None:
             return None
-        if ind.need == "RSA_IRIS":
+        if spec.CATALOGUE.needs[ind.need].per == "iris":
             return None  # measured on all the quartiers: linked through its objective
         return self.needs[ind.need].id
 
@@ -1130,28 +1175,6 @@ def _columns(catalog: list[Variable], yy: str) -> list[tuple[str, str, str, str]
 FILOSOFI_COMMUNE_VARIABLES = _columns(FILOSOFI_COMMUNE, "19")
 CAF_VARIABLES = _columns(CAF_IRIS, "")
 FILOSOFI_IRIS_VARIABLES = _columns(FILOSOFI_IRIS, "19")
-
-#: Needs of the commune sized from CAF IRIS figures: (code, group, variable, label, priority).
-CAF_COMMUNE_NEEDS: list[tuple[str, str, str, str, int]] = [
-    ("AAH", "personnes_handicapees", "caf_aah", "Allocataires de l'AAH", 4),
-    ("MONOPARENTS", "familles_monoparentales", "caf_monoparents", "Familles monoparentales allocataires", 4),
-    ("PRIME_ACTIVITE", "bas_revenus", "caf_prime_activite", "Travailleurs modestes (prime d'activité)", 2),
-    ("AIDE_LOGEMENT", "bas_revenus", "caf_aide_logement", "Ménages aidés pour se loger", 3),
-    (
-        "JEUNES",
-        "jeunes",
-        "caf_jeunes_non_etudiants",
-        "Jeunes allocataires de moins de 25 ans non étudiants",
-        3,
-    ),
-    (
-        "FAMILLES_NOMBREUSES",
-        "familles_nombreuses",
-        "caf_couples_3_enfants",
-        "Familles nombreuses allocataires",
-        2,
-    ),
-]
 
 #: Revenues: (service, nature, label, (activities, share of their cost), service of the activities).
 #: Loaded cost of an hour of work, to express the demo's time drivers in hours.

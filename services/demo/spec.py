@@ -1,4 +1,10 @@
-"""What the demo holds, declared as data: publics, services, activities, objectives, indicators.
+"""What the demo holds: the catalogue's definitions, and the demo's own figures.
+
+Publics, services, activities, needs and indicators are the starter catalogue's
+(:mod:`services.catalogue`, ``services/data/catalogue``): a real organisation ticks the same
+entries, so the demo and a new organisation share one source of truth. This module adds only
+what is the demo's: which entries it holds, its volumes and money, its yearly volumes, where its
+activities are delivered, its accounts, objectives, targets and measurement series.
 
 Volumes and money are stated for the reference commune (Carcassonne, 46,119 inhabitants in
 2021) and scaled to the population of the commune chosen; orders of magnitude follow DOMAIN.md
@@ -18,110 +24,87 @@ from models.enums import (
     Perspective,
     Role,
 )
+from services.catalogue import StandardActivity, StandardIndicator, standard_catalogue
 from services.demo.series import SeriesShape
 
 REFERENCE_POPULATION = 46_119
+CATALOGUE = standard_catalogue()
 
-#: The publics of DOMAIN.md: (code, name, parent code).
+#: The publics of DOMAIN.md (the catalogue's): (code, name, parent code).
 POPULATION_GROUPS: list[tuple[str, str, str | None]] = [
-    ("familles", "Familles", None),
-    ("familles_monoparentales", "Familles monoparentales", "familles"),
-    ("familles_nombreuses", "Familles nombreuses", "familles"),
-    ("jeunes", "Jeunes", None),
-    ("petite_enfance", "Petite enfance", None),
-    ("personnes_agees", "Personnes âgées", None),
-    ("personnes_handicapees", "Personnes handicapées", None),
-    ("personnes_en_difficulte", "Personnes en difficulté", None),
-    ("bas_revenus", "Ménages à bas revenus", "personnes_en_difficulte"),
-    ("minima_sociaux", "Bénéficiaires de minima sociaux", "personnes_en_difficulte"),
-    ("demandeurs_emploi", "Demandeurs d'emploi", "personnes_en_difficulte"),
-    ("sans_domicile_stable", "Personnes sans domicile stable", "personnes_en_difficulte"),
+    (p.code, p.name, p.parent) for p in CATALOGUE.publics.values()
 ]
+
+#: Share of a service's expenses by nature (012 personnel, 011 charges, 65 aides): the demo's budget.
+DEFAULT_NATURES: tuple[tuple[str, str, float], ...] = (
+    ("012", "Charges de personnel", 0.62),
+    ("011", "Charges à caractère général", 0.30),
+    ("65", "Autres charges de gestion courante (aides)", 0.08),
+)
+NATURES: dict[str, tuple[tuple[str, str, float], ...]] = {
+    "ADMIN": (("012", "Charges de personnel", 0.72), ("011", "Charges à caractère général", 0.28)),
+    "SOLIDARITE": (
+        ("012", "Charges de personnel", 0.52),
+        ("011", "Charges à caractère général", 0.18),
+        ("65", "Autres charges de gestion courante (aides)", 0.30),
+    ),
+    "PETITE_ENFANCE": (("012", "Charges de personnel", 0.78), ("011", "Charges à caractère général", 0.22)),
+}
 
 
 @dataclass(frozen=True)
 class ServiceSpec:
     code: str
     name: str
-    m57_function: str
+    m57_function: str | None
     partner_type: PartnerType | None = None
     is_support: bool = False
     description: str = ""
     #: Share of the service's expenses by nature (012 personnel, 011 charges, 65 aides).
-    natures: tuple[tuple[str, str, float], ...] = (
-        ("012", "Charges de personnel", 0.62),
-        ("011", "Charges à caractère général", 0.30),
-        ("65", "Autres charges de gestion courante (aides)", 0.08),
+    natures: tuple[tuple[str, str, float], ...] = DEFAULT_NATURES
+
+
+def _service(code: str) -> ServiceSpec:
+    s = CATALOGUE.services[code]
+    return ServiceSpec(
+        s.code,
+        s.name,
+        s.m57_function,
+        s.partner_type,
+        s.is_support,
+        s.description or "",
+        NATURES.get(code, DEFAULT_NATURES),
     )
 
 
 SERVICES: list[ServiceSpec] = [
-    ServiceSpec(
-        "ADMIN",
-        "Direction et administration générale",
-        "420",
-        is_support=True,
-        description="Direction, ressources humaines, finances, accueil : fonction support.",
-        natures=(
-            ("012", "Charges de personnel", 0.72),
-            ("011", "Charges à caractère général", 0.28),
-        ),
-    ),
-    ServiceSpec(
-        "SENIORS",
-        "Pôle seniors et maintien à domicile",
-        "423",
-        description="Portage de repas, service d'aide à domicile, lutte contre l'isolement.",
-    ),
-    ServiceSpec(
-        "SOLIDARITE",
-        "Pôle solidarité et insertion",
-        "424",
-        description="Accueil social, aide sociale légale, domiciliation, RSA, aides facultatives.",
-        natures=(
-            ("012", "Charges de personnel", 0.52),
-            ("011", "Charges à caractère général", 0.18),
-            ("65", "Autres charges de gestion courante (aides)", 0.30),
-        ),
-    ),
-    ServiceSpec(
-        "PETITE_ENFANCE",
-        "Pôle petite enfance",
-        "422",
-        description="Multi-accueil et relais petite enfance.",
-        natures=(
-            ("012", "Charges de personnel", 0.78),
-            ("011", "Charges à caractère général", 0.22),
-        ),
-    ),
-    ServiceSpec(
-        "AUTONOMIE",
-        "Pôle autonomie, handicap et logement",
-        "425",
-        description="Accompagnement des personnes handicapées, hébergement d'urgence, parentalité.",
-    ),
-    ServiceSpec(
-        "CAF",
-        "Caisse d'allocations familiales (partenaire)",
-        "421",
-        partner_type=PartnerType.CAF,
-        description="Travail social de la CAF auprès des familles.",
-    ),
-    ServiceSpec(
-        "DEPARTEMENT",
-        "Conseil départemental (partenaire)",
-        "43",
-        partner_type=PartnerType.DEPARTEMENT,
-        description="APA à domicile, référents RSA départementaux.",
-    ),
-    ServiceSpec(
+    _service(code)
+    for code in (
+        "ADMIN", "SENIORS", "SOLIDARITE", "PETITE_ENFANCE", "AUTONOMIE", "CAF", "DEPARTEMENT",
         "ASSO_ALIMENTAIRE",
-        "Association d'aide alimentaire (partenaire)",
-        "424",
-        partner_type=PartnerType.ASSOCIATION,
-        description="Distribution de colis alimentaires par une association partenaire.",
-    ),
-]
+    )
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Figures:
+    """The demo's figures of one activity, for the reference commune."""
+
+    unit_cost: float | None
+    volume: float
+    beneficiaries: int
+    capacity: float | None
+    staff_etp: float
+    fixed_cost: float
+    #: Yearly change of the planned volume (from 2024, the plan at ``volume``) and the usual ratio
+    #: of the actual volume to the plan (demand above or below it), varied a little each year.
+    growth: float = 0.0
+    realised: float = 1.0
+    #: Where the output is delivered: in the ``poorest`` IRIS of the commune (highest poverty
+    #: rate, Filosofi), with shares pro rata of those rates, and ``elsewhere`` (a share spread over
+    #: the whole commune). 0 IRIS: everywhere (no delivery rows), as a commune without IRIS has.
+    poorest: int = 0
+    elsewhere: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -136,262 +119,95 @@ class ActivitySpec:
     capacity: float | None
     staff_etp: float
     fixed_cost: float
-    m57_function: str
+    m57_function: str | None
     mandatory: bool = False
     #: (need code, coefficient): persons of the need answered by one unit of output.
     covers: tuple[tuple[str, float], ...] = ()
-    #: Where the output is delivered: in the ``poorest`` IRIS of the commune (highest poverty
-    #: rate, Filosofi), with shares pro rata of those rates, and ``elsewhere`` (a share spread over
-    #: the whole commune). 0 IRIS: everywhere (no delivery rows), as a commune without IRIS has.
     poorest: int = 0
     elsewhere: float = 0.0
+    growth: float = 0.0
+    realised: float = 1.0
+    description: str | None = None
+    #: need code -> the catalogue's note on the coefficient
+    cover_notes: dict[str, str | None] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, standard: StandardActivity, f: Figures) -> ActivitySpec:
+        return cls(
+            standard.code,
+            standard.service,
+            standard.name,
+            standard.output_unit,
+            f.unit_cost,
+            f.volume,
+            f.beneficiaries,
+            f.capacity,
+            f.staff_etp,
+            f.fixed_cost,
+            standard.m57_function,
+            standard.mandatory,
+            tuple((c.need, c.coefficient) for c in standard.covers),
+            f.poorest,
+            f.elsewhere,
+            f.growth,
+            f.realised,
+            standard.description,
+            {c.need: c.note for c in standard.covers},
+        )
 
 
-ACTIVITIES: list[ActivitySpec] = [
-    ActivitySpec(
-        "A_PORTAGE",
-        "SENIORS",
-        "Portage de repas à domicile",
-        "repas livré",
-        11.20,
-        34_000,
-        200,
-        40_000,
-        4.5,
-        25_000,
-        "4238",
-        covers=(("PA80", 1 / 250),),
+#: The demo's activities and their figures: (unit cost, volume, beneficiaries, capacity, ETP, fixed cost).
+FIGURES: dict[str, Figures] = {
+    "A_PORTAGE": Figures(11.20, 34_000, 200, 40_000, 4.5, 25_000, growth=0.03, realised=1.05),
+    "A_SAAD": Figures(27.50, 22_000, 210, 26_000, 16.0, 40_000, growth=0.02, realised=0.96),
+    "A_ISOLEMENT": Figures(18.00, 5_000, 420, 7_000, 1.5, 8_000, growth=0.08, realised=0.92),
+    "A_DOMICILIATION": Figures(180.00, 380, 380, 500, 1.2, 5_000, growth=0.05, realised=1.06),
+    "A_ASL": Figures(95.00, 900, 860, 1_200, 1.6, 0, realised=1.02),
+    "A_RSA": Figures(
+        650.00, 450, 450, 520, 5.0, 10_000, growth=0.03, realised=0.97, poorest=6, elsewhere=0.15
     ),
-    ActivitySpec(
-        "A_SAAD",
-        "SENIORS",
-        "Aide à domicile (SAAD)",
-        "heure d'aide",
-        27.50,
-        22_000,
-        210,
-        26_000,
-        16.0,
-        40_000,
-        "4238",
-        covers=(("PA80", 1 / 110), ("AAH", 1 / 400)),
-    ),
-    ActivitySpec(
-        "A_ISOLEMENT",
-        "SENIORS",
-        "Lutte contre l'isolement des aînés",
-        "participation",
-        18.00,
-        5_000,
-        420,
-        7_000,
-        1.5,
-        8_000,
-        "4232",
-        covers=(("PA80", 1 / 25),),
-    ),
-    ActivitySpec(
-        "A_DOMICILIATION",
-        "SOLIDARITE",
-        "Domiciliation",
-        "domiciliation active (an)",
-        180.00,
+    "A_EPICERIE": Figures(15.00, 9_000, 310, 11_000, 2.0, 18_000, growth=0.06, realised=1.08, poorest=2),
+    "A_AIDES_FAC": Figures(110.00, 600, 450, 800, 0.8, 0, growth=0.04, realised=1.10),
+    "A_CRECHE": Figures(11.00, 55_000, 95, 62_000, 12.0, 30_000, realised=0.95),
+    "A_RPE": Figures(24.00, 2_500, 600, 3_000, 1.0, 0, growth=0.02),
+    "A_HANDICAP": Figures(140.00, 350, 330, 450, 1.5, 0, growth=0.03, realised=0.98),
+    "A_HEBERGEMENT": Figures(35.00, 3_000, 140, 3_650, 1.0, 12_000, growth=0.05, realised=1.12),
+    "A_PARENTALITE": Figures(400.00, 220, 220, 260, 1.5, 0, growth=0.04, realised=0.90),
+    "P_CAF_FAMILLES": Figures(None, 300, 300, None, 0, 0),
+    "P_DEP_APA": Figures(None, 900, 900, None, 0, 0, growth=0.03, realised=1.01),
+    "P_DEP_RSA": Figures(None, 1_400, 1_400, None, 0, 0, growth=-0.02, realised=0.98),
+    "P_ASSO_COLIS": Figures(None, 12_000, 700, None, 0, 0, growth=0.05, realised=1.04),
+}
+ACTIVITIES: list[ActivitySpec] = [ActivitySpec.of(CATALOGUE.activities[c], f) for c, f in FIGURES.items()]
+#: The years of the demo's yearly volumes (planned, and actual once the year is over).
+VOLUME_YEARS = (2023, 2024, 2025, 2026)
+
+
+@dataclass(frozen=True)
+class ManualSize:
+    """A need the demo sizes by hand: its figure for the reference commune and its evidence."""
+
+    size: float
+    source: str
+    vintage: int
+    note: str
+    scaled: bool = True
+
+
+#: The catalogue's needs the demo holds (a need by IRIS gives one need per IRIS of the commune).
+NEEDS: list[str] = [
+    "PA80", "PETITE_ENFANCE", "AAH", "MONOPARENTS", "PRIME_ACTIVITE", "AIDE_LOGEMENT", "JEUNES",
+    "FAMILLES_NOMBREUSES", "RSA_IRIS", "SDF",
+]  # fmt: skip
+MANUAL_SIZES: dict[str, ManualSize] = {
+    "SDF": ManualSize(
         380,
-        380,
-        500,
-        1.2,
-        5_000,
-        "424",
-        mandatory=True,
-        covers=(("SDF", 1.0),),
+        "CCAS, registre des domiciliations",
+        2025,
+        "Pas de statistique publique à cette échelle : file active de domiciliation du CCAS "
+        "au 31/12/2025 et signalements des maraudes (à confirmer avec le SIAO).",
     ),
-    ActivitySpec(
-        "A_ASL",
-        "SOLIDARITE",
-        "Instruction des dossiers d'aide sociale légale",
-        "dossier instruit",
-        95.00,
-        900,
-        860,
-        1_200,
-        1.6,
-        0,
-        "424",
-        mandatory=True,
-        covers=(("PA80", 0.3), ("AAH", 0.2)),
-    ),
-    ActivitySpec(
-        "A_RSA",
-        "SOLIDARITE",
-        "Accompagnement des allocataires du RSA",
-        "personne accompagnée (an)",
-        650.00,
-        450,
-        450,
-        520,
-        5.0,
-        10_000,
-        "424",
-        covers=(("RSA_IRIS", 1.0),),
-        poorest=6,
-        elsewhere=0.15,
-    ),
-    ActivitySpec(
-        "A_EPICERIE",
-        "SOLIDARITE",
-        "Épicerie sociale",
-        "panier",
-        15.00,
-        9_000,
-        310,
-        11_000,
-        2.0,
-        18_000,
-        "424",
-        covers=(("RSA_IRIS", 1 / 30), ("MONOPARENTS", 1 / 30)),
-        poorest=2,
-    ),
-    ActivitySpec(
-        "A_AIDES_FAC",
-        "SOLIDARITE",
-        "Aides facultatives (secours, énergie)",
-        "aide accordée",
-        110.00,
-        600,
-        450,
-        800,
-        0.8,
-        0,
-        "424",
-        covers=(("RSA_IRIS", 0.3), ("MONOPARENTS", 0.3), ("PRIME_ACTIVITE", 0.2)),
-    ),
-    ActivitySpec(
-        "A_CRECHE",
-        "PETITE_ENFANCE",
-        "Multi-accueil",
-        "heure d'accueil",
-        11.00,
-        55_000,
-        95,
-        62_000,
-        12.0,
-        30_000,
-        "4222",
-        covers=(("PETITE_ENFANCE", 1 / 1_600), ("MONOPARENTS", 1 / 4_000)),
-    ),
-    ActivitySpec(
-        "A_RPE",
-        "PETITE_ENFANCE",
-        "Relais petite enfance",
-        "contact",
-        24.00,
-        2_500,
-        600,
-        3_000,
-        1.0,
-        0,
-        "4228",
-        covers=(("PETITE_ENFANCE", 0.05),),
-    ),
-    ActivitySpec(
-        "A_HANDICAP",
-        "AUTONOMIE",
-        "Accompagnement des personnes handicapées",
-        "dossier accompagné",
-        140.00,
-        350,
-        330,
-        450,
-        1.5,
-        0,
-        "425",
-        covers=(("AAH", 1.0),),
-    ),
-    ActivitySpec(
-        "A_HEBERGEMENT",
-        "AUTONOMIE",
-        "Hébergement d'urgence et accès au logement",
-        "nuitée",
-        35.00,
-        3_000,
-        140,
-        3_650,
-        1.0,
-        12_000,
-        "428",
-        covers=(("SDF", 1 / 30), ("AIDE_LOGEMENT", 1 / 200)),
-    ),
-    ActivitySpec(
-        "A_PARENTALITE",
-        "AUTONOMIE",
-        "Soutien à la parentalité",
-        "famille accompagnée",
-        400.00,
-        220,
-        220,
-        260,
-        1.5,
-        0,
-        "4212",
-        covers=(("MONOPARENTS", 1.0), ("FAMILLES_NOMBREUSES", 0.5)),
-    ),
-    ActivitySpec(
-        "P_CAF_FAMILLES",
-        "CAF",
-        "Travail social CAF auprès des familles",
-        "famille accompagnée",
-        None,
-        300,
-        300,
-        None,
-        0,
-        0,
-        "421",
-        covers=(("MONOPARENTS", 1.0),),
-    ),
-    ActivitySpec(
-        "P_DEP_APA",
-        "DEPARTEMENT",
-        "APA à domicile",
-        "bénéficiaire",
-        None,
-        900,
-        900,
-        None,
-        0,
-        0,
-        "431",
-        covers=(("PA80", 1.0),),
-    ),
-    ActivitySpec(
-        "P_DEP_RSA",
-        "DEPARTEMENT",
-        "Référents RSA départementaux",
-        "personne accompagnée (an)",
-        None,
-        1_400,
-        1_400,
-        None,
-        0,
-        0,
-        "441",
-        covers=(("RSA_IRIS", 1.0),),
-    ),
-    ActivitySpec(
-        "P_ASSO_COLIS",
-        "ASSO_ALIMENTAIRE",
-        "Distribution de colis alimentaires",
-        "colis",
-        None,
-        12_000,
-        700,
-        None,
-        0,
-        0,
-        "424",
-        covers=(("RSA_IRIS", 1 / 40), ("PRIME_ACTIVITE", 1 / 60)),
-    ),
-]
+}
 
 
 @dataclass(frozen=True)
@@ -603,765 +419,185 @@ class IndicatorSpec:
     cost_metric: str | None = None
     #: Fed by a survey (the share of positive answers, written when the survey closes), not entered.
     fed_by_survey: bool = False
+    perspective: Perspective = Perspective.USERS
+    description: str | None = None
 
 
-M, Q, Y = Frequency.MONTHLY, Frequency.QUARTERLY, Frequency.YEARLY
-HI, LO, BAND = Direction.HIGHER_IS_BETTER, Direction.LOWER_IS_BETTER, Direction.WITHIN_BAND
-OUT, OUTC, QUAL, RES, EFF = (
-    IndicatorType.OUTPUT,
-    IndicatorType.OUTCOME,
-    IndicatorType.QUALITY,
-    IndicatorType.RESOURCE,
-    IndicatorType.EFFICIENCY,
-)
+def _indicator(
+    code: str,
+    objective: str,
+    shape: SeriesShape | None = None,
+    *,
+    target: float | None = None,
+    target_growth: float = 0.0,
+    band: tuple[float, float] | None = None,
+    scaled: bool = False,
+    fed_by_survey: bool = False,
+) -> IndicatorSpec:
+    """The catalogue's indicator ``code`` with the demo's objective, series and targets."""
+    std: StandardIndicator = CATALOGUE.indicators[code]
+    return IndicatorSpec(
+        code=std.code,
+        label=std.label,
+        type=std.type,
+        unit=std.unit,
+        direction=std.direction,
+        frequency=std.frequency,
+        objective=objective,
+        service=CATALOGUE.service_of(std),
+        shape=shape,
+        target=target,
+        target_growth=target_growth,
+        band=band,
+        scaled=scaled,
+        decimals=std.decimals,
+        activity=std.activity,
+        need=std.need,
+        formula=std.formula,
+        source=std.source,
+        weight=std.weight,
+        cost_metric=std.cost_metric,
+        fed_by_survey=fed_by_survey,
+        perspective=std.perspective,
+        description=std.description,
+    )
+
+
 S = SeriesShape
 
+#: The demo's indicators: the catalogue's, with the objective each serves, its series and targets.
 INDICATORS: list[IndicatorSpec] = [
-    # Usagers et citoyens
-    IndicatorSpec(
-        "repas_livres",
-        "Repas livrés à domicile",
-        OUT,
-        "repas",
-        HI,
-        M,
-        "OO1.1",
-        "SENIORS",
-        S(2_750, 0.04, 0.05, 1, 0.04),
-        2_900,
-        0.05,
-        scaled=True,
-        activity="A_PORTAGE",
+    _indicator(
+        "repas_livres", "OO1.1", S(2_750, 0.04, 0.05, 1, 0.04), target=2_900, target_growth=0.05, scaled=True
     ),
-    IndicatorSpec(
-        "beneficiaires_portage",
-        "Bénéficiaires du portage de repas",
-        OUT,
-        "personnes",
-        HI,
-        M,
-        "OO1.1",
-        "SENIORS",
-        S(188, 0.03, 0.03, 1, 0.03),
-        200,
-        0.05,
-        scaled=True,
-        activity="A_PORTAGE",
-        need="PA80",
+    _indicator(
+        "beneficiaires_portage", "OO1.1", S(188, 0.03, 0.03), target=200, target_growth=0.05, scaled=True
     ),
-    IndicatorSpec(
-        "taux_couverture_portage",
-        "Part des 80 ans et plus bénéficiant du portage",
-        OUTC,
-        "%",
-        HI,
-        Q,
-        "OO1.1",
-        "SENIORS",
-        S(5.2, 0.03, 0.0, 1, 0.03, 0, 100),
-        5.5,
-        0.05,
-        decimals=1,
-        need="PA80",
-        weight=2.0,
+    _indicator(
+        "taux_couverture_portage", "OO1.1", S(5.2, 0.03, 0.0, 1, 0.03, 0, 100), target=5.5, target_growth=0.05
     ),
-    IndicatorSpec(
+    _indicator(
         "heures_aide_domicile",
-        "Heures d'aide à domicile réalisées",
-        OUT,
-        "heures",
-        HI,
-        M,
         "OO1.2",
-        "SENIORS",
         S(1_830, 0.02, 0.06, 12, 0.04),
-        1_900,
-        0.02,
+        target=1_900,
+        target_growth=0.02,
         scaled=True,
-        activity="A_SAAD",
     ),
-    IndicatorSpec(
-        "beneficiaires_saad",
-        "Personnes aidées à domicile (SAAD)",
-        OUT,
-        "personnes",
-        HI,
-        M,
-        "OO1.2",
-        "SENIORS",
-        S(208, 0.01, 0.02, 1, 0.03),
-        215,
-        0.02,
-        scaled=True,
-        activity="A_SAAD",
-        need="PA80",
+    _indicator(
+        "beneficiaires_saad", "OO1.2", S(208, 0.01, 0.02), target=215, target_growth=0.02, scaled=True
     ),
-    IndicatorSpec(
-        "satisfaction_saad",
-        "Usagers du SAAD satisfaits ou très satisfaits",
-        QUAL,
-        "%",
-        HI,
-        Q,
-        "OO1.2",
-        "SENIORS",
-        S(86, 0.0, 0.0, 1, 0.025, 0, 100),
-        90,
-        decimals=1,
-        activity="A_SAAD",
-        weight=1.5,
-    ),
-    IndicatorSpec(
-        "satisfaction_portage",
-        "Bénéficiaires du portage de repas satisfaits ou très satisfaits (enquête annuelle)",
-        QUAL,
-        "%",
-        HI,
-        Y,
-        "OO1.1",
-        "SENIORS",
-        None,
-        85,
-        decimals=1,
-        activity="A_PORTAGE",
-        source="Enquête de satisfaction des usagers",
-        fed_by_survey=True,
-    ),
-    IndicatorSpec(
-        "difficulte_alimentation",
-        "Habitants ayant eu du mal à payer leur alimentation dans l'année (baromètre des besoins)",
-        OUTC,
-        "%",
-        LO,
-        Y,
-        "OO2.2",
-        "SOLIDARITE",
-        None,
-        25,
-        decimals=1,
-        source="Baromètre des besoins sociaux",
-        fed_by_survey=True,
-    ),
-    IndicatorSpec(
+    _indicator("satisfaction_saad", "OO1.2", S(86, 0.0, 0.0, 1, 0.025, 0, 100), target=90),
+    _indicator("satisfaction_portage", "OO1.1", target=85, fed_by_survey=True),
+    _indicator("difficulte_alimentation", "OO2.2", target=25, fed_by_survey=True),
+    _indicator(
         "aines_isoles_contactes",
-        "Aînés isolés contactés (veille, lien social)",
-        OUT,
-        "personnes",
-        HI,
-        Q,
         "OO1.2",
-        "SENIORS",
         S(410, 0.05, 0.15, 7, 0.05),
-        450,
-        0.05,
+        target=450,
+        target_growth=0.05,
         scaled=True,
-        activity="A_ISOLEMENT",
-        need="PA80",
     ),
-    IndicatorSpec(
-        "accompagnements_rsa",
-        "Allocataires du RSA accompagnés",
-        OUT,
-        "personnes",
-        HI,
-        M,
-        "OO2.1",
-        "SOLIDARITE",
-        S(440, 0.03, 0.02, 9, 0.03),
-        470,
-        0.04,
-        scaled=True,
-        activity="A_RSA",
-        need="RSA_IRIS",
+    _indicator(
+        "accompagnements_rsa", "OO2.1", S(440, 0.03, 0.02, 9), target=470, target_growth=0.04, scaled=True
     ),
-    IndicatorSpec(
-        "taux_contrat_engagement",
-        "Accompagnés RSA ayant signé un contrat d'engagement",
-        OUTC,
-        "%",
-        HI,
-        Q,
-        "OO2.1",
-        "SOLIDARITE",
-        S(76, 0.02, 0.0, 1, 0.03, 0, 100),
-        85,
-        decimals=1,
-        activity="A_RSA",
+    _indicator("taux_contrat_engagement", "OO2.1", S(76, 0.02, 0.0, 1, 0.03, 0, 100), target=85),
+    _indicator(
+        "sorties_emploi_rsa", "OO2.1", S(36, 0.04, 0.1, 4, 0.12), target=40, target_growth=0.05, scaled=True
     ),
-    IndicatorSpec(
-        "sorties_emploi_rsa",
-        "Sorties vers l'emploi ou la formation",
-        OUTC,
-        "personnes",
-        HI,
-        Q,
-        "OO2.1",
-        "SOLIDARITE",
-        S(36, 0.04, 0.1, 4, 0.12),
-        40,
-        0.05,
-        scaled=True,
-        activity="A_RSA",
-        weight=1.5,
+    _indicator(
+        "paniers_epicerie", "OO2.2", S(740, 0.05, 0.1, 1, 0.05), target=760, target_growth=0.04, scaled=True
     ),
-    IndicatorSpec(
-        "paniers_epicerie",
-        "Paniers distribués par l'épicerie sociale",
-        OUT,
-        "paniers",
-        HI,
-        M,
-        "OO2.2",
-        "SOLIDARITE",
-        S(740, 0.05, 0.1, 1, 0.05),
-        760,
-        0.04,
-        scaled=True,
-        activity="A_EPICERIE",
-    ),
-    IndicatorSpec(
+    _indicator(
         "foyers_aide_alimentaire",
-        "Foyers bénéficiaires de l'aide alimentaire",
-        OUT,
-        "foyers",
-        HI,
-        M,
         "OO2.2",
-        "SOLIDARITE",
         S(300, 0.06, 0.08, 1, 0.04),
-        310,
-        0.05,
+        target=310,
+        target_growth=0.05,
         scaled=True,
-        activity="A_EPICERIE",
-        need="PRIME_ACTIVITE",
     ),
-    IndicatorSpec(
-        "aides_facultatives_accordees",
-        "Aides facultatives accordées",
-        OUT,
-        "aides",
-        HI,
-        M,
-        "OO2.2",
-        "SOLIDARITE",
-        S(50, 0.03, 0.2, 1, 0.1),
-        50,
-        scaled=True,
-        activity="A_AIDES_FAC",
-    ),
-    IndicatorSpec(
+    _indicator("aides_facultatives_accordees", "OO2.2", S(50, 0.03, 0.2, 1, 0.1), target=50, scaled=True),
+    _indicator(
         "familles_monoparentales_accompagnees",
-        "Familles monoparentales accompagnées",
-        OUT,
-        "familles",
-        HI,
-        Q,
         "OO2.3",
-        "AUTONOMIE",
         S(52, 0.06, 0.05, 10, 0.06),
-        60,
-        0.05,
+        target=60,
+        target_growth=0.05,
         scaled=True,
-        activity="A_PARENTALITE",
-        need="MONOPARENTS",
     ),
-    IndicatorSpec(
+    _indicator(
         "heures_accueil_creche",
-        "Heures d'accueil en multi-accueil",
-        OUT,
-        "heures",
-        HI,
-        M,
         "OO2.3",
-        "PETITE_ENFANCE",
-        S(4_600, 0.01, 0.35, 3, 0.03),
-        4_700,
-        0.01,
+        S(4_600, 0.01, 0.35, 3),
+        target=4_700,
+        target_growth=0.01,
         scaled=True,
-        activity="A_CRECHE",
     ),
-    IndicatorSpec(
-        "taux_occupation_creche",
-        "Taux d'occupation financier du multi-accueil",
-        EFF,
-        "%",
-        BAND,
-        M,
-        "OO2.3",
-        "PETITE_ENFANCE",
-        S(79, 0.0, 0.12, 3, 0.03, 0, 100),
-        band=(72.0, 88.0),
-        decimals=1,
-        activity="A_CRECHE",
-    ),
-    IndicatorSpec(
-        "part_places_monoparentales",
-        "Places d'accueil attribuées aux familles monoparentales",
-        OUTC,
-        "%",
-        HI,
-        Q,
-        "OO2.3",
-        "PETITE_ENFANCE",
-        S(17, 0.04, 0.0, 1, 0.05, 0, 100),
-        20,
-        decimals=1,
-        need="MONOPARENTS",
-        weight=1.5,
-    ),
-    IndicatorSpec(
+    _indicator("taux_occupation_creche", "OO2.3", S(79, 0.0, 0.12, 3, 0.03, 0, 100), band=(72.0, 88.0)),
+    _indicator("part_places_monoparentales", "OO2.3", S(17, 0.04, 0.0, 1, 0.05, 0, 100), target=20),
+    _indicator(
         "domiciliations_actives",
-        "Domiciliations actives",
-        OUT,
-        "personnes",
-        HI,
-        M,
         "OO4.2",
-        "SOLIDARITE",
         S(375, 0.04, 0.03, 1, 0.02),
-        380,
-        0.04,
+        target=380,
+        target_growth=0.04,
         scaled=True,
-        activity="A_DOMICILIATION",
-        need="SDF",
     ),
-    IndicatorSpec(
-        "nuitees_hebergement",
-        "Nuitées d'hébergement d'urgence",
-        OUT,
-        "nuitées",
-        HI,
-        M,
-        "OO2.2",
-        "AUTONOMIE",
-        S(250, 0.03, 0.25, 1, 0.08),
-        250,
-        scaled=True,
-        activity="A_HEBERGEMENT",
-        need="SDF",
+    _indicator("nuitees_hebergement", "OO2.2", S(250, 0.03, 0.25, 1, 0.08), target=250, scaled=True),
+    _indicator(
+        "dossiers_handicap", "OO2.2", S(86, 0.02, 0.05, 10, 0.06), target=90, target_growth=0.03, scaled=True
     ),
-    IndicatorSpec(
-        "dossiers_handicap",
-        "Personnes handicapées accompagnées (dossiers MDPH)",
-        OUT,
-        "dossiers",
-        HI,
-        Q,
-        "OO2.2",
-        "AUTONOMIE",
-        S(86, 0.02, 0.05, 10, 0.06),
-        90,
-        0.03,
-        scaled=True,
-        activity="A_HANDICAP",
-        need="AAH",
+    _indicator(
+        "taux_non_recours", "OO2.1", S(32, -0.04, 0.0, 1, 0.02, 0, 100), target=28, target_growth=-0.05
     ),
-    IndicatorSpec(
-        "taux_non_recours",
-        "Taux de non-recours estimé aux aides légales",
-        OUTC,
-        "%",
-        LO,
-        Y,
-        "OO2.1",
-        "SOLIDARITE",
-        S(32, -0.04, 0.0, 1, 0.02, 0, 100),
-        28,
-        -0.05,
-        decimals=1,
-        source="Enquête ABS et CAF",
-        weight=2.0,
+    _indicator(
+        "cout_portage", "OO3.1", S(30_400, 0.055, 0.05), target=31_500, target_growth=0.04, scaled=True
     ),
-    # Finances
-    IndicatorSpec(
-        "cout_portage",
-        "Coût du portage de repas",
-        RES,
-        "EUR",
-        LO,
-        M,
-        "OO3.1",
-        "SENIORS",
-        S(30_400, 0.055, 0.05, 1, 0.03),
-        31_500,
-        0.04,
-        scaled=True,
-        activity="A_PORTAGE",
-        source="Comptabilité analytique",
+    _indicator("cout_repas", "OO3.1", target=11.2, target_growth=0.02),
+    _indicator("cout_complet_repas", "OO3.1", target=16.5, target_growth=0.02),
+    _indicator("cout_complet_hebergement", "OO2.2", target=1_200, target_growth=0.02),
+    _indicator(
+        "cout_saad", "OO3.1", S(51_500, 0.04, 0.06, 12), target=51_000, target_growth=0.03, scaled=True
     ),
-    IndicatorSpec(
-        "cout_repas",
-        "Coût de revient d'un repas livré",
-        EFF,
-        "EUR/repas",
-        LO,
-        M,
-        "OO3.1",
-        "SENIORS",
-        None,
-        11.2,
-        0.02,
-        decimals=2,
-        activity="A_PORTAGE",
-        formula="cout_portage / repas_livres",
-        weight=1.5,
-    ),
-    IndicatorSpec(
-        "cout_complet_repas",
-        "Coût complet d'un repas livré (comptabilité analytique)",
-        EFF,
-        "EUR/repas",
-        LO,
-        Y,
-        "OO3.1",
-        "SENIORS",
-        None,
-        16.5,
-        0.02,
-        decimals=2,
-        activity="A_PORTAGE",
-        source="Pilotis, comptabilité analytique",
-        cost_metric="unit_cost",
-    ),
-    IndicatorSpec(
-        "cout_complet_hebergement",
-        "Coût complet par personne hébergée en urgence",
-        EFF,
-        "EUR/personne",
-        LO,
-        Y,
-        "OO2.2",
-        "AUTONOMIE",
-        None,
-        1_200,
-        0.02,
-        decimals=0,
-        activity="A_HEBERGEMENT",
-        source="Pilotis, comptabilité analytique",
-        cost_metric="cost_per_beneficiary",
-    ),
-    IndicatorSpec(
-        "cout_saad",
-        "Coût du service d'aide à domicile",
-        RES,
-        "EUR",
-        LO,
-        M,
-        "OO3.1",
-        "SENIORS",
-        S(51_500, 0.04, 0.06, 12, 0.03),
-        51_000,
-        0.03,
-        scaled=True,
-        activity="A_SAAD",
-        source="Comptabilité analytique",
-    ),
-    IndicatorSpec(
-        "cout_heure_saad",
-        "Coût de revient de l'heure d'aide à domicile",
-        EFF,
-        "EUR/heure",
-        LO,
-        M,
-        "OO3.1",
-        "SENIORS",
-        None,
-        27.5,
-        0.02,
-        decimals=2,
-        activity="A_SAAD",
-        formula="cout_saad / heures_aide_domicile",
-        weight=1.5,
-    ),
-    IndicatorSpec(
-        "taux_execution_budget",
-        "Taux d'exécution du budget de fonctionnement",
-        EFF,
-        "%",
-        BAND,
-        Q,
-        "OO3.2",
-        "ADMIN",
-        S(97.5, 0.0, 0.0, 1, 0.02, 0, 200),
-        band=(95.0, 101.0),
-        decimals=1,
-        source="Comptabilité",
-    ),
-    IndicatorSpec(
+    _indicator("cout_heure_saad", "OO3.1", target=27.5, target_growth=0.02),
+    _indicator("taux_execution_budget", "OO3.2", S(97.5, 0.0, 0.0, 1, 0.02, 0, 200), band=(95.0, 101.0)),
+    _indicator(
         "recettes_caf",
-        "Financements de la CAF perçus",
-        RES,
-        "EUR",
-        HI,
-        Q,
         "OO3.2",
-        "ADMIN",
         S(96_000, 0.02, 0.1, 12, 0.05),
-        100_000,
-        0.02,
+        target=100_000,
+        target_growth=0.02,
         scaled=True,
-        source="Comptabilité",
     ),
-    IndicatorSpec(
-        "part_participation_usagers",
-        "Part des participations des usagers dans les recettes",
-        RES,
-        "%",
-        BAND,
-        Q,
-        "OO3.2",
-        "ADMIN",
-        S(21, 0.0, 0.0, 1, 0.04, 0, 100),
-        band=(18.0, 25.0),
-        decimals=1,
-        source="Comptabilité",
+    _indicator("part_participation_usagers", "OO3.2", S(21, 0.0, 0.0, 1, 0.04, 0, 100), band=(18.0, 25.0)),
+    _indicator(
+        "montant_aides_facultatives", "OO2.2", S(5_400, 0.03, 0.2, 1, 0.1), band=(4_500, 6_500), scaled=True
     ),
-    IndicatorSpec(
-        "montant_aides_facultatives",
-        "Montant des aides facultatives versées",
-        RES,
-        "EUR",
-        BAND,
-        M,
-        "OO2.2",
-        "SOLIDARITE",
-        S(5_400, 0.03, 0.2, 1, 0.1),
-        band=(4_500.0, 6_500.0),
-        scaled=True,
-        activity="A_AIDES_FAC",
-        source="Comptabilité",
-    ),
-    IndicatorSpec(
-        "cout_moyen_aide",
-        "Montant moyen d'une aide facultative",
-        EFF,
-        "EUR/aide",
-        LO,
-        M,
-        "OO2.2",
-        "SOLIDARITE",
-        None,
-        115,
-        decimals=2,
-        activity="A_AIDES_FAC",
-        formula="montant_aides_facultatives / aides_facultatives_accordees",
-    ),
-    IndicatorSpec(
-        "depense_par_habitant",
-        "Dépense d'action sociale par habitant",
-        EFF,
-        "EUR/hab",
-        BAND,
-        Y,
-        "OO3.2",
-        "ADMIN",
-        S(96, 0.025, 0.0, 1, 0.01),
-        band=(85.0, 105.0),
-        decimals=1,
-        source="Compte administratif",
-    ),
-    # Processus internes
-    IndicatorSpec(
-        "delai_instruction_asl",
-        "Délai moyen d'instruction de l'aide sociale légale",
-        QUAL,
-        "jours",
-        LO,
-        M,
-        "OO4.1",
-        "SOLIDARITE",
-        S(36, -0.06, 0.08, 8, 0.06),
-        30,
-        -0.03,
-        decimals=1,
-        activity="A_ASL",
-        weight=2.0,
-    ),
-    IndicatorSpec(
+    _indicator("cout_moyen_aide", "OO2.2", target=115),
+    _indicator("depense_par_habitant", "OO3.2", S(96, 0.025, 0.0, 1, 0.01), band=(85.0, 105.0)),
+    _indicator("delai_instruction_asl", "OO4.1", S(36, -0.06, 0.08, 8, 0.06), target=30, target_growth=-0.03),
+    _indicator(
         "dossiers_asl_instruits",
-        "Dossiers d'aide sociale légale instruits",
-        OUT,
-        "dossiers",
-        HI,
-        M,
         "OO4.1",
-        "SOLIDARITE",
         S(74, 0.02, 0.1, 10, 0.07),
-        75,
-        0.02,
+        target=75,
+        target_growth=0.02,
         scaled=True,
-        activity="A_ASL",
     ),
-    IndicatorSpec(
-        "delai_domiciliation",
-        "Délai d'attribution d'une domiciliation",
-        QUAL,
-        "jours",
-        LO,
-        M,
-        "OO4.2",
-        "SOLIDARITE",
-        S(6.5, -0.05, 0.0, 1, 0.1),
-        5,
-        decimals=1,
-        activity="A_DOMICILIATION",
+    _indicator("delai_domiciliation", "OO4.2", S(6.5, -0.05, 0.0, 1, 0.1), target=5),
+    _indicator("delai_premier_rdv_rsa", "OO4.2", S(22, -0.08, 0.1, 9, 0.07), target=15),
+    _indicator("delai_reponse_aides", "OO4.1", S(9, -0.03, 0.1, 12, 0.08), target=8),
+    _indicator("actions_partenaires", "OO4.3", S(13, 0.1, 0.1, 10, 0.12), target=15, target_growth=0.05),
+    _indicator(
+        "taux_realisation_plan", "OO4.3", S(35, 0.3, 0.0, 1, 0.04, 0, 100), target=40, target_growth=0.3
     ),
-    IndicatorSpec(
-        "delai_premier_rdv_rsa",
-        "Délai avant le premier rendez-vous RSA",
-        QUAL,
-        "jours",
-        LO,
-        M,
-        "OO4.2",
-        "SOLIDARITE",
-        S(22, -0.08, 0.1, 9, 0.07),
-        15,
-        decimals=1,
-        activity="A_RSA",
+    _indicator("etp_total", "OO5.1", S(70, 0.005, 0.0, 1, 0.01), band=(66.0, 74.0), scaled=True),
+    _indicator("heures_formation_agent", "OO5.1", S(4.2, 0.08, 0.2, 11, 0.1), target=5, target_growth=0.05),
+    _indicator("taux_absenteisme", "OO5.1", S(8.6, -0.02, 0.15, 1, 0.08, 0, 100), target=7.5),
+    _indicator(
+        "agents_formes_accueil", "OO5.1", S(40, 0.2, 0.0, 1, 0.03, 0, 100), target=50, target_growth=0.2
     ),
-    IndicatorSpec(
-        "delai_reponse_aides",
-        "Délai de réponse aux demandes d'aide facultative",
-        QUAL,
-        "jours",
-        LO,
-        M,
-        "OO4.1",
-        "SOLIDARITE",
-        S(9, -0.03, 0.1, 12, 0.08),
-        8,
-        decimals=1,
-        activity="A_AIDES_FAC",
-    ),
-    IndicatorSpec(
-        "actions_partenaires",
-        "Actions menées avec les partenaires",
-        OUT,
-        "actions",
-        HI,
-        Q,
-        "OO4.3",
-        "ADMIN",
-        S(13, 0.1, 0.1, 10, 0.12),
-        15,
-        0.05,
-    ),
-    IndicatorSpec(
-        "taux_realisation_plan",
-        "Taux de réalisation du plan d'actions de l'ABS",
-        OUTC,
-        "%",
-        HI,
-        Q,
-        "OO4.3",
-        "ADMIN",
-        S(35, 0.3, 0.0, 1, 0.04, 0, 100),
-        40,
-        0.3,
-        decimals=1,
-        weight=2.0,
-    ),
-    # Apprentissage et organisation
-    IndicatorSpec(
-        "etp_total",
-        "Effectif en équivalents temps plein",
-        RES,
-        "ETP",
-        BAND,
-        Q,
-        "OO5.1",
-        "ADMIN",
-        S(70, 0.005, 0.0, 1, 0.01),
-        band=(66.0, 74.0),
-        scaled=True,
-        decimals=1,
-        source="Ressources humaines",
-    ),
-    IndicatorSpec(
-        "heures_formation_agent",
-        "Heures de formation par agent",
-        RES,
-        "heures/agent",
-        HI,
-        Q,
-        "OO5.1",
-        "ADMIN",
-        S(4.2, 0.08, 0.2, 11, 0.1),
-        5,
-        0.05,
-        decimals=1,
-        source="Ressources humaines",
-    ),
-    IndicatorSpec(
-        "taux_absenteisme",
-        "Taux d'absentéisme",
-        RES,
-        "%",
-        LO,
-        M,
-        "OO5.1",
-        "ADMIN",
-        S(8.6, -0.02, 0.15, 1, 0.08, 0, 100),
-        7.5,
-        decimals=1,
-        source="Ressources humaines",
-    ),
-    IndicatorSpec(
-        "agents_formes_accueil",
-        "Agents formés à l'accueil social inconditionnel",
-        RES,
-        "%",
-        HI,
-        Y,
-        "OO5.1",
-        "ADMIN",
-        S(40, 0.2, 0.0, 1, 0.03, 0, 100),
-        50,
-        0.2,
-        decimals=1,
-        source="Ressources humaines",
-    ),
-    IndicatorSpec(
-        "taux_rotation",
-        "Taux de rotation du personnel",
-        RES,
-        "%",
-        LO,
-        Y,
-        "OO5.1",
-        "ADMIN",
-        S(11, -0.03, 0.0, 1, 0.05, 0, 100),
-        10,
-        decimals=1,
-        source="Ressources humaines",
-    ),
-    IndicatorSpec(
-        "saisies_a_temps",
-        "Indicateurs renseignés dans les délais",
-        QUAL,
-        "%",
-        HI,
-        M,
-        "OO5.2",
-        "ADMIN",
-        S(78, 0.06, 0.0, 1, 0.04, 0, 100),
-        90,
-        decimals=1,
-        source="Pilotis",
-    ),
-    IndicatorSpec(
-        "age_statistiques",
-        "Ancienneté moyenne des statistiques territoriales",
-        QUAL,
-        "années",
-        LO,
-        Y,
-        "OO5.2",
-        "ADMIN",
-        S(4.0, 0.0, 0.0, 1, 0.05),
-        3,
-        decimals=1,
-        source="Pilotis",
-    ),
+    _indicator("taux_rotation", "OO5.1", S(11, -0.03, 0.0, 1, 0.05, 0, 100), target=10),
+    _indicator("saisies_a_temps", "OO5.2", S(78, 0.06, 0.0, 1, 0.04, 0, 100), target=90),
+    _indicator("age_statistiques", "OO5.2", S(4.0, 0.0, 0.0, 1, 0.05), target=3),
 ]

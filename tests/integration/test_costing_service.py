@@ -12,6 +12,8 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from models import (
+    Activity,
+    ActivityVolume,
     CostCentre,
     CostDriverQuantity,
     CostKind,
@@ -138,15 +140,23 @@ def meals_measured(session, organisation_id: int, year: int) -> float | None:
 
 
 def test_the_cost_per_meal_is_the_full_cost_over_the_meals_delivered(db_session, demo):
-    """Each year's cost over that year's meals (the measured ones; the reference 34 000 only for a
-    year not yet measured), not one fixed volume for every year."""
+    """Each year's cost over that year's meals (the year's actual volume, the measured meals when
+    all twelve months are; the plan for the budget year), not one fixed volume for every year."""
     org = demo.organisation_id
     sources = {}
     for year in (2023, 2024, 2025, 2026):
         report = compute(db_session, org, year)
         meals = report.activities[report.activities["code"] == "A_PORTAGE"].iloc[0]
         measured = meals_measured(db_session, org, year)
-        assert meals["volume"] == pytest.approx(measured if measured is not None else 34000)
+        volume = db_session.scalar(
+            select(ActivityVolume)
+            .join(Activity, Activity.id == ActivityVolume.activity_id)
+            .where(Activity.organisation_id == org, Activity.code == "A_PORTAGE", ActivityVolume.year == year)
+        )
+        expected = volume.actual_volume if volume.actual_volume is not None else volume.planned_volume
+        assert meals["volume"] == pytest.approx(expected)
+        if measured is not None:
+            assert meals["volume"] == pytest.approx(measured)
         assert meals["full_cost"] > 0
         sources[year] = meals["volume_source"]
         assert meals["unit_cost"] == pytest.approx(meals["full_cost"] / meals["volume"], rel=1e-12)
@@ -160,7 +170,7 @@ def test_the_cost_per_meal_is_the_full_cost_over_the_meals_delivered(db_session,
         assert cost_measurement(db_session, org, "cout_complet_hebergement", str(year)) == round(
             shelter["cost_per_beneficiary"]
         )
-    assert sources[2024] == sources[2025] == "indicateur" and sources[2026] == "reference"
+    assert sources[2023] == sources[2024] == sources[2025] == "realise" and sources[2026] == "prevu"
 
 
 # --- editing the cost model ---------------------------------------------------------------------
