@@ -506,10 +506,13 @@ def import_statistics_command(
                 click.echo(f"Avertissement : {warning}.", err=True)
             raise click.exceptions.Exit(EXIT_NOTHING_WRITTEN)
         resized = resize_needs(session, organisation.id)
+        vintages = ", ".join(str(v) for v in report.vintages) or str(report.vintage)
         click.echo(
-            f"{report.layout}, millésime {report.vintage} : {report.stats.inserted} chiffre(s) ajouté(s), "
+            f"{report.layout}, millésime {vintages} : {report.stats.inserted} chiffre(s) ajouté(s), "
             f"{report.stats.unchanged} déjà connu(s), {report.rows_outside} territoire(s) hors de l'organisation ignoré(s)."
         )
+        for warning in report.warnings:
+            click.echo(f"Avertissement : {warning}.", err=True)
         _echo_resized(resized.resized)
 
 

@@ -78,3 +78,35 @@ CENSUS_AGE_GROUPS: list[tuple[str, str, int, int | None]] = [
     ("pop_75p", "Population de 75 ans et plus", 75, None),
     ("pop_80p", "Population de 80 ans et plus", 80, None),
 ]
+
+#: The census bases as INSEE publishes them (« base infracommunale » by IRIS and the communal
+#: « évolution et structure de la population » and « couples, familles, ménages » bases): a
+#: column is ``<P|C><yy>_<suffix>`` (``P21_POP80P``: persons aged 80 or more in 2021; ``C`` marks
+#: the complementary exploitation of the families' files), and one file may hold several vintages
+#: (the communal base gives 2021 and 2015). Counts are weighted estimates, not integers.
+#: (prefix, suffix, variable, label, unit)
+CENSUS_COLUMNS: list[tuple[str, str, str, str, str]] = [
+    ("P", "POP", "population", "Population municipale", "personnes"),
+    ("P", "POP0002", "pop_0_2", "Enfants de 0 à 2 ans", "personnes"),
+    ("P", "POP0305", "pop_3_5", "Enfants de 3 à 5 ans", "personnes"),
+    ("P", "POP0014", "pop_0_14", "Population de 0 à 14 ans", "personnes"),
+    ("P", "POP0019", "pop_0_19", "Population de 0 à 19 ans", "personnes"),
+    ("P", "POP1529", "pop_15_29", "Population de 15 à 29 ans", "personnes"),
+    ("P", "POP2064", "pop_20_64", "Population de 20 à 64 ans", "personnes"),
+    ("P", "POP6074", "pop_60_74", "Population de 60 à 74 ans", "personnes"),
+    ("P", "POP6579", "pop_65_79", "Population de 65 à 79 ans", "personnes"),
+    ("P", "POP65P", "pop_65p", "Population de 65 ans et plus", "personnes"),
+    ("P", "POP75P", "pop_75p", "Population de 75 ans et plus", "personnes"),
+    ("P", "POP7589", "pop_75_89", "Population de 75 à 89 ans", "personnes"),
+    ("P", "POP80P", "pop_80p", "Population de 80 ans et plus", "personnes"),
+    ("P", "POP90P", "pop_90p", "Population de 90 ans et plus", "personnes"),
+    ("C", "MEN", "rp_menages", "Ménages", "ménages"),
+    ("C", "MENPSEUL", "rp_menages_1_personne", "Ménages d'une personne", "ménages"),
+    ("C", "FAM", "rp_familles", "Familles", "familles"),
+    ("C", "FAMMONO", "rp_familles_monoparentales", "Familles monoparentales", "familles"),
+]
+#: Groups a file gives only as the sum of its columns (the communal base has 75-89 and 90+, no 75+):
+#: (variable, label, suffixes added), used when the variable's own column is absent.
+CENSUS_SUMS: list[tuple[str, str, tuple[str, ...]]] = [
+    ("pop_75p", "Population de 75 ans et plus", ("POP7589", "POP90P")),
+]

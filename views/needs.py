@@ -564,6 +564,8 @@ def import_page() -> ResponseReturnValue:
                     f"l'organisation ignoré(s) ; {len(resized.resized)} besoin(s) redimensionné(s).",
                     "success",
                 )
+                for warning in report.warnings:  # lines of other territories skipped, encoding
+                    flash(f"{warning[0].upper()}{warning[1:]}.", "warning")
                 return redirect(url_for("needs.register"), 303)
         status = 400 if errors else 200
     elif request.method == "POST":
