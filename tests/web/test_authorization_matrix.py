@@ -691,6 +691,12 @@ EXTRA: dict[str, Route] = {
         body=lambda i: {"full_name": ""},
     ),
     "setup.create POST": Route("POST", lambda i: "/installation/nouvelle", frozenset(), 400),
+    # the starter catalogue (H10): the organisation's administrator and direction; the wizard's step
+    # for a server administrator only (none of the matrix's roles is one); an empty post is refused
+    "catalogue.index": Route("GET", lambda i: "/catalogue", frozenset({"admin", "direction"})),
+    "catalogue.index POST": Route("POST", lambda i: "/catalogue", frozenset({"admin", "direction"}), 400),
+    "setup.catalogue": Route("GET", lambda i: "/installation/1/catalogue", frozenset()),
+    "setup.catalogue POST": Route("POST", lambda i: "/installation/1/catalogue", frozenset(), 400),
 }
 
 
