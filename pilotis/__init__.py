@@ -75,6 +75,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         admin,
         api,
         benchmark,
+        catalogue,
         collection,
         costs,
         errors,
@@ -117,6 +118,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         imports.bp,
         api.bp,
         setup.bp,
+        catalogue.bp,
         model.bp,
     ):
         app.register_blueprint(blueprint)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 from flask.cli import AppGroup
 
@@ -9,7 +11,9 @@ KINDS = ["ccas", "cias", "commune", "epci", "departement"]
 
 
 @click.group(
-    "org", cls=AppGroup, help="Organisations du serveur : création pour tout territoire français, liste."
+    "org",
+    cls=AppGroup,
+    help="Organisations du serveur : création pour tout territoire français, liste, catalogue de départ.",
 )
 def org() -> None:
     """A group: its sub-commands do the work."""
@@ -88,6 +92,137 @@ def org_list() -> None:
                 f"{organisation.slug:<40} {LABELS_FR[organisation.kind]:<17} {organisation.insee_code or '—':<10} "
                 f"{organisation.name}"
             )
+
+
+@org.command(
+    "catalogue",
+    help="Part du catalogue standard : crée dans l'organisation les activités, besoins et indicateurs choisis "
+    "(et les services qu'il leur faut). Ce qui existe déjà (même code) est laissé tel quel.",
+)
+@click.option(
+    "--organisation", "slug", default=None, help="Identifiant de l'organisation (voir pilotis org list)."
+)
+@click.option(
+    "--activities", default="", help="Codes d'activités séparés par des virgules (A_PORTAGE,A_SAAD)."
+)
+@click.option("--needs", default="", help="Codes de besoins séparés par des virgules (PA80,RSA_IRIS).")
+@click.option("--indicators", default="", help="Codes d'indicateurs séparés par des virgules (repas_livres).")
+@click.option("--all", "everything", is_flag=True, help="Tout le catalogue.")
+@click.option(
+    "--list", "listing", is_flag=True, help="Affiche le catalogue (codes, unités, formules) sans rien créer."
+)
+@click.option(
+    "--as",
+    "email",
+    default=None,
+    help="Compte au nom duquel appliquer (ses droits s'appliquent, le journal le nomme) ; sans lui : le système, "
+    "avec les droits de la direction.",
+)
+def org_catalogue(
+    slug: str | None,
+    activities: str,
+    needs: str,
+    indicators: str,
+    everything: bool,
+    listing: bool,
+    email: str | None,
+) -> None:
+    from services.catalogue import CatalogueError, standard_catalogue
+
+    try:
+        cat = standard_catalogue()
+    except CatalogueError as exc:
+        from pilotis.errors import PilotisError
+
+        raise PilotisError(str(exc)) from exc
+    if listing:
+        _print_catalogue(cat)
+        return
+    _apply(slug, activities, needs, indicators, everything, email)
+
+
+def _codes(text: str) -> list[str]:
+    return [c.strip() for c in text.split(",") if c.strip()]
+
+
+def _apply(
+    slug: str | None, activities: str, needs: str, indicators: str, everything: bool, email: str | None
+) -> None:
+    from models import Role
+    from pilotis import schema
+    from pilotis.cli import _find_user, find_organisation
+    from pilotis.database import write_session
+    from pilotis.errors import PilotisError
+    from pilotis.web import engine
+    from services.audit import acting_as
+    from services.catalogue import CatalogueError, apply_catalogue, standard_catalogue
+    from services.policy import Principal
+
+    cat = standard_catalogue()
+    chosen = (
+        (list(cat.activities), list(cat.needs), list(cat.indicators))
+        if everything
+        else (_codes(activities), _codes(needs), _codes(indicators))
+    )
+    if not any(chosen):
+        raise PilotisError(
+            "indiquez --activities, --needs, --indicators ou --all (la liste : pilotis org catalogue --list)."
+        )
+    schema.require_current_schema(engine())
+    with write_session(engine()) as session:
+        organisation = find_organisation(session, slug)
+        if email:
+            user = _find_user(session, email)
+            if not user.is_active:
+                raise PilotisError(f"le compte {user.email} est désactivé.")
+            principal = Principal.of(user)
+            actor: int | None = user.id
+        else:
+            principal = Principal(
+                user_id=0, organisation_id=organisation.id, role=Role.DIRECTION, service_ids=frozenset()
+            )
+            actor = None
+        with acting_as(actor):
+            try:
+                report = apply_catalogue(session, principal, organisation, *chosen)
+            except CatalogueError as exc:
+                raise PilotisError(f"{exc} Rien n'a été créé.") from exc
+        click.echo(f"Catalogue appliqué à « {organisation.name} » ({organisation.slug}) :")
+        for line in report.lines():
+            click.echo(f"- {line}")
+
+
+def _print_catalogue(cat: Any) -> None:
+    from services.catalogue import coefficient_text
+    from services.org_model.sheets import DIRECTIONS, FREQUENCIES, PERSPECTIVES
+
+    counts = cat.counts()
+    click.echo(
+        f"Catalogue standard : {counts['activities']} activités, {counts['needs']} besoins, "
+        f"{counts['indicators']} indicateurs, {counts['services']} services et partenaires, "
+        f"{counts['publics']} publics."
+    )
+    click.echo("\nActivités (--activities) :")
+    for a in cat.activities.values():
+        publics = ", ".join(
+            f"{p.name} ({c.need}, {coefficient_text(c.coefficient)})" for p, c in cat.publics_of(a)
+        )
+        mandatory = ", obligatoire" if a.mandatory else ""
+        click.echo(f"  {a.code:<24} {a.name} — {a.output_unit}, M57 {a.m57_function or '—'}{mandatory}")
+        click.echo(f"  {'':<24} service {a.service} ; couvre : {publics}")
+        click.echo(f"  {'':<24} indicateurs : {', '.join(i.code for i in cat.indicators_of(a.code))}")
+    click.echo("\nBesoins (--needs) :")
+    for n in cat.needs.values():
+        sizing = f"formule {n.formula}" if n.formula else "à chiffrer à la main"
+        per = ", un par IRIS" if n.per == "iris" else ""
+        click.echo(f"  {n.code:<24} {n.label} — {cat.publics[n.public].name}, {n.unit}, {sizing}{per}")
+    click.echo("\nIndicateurs (--indicators) :")
+    for i in cat.indicators.values():
+        formula = f", = {i.formula}" if i.formula else ""
+        click.echo(
+            f"  {i.code:<36} {i.label} — {i.unit}, {DIRECTIONS[i.direction].lower()}, "
+            f"{FREQUENCIES[i.frequency].lower()}, {PERSPECTIVES[i.perspective].lower()}{formula}"
+        )
 
 
 @org.command("search", help="Cherche une commune, un EPCI ou un département par son nom ou son code.")

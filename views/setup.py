@@ -1,10 +1,12 @@
 """The server administrator's set-up wizard: create an organisation for any French territory.
 
-Three steps: choose the kind and find the territory by name or code; check the name and give
+Four steps: choose the kind and find the territory by name or code; check the name and give
 the first administrator's address; see the result (the administrator's temporary password is
-shown once, on that page only). Only a server administrator (``is_superadmin``) gets here; one
-who belongs to no organisation is brought here from every other page, since they see no
-organisation's rows.
+shown once, on that page only); tick what applies in the starter catalogue (activities, needs,
+indicators), or skip it. Only a server administrator (``is_superadmin``) gets here; one who
+belongs to no organisation is brought here from every other page, since they see no
+organisation's rows. The catalogue step applies to an organisation not started yet: once it has
+a value chain, its own administrator and direction complete it from /catalogue.
 """
 
 from __future__ import annotations
@@ -15,14 +17,17 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, HiddenField, StringField
 from wtforms.validators import DataRequired, Email, Length, Optional
 
-from models import OrganisationKind
+from models import Organisation, OrganisationKind
 from models.base import utcnow
 from models.enums import LABELS_FR
 from pilotis.auth import principal, require
 from pilotis.web import db_session
 from services import organisations as orgs
+from services.catalogue import CatalogueError, holding, is_started, standard_catalogue
 from services.policy import NO_ORGANISATION, Action
 from services.reference_data import search_places
+from views.catalogue import CatalogueForm, apply_ticked, choices, posted_ticks
+from views.lookup import get_or_404
 
 bp = Blueprint("setup", __name__, url_prefix="/installation")
 
@@ -140,3 +145,41 @@ def create() -> ResponseReturnValue:
             return render_template("setup/created.html", created=created), 201
     status = 400 if request.method == "POST" or problem else 200
     return render_template("setup/confirm.html", form=form, scope=scope, problem=problem), status
+
+
+@bp.route("/<int:organisation_id>/catalogue", methods=["GET", "POST"])
+def catalogue(organisation_id: int) -> ResponseReturnValue:
+    """Step 4: the starter catalogue for the organisation just created (or skip it)."""
+    require(Action.CREATE_ORGANISATION)
+    organisation = get_or_404(Organisation, organisation_id)
+    who = require(Action.APPLY_CATALOGUE, organisation)
+    form = CatalogueForm()
+    cat = standard_catalogue()
+    session = db_session()
+    problem = None
+    report = None
+    started = is_started(session, organisation.id)
+    if request.method == "POST" and not started:
+        if not form.validate_on_submit():
+            problem = "Le formulaire a expiré : rechargez la page et cochez à nouveau."
+        else:
+            try:
+                report = apply_ticked(session, who, organisation)
+            except CatalogueError as exc:
+                problem = str(exc)
+    elif request.method == "POST":
+        problem = "déjà lancée"
+    held = holding(session, organisation, cat)
+    status = 400 if problem else 200
+    return render_template(
+        "setup/catalogue.html",
+        form=form,
+        organisation=organisation,
+        choices=choices(cat, held),
+        counts=cat.counts(),
+        problem=problem if not started else None,
+        started=started and report is None,
+        report=report,
+        posted=None if not problem else posted_ticks(),
+        action=url_for("setup.catalogue", organisation_id=organisation.id),
+    ), status

@@ -13,6 +13,7 @@ from models import (
     AuditEntry,
     Indicator,
     Need,
+    Organisation,
     PopulationGroup,
     Role,
     Service,
@@ -288,3 +289,46 @@ def test_the_demo_holds_the_catalogue_it_was_built_from(db_session, demo):
     assert set(report.present["needs"]) == set(spec.NEEDS)
     # RSA_ENSEMBLE is not taken for one of the needs by IRIS, nor they for it
     assert "RSA_ENSEMBLE" in report.created["needs"]
+
+
+# -- the command line ---------------------------------------------------------------------------------
+def test_the_command_lists_the_catalogue(runner):
+    result = runner.invoke(args=["org", "catalogue", "--list"])
+    assert result.exit_code == 0, result.output
+    assert "38 activités, 23 besoins, 82 indicateurs" in result.output
+    assert "A_PORTAGE" in result.output and "Personnes âgées (PA80, 1/250)" in result.output
+    assert "cout_repas" in result.output and "= cout_portage / repas_livres" in result.output
+
+
+def test_the_command_applies_ticks_once_and_refuses_unknown_codes(runner, engine):
+    from pilotis.database import write_session
+    from tests.conftest import rows_added_are_removed
+
+    with rows_added_are_removed(engine):
+        with write_session(engine) as session:
+            slug = create_organisation(session, "ccas", "56260", now=utcnow()).organisation.slug
+        args = [
+            "org",
+            "catalogue",
+            "--organisation",
+            slug,
+            "--activities",
+            "A_PORTAGE",
+            "--needs",
+            "PA80,AAH",
+        ]
+        first = runner.invoke(args=args)
+        assert first.exit_code == 0, first.output
+        assert "Créés : 1 activité(s)" in first.output and "Créés : 2 besoin(s)" in first.output
+        assert "PA80 créé sans effectif : statistique pop_80p absente." in first.output
+        again = runner.invoke(args=args)
+        assert again.exit_code == 0 and "Rien de nouveau" in again.output
+        bad = runner.invoke(args=["org", "catalogue", "--organisation", slug, "--needs", "PA80,NOPE"])
+        assert bad.exit_code != 0
+        assert "Besoin(s) inconnu(s) du catalogue : NOPE" in bad.output and "Rien n'a été créé" in bad.output
+        none = runner.invoke(args=["org", "catalogue", "--organisation", slug])
+        assert none.exit_code != 0 and "--all" in none.output
+        with write_session(engine) as session:
+            org = session.scalar(select(Organisation).where(Organisation.slug == slug))
+            assert set(rows(session, Activity, org)) == {"A_PORTAGE"}
+            assert set(rows(session, Need, org)) == {"PA80", "AAH"}
