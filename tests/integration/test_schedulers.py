@@ -4,8 +4,8 @@ Three processes start the real scheduler (``jobs.scheduler.build_scheduler``, it
 the database) at the same instant on a database that has never seen one, then each runs the
 e-mail job for three ten-minute slots back to back, as three schedulers whose runs overlap would:
 one process gets each slot's guard, so three deliveries of the same organisation's outbox run at
-once. One process is killed (SIGKILL) while mails are leaving. A local SMTP server counts what it
-receives. Before: two of three schedulers crashed creating the job store's table, and on
+once (the local SMTP server answers none of them before the three are connected). One process
+is killed (SIGKILL) while mails are leaving. The SMTP server counts what it receives. Before: two of three schedulers crashed creating the job store's table, and on
 PostgreSQL two deliveries sent every mail twice.
 """
 
@@ -84,6 +84,11 @@ class _Smtp(socketserver.StreamRequestHandler):
     server: _SmtpServer
 
     def handle(self) -> None:
+        with self.server.lock:
+            self.server.connections += 1
+            first_three = self.server.connections <= 3
+        if first_three:  # the three deliveries are all under way before a mail is taken
+            self.server.all_connected.wait(timeout=30)
         self._say("220 test")
         while line := self.rfile.readline():
             verb = line.decode("ascii", "replace").strip().upper()
@@ -117,6 +122,8 @@ class _SmtpServer(socketserver.ThreadingTCPServer):
         super().__init__(("127.0.0.1", 0), _Smtp)
         self.lock = threading.Lock()
         self.received: list[tuple[str, str]] = []
+        self.connections = 0
+        self.all_connected = threading.Barrier(3)
 
 
 @pytest.fixture
@@ -207,7 +214,9 @@ def test_three_schedulers_start_together_and_one_killed_sends_no_mail_twice(
         deadline = time.monotonic() + 15
         while len(smtp_server.received) < KILL_AFTER and time.monotonic() < deadline:
             time.sleep(0.002)
-        assert len(smtp_server.received) >= KILL_AFTER, "the deliveries never got going"
+        assert len(smtp_server.received) >= KILL_AFTER, (
+            "the three deliveries never all got under way (one kept the database while it sent?)"
+        )
         assert victim.poll() is None, "the scheduler to kill had already stopped"
         victim.send_signal(signal.SIGKILL)
         outputs = [child.communicate(timeout=30) for child in children]
