@@ -1068,6 +1068,8 @@ class _Applier:
             rows[code] = need
             out[n.code].append(need)
             created += 1
+        if created:
+            self.report.notes.append(f"{n.code} : {created} besoin(s), un par IRIS (ou commune sans IRIS).")
         if not created and not out[n.code]:
             self.report.notes.append(
                 f"{n.code} : aucun IRIS de l'organisation ne détient {', '.join(sorted(n.variables))} ; "

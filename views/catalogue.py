@@ -7,7 +7,7 @@ organisation just created; both post to :func:`services.catalogue.apply_catalogu
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -48,26 +48,31 @@ class Choice:
     held: bool
     details: list[str]
     note: str | None = None
+    #: the activity's standard indicators
+    extra: list[str] = field(default_factory=list)
 
 
 def choices(cat: Catalogue, held: Holding) -> dict[str, Any]:
     """The catalogue as the page shows it: activities by service, needs, indicators by perspective."""
     activities: dict[str, list[Choice]] = {}
     for a in cat.activities.values():
-        publics = "; ".join(
-            f"{p.name} ({cat.needs[c.need].label}, {coefficient_text(c.coefficient)} par {a.output_unit})"
-            for p, c in cat.publics_of(a)
+        covers = "; ".join(
+            f"{cat.needs[c.need].label.replace(' — {territoire}', ' (par IRIS)')}, "
+            f"{coefficient_text(c.coefficient)} par {a.output_unit}"
+            for c in a.covers
         )
-        details = [
-            f"Unité : {a.output_unit}",
-            f"Fonction M57 : {a.m57_function or '—'}",
-            f"Publics couverts : {publics}",
-            "Indicateurs standard : " + ", ".join(i.label for i in cat.indicators_of(a.code)),
-        ]
+        details = [f"Unité : {a.output_unit}", f"M57 {a.m57_function or '—'}", f"Couvre : {covers}"]
         label = a.name + (" (mission obligatoire)" if a.mandatory else "")
         service = cat.services[a.service]
         activities.setdefault(service.name, []).append(
-            Choice(a.code, label, a.code in held.activities, details, a.description)
+            Choice(
+                a.code,
+                label,
+                a.code in held.activities,
+                details,
+                a.description,
+                [i.label for i in cat.indicators_of(a.code)],
+            )
         )
     needs = []
     for n in cat.needs.values():

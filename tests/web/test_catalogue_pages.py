@@ -31,7 +31,7 @@ def test_the_direction_sees_what_the_demo_holds_and_what_it_could_add(login_as, 
     assert "checked" in html[portage : portage + 120] and "disabled" in html[portage : portage + 120]
     tele = html.index('value="A_TELEASSISTANCE"')
     assert "disabled" not in html[tele : tele + 120]
-    assert "Personnes âgées (Personnes âgées de 80 ans et plus, 1/250 par repas livré)" in html
+    assert "Couvre : Personnes âgées de 80 ans et plus, 1/250 par repas livré" in html
     assert "chiffré par la formule pop_75p (statistique détenue)" in html  # the demo holds the census
 
 
