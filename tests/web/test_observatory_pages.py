@@ -1,0 +1,94 @@
+"""The observatory (issue 19, item 2): every held statistic of a territory by theme, its trend
+over the held vintages, its comparison with the wider territories, a chart and a table per
+indicator, secrecy kept, exported to Excel."""
+
+from __future__ import annotations
+
+import re
+from io import BytesIO
+from pathlib import Path
+
+from openpyxl import load_workbook
+from sqlalchemy import select
+
+from models import Territory, TerritoryStatistic
+from pilotis.database import write_session
+from services.statistics_import import import_statistics
+from tests.conftest import rows_added_are_removed
+
+DATA = Path(__file__).resolve().parent.parent / "data" / "statistics"
+
+
+def _article(html: str, code: str) -> str:
+    start = html.index(f'id="ind-{code}"')
+    return html[start : html.index("</article>", start)]
+
+
+def test_the_director_reads_every_theme_with_comparisons_charts_and_tables(login_as):
+    html = login_as("direction").get("/observatoire").get_data(as_text=True)
+    for title in ("Population", "Vieillissement", "Revenus et pauvreté", "Prestations des CAF"):
+        assert f">{title}</h2>" in html
+    assert (
+        "Carcassonne" in html
+        and "Formule : population de 65 ans et plus / population de moins de 20 ans × 100" in html
+    )
+    ageing = _article(html, "indice_vieillissement")
+    assert "<svg" in ageing and "<table>" in ageing
+    # ageing index of Carcassonne, census 2021: 65+ / under 20 × 100, hand-computed from the demo
+    assert re.search(r"Département : Aude", html)
+    median = _article(html, "filo_mediane_uc")
+    assert "18\u202f450" in median or "18\u00a0450" in median  # French thousands separator
+
+
+def test_secret_cells_and_their_derived_figures_stay_secret(login_as, engine, demo):
+    """The IRIS of Carcassonne whose CAF counts are secret: its RSA count and RSA per 100 households are « secret »."""
+    with write_session(engine) as session:
+        iris = session.scalar(
+            select(Territory).where(
+                Territory.organisation_id == demo.organisation_id, Territory.code == "110690601"
+            )
+        )
+        secret = session.scalar(
+            select(TerritoryStatistic).where(
+                TerritoryStatistic.territory_id == iris.id, TerritoryStatistic.variable == "caf_rsa_socle"
+            )
+        )
+        assert secret is not None and secret.is_secret
+        iris_id = iris.id
+    html = login_as("partenaire").get(f"/observatoire?territoire={iris_id}").get_data(as_text=True)
+    rsa = _article(html, "caf_rsa_socle")
+    assert ">secret</td>" in rsa
+    per_household = _article(html, "rsa_pour_100_menages") if 'id="ind-rsa_pour_100_menages"' in html else ""
+    assert per_household == "" or ">secret</td>" in per_household
+
+
+def test_a_second_census_vintage_gives_a_trend(login_as, engine, demo):
+    with rows_added_are_removed(engine):  # the journal's rows and the figures the file adds
+        with write_session(engine) as session:
+            report = import_statistics(
+                session,
+                demo.organisation_id,
+                (DATA / "base-cc-evol-struct-pop-2021_extrait.csv").read_bytes(),
+                source="census",
+                filename="base-cc-evol-struct-pop-2021.CSV",
+            )
+            assert report.ok, report.errors
+        html = login_as("direction").get("/observatoire").get_data(as_text=True)
+        population = _article(html, "population")
+        assert "<td>2015</td>" in population and "<td>2021</td>" in population
+        assert "évolution : +692 entre 2015 et 2021" in population  # 46 119 − 45 427,215, rounded
+        assert "<path" in population  # the trend line
+        book = load_workbook(BytesIO(login_as("direction").get("/observatoire/export.xlsx").data))
+        rows = list(book.active.iter_rows(values_only=True))
+        assert rows[0][:6] == ("Thème", "Indicateur", "Territoire", "Niveau", "Millésime", "Valeur")
+        assert ("Population", "Population municipale", "Carcassonne", "Commune", 2015, 45427) in [
+            r[:6] for r in rows
+        ]
+
+
+def test_the_export_writes_secret_as_text_and_is_refused_to_strangers(login_as, client):
+    response = login_as("direction").get("/observatoire/export.xlsx")
+    assert response.status_code == 200
+    rows = list(load_workbook(BytesIO(response.data)).active.iter_rows(values_only=True))
+    assert len(rows) > 20
+    assert client.get("/observatoire").status_code in (302, 401)
