@@ -182,6 +182,9 @@ ROUTES: dict[str, Route] = {
     "costs.budget_execution": Route("GET", lambda i: "/couts/execution", INTERNAL_READERS),
     "costs.model": Route("GET", lambda i: "/couts/modele", INTERNAL_READERS),
     "costs.upload": Route("GET", lambda i: "/couts/import", INTERNAL_READERS),
+    # the needs observatory: the shared diagnostic's statistics, read and exported by every signed-in role
+    "observatory.index": Route("GET", lambda i: "/observatoire", SIGNED_IN),
+    "observatory.export": Route("GET", lambda i: "/observatoire/export.xlsx", SIGNED_IN),
     "report.index": Route("GET", lambda i: "/abs?annee=2027", SIGNED_IN),
     "report.pdf": Route("GET", lambda i: "/abs/rapport.pdf?annee=2027", SIGNED_IN),
     "report.annex": Route("GET", lambda i: "/abs/annexe.xlsx?annee=2027", SIGNED_IN),
