@@ -20,7 +20,9 @@ The rule
    when the null space of ``A[:, M]`` is zero on ``j`` (:func:`recoverable`, a rank test). While
    some masked cell is recoverable, one more cell is masked: among the published cells of the
    relations that reach it, the cheapest (by default the smallest positive count, zeros and
-   totals last) that makes it unrecoverable, else the cheapest of them (:func:`protect`).
+   totals last) that makes it unrecoverable; else the cheapest pair that does (two totals can
+   give the same figure); else the cheapest
+   cell, and the search goes on (:func:`protect`).
    Cells listed together (``together``: a nonlinear figure and its inputs) are masked together.
 4. **Derived figures** (rates, shares, imputed costs, coverage of a masked need) are masked with
    their source by the caller: they are not cells of the relations.
@@ -52,6 +54,8 @@ RULE = (
     "masqués ; quand un total, une somme ou une part permettrait de retrouver une case masquée, "
     "d'autres cases le sont aussi, dans toutes les pages et tous les fichiers."
 )
+#: How many of the cheapest candidates are tried two at a time when no single one is enough.
+PAIR_CANDIDATES = 20
 #: Numerical tolerance of the rank test (the relations' coefficients are small numbers).
 TOLERANCE = 1e-9
 
@@ -157,6 +161,7 @@ def protect(
     threshold: int = DEFAULT_THRESHOLD,
     together: Sequence[Iterable[K]] = (),
     cost: Mapping[K, float] | None = None,
+    shown: Iterable[K] = (),
 ) -> frozenset[K]:
     """The cells to mask so that no masked cell can be derived by differencing (module rule).
 
@@ -172,6 +177,8 @@ def protect(
     together : groups of cells masked as one (a nonlinear figure and its inputs).
     cost : optional penalty per cell added to the default order (smallest positive count
         first): a total or a figure shown on many pages gets a higher cost.
+    shown : cells that stay published whatever happens (the totals of a table that always
+        shows them): never chosen as complements.
 
     Returns
     -------
@@ -179,6 +186,7 @@ def protect(
         The masked cells: primary, secret at source, and complementary.
     """
     penalty = dict(cost or {})
+    fixed = set(shown)
     masked: set[K] = {cell for cell, value in values.items() if value is None or is_small(value, threshold)}
     masked |= set(primary)
     masked |= {cell for r in relations for cell, _ in r.terms if cell not in values}
@@ -209,35 +217,32 @@ def protect(
             return frozenset(masked)
         target = exposed[0]
         # the published cells of the relations reached from the target through masked cells
-        seen, stack, candidates, local = {target}, [target], set(), set()
+        seen, stack, candidates = {target}, [target], set()
         while stack:
             current = stack.pop()
             for i in by_cell.get(current, []):
-                local.add(i)
                 for cell, _ in relations[i].terms:
                     if cell in seen:
                         continue
                     seen.add(cell)
                     if cell in masked:
                         stack.append(cell)
-                    else:
+                    elif cell not in fixed:
                         candidates.add(cell)
         ranked = sorted(candidates, key=order)
 
-        def hides(cell: K, target: K = target, local: set[int] = local) -> bool:
-            # the target's component only (the outer loop checks the whole set again)
-            near = [relations[i] for i in sorted(local | set(by_cell.get(cell, [])))]
-            return target not in recoverable(masked | {cell}, near)
+        def hides(cells: tuple[K, ...], target: K = target) -> bool:
+            return target not in recoverable(masked | set(cells), relations)
 
-        chosen = next((c for c in ranked if hides(c)), None)
-        if chosen is None:
-            # no single cell is enough: the cheapest of the target's own relations first
-            direct = {c for i in by_cell.get(target, []) for c, _ in relations[i].terms if c not in masked}
-            if not ranked:
-                stuck.add(target)
-                continue
-            chosen = min(direct, key=order) if direct else ranked[0]
-        masked.add(chosen)
+        if not ranked:
+            stuck.add(target)
+            continue
+        chosen: tuple[K, ...] | None = next(((c,) for c in ranked if hides((c,))), None)
+        if chosen is None:  # no single cell is enough (two totals give the same figure): a pair
+            few = ranked[:PAIR_CANDIDATES]
+            pairs = ((a, b) for i, a in enumerate(few) for b in few[i + 1 :])
+            chosen = next((pair for pair in pairs if hides(pair)), (ranked[0],))
+        masked.update(chosen)
         close()
 
 
@@ -262,7 +267,7 @@ def suppress_table(counts: pd.DataFrame, threshold: int = DEFAULT_THRESHOLD) -> 
         if column:
             relations.append(Relation((((-2, j), 1.0), *((c, -1.0) for c in column))))
     totals = {r.terms[0][0]: float(sum(cells[c] or 0 for c, _ in r.terms[1:])) for r in relations}
-    masked = protect({**cells, **totals}, relations, threshold=threshold, cost=dict.fromkeys(totals, 1.0))
+    masked = protect({**cells, **totals}, relations, threshold=threshold, shown=set(totals) - set(cells))
     mask = np.zeros(values.shape, dtype=bool)
     for i, j in masked:
         if i >= 0 and (i, j) in cells:

@@ -35,7 +35,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models import Need, TerritoryStatistic
+from models import Need, TerritoryKind, TerritoryStatistic
 from scorecard.confidentiality import DEFAULT_THRESHOLD, Relation, additive, is_small, protect
 from scorecard.coverage import ancestry_matrix
 from scorecard.formula import Formula, evaluate
@@ -151,19 +151,23 @@ def build_disclosure(
                 values[stat_key(s.id)] = None if s.is_secret else s.value
                 counted[(s.territory_id, s.variable, s.vintage)] = s
     children: dict[int, list[int]] = defaultdict(list)
+    iris = set()
     for t in stats.territories:
         if t.parent_id is not None:
             children[t.parent_id].append(t.id)
+        if t.kind is TerritoryKind.IRIS:
+            iris.add(t.id)
     for parent, kids in children.items():
         variables = {(v, y) for (t, v, y) in counted if t in kids}
         for variable, vintage in variables:
             parts = [counted[(k, variable, vintage)] for k in kids if (k, variable, vintage) in counted]
             published = [p for p in parts if not p.is_secret]
-            key: Hashable = sum_key(parent, variable, vintage)
-            values[key] = float(sum(p.value or 0 for p in published))
-            relations.append(additive(key, [stat_key(p.id) for p in published]))
-            cost[key] = SHOWN_TOTAL
             own = counted.get((parent, variable, vintage))
+            if any(k in iris for k in kids):  # Pilotis shows its sum over the IRIS (portrait, IRIS table)
+                key: Hashable = sum_key(parent, variable, vintage)
+                values[key] = float(sum(p.value or 0 for p in published))
+                relations.append(additive(key, [stat_key(p.id) for p in published]))
+                cost[key] = SHOWN_TOTAL
             if own is not None:
                 relations.append(additive(stat_key(own.id), [stat_key(p.id) for p in parts]))
     need_cells: dict[int, Hashable] = {}
