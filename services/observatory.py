@@ -3,8 +3,9 @@ against the wider territories, masked as the organisation's one disclosure says.
 
 Loads the statistics, hands plain numbers to :mod:`scorecard.territorial_indicators`, and
 returns dataclasses for the page and the workbook. A territory lacking a count at some vintage
-reads it as the sum of its IRIS for that vintage (every IRIS published; with a secret IRIS the
-sum is not shown: it would reveal the secret one through the commune's figure).
+reads it as the sum of its published IRIS for that vintage (when every IRIS is held), a lower
+bound when an IRIS is secret, said so in its sources, and masked when the organisation's
+disclosure masks that sum (``services.secrecy.sum_key``).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from services.secrecy import COUNT_UNITS, Disclosure, stat_key, sum_key
 COUNTS = COUNT_UNITS | {"familles"}
 #: The wider levels compared, nearest first.
 WIDER = [
+    (TerritoryKind.COMMUNE, "Commune"),  # an IRIS's or a quartier's
     (TerritoryKind.EPCI, "EPCI"),
     (TerritoryKind.DEPARTEMENT, "Département"),
     (TerritoryKind.REGION, "Région"),
@@ -158,11 +160,16 @@ class _Held:
         for (variable, vintage), rows in parts.items():
             if len(rows) < len(self.children[territory_id]):
                 continue  # some IRIS not held: no sum
-            secret = any(r.is_secret for r in rows)
-            total = sum(float(r.value or 0) for r in rows)
-            secret = secret or self._hidden(total, rows[0].unit, sum_key(territory_id, variable, vintage))
-            out[variable][vintage] = Observation(None if secret else total, secret)
-            sources[variable].add(f"{rows[0].source} {vintage} (somme des IRIS)")
+            secret_parts = sum(1 for r in rows if r.is_secret)
+            if secret_parts == len(rows):
+                out[variable][vintage] = Observation(None, True)
+                continue
+            total = sum(float(r.value or 0) for r in rows if not r.is_secret)
+            # the sum of the published IRIS is the disclosure's own cell (services.secrecy)
+            hidden = self._hidden(total, rows[0].unit, sum_key(territory_id, variable, vintage))
+            out[variable][vintage] = Observation(None if hidden else total, hidden)
+            note = f" : minorant, {secret_parts} IRIS secret" if secret_parts else ""
+            sources[variable].add(f"{rows[0].source} {vintage} (somme des IRIS publiés{note})")
         return out, sources
 
     def ancestors(self, territory: Territory) -> list[tuple[str, Territory]]:

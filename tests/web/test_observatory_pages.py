@@ -56,10 +56,12 @@ def test_secret_cells_and_their_derived_figures_stay_secret(login_as, engine, de
         assert secret is not None and secret.is_secret
         iris_id = iris.id
     html = login_as("partenaire").get(f"/observatoire?territoire={iris_id}").get_data(as_text=True)
-    rsa = _article(html, "caf_rsa_socle")
-    assert ">secret</td>" in rsa
-    per_household = _article(html, "rsa_pour_100_menages") if 'id="ind-rsa_pour_100_menages"' in html else ""
-    assert per_household == "" or ">secret</td>" in per_household
+    for code in ("caf_rsa_socle", "rsa_pour_100_menages", "part_monoparents_caf"):
+        figure = _article(html, code)
+        assert '<span class="figure">secret</span>' in figure and ">secret</td>" in figure, code
+        assert "Commune : Carcassonne" in figure  # compared with its commune
+    commune = _article(login_as("partenaire").get("/observatoire").get_data(as_text=True), "caf_rsa_socle")
+    assert "minorant, 1 IRIS secret" in commune and '<span class="figure">secret</span>' not in commune
 
 
 def test_a_second_census_vintage_gives_a_trend(login_as, engine, demo):
