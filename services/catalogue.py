@@ -1038,6 +1038,7 @@ class _Applier:
                 stats[key] = stat
         created = 0
         secret = 0
+        made: list[Need] = []
         for place in places:
             if not all((place.id, v) in stats for v in n.variables):
                 continue
@@ -1063,11 +1064,12 @@ class _Applier:
                 need.evidence.append(NeedEvidence(statistic_id=context.id, role="context"))
             secret += any(stats[(place.id, v)].is_secret for v in n.variables if (place.id, v) in stats)
             self.session.add(need)
-            self.session.flush()
-            self.new_needs.add(need.id)
+            made.append(need)
             rows[code] = need
             out[n.code].append(need)
             created += 1
+        self.session.flush()  # once for all the IRIS: a département has thousands
+        self.new_needs.update(need.id for need in made)
         if created:
             self.report.notes.append(f"{n.code} : {created} besoin(s), un par IRIS (ou commune sans IRIS).")
         if not created and not out[n.code]:
@@ -1083,6 +1085,14 @@ class _Applier:
         return created > 0
 
     def _coverage(self) -> None:
+        existing: set[tuple[int, int]] = {
+            (int(a), int(n))
+            for a, n in self.session.execute(
+                select(ActivityNeedCoverage.activity_id, ActivityNeedCoverage.need_id)
+                .join(Activity, Activity.id == ActivityNeedCoverage.activity_id)
+                .where(Activity.organisation_id == self.org.id)
+            )
+        }
         for a in self.cat.activities.values():
             activity = self.activities.get(a.code)
             if activity is None or activity.organisation_id != self.org.id:
@@ -1091,8 +1101,9 @@ class _Applier:
                 for need in self.needs.get(cover.need, []):
                     if activity.id not in self.new_activities and need.id not in self.new_needs:
                         continue  # both were there: a link taken away stays away
-                    if self.session.get(ActivityNeedCoverage, (activity.id, need.id)) is not None:
+                    if (activity.id, need.id) in existing:
                         continue
+                    existing.add((activity.id, need.id))
                     self.session.add(
                         ActivityNeedCoverage(
                             activity_id=activity.id,
