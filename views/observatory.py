@@ -61,7 +61,7 @@ def shown(value: float | None, masked: bool, decimals: int) -> str:
     return "non disponible" if value is None else format_number(value, decimals)
 
 
-def indicator_svg(item: IndicatorView, territory: str, *, width: int = 560) -> Markup:
+def indicator_svg(item: IndicatorView, territory: str, *, width: int = 440) -> Markup:
     """The indicator's latest value against the wider territories (bars), and its trend over the
     held vintages (a line, when there are two or more)."""
     i = item.indicator
@@ -79,7 +79,7 @@ def indicator_svg(item: IndicatorView, territory: str, *, width: int = 560) -> M
         )
     known = [v for _, v, m in bars if v is not None and not m]
     top = max([abs(v) for v in known] + [1e-9])
-    label_w, right, bar_h, gap = 210.0, 90.0, 16.0, 6.0
+    label_w, right, bar_h, gap = 170.0, 80.0, 16.0, 6.0
     trend = [p for p in item.points if p.value is not None and not p.masked]
     line_h = 110.0 if len(trend) >= 2 else 0.0
     height = len(bars) * (bar_h + gap) + 8 + line_h
@@ -91,7 +91,7 @@ def indicator_svg(item: IndicatorView, territory: str, *, width: int = 560) -> M
     plot_w = width - label_w - right
     for r, (label, value, masked) in enumerate(bars):
         y = 4 + r * (bar_h + gap)
-        short = label if len(label) <= 34 else label[:33] + "…"
+        short = label if len(label) <= 26 else label[:25] + "…"
         out.append(
             f'<text x="{label_w - 6:.0f}" y="{y + bar_h - 4:.1f}" font-size="12" text-anchor="end" '
             f'fill="#1d2330">{escape(short)}</text>'

@@ -30,12 +30,12 @@ def test_the_director_reads_every_theme_with_comparisons_charts_and_tables(login
         assert f">{title}</h2>" in html
     assert (
         "Carcassonne" in html
-        and "Formule : population de 65 ans et plus / population de moins de 20 ans × 100" in html
+        and "Formule\u00a0: population de 65 ans et plus / population de moins de 20 ans × 100" in html
     )
     ageing = _article(html, "indice_vieillissement")
     assert "<svg" in ageing and "<table>" in ageing
     # ageing index of Carcassonne, census 2021: 65+ / under 20 × 100, hand-computed from the demo
-    assert re.search(r"Département : Aude", html)
+    assert re.search("Département\u00a0: Aude", html)
     median = _article(html, "filo_mediane_uc")
     assert "18\u202f450" in median or "18\u00a0450" in median  # French thousands separator
 
@@ -59,7 +59,7 @@ def test_secret_cells_and_their_derived_figures_stay_secret(login_as, engine, de
     for code in ("caf_rsa_socle", "rsa_pour_100_menages", "part_monoparents_caf"):
         figure = _article(html, code)
         assert '<span class="figure">secret</span>' in figure and ">secret</td>" in figure, code
-        assert "Commune : Carcassonne" in figure  # compared with its commune
+        assert "Commune\u00a0: Carcassonne" in figure  # compared with its commune
     commune = _article(login_as("partenaire").get("/observatoire").get_data(as_text=True), "caf_rsa_socle")
     assert "minorant, 1 IRIS secret" in commune and '<span class="figure">secret</span>' not in commune
 
@@ -78,7 +78,7 @@ def test_a_second_census_vintage_gives_a_trend(login_as, engine, demo):
         html = login_as("direction").get("/observatoire").get_data(as_text=True)
         population = _article(html, "population")
         assert "<td>2015</td>" in population and "<td>2021</td>" in population
-        assert "évolution : +692 entre 2015 et 2021" in population  # 46 119 − 45 427,215, rounded
+        assert "évolution\u00a0: +692 entre 2015 et 2021" in population  # 46 119 − 45 427,215, rounded
         assert "<path" in population  # the trend line
         book = load_workbook(BytesIO(login_as("direction").get("/observatoire/export.xlsx").data))
         rows = list(book.active.iter_rows(values_only=True))
