@@ -119,7 +119,9 @@ def load_frames(session: Session, organisation_id: int) -> dict[str, Any]:
         },
         index=pd.Index([n.id for n, _, _ in needs], name="need_id"),
     )
-    activities = session.scalars(select(Activity).where(Activity.organisation_id == organisation_id)).all()
+    activities = session.scalars(
+        select(Activity).where(Activity.organisation_id == organisation_id, Activity.archived_at.is_(None))
+    ).all()  # an archived activity is not in today's offer
     costed = current_costs(session, organisation_id)
 
     def cost(activity: Activity) -> float:
@@ -143,7 +145,7 @@ def load_frames(session: Session, organisation_id: int) -> dict[str, Any]:
                 ActivityNeedCoverage.share,
             )
             .join(Activity, Activity.id == ActivityNeedCoverage.activity_id)
-            .where(Activity.organisation_id == organisation_id)
+            .where(Activity.organisation_id == organisation_id, Activity.archived_at.is_(None))
         ).all(),
         columns=["activity_id", "need_id", "coefficient", "share"],
     ).astype({"share": float})
@@ -180,7 +182,7 @@ def located_offer(session: Session, organisation_id: int) -> tuple[pd.DataFrame,
         session.execute(
             select(ActivityDelivery.activity_id, ActivityDelivery.territory_id, ActivityDelivery.share)
             .join(Activity, Activity.id == ActivityDelivery.activity_id)
-            .where(Activity.organisation_id == organisation_id)
+            .where(Activity.organisation_id == organisation_id, Activity.archived_at.is_(None))
             .order_by(ActivityDelivery.activity_id, ActivityDelivery.territory_id)
         ).all(),
         columns=["activity_id", "territory_id", "share"],

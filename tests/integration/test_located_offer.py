@@ -97,3 +97,20 @@ def test_an_archived_activity_is_not_in_todays_offer(db_session: Session, demo: 
     assert all(c.activity != "A_EPICERIE" for c in problem.coverages)
     assert all(d.activity != "A_EPICERIE" for d in problem.deliveries)
     assert evaluate(problem, {a.code: a.current_volume for a in problem.activities}).total_cost > 0
+
+
+def test_an_archived_activity_is_not_in_the_coherence(db_session: Session, demo: Any) -> None:
+    from models.base import utcnow
+
+    before = {line.code: line.offered for line in build_coherence(db_session, demo.organisation_id).needs}
+    grocery = db_session.scalar(
+        select(Activity).where(
+            Activity.organisation_id == demo.organisation_id, Activity.code == "A_EPICERIE"
+        )
+    )
+    assert grocery is not None
+    grocery.archived_at = utcnow()
+    db_session.flush()
+    after = {line.code: line.offered for line in build_coherence(db_session, demo.organisation_id).needs}
+    assert after["MONOPARENTS"] is not None and before["MONOPARENTS"] is not None
+    assert after["MONOPARENTS"] < before["MONOPARENTS"]  # the grocery no longer feeds single parents
