@@ -25,6 +25,7 @@ from models import (
     TerritoryStatistic,
     User,
 )
+from services.numbers import format_percent
 
 
 def organisation_counts(session: Session, organisation_id: int) -> dict[str, int]:
@@ -222,7 +223,7 @@ def attention_items(session: Session, principal: Any, *, today: Any) -> list[Att
             run = execution(session, org_id, year)
 
             def percent(value: float) -> str:
-                return "—" if value != value else f"{value * 100:.1f} %".replace(".", ",")  # NaN: no budget
+                return format_percent(value, 1, trim=False)  # NaN (no budget): « — »
 
             lines = [f"Taux d'exécution des dépenses : {percent(run.total['rate'])}"]
             if run.state == "to_date":

@@ -10,6 +10,7 @@ the public form; the whole file is refused, with located French messages, if any
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
 from typing import Any
@@ -24,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from models import Survey, SurveyQuestion, SurveyResponse
 from services.exports import set_cell
+from services.numbers import format_number
 from services.surveys import (
     COUNTABLE,
     MAX_TEXT,
@@ -135,6 +137,8 @@ def _number(value: Any) -> str:
     if value is None:
         return ""
     number = float(value)
+    if not math.isfinite(number):
+        return format_number(number)  # « ∞ », never int() of an infinity
     return str(int(number)) if number == int(number) else str(number).replace(".", ",")
 
 

@@ -36,6 +36,7 @@ from scorecard import periods as P
 from scorecard import surveys as stats
 from scorecard.engine import FREQUENCY_KIND
 from services.cost_exports import add_sheet
+from services.numbers import format_percent
 from services.steering import ensure_periods, write_computed_value
 from services.surveys import (
     CHANNEL_LABELS,
@@ -414,7 +415,7 @@ def publish_indicators(session: Session, survey: Survey, *, history: bool = Fals
 
 
 def _pct(value: float) -> str:
-    return "–" if value != value else f"{100 * value:.1f} %".replace(".", ",")
+    return format_percent(value, 1, trim=False)
 
 
 # --- Priority consultation -------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import math
 import re
 import secrets
 import unicodedata
@@ -39,7 +40,7 @@ from models import (
     Territory,
     TerritoryKind,
 )
-from services.numbers import NumberError, check_value, parse_french_number
+from services.numbers import NumberError, check_value, format_number, parse_french_number
 
 if TYPE_CHECKING:  # survey_results imports this module
     from services.survey_results import Fed
@@ -965,6 +966,8 @@ def _fmt(value: Any) -> str:
     if value is None:
         return ""
     number = float(value)
+    if not math.isfinite(number):
+        return format_number(number)  # « ∞ », never int() of an infinity
     return str(int(number)) if number == int(number) else f"{number:.2f}".replace(".", ",")
 
 

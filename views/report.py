@@ -31,6 +31,7 @@ from services.abs_report import (
     save_text,
 )
 from services.editing import StaleEdit
+from services.numbers import format_number
 from services.policy import Action, can
 from views.charts import coverage_bars_svg
 
@@ -84,7 +85,7 @@ def bars_svg(
             )
             continue
         w = max(0.0, value) / top_value * plot_w
-        shown = f"{value:.1f}".replace(".", ",") + suffix
+        shown = format_number(value, 1) + suffix
         out.append(
             f'<rect x="{label_w:.1f}" y="{y:.1f}" width="{w:.1f}" height="{bar_h:.1f}" fill="#1f4e8c"/>'
             f'<text x="{label_w + w + 4:.1f}" y="{y + bar_h - 3:.1f}" font-size="11" fill="#1d2330">'

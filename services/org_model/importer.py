@@ -716,7 +716,7 @@ class _Import:
                     rows[0],
                     "Part (%)",
                     f"les parts explicites de l'activité « {activity} » font "
-                    f"{total * 100:.2f} %, plus que toute sa production (100 %)".replace(".", ",", 1),
+                    f"{format_number(total * 100, 2)} %, plus que toute sa production (100 %)",
                 )
 
     def _check_objectives(self) -> None:
