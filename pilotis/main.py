@@ -34,7 +34,7 @@ COMMANDS: dict[str, str] = {
     "model": "Modèle de l'organisation : tout le modèle dans un classeur Excel.",
     "optimize": "Résout un problème d'arbitrage budgétaire (fichier JSON ou classeur Excel documenté, voir "
     "docs/optimizer.md) et affiche la solution expliquée ; aucune base de données n'est nécessaire.",
-    "org": "Organisations du serveur : création pour tout territoire français, liste.",
+    "org": "Organisations du serveur : création pour tout territoire français, liste, catalogue de départ.",
     "report": "Rapport d'analyse des besoins sociaux (ABS).",
     "routes": "Show the routes for the app.",
     "run": "Run a development server.",
