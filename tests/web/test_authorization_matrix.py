@@ -188,6 +188,7 @@ ROUTES: dict[str, Route] = {
     "report.index": Route("GET", lambda i: "/abs?annee=2027", SIGNED_IN),
     "report.pdf": Route("GET", lambda i: "/abs/rapport.pdf?annee=2027", SIGNED_IN),
     "report.annex": Route("GET", lambda i: "/abs/annexe.xlsx?annee=2027", SIGNED_IN),
+    "report.word": Route("GET", lambda i: "/abs/rapport.docx?annee=2027", SIGNED_IN),
     "report.save": Route("POST", lambda i: "/abs/texte", frozenset({"direction"}), 400),
     "benchmark.index": Route("GET", lambda i: "/comparaison", SIGNED_IN),
     "benchmark.export": Route("GET", lambda i: "/comparaison/export.xlsx", SIGNED_IN),
