@@ -160,7 +160,10 @@ class Measurement(TimestampMixin, VersionedMixin, Base):
         ForeignKey("territories.id", ondelete="CASCADE"), index=True
     )
     value: Mapped[float | None]
+    #: The service's own comment (why the value, why red); the direction never writes it.
     comment: Mapped[str | None] = mapped_column(Text)
+    #: The direction's comment when it last returned the value to the service.
+    review_comment: Mapped[str | None] = mapped_column(Text)
     state: Mapped[MeasurementState] = mapped_column(
         enum_type(MeasurementState), default=MeasurementState.DRAFT
     )

@@ -19,9 +19,20 @@ import pandas as pd
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from models import Indicator, Measurement, MeasurementState, Period, PeriodState, Service, Target
+from models import (
+    Indicator,
+    Measurement,
+    MeasurementState,
+    Period,
+    PeriodState,
+    Role,
+    Service,
+    Target,
+    User,
+)
 from scorecard.engine import status_of_rows
 from services.editing import StaleEdit, apply_edit
+from services.notifications import notify
 from services.numbers import NumberError, parse_french_number, parse_value
 from services.policy import Action, Principal, can, visible_service_ids
 
@@ -382,6 +393,7 @@ def decide(
     if not accept and not comment.strip():
         raise CollectionError("Un commentaire est obligatoire pour renvoyer des valeurs au service.")
     done = 0
+    returned: list[Measurement] = []
     for measurement_id in measurement_ids:
         measurement = session.get(Measurement, measurement_id)
         if measurement is None or measurement.organisation_id != principal.organisation_id:
@@ -399,9 +411,54 @@ def decide(
             measurement.validated_by_id = principal.user_id
             measurement.validated_at = now
         else:
+            # the manager's own comment stays theirs: the direction's goes beside it
             measurement.state = MeasurementState.RETURNED
-            note = f"Renvoyée par la direction : {comment.strip()}"
-            measurement.comment = f"{measurement.comment}\n{note}" if measurement.comment else note
+            measurement.review_comment = comment.strip()
+            returned.append(measurement)
         done += 1
     session.flush()
+    _tell_returned(session, principal, returned, now=now)
     return done
+
+
+def _tell_returned(
+    session: Session, principal: Principal, returned: list[Measurement], *, now: datetime
+) -> None:
+    """One notification per service and period to the service's managers (and whoever entered a
+    value), with the direction's comment and a link to the grid to correct."""
+    groups: dict[tuple[int, int], list[Measurement]] = {}
+    for measurement in returned:
+        service_id = measurement.indicator.service_id
+        if service_id is not None:
+            groups.setdefault((service_id, measurement.period_id), []).append(measurement)
+    for (service_id, _), values in groups.items():
+        service = session.get(Service, service_id)
+        period = values[0].period
+        managers = list(
+            session.scalars(
+                select(User).where(
+                    User.organisation_id == principal.organisation_id,
+                    User.role == Role.SERVICE_MANAGER,
+                    User.services.any(Service.id == service_id),
+                )
+            )
+        )
+        entered = [session.get(User, m.entered_by_id) for m in values if m.entered_by_id]
+        people = [u for u in [*managers, *entered] if u is not None and u.id != principal.user_id]
+        name = service.name if service else ""
+        lines = "\n".join(
+            f"- {m.indicator.label} : {m.review_comment}" for m in sorted(values, key=_label_of)
+        )
+        notify(
+            session,
+            people,
+            kind="reminder",
+            title=f"{len(values)} valeur(s) renvoyée(s) par la direction : {name}, {period.key}",
+            body=f"À corriger puis soumettre à nouveau ({name}, période {period.key}) :\n{lines}",
+            link=f"/saisie/?service={service_id}&periode={period.key}",
+            now=now,
+        )
+
+
+def _label_of(measurement: Measurement) -> str:
+    return measurement.indicator.label

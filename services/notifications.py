@@ -17,12 +17,12 @@ from email.message import EmailMessage
 from sqlalchemy import ColumnElement, func, select, true
 from sqlalchemy.orm import Session
 
-from models import Notification, NotificationPreference, User
+from models import Notification, NotificationPreference, Role, User
 
 KIND_LABELS = {
-    "reminder": "Rappels de saisie",
+    "reminder": "Rappels de saisie et valeurs renvoyées",
     "alert": "Alertes (indicateur au rouge)",
-    "review": "Revues de période",
+    "review": "Revues de période et scénarios à adopter",
     "freshness": "Fraîcheur des données",
 }
 
@@ -89,6 +89,24 @@ def notify(
         sent += 1
     session.flush()
     return sent
+
+
+def notify_roles(
+    session: Session,
+    organisation_id: int,
+    roles: Iterable[Role],
+    *,
+    kind: str,
+    title: str,
+    body: str,
+    link: str | None,
+    now: datetime,
+) -> int:
+    """:func:`notify` every active user of the organisation who holds one of ``roles``."""
+    users = session.scalars(
+        select(User).where(User.organisation_id == organisation_id, User.role.in_(list(roles)))
+    )
+    return notify(session, users, kind=kind, title=title, body=body, link=link, now=now)
 
 
 def unread_count(session: Session, user_id: int) -> int:

@@ -36,6 +36,7 @@ from models import (
     Need,
     Nomenclature,
     PopulationGroup,
+    Role,
     Scenario,
     ScenarioActivityResult,
     ScenarioNeedResult,
@@ -78,6 +79,7 @@ from services.budget import (
 )
 from services.coherence import coherence_of, load_frames, located_offer
 from services.costing import CostModelError, compute, current_costs, latest_report, load_model
+from services.notifications import notify_roles
 from services.numbers import format_euros
 from services.problem_files import solution_to_dict
 
@@ -736,6 +738,17 @@ def propose(session: Session, scenario: Scenario, *, user_id: int | None, now: d
     scenario.proposed_by_id = user_id
     scenario.proposed_at = now
     session.flush()
+    notify_roles(
+        session,
+        scenario.organisation_id,
+        [Role.ELECTED],
+        kind="review",
+        title=f"Scénario à adopter : {scenario.name} ({scenario.year})",
+        body=f"Les finances proposent le scénario « {scenario.name} » pour {scenario.year} : "
+        "il attend votre adoption.",
+        link=f"/scenarios/{scenario.id}",
+        now=now,
+    )
 
 
 def adopt(session: Session, scenario: Scenario, *, user_id: int | None, now: datetime) -> int:
