@@ -15,12 +15,14 @@ def report() -> None:
     "abs",
     help=(
         "Produit le rapport ABS d'une année : diagnostic complet, ou analyse thématique d'un public "
-        "(--theme CODE), en PDF, HTML ou annexe Excel."
+        "(--theme CODE), en PDF, HTML, Word (docx, à compléter) ou annexe Excel."
     ),
 )
 @click.option("--year", "year", type=click.IntRange(2000, 2200), required=True, help="Année du rapport.")
 @click.option("--theme", default=None, help="Code du public de l'analyse thématique (ex. personnes_agees).")
-@click.option("--format", "fmt", type=click.Choice(["pdf", "html", "xlsx"]), default="pdf", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["pdf", "html", "docx", "xlsx"]), default="pdf", show_default=True
+)
 @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), default=None)
 @click.option("--organisation", "slug", default=None, help="Organisation (son identifiant court).")
 def report_abs(year: int, theme: str | None, fmt: str, output: str | None, slug: str | None) -> None:
@@ -35,6 +37,7 @@ def report_abs(year: int, theme: str | None, fmt: str, output: str | None, slug:
     from services.abs_calendar import abs_calendar
     from services.abs_exports import annex_workbook
     from services.abs_report import ReportError, build_report
+    from services.abs_word import word_document
     from views.report import pdf_bytes, render_document, stylesheet
 
     schema.require_current_schema(engine())
@@ -50,6 +53,8 @@ def report_abs(year: int, theme: str | None, fmt: str, output: str | None, slug:
         path = output or f"{default}.{fmt}"
         if fmt == "xlsx":
             content = annex_workbook(built)
+        elif fmt == "docx":
+            content = word_document(built, calendar=calendar)
         else:
             with current_app.test_request_context("/abs"):
                 if fmt == "pdf":

@@ -30,6 +30,7 @@ from services.abs_report import (
     may_write_texts,
     save_text,
 )
+from services.abs_word import DOCX_MIME, WIDE_TABLE_COLUMNS, word_document
 from services.editing import StaleEdit
 from services.numbers import format_number
 from services.policy import Action, can
@@ -181,6 +182,7 @@ def render_document(report: AbsReport, *, calendar: AbsCalendar, inline_css: str
     return render_template(
         "report/document.html", report=report, calendar=calendar, charts=charts(report), editable=False,
         drafts={}, annex_title=ANNEX_TITLE, inline_css=Markup(inline_css) if inline_css else None,  # noqa: S704
+        wide_columns=WIDE_TABLE_COLUMNS,
     )  # fmt: skip
 
 
@@ -268,3 +270,14 @@ def annex() -> ResponseReturnValue:
     report = _build(who.organisation_id, year, kind, theme)
     return Response(annex_workbook(report), mimetype=XLSX,
                     headers={"Content-Disposition": f'attachment; filename="{_filename(report, "xlsx")}"'})  # fmt: skip
+
+
+@bp.get("/rapport.docx")
+def word() -> ResponseReturnValue:
+    """The report as a Word document, to finish in a word processor (same policy as the PDF)."""
+    who = require(Action.EXPORT)
+    year, kind, theme = _key()
+    report = _build(who.organisation_id, year, kind, theme)
+    content = word_document(report, calendar=_calendar())
+    disposition = f'attachment; filename="{_filename(report, "docx")}"'
+    return Response(content, mimetype=DOCX_MIME, headers={"Content-Disposition": disposition})
