@@ -44,6 +44,7 @@ from models import (
     Nomenclature,
     Objective,
     ObjectiveLevel,
+    ObjectiveLink,
     Organisation,
     OrganisationKind,
     Period,
@@ -764,6 +765,19 @@ class _Builder:
             if {a.id for a in obj.activities} != {a.id for a in activities}:
                 obj.activities = activities
         self.session.flush()
+        self._sync(
+            ObjectiveLink,
+            [
+                {
+                    "organisation_id": org_id,
+                    "source_id": self.objectives[source].id,
+                    "target_id": self.objectives[target].id,
+                }
+                for source, target in spec.OBJECTIVE_LINKS
+            ],
+            ("source_id", "target_id"),
+            scope=[ObjectiveLink.organisation_id == org_id],
+        )
 
     # -- periods, indicators, targets, measurements --------------------------------------
     def _periods(self) -> None:

@@ -601,3 +601,16 @@ INDICATORS: list[IndicatorSpec] = [
     _indicator("saisies_a_temps", "OO5.2", S(78, 0.06, 0.0, 1, 0.04, 0, 100), target=90),
     _indicator("age_statistiques", "OO5.2", S(4.0, 0.0, 0.0, 1, 0.05), target=3),
 ]
+
+
+#: « Contribue à » links of the strategy map (source objective, target objective): the learning and
+#: process objectives feed the ones residents see.
+OBJECTIVE_LINKS: list[tuple[str, str]] = [
+    ("OO5.1", "OO4.1"),  # former les agents -> instruire les dossiers d'aide sociale légale
+    ("OO5.1", "OO1.2"),  # former les agents -> continuité et qualité de l'aide à domicile
+    ("OO5.2", "OO4.3"),  # fiabiliser les données -> plan d'actions de l'ABS
+    ("OO4.1", "OO2.1"),  # instruire les dossiers -> accompagner les allocataires du RSA
+    ("OO4.2", "OS2"),  # domicilier sans délai -> pauvreté et non-recours
+    ("OO4.3", "OO2.2"),  # plan d'actions de l'ABS -> aide alimentaire avec les partenaires
+    ("OO3.1", "OO1.1"),  # coût de revient seniors -> portage de repas
+]
