@@ -378,6 +378,47 @@ def open_periods(session: Session, organisation_id: int, *, today: date) -> list
     )
 
 
+def owed_counts(session: Session, service_id: int, periods: list[Period]) -> dict[str, int]:
+    """For each period (by key): how many values the service still owes (none yet, a draft, or
+    returned), among the indicators measured on the period's kind and effective by its end."""
+    indicators = session.execute(
+        select(Indicator.id, Indicator.frequency, Indicator.effective_from).where(
+            Indicator.service_id == service_id, Indicator.formula.is_(None)
+        )
+    ).all()
+    done = {
+        (indicator_id, period_id)
+        for indicator_id, period_id in session.execute(
+            select(Measurement.indicator_id, Measurement.period_id).where(
+                Measurement.indicator_id.in_([i.id for i in indicators]),
+                Measurement.period_id.in_([p.id for p in periods]),
+                Measurement.territory_id.is_(None),
+                Measurement.state.in_([MeasurementState.SUBMITTED, MeasurementState.VALIDATED]),
+            )
+        )
+    }
+    return {
+        period.key: sum(
+            1
+            for indicator_id, frequency, effective_from in indicators
+            if frequency.value == KIND_FREQUENCY[period.kind.value]
+            and (effective_from is None or effective_from <= period.end_date)
+            and (indicator_id, period.id) not in done
+        )
+        for period in periods
+    }
+
+
+def default_period(periods: list[Period], owed: Mapping[str, int]) -> Period | None:
+    """The period the grid opens on: among the open, started ``periods``, the one still owing
+    values that ended first (an overdue month comes before the year still running, which starts
+    earlier but is owed only at its end); when nothing is owed, the most recent one."""
+    owing = [p for p in periods if owed.get(p.key)]
+    if owing:
+        return min(owing, key=lambda p: (p.end_date, p.start_date))
+    return max(periods, key=lambda p: (p.start_date, -p.end_date.toordinal()), default=None)
+
+
 def decide(
     session: Session,
     principal: Principal,

@@ -16,8 +16,10 @@ from services.collection import (
     Entry,
     collection_grid,
     decide,
+    default_period,
     left_unvalidated,
     open_periods,
+    owed_counts,
     pending_validation,
     save_entries,
 )
@@ -46,7 +48,11 @@ def grid() -> ResponseReturnValue:
     if not services:
         abort(403)
     service_id = request.values.get("service", type=int) or services[0].id
-    period_key = request.values.get("periode") or (periods[0].key if periods else "")
+    owed = owed_counts(db_session(), service_id, periods) if service_id in {s.id for s in services} else {}
+    period_key = request.values.get("periode") or ""
+    opened_on_owed = False
+    if not period_key and (chosen := default_period(periods, owed)) is not None:
+        period_key, opened_on_owed = chosen.key, bool(owed.get(chosen.key))
     try:
         grid = collection_grid(db_session(), who, service_id, period_key)
     except CollectionError as exc:
@@ -58,6 +64,8 @@ def grid() -> ResponseReturnValue:
             periods=periods,
             service_id=service_id,
             period_key=period_key,
+            owed=owed,
+            opened_on_owed=opened_on_owed,
             form=ConfirmForm(),
             errors={},
         ), 400
@@ -96,6 +104,8 @@ def grid() -> ResponseReturnValue:
             periods=periods,
             service_id=service_id,
             period_key=period_key,
+            owed=owed,
+            opened_on_owed=opened_on_owed,
             form=ConfirmForm(),
             errors=errors,
             typed=typed,

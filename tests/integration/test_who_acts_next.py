@@ -12,7 +12,15 @@ from sqlalchemy import select, text
 from models import Indicator, Measurement, MeasurementState, Notification, Organisation, Period, Service, User
 from pilotis import schema
 from pilotis.database import make_engine
-from services.collection import Entry, collection_grid, decide, save_entries
+from services.collection import (
+    Entry,
+    collection_grid,
+    decide,
+    default_period,
+    open_periods,
+    owed_counts,
+    save_entries,
+)
 from services.policy import Principal
 from services.scenarios import propose
 from tests.integration.test_scenarios_service import ADOPTION_YEAR, computed
@@ -224,3 +232,37 @@ def test_the_migration_moves_the_directions_note_out_of_the_managers_comment(emp
             ]
     finally:
         engine.dispose()
+
+
+# -- the entry grid opens on the oldest period still owed ------------------------------------------
+def test_the_grid_opens_on_the_oldest_period_still_owed(ctx):
+    s, seniors = ctx["s"], ctx["seniors"]
+    periods = open_periods(s, ctx["org"].id, today=NOW.date())
+    owed = owed_counts(s, seniors.id, periods)
+    assert {p.key: owed[p.key] for p in periods} == {
+        "2026": 1,
+        "2026-T3": 0,
+        "2026-09": 0,
+        "2026-10": 6,
+        "2026-T4": 3,
+        "2026-11": 6,
+    }  # the demo's 2026-09 and third quarter are submitted
+    assert default_period(periods, owed).key == "2026-10"  # overdue, before 2026-11 and the running year
+
+    # a draft and a returned value are still owed; a submitted one is not
+    october = next(p for p in periods if p.key == "2026-10")
+    grid = collection_grid(s, Principal.of(ctx["user"]("responsable.seniors")), seniors.id, "2026-10")
+    values = {r.indicator.id: Entry(value="1", comment="c", version=None) for r in grid.rows}
+    assert (
+        save_entries(s, Principal.of(ctx["user"]("direction")), grid, values, submit=True, now=NOW).errors
+        == {}
+    )
+    assert owed_counts(s, seniors.id, [october]) == {"2026-10": 0}
+    first = ctx["submitted_seniors"][0]
+    decide(s, ctx["direction"], [first.id], accept=False, comment="Recompter", now=NOW)
+    owed = owed_counts(s, seniors.id, periods)
+    assert owed["2026-09"] == 1 and default_period(periods, owed).key == "2026-09"
+
+    nothing = {p.key: 0 for p in periods}
+    assert default_period(periods, nothing).key == "2026-11"  # the most recent: started last
+    assert default_period([], {}) is None

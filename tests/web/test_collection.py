@@ -203,3 +203,21 @@ def test_the_grid_refuses_a_number_its_unit_cannot_hold(login_as, engine, senior
                 Measurement.indicator_id.in_(seniors["indicators"].values()),
             )
         ).all()
+
+
+def test_the_grid_opens_on_the_oldest_period_still_owed(login_as, seniors):
+    """The demo's 2026-09 is submitted: without a period asked, the grid opens on 2026-10, the
+    oldest month still owed, and the period picker says what each period still owes."""
+    page = (
+        login_as("responsable.seniors").get(f"/saisie/?service={seniors['service']}").get_data(as_text=True)
+    )
+    assert "— période 2026-10" in page
+    assert (
+        "Ouverte sur la plus ancienne période où ce service doit encore des valeurs : 2026-10 (6 à saisir"
+        in page
+    )
+    assert re.search(r'<option value="2026-10" selected>2026-10 — 6 valeurs dues</option>', page)
+    assert '<option value="2026-09" >2026-09</option>' in page  # submitted: nothing owed
+    asked = login_as("responsable.seniors").get(f"/saisie/?service={seniors['service']}&periode=2026-09")
+    assert "— période 2026-09" in asked.get_data(as_text=True)
+    assert "Ouverte sur la plus ancienne" not in asked.get_data(as_text=True)
