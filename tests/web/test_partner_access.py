@@ -103,12 +103,15 @@ def test_a_scenario_is_internal_until_the_direction_shares_it(login_as, engine, 
     shown = partner.get(f"/scenarios/{scenario}").get_data(as_text=True)
     assert "partagé avec les partenaires" in shown and "Ne plus partager" not in shown
     with write_session(engine) as session:
-        entry = session.scalar(
-            select(AuditEntry).where(
+        entry = session.scalar(  # the latest: another test of the module may have shared it first
+            select(AuditEntry)
+            .where(
                 AuditEntry.table_name == "scenarios",
                 AuditEntry.row_id == str(scenario),
                 AuditEntry.field == "shared_with_partners",
             )
+            .order_by(AuditEntry.id.desc())
+            .limit(1)
         )
         who = session.get(User, entry.user_id)
         assert (who.role, entry.new_value) == (Role.DIRECTION, "True")

@@ -103,10 +103,11 @@ def test_the_direction_draws_a_link_which_the_map_and_the_journal_show(login_as,
     assert "Former les agents et fidéliser les équipes" in html.split('id="liens"', 1)[1]
     with write_session(engine) as session:
         link = session.scalar(select(ObjectiveLink).where(ObjectiveLink.source_id == own["OO5.1"]))
-        entry = session.scalar(
-            select(AuditEntry).where(
-                AuditEntry.table_name == "objective_links", AuditEntry.row_id == str(link.id)
-            )
+        entry = session.scalar(  # the latest: another test may have journaled a link with this id
+            select(AuditEntry)
+            .where(AuditEntry.table_name == "objective_links", AuditEntry.row_id == str(link.id))
+            .order_by(AuditEntry.id.desc())
+            .limit(1)
         )
         assert entry.action == "insert" and entry.user_id is not None
         link_id, version = link.id, link.version
