@@ -190,7 +190,9 @@ def test_a_vintage_imported_by_mistake_is_taken_back_and_the_needs_resized_back(
 
 
 def test_the_cli_warns_refuses_forces_and_removes(runner, engine, demo, tmp_path):
-    """Through ``pilotis import statistics`` and ``pilotis import remove-statistics`` (committed, then undone)."""
+    """Through ``pilotis import statistics`` and ``pilotis import remove-statistics`` (committed, then undone).
+
+    Each command names the organisation: Rodez's demo is in the database too once a test has asked for it."""
     from pilotis.database import write_session
 
     others = tmp_path / "FILO2019_DISP_EPCI.csv"
@@ -201,14 +203,26 @@ def test_the_cli_warns_refuses_forces_and_removes(runner, engine, demo, tmp_path
             if not line.startswith(b"200035715")
         )
     )
-    nothing = runner.invoke(args=["import", "statistics", str(others), "--source", "filosofi"])
+    nothing = runner.invoke(
+        args=["import", "statistics", str(others), "--source", "filosofi", "--organisation", demo.slug]
+    )
     assert nothing.exit_code == 3, nothing.output
     assert "Avertissement : aucun chiffre de ce fichier ne concerne votre organisation" in nothing.output
 
     named_2018 = tmp_path / "data_CAF_2018_IRIS.csv"
     named_2018.write_bytes(caf_grown())
     refused = runner.invoke(
-        args=["import", "statistics", str(named_2018), "--source", "caf", "--vintage", "2021"]
+        args=[
+            "import",
+            "statistics",
+            str(named_2018),
+            "--source",
+            "caf",
+            "--vintage",
+            "2021",
+            "--organisation",
+            demo.slug,
+        ]
     )
     assert (
         refused.exit_code == 1
@@ -225,6 +239,8 @@ def test_the_cli_warns_refuses_forces_and_removes(runner, engine, demo, tmp_path
                 "--vintage",
                 "2021",
                 "--force-vintage",
+                "--organisation",
+                demo.slug,
             ]
         )
         assert forced.exit_code == 0, forced.output
@@ -243,6 +259,8 @@ def test_the_cli_warns_refuses_forces_and_removes(runner, engine, demo, tmp_path
                 "2021",
                 "--as",
                 "direction@carcassonne.pilotis.example",
+                "--organisation",
+                demo.slug,
             ]
         )
     assert removed.exit_code == 0, removed.output
