@@ -322,12 +322,23 @@ class PendingLine:
     measurement: Measurement
     indicator: Indicator
     service: Service
+    target: Target | None = None
+    status: str = "missing"
+    status_label: str = "Non renseigné"
+
+
+#: How the validation list is ordered: the latest submitted first, or by service.
+PENDING_ORDERS = {"recentes": "Les plus récentes d'abord", "service": "Par service"}
 
 
 def pending_validation(
-    session: Session, principal: Principal, period_key: str | None = None
+    session: Session, principal: Principal, period_key: str | None = None, *, order: str = "recentes"
 ) -> list[PendingLine]:
-    """The submitted values of open periods (those of closed periods can no longer be validated)."""
+    """The submitted values of open periods (those of closed periods can no longer be validated),
+    each with its target and the status it would take once validated; the latest submitted
+    first (``order="recentes"``) or grouped by service, newest period first (``"service"``)."""
+    if order not in PENDING_ORDERS:
+        raise CollectionError(f"Ordre « {order} » inconnu : « recentes » ou « service ».")
     query = (
         select(Measurement, Indicator, Service)
         .join(Indicator, Indicator.id == Measurement.indicator_id)
@@ -338,11 +349,56 @@ def pending_validation(
             Measurement.state == MeasurementState.SUBMITTED,
             Period.state == PeriodState.OPEN,
         )
-        .order_by(Period.key, Service.name, Indicator.label)
     )
+    if order == "service":
+        query = query.order_by(Service.name, Period.end_date.desc(), Period.key, Indicator.label)
+    else:
+        query = query.order_by(
+            Measurement.submitted_at.is_(None),
+            Measurement.submitted_at.desc(),
+            Period.end_date.desc(),
+            Service.name,
+            Indicator.label,
+        )
     if period_key:
         query = query.where(Period.key == period_key)
-    return [PendingLine(m, i, s) for m, i, s in session.execute(query)]
+    lines = [PendingLine(m, i, s) for m, i, s in session.execute(query)]
+    if not lines:
+        return lines
+    wanted = {(line.indicator.id, line.measurement.period_id) for line in lines}
+    targets = {
+        (t.indicator_id, t.period_id): t
+        for t in session.scalars(
+            select(Target).where(
+                Target.indicator_id.in_({i for i, _ in wanted}),
+                Target.period_id.in_({p for _, p in wanted}),
+            )
+        )
+    }
+    for line in lines:
+        line.target = targets.get((line.indicator.id, line.measurement.period_id))
+    frame = pd.DataFrame(
+        {
+            "value": [line.measurement.value for line in lines],
+            "direction": [line.indicator.direction.value for line in lines],
+            "target": [_or_nan(line.target.value if line.target else None) for line in lines],
+            "band_low": [_or_nan(line.target.band_low if line.target else None) for line in lines],
+            "band_high": [_or_nan(line.target.band_high if line.target else None) for line in lines],
+            "threshold_mode": [
+                line.target.threshold_mode.value if line.target else "relative" for line in lines
+            ],
+            "amber_tolerance": [line.target.amber_tolerance if line.target else 0.05 for line in lines],
+            "red_tolerance": [line.target.red_tolerance if line.target else 0.10 for line in lines],
+        }
+    )
+    computed = status_of_rows(frame)
+    for line, status, label in zip(lines, computed["status"], computed["status_label"], strict=True):
+        line.status, line.status_label = str(status), str(label)
+    return lines
+
+
+def _or_nan(value: float | None) -> float:
+    return np.nan if value is None else value
 
 
 def left_unvalidated(session: Session, principal: Principal) -> int:

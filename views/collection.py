@@ -11,6 +11,7 @@ from models.base import utcnow
 from pilotis.auth import require
 from pilotis.web import db_session
 from services.collection import (
+    PENDING_ORDERS,
     STATE_LABELS,
     CollectionError,
     Entry,
@@ -144,11 +145,27 @@ def validation() -> ResponseReturnValue:
                 status = 400
             else:
                 flash(f"{done} valeur(s) {'validée(s)' if accept else 'renvoyée(s) au service'}.", "success")
-                return redirect(url_for("collection.validation", periode=period_key or None), 303)
-    lines = pending_validation(db_session(), who, period_key)
+                return redirect(
+                    url_for(
+                        "collection.validation",
+                        periode=period_key or None,
+                        ordre=request.values.get("ordre") or None,
+                    ),
+                    303,
+                )
+    order = request.values.get("ordre") or "recentes"
+    if order not in PENDING_ORDERS:
+        flash(
+            f"Ordre « {order} » inconnu : la liste est triée des plus récentes aux plus anciennes.", "error"
+        )
+        order, status = "recentes", 400
+    lines = pending_validation(db_session(), who, period_key, order=order)
     return render_template(
         "collection/validation.html",
         lines=lines,
+        order=order,
+        orders=PENDING_ORDERS,
+        all_checked=request.args.get("tout") == "1",
         period_key=period_key,
         form=ConfirmForm(),
         left_unvalidated=left_unvalidated(db_session(), who),

@@ -7,18 +7,30 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
-from models import Indicator, Measurement, MeasurementState, Notification, Organisation, Period, Service, User
+from models import (
+    Indicator,
+    Measurement,
+    MeasurementState,
+    Notification,
+    Organisation,
+    Period,
+    Service,
+    Target,
+    User,
+)
 from pilotis import schema
 from pilotis.database import make_engine
 from services.collection import (
+    CollectionError,
     Entry,
     collection_grid,
     decide,
     default_period,
     open_periods,
     owed_counts,
+    pending_validation,
     save_entries,
 )
 from services.policy import Principal
@@ -56,14 +68,16 @@ def ctx(db_session, demo):
         "seniors": seniors,
         "september": september,
         "submitted_seniors": [m for m in submitted if m.indicator.service_id == seniors.id],
+        "last_notification": db_session.scalar(select(func.max(Notification.id))) or 0,
     }
 
 
-def _notes(s, user: User, since: datetime = NOW) -> list[Notification]:
+def _notes(ctx, user: User) -> list[Notification]:
+    """The notifications ``user`` received during this test."""
     return list(
-        s.scalars(
+        ctx["s"].scalars(
             select(Notification)
-            .where(Notification.user_id == user.id, Notification.created_at >= since)
+            .where(Notification.user_id == user.id, Notification.id > ctx["last_notification"])
             .order_by(Notification.id)
         )
     )
@@ -82,7 +96,7 @@ def test_a_returned_value_keeps_the_managers_comment_and_tells_the_manager(ctx):
     assert first.comment == "Hausse due au plan canicule"  # no longer overwritten
     assert first.review_comment == second.review_comment == "Chiffre faux : recompter"
     assert second.comment is None or "Renvoyée" not in second.comment
-    notes = _notes(s, manager)
+    notes = _notes(ctx, manager)
     assert len(notes) == 1  # one message per service and period, not one per value
     note = notes[0]
     assert note.kind == "reminder"
@@ -91,8 +105,8 @@ def test_a_returned_value_keeps_the_managers_comment_and_tells_the_manager(ctx):
     assert f"- {first.indicator.label} : Chiffre faux : recompter" in note.body
     assert f"- {second.indicator.label} : Chiffre faux : recompter" in note.body
     # the direction, who returned them, and the managers of other services are not told
-    assert _notes(s, ctx["user"]("direction")) == []
-    assert _notes(s, ctx["user"]("responsable.solidarite")) == []
+    assert _notes(ctx, ctx["user"]("direction")) == []
+    assert _notes(ctx, ctx["user"]("responsable.solidarite")) == []
 
     # the manager corrects and resubmits: their comment is what they typed, the return stays apart
     grid = collection_grid(s, Principal.of(manager), ctx["seniors"].id, "2026-09")
@@ -136,14 +150,19 @@ def _submitted_elsewhere(s, ctx) -> Measurement:
 def test_validating_tells_nobody_and_returns_are_grouped_by_service(ctx):
     s, manager = ctx["s"], ctx["user"]("responsable.seniors")
     decide(s, ctx["direction"], [ctx["submitted_seniors"][0].id], accept=True, comment="", now=NOW)
-    assert _notes(s, manager) == []
+    assert _notes(ctx, manager) == []
     theirs = _submitted_elsewhere(s, ctx)
     ids = [ctx["submitted_seniors"][1].id, theirs.id]
     decide(s, ctx["direction"], ids, accept=False, comment="À revoir", now=NOW)
-    assert [n.title[:2] for n in _notes(s, manager)] == ["1 "]
+    assert [n.title[:2] for n in _notes(ctx, manager)] == ["1 "]
     service = s.get(Service, theirs.indicator.service_id)
     link = f"/saisie/?service={service.id}&periode=2026-09"
-    told = {n.user_id for n in s.scalars(select(Notification).where(Notification.link == link))}
+    told = {
+        n.user_id
+        for n in s.scalars(
+            select(Notification).where(Notification.link == link, Notification.id > ctx["last_notification"])
+        )
+    }
     managers = {
         u.id
         for u in s.scalars(select(User).where(User.role == "service_manager", User.is_active.is_(True)))
@@ -159,16 +178,16 @@ def test_a_proposed_scenario_tells_the_elus_with_a_link_to_it(ctx):
     scenario = computed(s, org.id, "Qui agit ensuite", year=ADOPTION_YEAR, cut=-0.05)
     elus = list(s.scalars(select(User).where(User.organisation_id == org.id, User.role == "elected")))
     assert elus
-    before = {u.id: len(_notes(s, u)) for u in elus}
+    before = {u.id: len(_notes(ctx, u)) for u in elus}
     propose(s, scenario, user_id=None, now=NOW)
     for elu in elus:
-        notes = _notes(s, elu)
+        notes = _notes(ctx, elu)
         assert len(notes) == before[elu.id] + 1
         assert notes[-1].kind == "review" and notes[-1].link == f"/scenarios/{scenario.id}"
         assert f"« Qui agit ensuite » pour {ADOPTION_YEAR}" in notes[-1].body
         assert "attend votre adoption" in notes[-1].body
     others = s.scalars(select(User).where(User.organisation_id == org.id, User.role != "elected")).all()
-    assert all(not any(n.link == f"/scenarios/{scenario.id}" for n in _notes(s, u)) for u in others)
+    assert all(not any(n.link == f"/scenarios/{scenario.id}" for n in _notes(ctx, u)) for u in others)
 
 
 def test_the_migration_moves_the_directions_note_out_of_the_managers_comment(empty_database_url):
@@ -266,3 +285,31 @@ def test_the_grid_opens_on_the_oldest_period_still_owed(ctx):
     nothing = {p.key: 0 for p in periods}
     assert default_period(periods, nothing).key == "2026-11"  # the most recent: started last
     assert default_period([], {}) is None
+
+
+# -- the validation list ---------------------------------------------------------------------------
+def test_the_validation_list_is_newest_first_or_by_service_with_targets_and_statuses(ctx):
+    s = ctx["s"]
+    seniors = ctx["submitted_seniors"]
+    for hours, measurement in enumerate(seniors):
+        measurement.submitted_at = NOW.replace(hour=1 + hours)
+    latest = _submitted_elsewhere(s, ctx)
+    latest.submitted_at = NOW.replace(hour=23)
+    s.flush()
+    recent = pending_validation(s, ctx["direction"], "2026-09")
+    assert [line.measurement.id for line in recent] == [latest.id, *[m.id for m in reversed(seniors)]]
+    by_service = pending_validation(s, ctx["direction"], "2026-09", order="service")
+    names = [line.service.name for line in by_service]
+    assert names == sorted(names) and set(names) == {ctx["seniors"].name, "Pôle solidarité et insertion"}
+    for line in by_service:
+        target = s.scalar(
+            select(Target).where(
+                Target.indicator_id == line.indicator.id, Target.period_id == ctx["september"].id
+            )
+        )
+        assert line.target is target
+        assert line.status in (
+            {"green", "amber", "red"} if target is not None and target.value is not None else {"untargeted"}
+        )
+    with pytest.raises(CollectionError, match="Ordre « hasard » inconnu"):
+        pending_validation(s, ctx["direction"], order="hasard")
