@@ -83,7 +83,9 @@ def test_deactivate_reset_and_change_role(login_as, app, engine, demo):
     admin = login_as("admin")
     victim = login_as("finances")
     with write_session(engine) as session:
-        user_id = session.scalar(select(User.id).where(User.email == "finances@carcassonne.pilotis.example"))
+        user_id, full_name = session.execute(
+            select(User.id, User.full_name).where(User.email == "finances@carcassonne.pilotis.example")
+        ).one()
     token = csrf_token(admin.get("/admin/utilisateurs").get_data(as_text=True))
     assert (
         admin.post(f"/admin/utilisateurs/{user_id}/desactiver", data={"csrf_token": token}).status_code == 303
@@ -113,6 +115,7 @@ def test_deactivate_reset_and_change_role(login_as, app, engine, demo):
 
         user = session.get(User, user_id)
         user.role, user.password_hash = Role.FINANCE, hash_password(DEMO_PASSWORD)
+        user.full_name, user.password_expires_at = full_name, None  # no longer a temporary password
 
 
 def test_the_admin_cannot_deactivate_themself(login_as, engine, demo):
