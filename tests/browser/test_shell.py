@@ -13,12 +13,12 @@ from pilotis.database import write_session
 from tests.browser.conftest import axe_violations, describe, sign_in
 
 NAVIGATION = {
-    "admin": ["Accueil", "Tableau de bord", "Besoins", "Objectifs", "Indicateurs", "Services", "Coûts", "Scénarios", "Rapport ABS", "Enquêtes", "Comparaison", "Revues", "Journal", "Tâches", "Utilisateurs"],
-    "direction": ["Accueil", "Tableau de bord", "Besoins", "Objectifs", "Indicateurs", "Saisie", "Validation", "Services", "Coûts", "Scénarios", "Rapport ABS", "Enquêtes", "Comparaison", "Revues", "Journal"],
-    "responsable.seniors": ["Accueil", "Tableau de bord", "Besoins", "Objectifs", "Indicateurs", "Saisie", "Services", "Rapport ABS", "Enquêtes", "Comparaison", "Revues"],
-    "finances": ["Accueil", "Tableau de bord", "Besoins", "Objectifs", "Indicateurs", "Services", "Coûts", "Scénarios", "Rapport ABS", "Enquêtes", "Comparaison", "Revues"],
-    "elu": ["Accueil", "Tableau de bord", "Besoins", "Objectifs", "Indicateurs", "Services", "Coûts", "Scénarios", "Rapport ABS", "Enquêtes", "Comparaison", "Revues"],
-    "partenaire": ["Accueil", "Tableau de bord", "Besoins", "Objectifs", "Indicateurs", "Services", "Scénarios", "Rapport ABS", "Enquêtes", "Comparaison", "Revues"],
+    "admin": ["Accueil", "Tableau de bord", "Besoins", "Observatoire", "Objectifs", "Indicateurs", "Services", "Catalogue", "Coûts", "Scénarios", "Rapport ABS", "Enquêtes", "Comparaison", "Revues", "Journal", "Tâches", "Utilisateurs"],
+    "direction": ["Accueil", "Tableau de bord", "Besoins", "Observatoire", "Objectifs", "Indicateurs", "Saisie", "Validation", "Services", "Catalogue", "Coûts", "Scénarios", "Rapport ABS", "Enquêtes", "Comparaison", "Revues", "Journal"],
+    "responsable.seniors": ["Accueil", "Tableau de bord", "Besoins", "Observatoire", "Objectifs", "Indicateurs", "Saisie", "Services", "Rapport ABS", "Enquêtes", "Comparaison", "Revues"],
+    "finances": ["Accueil", "Tableau de bord", "Besoins", "Observatoire", "Objectifs", "Indicateurs", "Services", "Coûts", "Scénarios", "Rapport ABS", "Enquêtes", "Comparaison", "Revues"],
+    "elu": ["Accueil", "Tableau de bord", "Besoins", "Observatoire", "Objectifs", "Indicateurs", "Services", "Coûts", "Scénarios", "Rapport ABS", "Enquêtes", "Comparaison", "Revues"],
+    "partenaire": ["Accueil", "Tableau de bord", "Besoins", "Observatoire", "Objectifs", "Indicateurs", "Services", "Scénarios", "Rapport ABS", "Enquêtes", "Comparaison", "Revues"],
 }  # fmt: skip
 
 

@@ -277,5 +277,16 @@ def test_the_cli_warns_refuses_forces_and_removes(runner, engine, demo, tmp_path
             .order_by(AuditEntry.id.desc())
         )
         assert last.user_id is not None
-    again = runner.invoke(args=["import", "remove-statistics", "--source", "caf", "--vintage", "2021"])
+    again = runner.invoke(
+        args=[
+            "import",
+            "remove-statistics",
+            "--source",
+            "caf",
+            "--vintage",
+            "2021",
+            "--organisation",
+            demo.slug,
+        ]
+    )
     assert again.exit_code == 1 and "aucun chiffre CNAF du millésime 2021" in again.output
