@@ -76,9 +76,7 @@ def test_a_step_beyond_the_range_is_resolved_not_extrapolated():
     e = explain(two_needs(), solve(two_needs()))  # 100,000 € more: N2 is full after 3,000 €
     text = sentences(e)
     assert "Les 100 000 € suivants couvriraient 60 besoins pondérés de plus" in text
-    assert (
-        "moins que 2 000 besoins pondérés au prix marginal : ce prix ne vaut que jusqu'à 15 000 €" in text
-    )
+    assert "moins que 2 000 besoins pondérés au prix marginal : ce prix ne vaut que jusqu'à 15 000 €" in text
 
 
 def test_unused_envelope_is_said():
