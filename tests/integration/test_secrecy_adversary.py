@@ -156,7 +156,7 @@ class Adversary:
         return found
 
 
-def collect(client, runner, adversary: Adversary, need_ids: dict[str, int]) -> None:
+def collect(client, runner, adversary: Adversary, need_ids: dict[str, int], demo_slug: str) -> None:
     codes = adversary.codes
     # the ABS report page: the IRIS table (RSA column) and its total of the published IRIS
     page = client.get("/abs?annee=2027").get_data(as_text=True)
@@ -219,7 +219,9 @@ def collect(client, runner, adversary: Adversary, need_ids: dict[str, int]) -> N
     for values in export["Besoins"].iter_rows(min_row=2, values_only=True):
         if str(values[0]).startswith("RSA_") and isinstance(values[6], (int, float)):
             adversary.see(str(values[0])[4:], float(values[6]))
-    data = json.loads(runner.invoke(args=["coherence", "--format", "json"]).output)
+    data = json.loads(
+        runner.invoke(args=["coherence", "--format", "json", "--organisation", demo_slug]).output
+    )
     for n in data["needs"]:
         if n["code"].startswith("RSA_") and n["size"] is not None:
             adversary.see(n["code"][4:], float(n["size"]))
@@ -268,7 +270,7 @@ def test_no_masked_count_is_recovered_by_differencing(scenario, make_app, databa
     adversary = Adversary(sorted(truth), names)
     adversary.secret_at_source = secret
     for role in ROLES:  # what any reader sees, put together
-        collect(sign_in(app.test_client(), role), app.test_cli_runner(), adversary, needs)
+        collect(sign_in(app.test_client(), role), app.test_cli_runner(), adversary, needs, demo.slug)
     assert SMALL_IRIS not in adversary.known and SECRET_IRIS not in adversary.known  # shown as secret
     assert len(adversary.known) >= 15  # the adversary did read the published counts
     for code, value in adversary.known.items():
