@@ -16,9 +16,9 @@ Traps of PuLP 3.3 measured on this machine, each corrected here and pinned by a 
 2. Through ``pulp.HiGHS`` (and CBC) a MILP's duals are all 0 (or meaningless): for a MILP the
    duals, reduced costs and ranging are those of the LP with the integer choices fixed at the
    solution, re-solved (the reported volumes are that LP's, at least as good as the incumbent).
-3. CBC stopped at its time limit without an integer solution reports "Not Solved" yet leaves the
-   LP-relaxation values in the variables: that is reported as ``time_limit_no_solution`` with
-   no values at all. A time-limited MIP with an incumbent is ``time_limit_feasible`` with its
+3. CBC stopped at its time limit without an integer solution reports "Not Solved" (or, on a loaded
+   machine, "Infeasible") yet leaves the LP-relaxation values in the variables: that is reported as
+   ``time_limit_no_solution`` with no values at all. A time-limited MIP with an incumbent is ``time_limit_feasible`` with its
    gap (HiGHS's own; for CBC an upper bound from the LP relaxation).
 
 Conventions of :class:`Solution`
@@ -409,11 +409,17 @@ def _solve_pulp(form: Formulation, solver: str, time_limit: float, mip_gap: floa
         return pulp_highs_solver(time_limit=time_limit, mip=is_mip, mip_gap=gap)
 
     model = pulp_model_from(form)
+    began = time.perf_counter()
     try:
         model.lp.solve(make(mip))
     except pulp.PulpSolverError as exc:
         return _Raw("error", solver, message=str(exc))
     status = _pulp_status(model.lp, solver, mip)
+    if status == "infeasible" and solver == "cbc" and time.perf_counter() - began >= 0.9 * time_limit:
+        # trap 3 again: CBC stopped by its time limit before any solution may also report
+        # "Infeasible" (seen on a loaded machine): infeasibility it has not had the time to prove
+        # is not said
+        status = "time_limit_no_solution"
     raw = _Raw(status, solver)
     if status not in ("optimal", "time_limit_feasible"):
         raw.message = f"{solver} : {pulp.LpStatus.get(model.lp.status, '?')}"

@@ -1,5 +1,5 @@
 """A real organisation sets itself up, in Chromium (issue 15, « How it is shown »): a server
-administrator creates the CCAS of Lannion (a commune of Brittany, not one of the demo's) in the
+administrator creates the CCAS of Quimper (a commune of Brittany, not one of the demo's) in the
 set-up wizard; its first administrator signs in with the temporary password shown once, replaces it,
 ticks the starter catalogue, adjusts two activities, adds a partner, links an activity to a need,
 reads the needs register, the coherence page and the scorecard, then takes the model workbook out,
@@ -23,8 +23,8 @@ from pilotis.database import write_session
 from tests.browser.conftest import axe_violations, describe
 from tests.conftest import rows_added_are_removed
 
-LANNION = "22113"
-ADMIN_EMAIL = "direction@ccas-lannion.example.org"
+QUIMPER = "29232"  # not a demo commune, nor the one other tests set up (Lannion)
+ADMIN_EMAIL = "direction@ccas-quimper.example.org"
 NEW_PASSWORD = "la baie sous la pluie de novembre"
 
 
@@ -38,7 +38,7 @@ def server_admin(runner, engine, demo) -> Iterator[tuple[str, str]]:  # type: ig
     """A server administrator of no organisation, made by ``pilotis users create --superadmin``.
     Whatever the test adds (the organisation, its users, its value chain, the journal) is removed
     afterwards, even when it fails, so that later tests see the demo alone."""
-    email = f"dsi-{uuid.uuid4().hex[:8]}@lannion-tregor.example.org"
+    email = f"dsi-{uuid.uuid4().hex[:8]}@quimper-cornouaille.example.org"
     cleanup = rows_added_are_removed(engine)
     cleanup.__enter__()
     try:
@@ -54,7 +54,7 @@ def server_admin(runner, engine, demo) -> Iterator[tuple[str, str]]:  # type: ig
     finally:
         cleanup.__exit__(None, None, None)
     with write_session(engine) as session:
-        assert session.scalar(select(Organisation).where(Organisation.insee_code == LANNION)) is None
+        assert session.scalar(select(Organisation).where(Organisation.insee_code == QUIMPER)) is None
         assert session.scalar(select(func.count()).select_from(User).where(User.email == ADMIN_EMAIL)) == 0
 
 
@@ -109,22 +109,22 @@ def test_a_ccas_of_brittany_sets_itself_up_and_brings_its_model_back(
     base = live_server
     email, temporary = server_admin
 
-    # 1. the server administrator creates the CCAS of Lannion in the wizard
+    # 1. the server administrator creates the CCAS of Quimper in the wizard
     _sign_in_first_time(page, base, email, temporary)
     page.wait_for_url(base + "/installation/")  # of no organisation: the wizard is all there is
     page.get_by_role("radio", name=re.compile(r"^CCAS")).check()
-    page.get_by_label("Territoire : nom ou code", exact=False).fill("Lannion")
+    page.get_by_label("Territoire : nom ou code", exact=False).fill("Quimper")
     page.get_by_role("button", name="Chercher").click()
-    found = page.get_by_role("table", name="Territoires correspondant à « Lannion »")
-    assert "Côtes-d'Armor" in _text(found)
-    found.get_by_role("link", name=f"Choisir Lannion ({LANNION})").click()
-    assert page.get_by_label("Nom de l'organisation").input_value() == "CCAS de Lannion"
+    found = page.get_by_role("table", name="Territoires correspondant à « Quimper »")
+    assert "Finistère" in _text(found)
+    found.get_by_role("link", name=f"Choisir Quimper ({QUIMPER})").click()
+    assert page.get_by_label("Nom de l'organisation").input_value() == "CCAS de Quimper"
     page.get_by_label("Adresse du premier administrateur de l'organisation").fill(ADMIN_EMAIL)
     page.get_by_label("Nom complet de cet administrateur").fill("Gwenaëlle Le Bihan")
     page.get_by_role("button", name="Créer l'organisation").click()
     assert page.get_by_role("heading", level=1).inner_text() == "Organisation créée"
     created = _text(page.locator("main"))
-    assert "ccas-lannion" in created and "IRIS" in created and "CNAF" in created
+    assert "ccas-quimper" in created and "IRIS" in created and "CNAF" in created
     admin_password = page.locator(".secret-box code").inner_text().strip()
     assert len(admin_password) >= 12
     page.get_by_role("button", name="Se déconnecter").click()
@@ -135,7 +135,7 @@ def test_a_ccas_of_brittany_sets_itself_up_and_brings_its_model_back(
     page.wait_for_url(base + "/")
     assert "Mot de passe modifié" in _flash(page)
     page.get_by_role("navigation", name="Navigation principale").get_by_role("link", name="Catalogue").click()
-    assert "Cochez ce que fait CCAS de Lannion" in _text(page.locator("main"))
+    assert "Cochez ce que fait CCAS de Quimper" in _text(page.locator("main"))
     for name, code in (
         ("activite", "A_PORTAGE"),
         ("activite", "A_EPICERIE"),
@@ -191,13 +191,13 @@ def test_a_ccas_of_brittany_sets_itself_up_and_brings_its_model_back(
 
     # 4. a partner service
     page.goto(base + "/services/nouveau")
-    page.get_by_label("Nom", exact=True).fill("CAF des Côtes-d'Armor")
+    page.get_by_label("Nom", exact=True).fill("CAF des Finistère")
     page.get_by_label("Nature").select_option(label="Partenaire")
     page.get_by_label("Type de partenaire").select_option(label="CAF")
     page.get_by_role("button", name="Créer").click()
-    assert "« CAF des Côtes-d'Armor » créé." in _flash(page)
+    assert "« CAF des Finistère » créé." in _flash(page)
     page.goto(base + "/services")
-    assert page.get_by_role("link", name="CAF des Côtes-d'Armor").is_visible()
+    assert page.get_by_role("link", name="CAF des Finistère").is_visible()
 
     # 5. the portage also covers the AAH recipients
     page.goto(portage)
@@ -219,14 +219,14 @@ def test_a_ccas_of_brittany_sets_itself_up_and_brings_its_model_back(
         "Allocataires du RSA",
     ):
         assert label in rows, rows
-    assert "Lannion" in rows and "Carcassonne" not in rows
+    assert "Quimper" in rows and "Carcassonne" not in rows
     aah = register.get_by_role("row").filter(has=page.get_by_role("link", name="Allocataires de l'AAH"))
     assert re.search(r"\d+ ", _text(aah)), _text(aah)  # sized from the CNAF 2020 file shipped
 
     page.get_by_role("link", name="Cohérence offre-besoins").click()
     assert page.get_by_role("heading", level=1).inner_text() == "Cohérence de l'offre et des besoins"
     matrix = page.get_by_role("table", name="Taux de couverture par public", exact=False)
-    assert "Lannion" in _text(matrix)
+    assert "Quimper" in _text(matrix)
     page.screenshot(path=str(tmp_path / "coherence-1366.png"), full_page=True)
     coherence_axe = axe_violations(page)
 
@@ -250,9 +250,9 @@ def test_a_ccas_of_brittany_sets_itself_up_and_brings_its_model_back(
     with page.expect_download() as download_info:
         page.get_by_role("link", name="Télécharger le modèle (.xlsx)").click()
     download = download_info.value
-    assert download.suggested_filename == "modele-ccas-lannion.xlsx"
+    assert download.suggested_filename == "modele-ccas-quimper.xlsx"
     original = Path(download.path()).read_bytes()
-    edited = tmp_path / "modele-ccas-lannion.xlsx"
+    edited = tmp_path / "modele-ccas-quimper.xlsx"
     edited.write_bytes(_with_actual_volume(original, "A_PORTAGE", 2025, 8850))
     page.get_by_label("Classeur du modèle (.xlsx)").set_input_files(str(edited))
     page.get_by_role("button", name="Importer").click()
@@ -270,7 +270,7 @@ def test_a_ccas_of_brittany_sets_itself_up_and_brings_its_model_back(
                 .join(Activity, Activity.id == ActivityVolume.activity_id)
                 .join(Organisation, Organisation.id == Activity.organisation_id)
                 .where(
-                    Organisation.slug == "ccas-lannion",
+                    Organisation.slug == "ccas-quimper",
                     Activity.code == "A_PORTAGE",
                     ActivityVolume.year == 2025,
                 )

@@ -74,7 +74,8 @@ def medium_milp():
 def test_trap_3_cbc_not_solved_leaves_lp_values(medium_milp):
     model = build_reallocation_model(medium_milp)
     model.lp.solve(cbc_solver(time_limit=0.1, mip=True, mip_gap=1e-9))
-    assert model.lp.status == pulp.LpStatusNotSolved
+    # "Not Solved", or "Infeasible" when the machine is loaded: neither is a proof of anything
+    assert model.lp.status in (pulp.LpStatusNotSolved, pulp.LpStatusInfeasible)
     integers = [model.variables[j].varValue for j in np.flatnonzero(model.formulation.integer)]
     assert all(v is not None for v in integers)  # values are there…
     assert any(abs(v - round(v)) > 1e-6 for v in integers)  # …and they are the LP relaxation's
