@@ -21,7 +21,8 @@ class JobRun(Base):
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
     job_name: Mapped[str] = mapped_column(String(64))
-    period_key: Mapped[str] = mapped_column(String(32))
+    #: ``<organisation slug>:<key>`` (a slug is up to 64 characters)
+    period_key: Mapped[str] = mapped_column(String(160))
     status: Mapped[str] = mapped_column(String(16), default="running")
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]

@@ -478,7 +478,9 @@ def test_a_need_switched_to_a_formula_is_sized_from_the_held_statistics(db_sessi
 def test_a_need_for_a_new_organisation_takes_a_standard_public(db_session, demo):
     from services.organisations import create_organisation
 
-    created = create_organisation(db_session, "ccas", "22113", now=utcnow())
+    created = create_organisation(
+        db_session, "ccas", "56121", now=utcnow()
+    )  # Lorient: no other test sets it up
     org = created.organisation.id
     principal = Principal(user_id=0, organisation_id=org, role=Role.DIRECTION, service_ids=frozenset())
     commune = _commune(db_session, org)
@@ -497,7 +499,7 @@ def test_a_need_for_a_new_organisation_takes_a_standard_public(db_session, demo)
         today=TODAY,
     )
     assert _group(db_session, org, "minima_sociaux").id == need.population_group_id
-    assert need.size is not None and need.size > 0  # summed over Lannion's IRIS (CAF 2020)
+    assert need.size is not None and need.size > 0  # summed over Lorient's IRIS (CAF 2020)
 
 
 def test_stale_need_edit_is_refused(db_session, who, org):
