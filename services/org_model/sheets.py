@@ -16,6 +16,7 @@ from enum import Enum
 from typing import Any
 
 from models.enums import (
+    LABELS_FR,
     Direction,
     Frequency,
     IndicatorType,
@@ -33,21 +34,9 @@ YES, NO = "oui", "non"
 TRUE_WORDS = frozenset({"oui", "o", "vrai", "x", "1", "yes"})
 FALSE_WORDS = frozenset({"non", "n", "faux", "0", "no", ""})
 
-SERVICE_KINDS = {ServiceKind.OWN: "Service de l'organisation", ServiceKind.PARTNER: "Partenaire"}
-PARTNER_TYPES = {
-    PartnerType.CAF: "CAF",
-    PartnerType.DEPARTEMENT: "Département",
-    PartnerType.CPAM: "CPAM",
-    PartnerType.MDPH: "MDPH",
-    PartnerType.CARSAT: "Carsat",
-    PartnerType.FRANCE_TRAVAIL: "France Travail",
-    PartnerType.MISSION_LOCALE: "Mission locale",
-    PartnerType.SOCIAL_LANDLORD: "Bailleur social",
-    PartnerType.ASSOCIATION: "Association",
-    PartnerType.STATE: "État",
-    PartnerType.COMMUNE: "Commune",
-    PartnerType.OTHER: "Autre",
-}
+#: The models' French labels (one place: models.enums.LABELS_FR), as the workbook writes them.
+SERVICE_KINDS = {kind: LABELS_FR[kind] for kind in ServiceKind}
+PARTNER_TYPES = {kind: LABELS_FR[kind] for kind in PartnerType}
 PERSPECTIVES = {
     Perspective.USERS: "Usagers et citoyens",
     Perspective.FINANCE: "Finances",
