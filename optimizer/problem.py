@@ -300,19 +300,25 @@ class Problem:
         index, ancestry = ancestry_matrix(self.territory_parents())
         need_t = np.fromiter(
             (-1 if n.territory is None else index[n.territory] for n in self.needs),
-            dtype=np.int64, count=len(self.needs),
-        )  # fmt: skip
+            dtype=np.int64,
+            count=len(self.needs),
+        )
         explicit = np.fromiter(
             (math.nan if c.share is None else c.share for c in self.coverages),
-            dtype=np.float64, count=len(self.coverages),
-        )  # fmt: skip
+            dtype=np.float64,
+            count=len(self.coverages),
+        )
         return counted_shares(
-            cov_activity, cov_need, explicit,
-            np.fromiter((n.size for n in self.needs), dtype=np.float64, count=len(self.needs)), need_t,
+            cov_activity,
+            cov_need,
+            explicit,
+            np.fromiter((n.size for n in self.needs), dtype=np.float64, count=len(self.needs)),
+            need_t,
             np.array([a_index[d.activity] for d in self.deliveries], dtype=np.int64),
             np.array([index[d.territory] for d in self.deliveries], dtype=np.int64),
-            np.array([d.share for d in self.deliveries], dtype=np.float64), ancestry,
-        )  # fmt: skip
+            np.array([d.share for d in self.deliveries], dtype=np.float64),
+            ancestry,
+        )
 
     def current_coverage(self) -> dict[str, float]:
         """Persons covered of each need at the current volumes, ``min(S_n, sum_a k_an s_an v_a)``."""
@@ -1149,8 +1155,13 @@ def _build(
             )
         if a is not None and t is not None:
             if (a, t) in delivered:
-                error("deliveries", i, None, f"livraison « {a} » → « {t} » en double "
-                      f"(déjà en {locate('deliveries', delivered[(a, t)], None)})")  # fmt: skip
+                error(
+                    "deliveries",
+                    i,
+                    None,
+                    f"livraison « {a} » → « {t} » en double "
+                    f"(déjà en {locate('deliveries', delivered[(a, t)], None)})",
+                )
             delivered[(a, t)] = i
         if a is not None and row.get("share") is not None:
             delivered_share[a] = delivered_share.get(a, 0.0) + row["share"]
@@ -1203,9 +1214,13 @@ def _build(
     for row, share in zip(coverage_rows, arrays.cov_share, strict=True):
         given = row.get("counted_share")
         if given is not None and not math.isclose(given, share, rel_tol=1e-6, abs_tol=1e-9):
-            error("coverages", row["__index__"], "counted_share",
-                  f"{given:.6g} ne suit plus des données ({share:.6g} par la règle de partage) : c'est une "
-                  "valeur calculée, laissez-la vide pour la recalculer ou corrigez parts et livraisons")  # fmt: skip
+            error(
+                "coverages",
+                row["__index__"],
+                "counted_share",
+                f"{given:.6g} ne suit plus des données ({share:.6g} par la règle de partage) : c'est une "
+                "valeur calculée, laissez-la vide pour la recalculer ou corrigez parts et livraisons",
+            )
     today = problem.current_coverage()
     for row in need_rows:
         given, computed = row.get("current_covered"), today.get(row.get("code", ""))
@@ -1214,9 +1229,13 @@ def _build(
             and computed is not None
             and not math.isclose(given, computed, rel_tol=1e-6, abs_tol=1e-6)
         ):
-            error("needs", row["__index__"], "current_covered",
-                  f"{given:.6g} ne suit plus des données ({computed:.6g} aux volumes actuels) : c'est une valeur "
-                  "calculée, laissez-la vide pour la recalculer")  # fmt: skip
+            error(
+                "needs",
+                row["__index__"],
+                "current_covered",
+                f"{given:.6g} ne suit plus des données ({computed:.6g} aux volumes actuels) : c'est une valeur "
+                "calculée, laissez-la vide pour la recalculer",
+            )
     if errors:
         raise ProblemError(errors)
     return problem

@@ -450,7 +450,7 @@ def parse_reference(content: bytes, filename: str = "fichier") -> list[Contribut
             problems.append(f"{where}, colonne « valeur » : {exc}")
             ok = False
         if value is None:
-            pass
+            ok = False  # unreadable: already said above
         elif value < 0:
             problems.append(f"{where}, colonne « valeur » : {raw_value} est négatif")
             ok = False

@@ -329,12 +329,11 @@ def _coefficient(entry: _Entry, value: Any, where: str) -> float | None:
     if isinstance(value, str) and "/" in value:
         top, _, bottom = value.partition("/")
         try:
-            fraction = Fraction(int(top.strip()), int(bottom.strip()))
+            fraction: Fraction | None = Fraction(int(top.strip()), int(bottom.strip()))
         except (ValueError, ZeroDivisionError):
-            pass
-        else:
-            if fraction >= 0:
-                return fraction.numerator / fraction.denominator
+            fraction = None  # « 1/0 », « un/deux »: refused below with the other malformed values
+        if fraction is not None and fraction >= 0:
+            return fraction.numerator / fraction.denominator
     entry.fail(where, f"coefficient « {value} » illisible : un nombre positif ou une fraction « 1/250 »")
     return None
 
@@ -472,10 +471,19 @@ def _activity(e: _Entry) -> StandardActivity:
 def _need(e: _Entry) -> StandardNeed:
     e.check_keys(
         {
-            "code", "label", "public", "unit", "priority", "formula", "per", "code_prefix",
-            "priority_rule", "note", "description",
+            "code",
+            "label",
+            "public",
+            "unit",
+            "priority",
+            "formula",
+            "per",
+            "code_prefix",
+            "priority_rule",
+            "note",
+            "description",
         }
-    )  # fmt: skip
+    )
     formula = e.text("formula", required=False, max_length=500)
     if formula is not None:
         try:
@@ -554,10 +562,24 @@ def _priority_rule(e: _Entry, per: str) -> PriorityRule | None:
 def _indicator(e: _Entry) -> StandardIndicator:
     e.check_keys(
         {
-            "code", "label", "type", "unit", "direction", "frequency", "perspective", "activity",
-            "service", "need", "formula", "decimals", "weight", "source", "cost_metric", "description",
+            "code",
+            "label",
+            "type",
+            "unit",
+            "direction",
+            "frequency",
+            "perspective",
+            "activity",
+            "service",
+            "need",
+            "formula",
+            "decimals",
+            "weight",
+            "source",
+            "cost_metric",
+            "description",
         }
-    )  # fmt: skip
+    )
     code = e.text("code", max_length=64) or ""
     if code and code != code.lower():
         e.fail("code", "le code d'un indicateur s'écrit en minuscules (il sert dans les formules)")

@@ -190,9 +190,12 @@ def _claim_next(
     """Take the next waiting e-mail for this delivery and commit the claim; the message is
     written before the commit, so that sending it reads nothing from the database."""
     note = session.scalars(
-        select(Notification).where(mine, waiting).order_by(Notification.id).limit(1)
+        select(Notification)
+        .where(mine, waiting)
+        .order_by(Notification.id)
+        .limit(1)
         .with_for_update(skip_locked=True)
-    ).first()  # fmt: skip
+    ).first()
     if note is None:
         session.commit()
         return None

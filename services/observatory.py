@@ -200,8 +200,16 @@ def _plain(variable: str, row_unit: str, label: str) -> TerritorialIndicator:
     """A held variable no standard indicator shows, as a plain value."""
     decimals = 0 if row_unit in COUNTS or row_unit == "EUR" else 1
     unit = "€" if row_unit == "EUR" else row_unit
-    return TerritorialIndicator(variable, label, theme_of_variable(variable), unit, decimals, (variable,),
-                                label.lower(), "tel que publié")  # fmt: skip
+    return TerritorialIndicator(
+        variable,
+        label,
+        theme_of_variable(variable),
+        unit,
+        decimals,
+        (variable,),
+        label.lower(),
+        "tel que publié",
+    )
 
 
 def build_observatory(
@@ -287,10 +295,32 @@ def observatory_workbook(view: Observatory) -> bytes:
         for item in theme.indicators:
             i = item.indicator
             for point in item.points:
-                rows.append([theme.title, i.label, name, kind, point.vintage, _cell(point, i.decimals), i.unit,
-                             i.formula, item.sources or i.source])  # fmt: skip
+                rows.append(
+                    [
+                        theme.title,
+                        i.label,
+                        name,
+                        kind,
+                        point.vintage,
+                        _cell(point, i.decimals),
+                        i.unit,
+                        i.formula,
+                        item.sources or i.source,
+                    ]
+                )
             for comparison in item.comparisons:
                 p = comparison.point
-                rows.append([theme.title, i.label, comparison.territory, comparison.level, p.vintage if p else "",
-                             _cell(p, i.decimals), i.unit, i.formula, i.source])  # fmt: skip
+                rows.append(
+                    [
+                        theme.title,
+                        i.label,
+                        comparison.territory,
+                        comparison.level,
+                        p.vintage if p else "",
+                        _cell(p, i.decimals),
+                        i.unit,
+                        i.formula,
+                        i.source,
+                    ]
+                )
     return workbook_bytes("Observatoire", headers, rows, [22, 48, 28, 14, 10, 14, 16, 60, 40])

@@ -305,9 +305,18 @@ def review_pack(review: Review, organisation_name: str, snapshot: dict[str, Any]
     row = 5
     for perspective in snapshot.get("perspectives", []):
         for objective, line in _walk(perspective):
-            values = [perspective["label"], objective, line["label"], line["period_key"], line["value"], line["target"],
-                      line["status_label"], line.get("state_label") or "", line["trend_previous"] or "",
-                      line["comment"] or ""]  # fmt: skip
+            values = [
+                perspective["label"],
+                objective,
+                line["label"],
+                line["period_key"],
+                line["value"],
+                line["target"],
+                line["status_label"],
+                line.get("state_label") or "",
+                line["trend_previous"] or "",
+                line["comment"] or "",
+            ]
             for c, value in enumerate(values, start=1):
                 set_cell(sheet.cell(row=row, column=c), value)
             sheet.cell(row=row, column=7).fill = PatternFill(

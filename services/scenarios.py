@@ -245,13 +245,19 @@ def current_problem(
     )
     known_needs = {n.code for n in need_specs}
     coverage = session.execute(
-        select(Activity.code, Need.code, ActivityNeedCoverage.coefficient, ActivityNeedCoverage.share,
-               Activity.id, Need.id)
+        select(
+            Activity.code,
+            Need.code,
+            ActivityNeedCoverage.coefficient,
+            ActivityNeedCoverage.share,
+            Activity.id,
+            Need.id,
+        )
         .join(Activity, Activity.id == ActivityNeedCoverage.activity_id)
         .join(Need, Need.id == ActivityNeedCoverage.need_id)
         .where(Activity.organisation_id == organisation_id, Activity.archived_at.is_(None))
         .order_by(Activity.code, Need.code)
-    ).all()  # fmt: skip
+    ).all()
     kept = [row for row in coverage if row[1] in known_needs and row[2] > 0]
     coverages = tuple(
         Coverage(activity=a, need=n, coefficient=float(c), share=None if share is None else float(share))

@@ -330,10 +330,20 @@ def parse_statistics(
                     continue
                 values = [_numbers(frame[c])[0] for c in summed]
                 total = sum(values[1:], values[0])  # a blank (secret) part leaves the sum blank
-                parts.append(pd.DataFrame({
-                    "code": codes, "variable": variable, "label": label, "unit": "personnes",
-                    "value": total, "is_secret": total.isna(), "line": lines, "vintage": year,
-                }))  # fmt: skip
+                parts.append(
+                    pd.DataFrame(
+                        {
+                            "code": codes,
+                            "variable": variable,
+                            "label": label,
+                            "unit": "personnes",
+                            "value": total,
+                            "is_secret": total.isna(),
+                            "line": lines,
+                            "vintage": year,
+                        }
+                    )
+                )
     elif layout == "census-age":
         if vintage is None:
             errors.append("millésime du recensement inconnu : indiquez-le (ex. 2021)")
@@ -356,16 +366,32 @@ def parse_statistics(
         for variable, label, low, high in CENSUS_AGE_GROUPS:
             mask = people["age"] >= low if high is None else people["age"].between(low, high)
             sums = people[mask].groupby("code")["n"].sum()
-            parts.append(pd.DataFrame({"code": sums.index, "variable": "population" if variable == "pop_rp2021" else variable,
-                                       "label": label, "unit": "personnes", "value": sums.to_numpy(),
-                                       "is_secret": False, "line": first_line.reindex(sums.index).to_numpy(),
-                                       "vintage": vintage}))  # fmt: skip
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "code": sums.index,
+                        "variable": "population" if variable == "pop_rp2021" else variable,
+                        "label": label,
+                        "unit": "personnes",
+                        "value": sums.to_numpy(),
+                        "is_secret": False,
+                        "line": first_line.reindex(sums.index).to_numpy(),
+                        "vintage": vintage,
+                    }
+                )
+            )
     rows = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=ROW_COLUMNS)
     return rows, errors, vintage
 
 
-SOURCE_OF = {"filosofi-iris": FILOSOFI_SOURCE, "filosofi-commune": FILOSOFI_SOURCE, "caf-iris": CAF_SOURCE,
-             "census-age": CENSUS_SOURCE, "census-iris": CENSUS_SOURCE, "census-commune": CENSUS_SOURCE}  # fmt: skip
+SOURCE_OF = {
+    "filosofi-iris": FILOSOFI_SOURCE,
+    "filosofi-commune": FILOSOFI_SOURCE,
+    "caf-iris": CAF_SOURCE,
+    "census-age": CENSUS_SOURCE,
+    "census-iris": CENSUS_SOURCE,
+    "census-commune": CENSUS_SOURCE,
+}
 
 
 def vintage_from_filename(name: str) -> int | None:

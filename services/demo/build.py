@@ -505,20 +505,38 @@ class _Builder:
             if manual is not None:
                 manual_size = round(manual.size * self.scale) if manual.scaled else manual.size
                 need(
-                    code, standard.public, commune_id, standard.label, float(manual_size), standard.unit,
-                    standard.priority, None, manual.source, manual.vintage, manual.note,
+                    code,
+                    standard.public,
+                    commune_id,
+                    standard.label,
+                    float(manual_size),
+                    standard.unit,
+                    standard.priority,
+                    None,
+                    manual.source,
+                    manual.vintage,
+                    manual.note,
                     description=standard.description,
-                )  # fmt: skip
+                )
                 continue
             if standard.formula is None:
                 raise DemoError(f"besoin {code} du catalogue sans formule ni effectif de démonstration")
             size, secret, used = self._size(commune_id, standard.formula)
             first = used[0]
             need(
-                code, standard.public, commune_id, standard.label, size, standard.unit, standard.priority,
-                standard.formula, ", ".join(sorted({f"{u.source} {u.vintage}" for u in used})), first.vintage,
-                size_note(size, secret), description=standard.description,
-            )  # fmt: skip
+                code,
+                standard.public,
+                commune_id,
+                standard.label,
+                size,
+                standard.unit,
+                standard.priority,
+                standard.formula,
+                ", ".join(sorted({f"{u.source} {u.vintage}" for u in used})),
+                first.vintage,
+                size_note(size, secret),
+                description=standard.description,
+            )
             evidence[code] = [(u, "size") for u in used]
 
         needs = self._sync(Need, rows, ("code",), scope=[Need.organisation_id == org_id])
@@ -577,10 +595,19 @@ class _Builder:
             if stat.is_secret:
                 self.notes.append(f"IRIS {iris_code} : effectif RSA secret, besoin non chiffré.")
             need(
-                code, standard.public, territory.id, standard.label_for(territory.name),
-                None if stat.is_secret else stat.value, standard.unit, priority, standard.formula, caf,
-                data.CAF_VINTAGE, note, description=standard.description,
-            )  # fmt: skip
+                code,
+                standard.public,
+                territory.id,
+                standard.label_for(territory.name),
+                None if stat.is_secret else stat.value,
+                standard.unit,
+                priority,
+                standard.formula,
+                caf,
+                data.CAF_VINTAGE,
+                note,
+                description=standard.description,
+            )
             evidence[code] = [(stat, "size")] + ([(context, "context")] if context else [])
         self.need_codes[standard.code] = codes
 
@@ -696,7 +723,7 @@ class _Builder:
             source = None
             months = [s for s in self.measured["month"] if s.start.year == year]
             if year >= self.as_of.year:
-                pass
+                actual = None  # the year is not over: only its planned volume is known
             elif output is not None and len(months) == 12:
                 shape = self._shape(output)
                 actual = sum(

@@ -80,10 +80,16 @@ def _service(code: str) -> ServiceSpec:
 SERVICES: list[ServiceSpec] = [
     _service(code)
     for code in (
-        "ADMIN", "SENIORS", "SOLIDARITE", "PETITE_ENFANCE", "AUTONOMIE", "CAF", "DEPARTEMENT",
+        "ADMIN",
+        "SENIORS",
+        "SOLIDARITE",
+        "PETITE_ENFANCE",
+        "AUTONOMIE",
+        "CAF",
+        "DEPARTEMENT",
         "ASSO_ALIMENTAIRE",
     )
-]  # fmt: skip
+]
 
 
 @dataclass(frozen=True)
@@ -196,9 +202,17 @@ class ManualSize:
 
 #: The catalogue's needs the demo holds (a need by IRIS gives one need per IRIS of the commune).
 NEEDS: list[str] = [
-    "PA80", "PETITE_ENFANCE", "AAH", "MONOPARENTS", "PRIME_ACTIVITE", "AIDE_LOGEMENT", "JEUNES",
-    "FAMILLES_NOMBREUSES", "RSA_IRIS", "SDF",
-]  # fmt: skip
+    "PA80",
+    "PETITE_ENFANCE",
+    "AAH",
+    "MONOPARENTS",
+    "PRIME_ACTIVITE",
+    "AIDE_LOGEMENT",
+    "JEUNES",
+    "FAMILLES_NOMBREUSES",
+    "RSA_IRIS",
+    "SDF",
+]
 MANUAL_SIZES: dict[str, ManualSize] = {
     "SDF": ManualSize(
         380,

@@ -178,10 +178,17 @@ def test_a_commune_without_iris_gets_its_need_by_iris_on_the_commune(db_session)
     )
     db_session.add(
         TerritoryStatistic(
-            organisation_id=org.id, territory_id=commune.id, variable="caf_rsa_socle", label="RSA",
-            unit="allocataires", vintage=2022, source="CNAF", value=7.0, is_secret=False,
+            organisation_id=org.id,
+            territory_id=commune.id,
+            variable="caf_rsa_socle",
+            label="RSA",
+            unit="allocataires",
+            vintage=2022,
+            source="CNAF",
+            value=7.0,
+            is_secret=False,
         )
-    )  # fmt: skip
+    )
     db_session.flush()
     again = apply_catalogue(db_session, principal(org), org, [], ["RSA_IRIS", "AAH"], [])
     needs = rows(db_session, Need, org)

@@ -26,10 +26,10 @@ class FakeSmtp:
         return False
 
     def starttls(self):
-        pass
+        """The fake server accepts the upgrade: nothing to do."""
 
     def login(self, user, password):
-        pass
+        """The fake server accepts any credentials: nothing to check."""
 
     def send_message(self, message):
         FakeSmtp.sent.append(message)

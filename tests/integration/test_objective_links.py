@@ -160,9 +160,12 @@ def test_the_database_keeps_one_link_per_pair_and_none_to_itself(ctx):
 def test_deleting_an_objective_deletes_its_links(ctx):
     s, o = ctx["s"], ctx["objective"]
     lonely = Objective(
-        organisation_id=ctx["org"], code="OS-LIEN", title="Objectif sans suite", level=o("OS5").level,
+        organisation_id=ctx["org"],
+        code="OS-LIEN",
+        title="Objectif sans suite",
+        level=o("OS5").level,
         perspective=o("OS5").perspective,
-    )  # fmt: skip
+    )
     s.add(lonely)
     s.flush()
     add_link(s, ctx["direction"], lonely.id, o("OO4.1").id)
@@ -193,8 +196,10 @@ def test_the_map_shows_the_scorecards_statuses_scores_and_trends(ctx):
     assert set(shown) == set(now)
     for code, entry in shown.items():
         assert (entry.objective.status, entry.objective.status_label, entry.objective.score) == (
-            now[code].status, now[code].status_label, now[code].score,
-        )  # fmt: skip
+            now[code].status,
+            now[code].status_label,
+            now[code].score,
+        )
         assert entry.objective.trend == score_trend(now[code].score, then[code].score)
     assert len({e.objective.status for e in shown.values()}) > 1  # the comparison is not vacuous
     assert shown["OO1.1"].objective.owner == s.get(User, o("OO1.1").owner_id).full_name
@@ -206,8 +211,11 @@ def test_the_map_shows_the_scorecards_statuses_scores_and_trends(ctx):
     assert ("contribution", o("OO5.2").id, o("OO4.1").id) in kinds
     assert sum(kind == "cascade" for kind, _, _ in kinds) == sum(1 for e in shown.values() if e.parent_code)
     assert [band.perspective.label for band in view.layout.bands] == [
-        "Usagers et citoyens", "Finances", "Processus internes", "Apprentissage et organisation",
-    ]  # fmt: skip
+        "Usagers et citoyens",
+        "Finances",
+        "Processus internes",
+        "Apprentissage et organisation",
+    ]
     assert view.mission == s.get(Organisation, ctx["org"]).mission
     assert all(entry.openable for entry in shown.values())
 

@@ -205,10 +205,19 @@ def test_an_objective_and_indicator_created_today_leave_a_closed_quarter_alone(c
         s,
         direction,
         ObjectiveInput(
-            code="OS9", title="Nouvel axe", description=None, perspective=Perspective.USERS, parent_id=None,
-            service_id=None, owner_id=None, deadline=None, weight=3.0, need_ids=[], activity_ids=[],
+            code="OS9",
+            title="Nouvel axe",
+            description=None,
+            perspective=Perspective.USERS,
+            parent_id=None,
+            service_id=None,
+            owner_id=None,
+            deadline=None,
+            weight=3.0,
+            need_ids=[],
+            activity_ids=[],
         ),
-    )  # fmt: skip
+    )
     indicator = create_indicator(
         s,
         direction,
@@ -236,9 +245,17 @@ def test_dates_and_targets_of_a_closed_period_cannot_be_changed(ctx):
     meals = ctx["indicator"]("repas_livres")
     with pytest.raises(SteeringError, match=r"2026-08.*commencez la trajectoire à 2026-09"):
         set_trajectory(
-            s, direction, meals, start_key="2026-06", end_key="2026-12", start_value=1, end_value=2,
-            shape="linear", band=None, thresholds=ThresholdInput(ThresholdMode.RELATIVE, 0.05, 0.1),
-        )  # fmt: skip
+            s,
+            direction,
+            meals,
+            start_key="2026-06",
+            end_key="2026-12",
+            start_value=1,
+            end_value=2,
+            shape="linear",
+            band=None,
+            thresholds=ThresholdInput(ThresholdMode.RELATIVE, 0.05, 0.1),
+        )
     assert _target(s, meals, ctx["period"]("2026-06")) != 1
 
 
@@ -270,9 +287,13 @@ def test_a_new_indicator_is_owed_from_its_start_only(ctx):
     assert "visites_a_domicile" in {r.indicator.code for r in november.rows}
     # entering it for October anyway (API, workbook) is refused as not in the grid
     result = save_entries(
-        s, manager, october, {s.scalar(select(Indicator.id).where(Indicator.code == "visites_a_domicile")): Entry("3", "", None)},
-        submit=False, now=NOW,
-    )  # fmt: skip
+        s,
+        manager,
+        october,
+        {s.scalar(select(Indicator.id).where(Indicator.code == "visites_a_domicile")): Entry("3", "", None)},
+        submit=False,
+        now=NOW,
+    )
     assert list(result.errors.values()) == ["Indicateur absent de cette grille."]
 
 
@@ -280,9 +301,17 @@ def test_a_trajectory_does_not_open_entry_years_ahead(ctx):
     s, direction, manager = ctx["s"], ctx["direction"], ctx["manager"]
     meals = ctx["indicator"]("repas_livres")
     set_trajectory(
-        s, direction, meals, start_key="2026-12", end_key="2028-12", start_value=3000, end_value=3400,
-        shape="linear", band=None, thresholds=ThresholdInput(ThresholdMode.RELATIVE, 0.05, 0.1),
-    )  # fmt: skip
+        s,
+        direction,
+        meals,
+        start_key="2026-12",
+        end_key="2028-12",
+        start_value=3000,
+        end_value=3400,
+        shape="linear",
+        band=None,
+        thresholds=ThresholdInput(ThresholdMode.RELATIVE, 0.05, 0.1),
+    )
     keys = [p.key for p in open_periods(s, ctx["org"].id, today=NOW.date())]
     assert "2026-12" in keys and "2026-10" in keys
     assert not [k for k in keys if k.startswith(("2027", "2028"))]

@@ -17,9 +17,18 @@ def test_the_shipped_catalogue_holds_the_demo_and_more():
     cat = standard_catalogue()
     assert cat.counts() == {"publics": 12, "services": 12, "activities": 38, "needs": 23, "indicators": 82}
     for code in (
-        "A_PORTAGE", "A_SAAD", "A_TELEASSISTANCE", "A_DOMICILIATION", "A_EPICERIE", "A_AIDES_FAC", "A_ASL",
-        "A_RSA", "A_HEBERGEMENT", "A_CRECHE", "A_PCB",
-    ):  # fmt: skip
+        "A_PORTAGE",
+        "A_SAAD",
+        "A_TELEASSISTANCE",
+        "A_DOMICILIATION",
+        "A_EPICERIE",
+        "A_AIDES_FAC",
+        "A_ASL",
+        "A_RSA",
+        "A_HEBERGEMENT",
+        "A_CRECHE",
+        "A_PCB",
+    ):
         assert code in cat.activities, code
     # the demo's 17 activities, 10 needs (30 with one by IRIS) and 49 indicators are all in it
     assert {a.code for a in spec.ACTIVITIES} <= set(cat.activities) and len(spec.ACTIVITIES) == 17
@@ -121,22 +130,37 @@ def _edit(path: Path, old: str, new: str) -> None:
             "activities.toml (A_PORTAGE) : besoin couvert « PA99 » inconnu de needs.toml",
         ),
         ("activities.toml", 'service = "SENIORS"', 'service = "SENIOR"', "service « SENIOR » inconnu"),
-        ("needs.toml", 'formula = "pop_80p"', 'formula = "pop_81p"', "variable(s) statistique(s) inconnue(s) : pop_81p"),
+        (
+            "needs.toml",
+            'formula = "pop_80p"',
+            'formula = "pop_81p"',
+            "variable(s) statistique(s) inconnue(s) : pop_81p",
+        ),
         ("needs.toml", 'formula = "pop_80p"', 'formula = "pop_80p *"', "formule refusée"),
         ("needs.toml", 'public = "personnes_agees"', 'public = "aines"', "public « aines » inconnu"),
         ("needs.toml", "priority = 4", "priority = 9", "champ « priority » : un entier de 1 à 5"),
-        ("indicators.toml", 'direction = "higher"', 'direction = "up"', "« up » inconnu (valeurs possibles : higher, lower, band)"),
+        (
+            "indicators.toml",
+            'direction = "higher"',
+            'direction = "up"',
+            "« up » inconnu (valeurs possibles : higher, lower, band)",
+        ),
         (
             "indicators.toml",
             'formula = "cout_portage / repas_livres"',
             'formula = "cout_portage / repas"',
             "indicators.toml (cout_repas) : la formule lit des indicateurs inconnus du catalogue : repas",
         ),
-        ("indicators.toml", 'code = "repas_livres"', 'code = "beneficiaires_portage"', "code « beneficiaires_portage » en double"),
+        (
+            "indicators.toml",
+            'code = "repas_livres"',
+            'code = "beneficiaires_portage"',
+            "code « beneficiaires_portage » en double",
+        ),
         ("publics.toml", 'parent = "familles"', 'parent = "famille"', "public parent « famille » inconnu"),
         ("services.toml", 'partner_type = "caf"', 'partner_type = "cnaf"', "« cnaf » inconnu"),
     ],
-)  # fmt: skip
+)
 def test_a_bad_entry_is_refused_with_its_file_entry_and_field(copy, file, old, new, message):
     _edit(copy / file, old, new)
     with pytest.raises(CatalogueError) as caught:

@@ -72,8 +72,15 @@ def test_table_round_trip():
     problem = rich_problem()
     tables = problem_to_tables(problem)
     assert list(tables) == [
-        "parametres", "services", "activites", "besoins", "couverture", "equite", "livraisons", "territoires"
-    ]  # fmt: skip
+        "parametres",
+        "services",
+        "activites",
+        "besoins",
+        "couverture",
+        "equite",
+        "livraisons",
+        "territoires",
+    ]
     for sheet, frame in tables.items():
         assert list(frame.columns) == TABLE_COLUMNS[sheet]
     assert problem_from_tables(tables) == problem

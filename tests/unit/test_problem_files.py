@@ -44,8 +44,15 @@ def test_written_workbook_keeps_text_as_text_and_rates_as_percents():
         io.BytesIO(problem_xlsx_bytes(dataclasses.replace(problem, services=tuple(services))))
     )
     assert book.sheetnames == [
-        "parametres", "services", "activites", "besoins", "couverture", "equite", "livraisons", "territoires"
-    ]  # fmt: skip
+        "parametres",
+        "services",
+        "activites",
+        "besoins",
+        "couverture",
+        "equite",
+        "livraisons",
+        "territoires",
+    ]
     sheet = book["services"]
     assert sheet["B2"].value == '=HYPERLINK("http://x")' and sheet["B2"].data_type == "s"
     assert sheet["D2"].value == pytest.approx(-0.1) and sheet["D2"].number_format == "0.0%"

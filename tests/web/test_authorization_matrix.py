@@ -763,9 +763,10 @@ def targets(engine, demo, other_demo):
                 from services.reviews import close_period
 
                 found = session.scalar(
-                    select(Review).join(Period, Period.id == Review.period_id)
+                    select(Review)
+                    .join(Period, Period.id == Review.period_id)
                     .where(Review.organisation_id == org_id, Period.key == "2024-T4")
-                )  # fmt: skip
+                )
                 if found is None:
                     found = close_period(session, session.get(Organisation, org_id), "2024-T4", now=utcnow())
                 action = session.scalar(select(ReviewAction).where(ReviewAction.review_id == found.id))
