@@ -42,6 +42,7 @@ import numpy.typing as npt
 
 from optimizer.fr import format_percent
 from scorecard.coverage import ancestry_matrix, counted_shares, covered_persons, offered_persons
+from scorecard.errors import Located, UserError, summarise
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -54,14 +55,17 @@ FORMAT = "pilotis.probleme"
 VERSION = 1
 
 
-class ProblemError(ValueError):
+class ProblemError(UserError):
     """A problem that cannot be solved as written; ``messages`` are French and located."""
 
+    #: The headline over the list of problems.
+    headline = "problème invalide"
+
     def __init__(self, messages: list[str]) -> None:
-        self.messages = list(messages)
-        shown = "\n".join(f"- {m}" for m in self.messages[:50])
-        more = f"\n… et {len(self.messages) - 50} autres erreurs" if len(self.messages) > 50 else ""
-        super().__init__(f"problème invalide ({len(self.messages)} erreur(s)) :\n{shown}{more}")
+        problems = [Located.plain(m) for m in messages]
+        super().__init__(
+            summarise(problems, f"{self.headline} ({len(problems)} erreur(s))"), problems=problems
+        )
 
 
 @dataclass(frozen=True)

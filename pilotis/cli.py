@@ -15,7 +15,7 @@ from models.base import utcnow
 from models.enums import LABELS_FR, Role
 from pilotis import schema
 from pilotis.database import describe_url, write_session
-from pilotis.errors import PilotisError
+from pilotis.errors import PilotisError, report_user_errors
 from pilotis.web import engine
 from services import accounts
 
@@ -69,6 +69,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(db)
     app.cli.add_command(demo)
     app.cli.add_command(serve)
+    report_user_errors(app.cli)
 
 
 # -- database ---------------------------------------------------------------------------

@@ -87,7 +87,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     if args[0] in FAST:
         module, _, attribute = FAST[args[0]].partition(":")
-        command: click.Command = getattr(__import__(module, fromlist=[attribute]), attribute)
+        from pilotis.errors import report_user_errors
+
+        command: click.Command = report_user_errors(
+            getattr(__import__(module, fromlist=[attribute]), attribute)
+        )
         command.main(args[1:], prog_name=f"pilotis {args[0]}")
         return
     from pilotis.cli import main as full

@@ -38,12 +38,13 @@ from typing import Literal, cast
 import numpy as np
 import pandas as pd
 
+from scorecard.errors import UserError
 from scorecard.money import round_parts
 
 Method = Literal["direct", "step-down", "reciprocal"]
 
 
-class CostingError(ValueError):
+class CostingError(UserError):
     """Allocation keys or drivers that cannot be used; the message is in French."""
 
 

@@ -27,12 +27,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from scorecard.errors import UserError
+
 CODE = re.compile(r"^[a-z][a-z0-9_]*$")
 MAX_LENGTH = 500
 FUNCTIONS: dict[str, Callable[..., Any]] = {"min": np.fmin, "max": np.fmax, "abs": np.abs}
 
 
-class FormulaError(ValueError):
+class FormulaError(UserError):
     """A formula that cannot be used; the message says what and where, in French."""
 
 

@@ -45,6 +45,7 @@ from models import (
     objective_needs,
 )
 from scorecard.confidentiality import DEFAULT_THRESHOLD, RULE
+from scorecard.errors import UserError
 from services.coherence import (
     CoherenceView,
     MatrixCell,
@@ -95,7 +96,7 @@ SUMMABLE = frozenset(
 )
 
 
-class ReportError(ValueError):
+class ReportError(UserError):
     """A report that cannot be built or a text that cannot be saved, in French."""
 
 

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from models import LoginFailure, Organisation, Role, Service, User
+from scorecard.errors import UserError
 
 #: scrypt, about 100 ms per hash on these machines (RELIABILITY.md, trap 6).
 PASSWORD_METHOD = "scrypt"  # noqa: S105 - a method name, not a password
@@ -68,7 +69,7 @@ _FRENCH_COMMON = {
 }  # fmt: skip
 
 
-class AccountError(ValueError):
+class AccountError(UserError):
     """A refusal to show the person, in French."""
 
 

@@ -78,6 +78,7 @@ from scorecard.benchmark import (
     size_stratum,
 )
 from scorecard.confidentiality import DEFAULT_THRESHOLD
+from scorecard.errors import UserError
 from services.coherence import coherence_of, load_frames
 from services.costing import latest_report
 from services.exports import set_cell
@@ -97,12 +98,11 @@ CODE_PATTERN = re.compile(r"^(?=.*\d)[A-Za-z0-9-]{1,12}$")
 FILE_NAME_PATTERN = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
-class BenchmarkError(ValueError):
+class BenchmarkError(UserError):
     """A reference file refused as a whole; ``problems`` lists every located problem, in French."""
 
     def __init__(self, problems: Sequence[str]) -> None:
-        self.problems = list(problems)
-        super().__init__(" ; ".join(self.problems))
+        super().__init__(" ; ".join(problems), problems=problems)
 
 
 # --- The catalogue of standard indicators -----------------------------------------------------------

@@ -53,6 +53,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from scorecard.errors import UserError
 from services import nomenclatures as nom
 from services.numbers import NumberError, check_amount, format_number
 from services.workbooks import WorkbookError, check_archive
@@ -106,15 +107,14 @@ _SCDL_FIELDS = {
 }  # fmt: skip
 
 
-class BudgetFileError(ValueError):
+class BudgetFileError(UserError):
     """The file is refused as a whole; ``messages`` lists every problem found, in French."""
 
     def __init__(self, messages: list[str]) -> None:
-        super().__init__("\n".join(messages))
-        self.messages = messages
+        super().__init__("\n".join(messages), problems=messages)
 
 
-class AmountError(ValueError):
+class AmountError(UserError):
     """A cell that is not an amount Pilotis accepts; the message says why."""
 
 

@@ -52,6 +52,7 @@ from models import (
     TerritoryStatistic,
 )
 from models.enums import LABELS_FR
+from scorecard.errors import UserError
 from scorecard.formula import FormulaError, evaluation_order, parse_formula
 from services.costing import COST_METRICS
 from services.needs import resize_needs, size_note
@@ -79,7 +80,7 @@ MAX_PROBLEMS = 12
 PLACE_CODE = re.compile(r"^[0-9][0-9AB][0-9]{3}(?:[0-9]{4})?$")
 
 
-class CatalogueError(ValueError):
+class CatalogueError(UserError):
     """A catalogue file that cannot be used, or a refused application; the message is in French."""
 
 

@@ -31,6 +31,7 @@ from models import (
     User,
 )
 from scorecard.engine import status_of_rows
+from scorecard.errors import UserError
 from services.editing import StaleEdit, apply_edit
 from services.notifications import notify
 from services.numbers import NumberError, parse_french_number, parse_value
@@ -40,7 +41,7 @@ KIND_FREQUENCY = {"month": "monthly", "quarter": "quarterly", "year": "yearly"}
 STATE_LABELS = {"draft": "brouillon", "submitted": "soumise", "validated": "validée", "returned": "renvoyée"}
 
 
-class CollectionError(ValueError):
+class CollectionError(UserError):
     """The grid cannot be shown or saved as asked (unknown period, out of scope…)."""
 
 

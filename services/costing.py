@@ -54,6 +54,7 @@ from scorecard.costing import (
     per_year,
     yearly_volumes,
 )
+from scorecard.errors import UserError
 from services.steering import ensure_periods, write_computed_value
 
 Basis = Literal["auto", "actual", "budget"]
@@ -85,7 +86,7 @@ STAGE_LABELS = {
 }
 
 
-class CostModelError(ValueError):
+class CostModelError(UserError):
     """A cost model edit or a costing that cannot be done; the message is in French."""
 
 

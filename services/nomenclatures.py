@@ -29,6 +29,8 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
+from scorecard.errors import UserError
+
 DATA_DIR = Path(__file__).resolve().parent / "data" / "nomenclatures"
 
 #: The values of ``models.enums.Nomenclature``.
@@ -37,7 +39,7 @@ SECTIONS: tuple[str, ...] = ("fonctionnement", "investissement")
 FLOWS: tuple[str, ...] = ("depense", "recette")
 
 
-class NomenclatureError(ValueError):
+class NomenclatureError(UserError):
     """A nomenclature name Pilotis does not know; the message says which ones it knows."""
 
 

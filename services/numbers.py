@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Literal
 
+from scorecard.errors import UserError
 from scorecard.french import MAX_SHOWN as MAX_SHOWN
 from scorecard.french import MISSING as MISSING
 from scorecard.french import NBSP as NBSP
@@ -62,7 +63,7 @@ SIGNED_UNITS = frozenset(
 )
 
 
-class NumberError(ValueError):
+class NumberError(UserError):
     """A value that is not a number written in a way Pilotis accepts; the message says why."""
 
 

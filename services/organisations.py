@@ -44,6 +44,7 @@ from models import (
     User,
 )
 from models.enums import LABELS_FR
+from scorecard.errors import UserError
 from services import reference_data as ref
 from services.accounts import (
     AccountError,
@@ -84,7 +85,7 @@ TERRITORY_WORDS = {
 }
 
 
-class OrganisationError(ValueError):
+class OrganisationError(UserError):
     """A refusal to show the person, in French; nothing has been written."""
 
 

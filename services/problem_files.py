@@ -53,14 +53,10 @@ RATE_COLUMNS = {
 NUMERIC_PARAMETERS = {"enveloppe", "limite_etp", "annee"}
 
 
-class ProblemFileError(ValueError):
+class ProblemFileError(ProblemError):
     """A problem file refused as a whole; ``messages`` are French and located."""
 
-    def __init__(self, messages: list[str]) -> None:
-        self.messages = list(messages)
-        shown = "\n".join(f"- {m}" for m in self.messages[:50])
-        more = f"\n… et {len(self.messages) - 50} autres erreurs" if len(self.messages) > 50 else ""
-        super().__init__(f"fichier de problème refusé ({len(self.messages)} erreur(s)) :\n{shown}{more}")
+    headline = "fichier de problème refusé"
 
 
 def read_problem_file(path: str | Path) -> Problem:

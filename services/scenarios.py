@@ -69,6 +69,7 @@ from optimizer import (
 )
 from scorecard.costing import centre_of_lines
 from scorecard.coverage import unique_labels
+from scorecard.errors import UserError
 from scorecard.money import split_cents
 from services.budget import (
     DocumentToWrite,
@@ -102,7 +103,7 @@ STATE_LABELS = {
 MIN_WEIGHT = 0.01
 
 
-class ScenarioError(ValueError):
+class ScenarioError(UserError):
     """A scenario that cannot be created, run, proposed or adopted; the message is in French."""
 
 

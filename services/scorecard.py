@@ -31,10 +31,11 @@ from scorecard.engine import (
     compute_scorecard,
     reading_period,
 )
+from scorecard.errors import UserError
 from services.policy import Principal, visible_service_ids
 
 
-class ScorecardError(ValueError):
+class ScorecardError(UserError):
     """A scorecard that cannot be computed as asked; the message is in French."""
 
 

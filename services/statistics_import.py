@@ -53,6 +53,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models import NeedEvidence, Territory, TerritoryKind, TerritoryStatistic
+from scorecard.errors import UserError
 from services.statistics_catalog import (
     CAF_IRIS,
     CAF_SOURCE,
@@ -74,7 +75,7 @@ MAX_LISTED = 20
 ROW_COLUMNS = ["code", "variable", "label", "unit", "value", "is_secret", "line", "vintage"]
 
 
-class StatisticsImportError(ValueError):
+class StatisticsImportError(UserError):
     """The file is refused as a whole (unknown layout, encoding…)."""
 
 

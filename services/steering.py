@@ -42,6 +42,7 @@ from models import (
 )
 from models.base import utcnow
 from scorecard import periods as P
+from scorecard.errors import UserError
 from scorecard.formula import FormulaError, evaluation_order, infer_unit, parse_formula, units_agree
 from scorecard.targets import Shape, trajectory
 from services.editing import apply_edit
@@ -55,7 +56,7 @@ FREQUENCY_KIND = {
 }
 
 
-class SteeringError(ValueError):
+class SteeringError(UserError):
     """A refused definition; ``field`` names the form field concerned (or None)."""
 
     def __init__(self, message: str, field: str | None = None) -> None:

@@ -40,6 +40,7 @@ from models import (
     Territory,
     TerritoryKind,
 )
+from scorecard.errors import UserError
 from services.numbers import NumberError, check_value, format_number, parse_french_number
 
 if TYPE_CHECKING:  # survey_results imports this module
@@ -104,7 +105,7 @@ DEFAULT_PURPOSE = {
 }
 
 
-class SurveyError(ValueError):
+class SurveyError(UserError):
     """A survey that cannot be built, published, answered or closed; the message is in French."""
 
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import io
 import zipfile
-from dataclasses import dataclass
 from typing import Any
 
 from openpyxl import load_workbook
+
+from scorecard.errors import Located as Located
+from scorecard.errors import UserError
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_UNCOMPRESSED_BYTES = 50 * 1024 * 1024
@@ -22,24 +24,8 @@ MAX_ROWS = 5_000
 MAX_COLUMNS = 30
 
 
-class WorkbookError(ValueError):
+class WorkbookError(UserError):
     """The file is refused as a whole; the message says why, in French."""
-
-
-@dataclass(frozen=True)
-class Located:
-    """A problem found at a place of the workbook."""
-
-    sheet: str
-    row: int
-    column: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f"feuille « {self.sheet} », ligne {self.row}" + (
-            f", colonne « {self.column} »" if self.column else ""
-        )
-        return f"{where} : {self.message}"
 
 
 def check_archive(content: bytes) -> None:

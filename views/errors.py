@@ -1,13 +1,22 @@
-"""Error pages in French (JSON under /api); a database that does not answer gives a 503."""
+"""Error pages in French (JSON under /api); a database that does not answer gives a 503.
+
+A :class:`~scorecard.errors.UserError` a view does not catch itself becomes, here and only here,
+the page that lists its located problems (or their JSON under /api) with its status: 400, or 409
+for a write that met a newer version. Nothing was written: the request's write session rolled
+back when the error left it.
+"""
 
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlsplit
 
 from flask import Flask, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
+
+from scorecard.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +46,27 @@ def render_error(status: int, title: str | None = None, message: str | None = No
     return render_template("errors/error.html", status=status, title=title, message=message), status
 
 
+def render_user_error(exc: UserError) -> ResponseReturnValue:
+    """The refusal of ``exc``: its problems, where each is, and the way back to the form."""
+    problems = [{"message": p.message, "where": p.where} for p in exc.problems]
+    if request.path.startswith("/api/"):
+        return jsonify(error=str(exc), problems=problems, status=exc.status), exc.status
+    title = MESSAGES[409][0] if exc.status == 409 else "Saisie refusée"
+    referrer = request.referrer or ""
+    back = referrer if urlsplit(referrer).netloc == request.host else None
+    return (
+        render_template(
+            "errors/user_error.html", status=exc.status, title=title, problems=problems, back=back
+        ),
+        exc.status,
+    )
+
+
 def init_app(app: Flask) -> None:
+    @app.errorhandler(UserError)
+    def user_error(exc: UserError) -> ResponseReturnValue:
+        return render_user_error(exc)
+
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> ResponseReturnValue:
         return render_error(exc.code or 500)

@@ -62,6 +62,7 @@ from models import (
 )
 from scorecard import periods as P
 from scorecard.costing import counts_output, per_year
+from scorecard.errors import UserError
 from scorecard.formula import evaluate, parse_formula
 from services import territorial_data as data
 from services.accounts import hash_password, new_session_token
@@ -86,7 +87,7 @@ PRIORITIES_SET_AT = datetime(2025, 12, 15, 17, 0, tzinfo=UTC)
 YEAR_FACTORS = {2023: 0.93, 2024: 0.965, 2025: 1.0, 2026: 1.025}
 
 
-class DemoError(ValueError):
+class DemoError(UserError):
     """The demo cannot be built as asked (unknown commune…); the message is in French."""
 
 

@@ -119,7 +119,7 @@ def test_the_benchmark_reads_numbers_as_the_grid_does():
                 + "R03;20-50k;depense_hab_total;1 000 000 000 000 000;2024\n"
             ).encode()
         )
-    problems = caught.value.problems
+    problems = caught.value.messages
     assert problems[0].startswith("ligne 2, colonne « valeur » : « 1.234 » est ambigu"), problems
     assert problems[1] == "ligne 3, colonne « valeur » : « 1e300 » n'est pas un nombre"
     assert problems[2].startswith("ligne 4, colonne « valeur » : « 1 000 000 000 000 000 » est hors limites")

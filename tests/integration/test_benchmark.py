@@ -191,7 +191,7 @@ def test_a_bad_reference_file_is_refused_whole_with_located_errors(tmp_path):
     )
     with pytest.raises(BenchmarkError) as caught:
         import_reference(tmp_path, bad.encode(), "bad.csv")
-    problems = caught.value.problems
+    problems = caught.value.messages
     assert problems == [
         "ligne 3, colonne « organisation » : « Rodez » n'est pas un code anonyme (1 à 12 lettres, chiffres ou tirets, dont au moins un chiffre ; jamais un nom)",
         "ligne 4, colonne « strate » : « 30-60k » inconnue (attendu : 0-5k, 5-20k, 20-50k, 50-100k, 100k+)",
