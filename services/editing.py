@@ -9,7 +9,6 @@ the flush.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -19,19 +18,49 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from models import AuditEntry, Base, User
 from models.base import utcnow
+from scorecard.errors import ConflictError
 from services.audit import render
 
+#: French names of the fields a conflict shows when the caller gives none.
+FIELD_LABELS = {
+    "name": "Nom",
+    "label": "Intitulé",
+    "title": "Titre",
+    "description": "Description",
+    "value": "Valeur",
+    "comment": "Commentaire",
+    "state": "État",
+    "priority": "Priorité",
+    "priority_weight": "Poids pour l'arbitrage",
+    "text": "Texte",
+}
 
-@dataclass
-class StaleEdit(Exception):
-    """Someone else saved the row since it was read."""
 
-    table_name: str
-    row_id: str
-    current_version: int
-    current_values: dict[str, str | None]
-    changed_by: str | None
-    changed_at: datetime | None
+class StaleEdit(ConflictError):
+    """Someone else saved the row since it was read (a 409: the current values are shown).
+
+    Views that re-show their form catch it; uncaught, it is the French 409 page (JSON under
+    ``/api``) of :mod:`views.errors`, like any :class:`~scorecard.errors.ConflictError`.
+    """
+
+    def __init__(
+        self,
+        *,
+        table_name: str,
+        row_id: str,
+        current_version: int,
+        current_values: dict[str, str | None],
+        changed_by: str | None,
+        changed_at: datetime | None,
+        labels: Mapping[str, str] | None = None,
+    ) -> None:
+        self.table_name = table_name
+        self.row_id = row_id
+        self.current_version = current_version
+        self.current_values = current_values
+        self.changed_by = changed_by
+        self.changed_at = changed_at
+        super().__init__(self.message(labels or FIELD_LABELS))
 
     def message(self, labels: Mapping[str, str]) -> str:
         who = self.changed_by or "une autre personne"
@@ -73,12 +102,20 @@ def _stale(session: Session, obj: Base, fields: list[str]) -> StaleEdit:
     )
 
 
-def apply_edit(session: Session, obj: Base, expected_version: int, changes: Mapping[str, Any]) -> bool:
+def apply_edit(
+    session: Session,
+    obj: Base,
+    expected_version: int,
+    changes: Mapping[str, Any],
+    *,
+    shown: list[str] | None = None,
+) -> bool:
     """Set ``changes`` on ``obj`` if it is still at ``expected_version``; flush.
 
-    Returns whether anything changed. Raises :class:`StaleEdit` when the row moved on.
+    Returns whether anything changed. Raises :class:`StaleEdit` when the row moved on, with the
+    current values of ``shown`` (default: the changed fields).
     """
-    fields = list(changes)
+    fields = shown or list(changes)
     if obj.version != expected_version:  # type: ignore[attr-defined]
         raise _stale(session, obj, fields)
     if all(getattr(obj, field) == value for field, value in changes.items()):
