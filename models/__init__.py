@@ -5,6 +5,16 @@ organisations can share one database. Integrity lives in the database (foreign k
 check constraints) as well as in code.
 """
 
+from models.action_plan import (
+    ACTION_STATUSES,
+    MILESTONE_STATES,
+    ActionMilestone,
+    ActionPlan,
+    ActionUpdate,
+    action_plan_activities,
+    action_plan_indicators,
+    action_plan_needs,
+)
 from models.activity import Activity, ActivityDelivery, ActivityNeedCoverage, ActivityVolume, Service
 from models.audit import AuditEntry
 from models.base import Base
@@ -70,9 +80,11 @@ from models.territory import Territory, TerritoryStatistic
 from models.user import User, user_services
 
 __all__ = [
+    "ACTION_STATUSES",
     "COSTING_METHODS",
     "DOCUMENT_TYPES",
     "DRIVER_KINDS",
+    "MILESTONE_STATES",
     "NOTIFICATION_KINDS",
     "QUESTION_KINDS",
     "RESPONSE_CHANNELS",
@@ -80,6 +92,9 @@ __all__ = [
     "SURVEY_KINDS",
     "SURVEY_STATES",
     "AccountingFunction",
+    "ActionMilestone",
+    "ActionPlan",
+    "ActionUpdate",
     "Activity",
     "ActivityDelivery",
     "ActivityKind",
@@ -144,6 +159,9 @@ __all__ = [
     "TerritoryStatistic",
     "ThresholdMode",
     "User",
+    "action_plan_activities",
+    "action_plan_indicators",
+    "action_plan_needs",
     "objective_activities",
     "objective_needs",
     "user_services",
