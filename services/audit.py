@@ -257,6 +257,9 @@ TABLE_LABELS = {
     "need_observations": "Preuve qualitative d'un besoin",
     "objectives": "Objectif",
     "objective_links": "Lien entre objectifs",
+    "action_plans": "Fiche action",
+    "action_milestones": "Jalon d'une action",
+    "action_updates": "Suivi d'une action",
     "indicators": "Indicateur",
     "targets": "Cible",
     "periods": "Période",
@@ -389,6 +392,14 @@ FIELD_LABELS = {
     "share": "Part",
     "population": "Population",
     "key": "Clé",
+    "due_date": "Échéance",
+    "progress": "Avancement (%)",
+    "budget": "Budget",
+    "partners": "Partenaires",
+    "elected_id": "Élu·e référent·e",
+    "done_on": "Réalisé le",
+    "description": "Description",
+    "indicators": "Indicateurs",
 }
 _ENUM_TEXT = {
     **{str(member.value): label for member, label in LABELS_FR.items()},
@@ -409,6 +420,11 @@ _ENUM_TEXT = {
     "yearly": "annuelle",
     "relative": "relatifs",
     "absolute": "absolus",
+    "planned": "prévue",
+    "in_progress": "en cours",
+    "done": "réalisée",
+    "suspended": "suspendue",
+    "dropped": "abandonnée",
 }
 _ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
 _ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
