@@ -7,8 +7,8 @@ Pages, the API, exports and imports all ask it. Rules:
   edits the value chain: services and partners, activities, needs and their coverage links;
 - the direction reads everything and edits objectives, indicators, targets, needs and the offer,
   and validates measurements;
-- a service manager reads and edits only the objectives, indicators, measurements and review lines
-  of their own services (rows of no service are out of their reach), and reads the shared
+- a service manager reads and edits only the objectives, indicators, measurements, action plans
+  and review lines of their own services (rows of no service are out of their reach), and reads the shared
   diagnostic (territory, statistics, needs, coherence, the ABS); the cost model and the budget
   scenarios are not theirs to read (their services' cost figures reach them as cost indicators);
 - finance reads everything and edits costs and scenarios;
@@ -30,7 +30,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from models import CostLine, Indicator, Measurement, Objective, Role, Scenario, Service, Survey, User
+from models import (
+    ActionPlan,
+    CostLine,
+    Indicator,
+    Measurement,
+    Objective,
+    Role,
+    Scenario,
+    Service,
+    Survey,
+    User,
+)
 
 
 class Action(enum.StrEnum):
@@ -85,10 +96,14 @@ class Principal:
 
 
 #: Kinds of rows, by what the roles may do with them (beyond reading).
-SCOPED_TO_SERVICE = (Objective, Indicator, Measurement)
+SCOPED_TO_SERVICE = (Objective, Indicator, Measurement, ActionPlan)
 EDITORS: dict[str, frozenset[Role]] = {
     "objective": frozenset({Role.DIRECTION, Role.SERVICE_MANAGER}),
-    "objective_link": frozenset({Role.DIRECTION}),  # the strategy map's « contribue à » links
+    "objective_link": frozenset({Role.DIRECTION}),
+    # fiches action: the direction, and a service manager for their services' actions
+    "action_plan": frozenset(
+        {Role.DIRECTION, Role.SERVICE_MANAGER}
+    ),  # the strategy map's « contribue à » links
     "indicator": frozenset({Role.DIRECTION, Role.SERVICE_MANAGER}),
     "measurement": frozenset({Role.DIRECTION, Role.SERVICE_MANAGER}),
     "service": frozenset({Role.ADMIN, Role.DIRECTION}),
