@@ -55,6 +55,7 @@ from scorecard.costing import (
     yearly_volumes,
 )
 from scorecard.errors import UserError
+from services.editing import lock_version
 from services.steering import ensure_periods, write_computed_value
 
 Basis = Literal["auto", "actual", "budget"]
@@ -456,8 +457,17 @@ def set_method(session: Session, organisation_id: int, method: str) -> None:
     session.flush()
 
 
-def save_keys(session: Session, organisation_id: int, provider_code: str, shares: dict[str, Any]) -> None:
-    """Replace a support centre's keys (percentages by receiving centre code); they must sum to 100 %."""
+def save_keys(
+    session: Session,
+    organisation_id: int,
+    provider_code: str,
+    shares: dict[str, Any],
+    version: int | None = None,
+) -> None:
+    """Replace a support centre's keys (percentages by receiving centre code); they must sum to 100 %.
+
+    ``version``: the centre's version the keys were read at; an older one raises ``StaleEdit`` (409).
+    """
     provider = centre_by_code(session, organisation_id, provider_code)
     if provider.kind != "support":
         raise CostModelError(f"« {provider.name} » n'est pas une fonction support : elle n'a pas de clés")
@@ -493,6 +503,8 @@ def save_keys(session: Session, organisation_id: int, provider_code: str, shares
         )
     if problems:
         raise CostModelError(" ; ".join(problems))
+    if version is not None:
+        lock_version(session, provider, version, ["name"])
     session.execute(delete(CostKey).where(CostKey.provider_id == provider.id))
     for receiver_id, share in parsed.items():
         session.add(CostKey(provider_id=provider.id, receiver_id=receiver_id, share=share))
