@@ -76,6 +76,7 @@ from models.survey import (
     SurveyResponse,
     SurveyStart,
 )
+from models.task import TASK_STATES, Task
 from models.territory import Territory, TerritoryStatistic
 from models.user import User, user_services
 
@@ -91,6 +92,7 @@ __all__ = [
     "SURVEY_ACCESS",
     "SURVEY_KINDS",
     "SURVEY_STATES",
+    "TASK_STATES",
     "AccountingFunction",
     "ActionMilestone",
     "ActionPlan",
@@ -154,6 +156,7 @@ __all__ = [
     "SurveyResponse",
     "SurveyStart",
     "Target",
+    "Task",
     "Territory",
     "TerritoryKind",
     "TerritoryStatistic",
