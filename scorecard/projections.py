@@ -1,0 +1,240 @@
+"""Population projections by age group, and the needs they imply (pure).
+
+Method (« prolongement de la tendance intercensitaire »)
+--------------------------------------------------------
+For each age group held at two census vintages ``y0 < y1`` (the earliest and the latest held,
+e.g. 2015 and 2021 of the INSEE communal base that gives ``P15_`` and ``P21_`` columns), the mean
+annual growth rate observed between them is
+
+    r = (P(y1) / P(y0)) ** (1 / (y1 - y0)) - 1
+
+and is assumed to go on unchanged:
+
+    P(h) = P(y1) × (1 + r) ** (h - y1)      for a horizon h ≥ y1.
+
+Units: persons (weighted census estimates, not integers); ``r`` is a fraction per year.
+
+Hypotheses, stated on every page that shows a projection (:data:`METHOD`, :data:`LIMITS`): the
+trend of each age group between the two censuses continues; each group is extrapolated on its
+own (the groups need not add up to the projected total); nothing is assumed about future housing,
+migration or mortality other than what the trend already holds. It is not a cohort-component
+projection (INSEE's Omphale model): the ageing of the baby-boom generations into the 75+ after
+the latest census is not foreseen, so the 75+ are more likely under- than over-estimated from
+2026 on.
+
+Edge cases: a group held at one vintage only, or whose earlier or latest value is unknown, is
+not projected (``reason`` says why); a group whose earlier or latest value is 0 has no geometric
+rate and is not projected; a secret input (at source or masked by the organisation's
+disclosure) makes the whole projection masked, never computed from the other values; a horizon
+before the latest vintage is not projected (the past is the census's). A horizon further from
+the latest vintage than the observed span is flagged ``fragile``.
+
+Needs implied (:func:`implied_need`): a need sized from an age group grows as that group
+(``size(h) = size × P(h) / P(y1)``); at today's offer (``covered`` persons) its coverage rate at
+the horizon is ``covered / size(h)`` and its unmet part ``max(0, size(h) − covered)``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from scorecard.territorial_indicators import Observation
+
+METHOD = (
+    "Projection par prolongement de la tendance intercensitaire : pour chaque tranche d'âge, le taux "
+    "de variation annuel moyen observé entre les deux recensements détenus est supposé se maintenir "
+    "jusqu'à l'horizon (population à l'horizon = population au dernier recensement × (1 + taux annuel) "
+    "puissance le nombre d'années)."
+)
+LIMITS = (
+    "Limites : ce n'est pas une projection démographique par cohortes (modèle Omphale de l'INSEE). "
+    "Chaque tranche d'âge est prolongée seule, sans hypothèse de mortalité, de migrations ni de "
+    "construction de logements ; le vieillissement des générations nombreuses de l'après-guerre, "
+    "qui entrent dans les 75 ans et plus après le dernier recensement, n'est pas anticipé, si bien "
+    "que les 75 ans et plus sont plutôt sous-estimés. Une projection plus lointaine que l'écart "
+    "entre les deux recensements est signalée « fragile ». Ces chiffres sont des ordres de grandeur "
+    "pour préparer les décisions, pas des prévisions."
+)
+
+#: Census age groups that are projected, in the order shown: (variable, French label).
+AGE_GROUPS: list[tuple[str, str]] = [
+    ("population", "Population totale"),
+    ("pop_0_2", "Enfants de 0 à 2 ans"),
+    ("pop_3_5", "Enfants de 3 à 5 ans"),
+    ("pop_0_14", "Moins de 15 ans"),
+    ("pop_0_19", "Moins de 20 ans"),
+    ("pop_15_24", "15 à 24 ans"),
+    ("pop_15_29", "15 à 29 ans"),
+    ("pop_20_64", "20 à 64 ans"),
+    ("pop_60_74", "60 à 74 ans"),
+    ("pop_65p", "65 ans et plus"),
+    ("pop_75p", "75 ans et plus"),
+    ("pop_75_89", "75 à 89 ans"),
+    ("pop_80p", "80 ans et plus"),
+    ("pop_90p", "90 ans et plus"),
+]
+AGE_LABELS = dict(AGE_GROUPS)
+
+
+def annual_growth(first_year: int, first_value: float, last_year: int, last_value: float) -> float | None:
+    """Mean annual growth rate between two counts: ``(last / first) ** (1 / years) − 1``.
+
+    None when either count is not positive (no geometric rate). Raises ``ValueError`` when
+    ``last_year`` is not after ``first_year``.
+    """
+    if last_year <= first_year:
+        raise ValueError(f"{last_year} is not after {first_year}")
+    if not (first_value > 0 and last_value > 0) or not math.isfinite(first_value + last_value):
+        return None
+    return float((last_value / first_value) ** (1 / (last_year - first_year)) - 1)
+
+
+def extrapolate(base_value: float, rate: float, years: int) -> float:
+    """``base_value × (1 + rate) ** years``."""
+    return float(base_value * (1 + rate) ** years)
+
+
+@dataclass(frozen=True)
+class Projection:
+    """One age group of one territory projected to the horizons.
+
+    ``values``: horizon -> projected persons (None: not projected); ``growth``: horizon ->
+    ``P(h) / P(base_year)``; ``fragile``: the horizons beyond the observed span.
+    """
+
+    variable: str
+    label: str
+    base_year: int | None
+    base_value: float | None
+    first_year: int | None
+    first_value: float | None
+    annual_rate: float | None
+    values: dict[int, float | None] = field(default_factory=dict)
+    growth: dict[int, float | None] = field(default_factory=dict)
+    fragile: frozenset[int] = frozenset()
+    masked: bool = False
+    reason: str = ""
+
+    @property
+    def projected(self) -> bool:
+        return self.annual_rate is not None and not self.masked
+
+
+def project_trend(
+    variable: str, label: str, history: Mapping[int, Observation], horizons: Sequence[int]
+) -> Projection:
+    """The age group ``variable`` (vintage -> observation) projected to ``horizons`` (module rule)."""
+    years = sorted(history)
+    if not years:
+        return Projection(variable, label, None, None, None, None, None, reason="aucun recensement détenu")
+    last_year = years[-1]
+    last = history[last_year]
+    if len(years) < 2:
+        return Projection(
+            variable,
+            label,
+            last_year,
+            None if last.secret else last.value,
+            None,
+            None,
+            None,
+            masked=last.secret,
+            reason=f"un seul recensement détenu ({last_year}) : pas de tendance",
+        )
+    first_year = years[0]
+    first = history[first_year]
+    if first.secret or last.secret:
+        return Projection(
+            variable, label, last_year, None, first_year, None, None, masked=True, reason="secret statistique"
+        )
+    if first.value is None or last.value is None:
+        return Projection(
+            variable,
+            label,
+            last_year,
+            last.value,
+            first_year,
+            first.value,
+            None,
+            reason="valeur inconnue à l'un des recensements",
+        )
+    rate = annual_growth(first_year, float(first.value), last_year, float(last.value))
+    if rate is None:
+        return Projection(
+            variable,
+            label,
+            last_year,
+            last.value,
+            first_year,
+            first.value,
+            None,
+            reason="effectif nul à l'un des recensements : pas de taux",
+        )
+    base = float(last.value)
+    values: dict[int, float | None] = {}
+    growth: dict[int, float | None] = {}
+    span = last_year - first_year
+    for horizon in horizons:
+        if horizon < last_year:
+            values[horizon], growth[horizon] = None, None
+            continue
+        values[horizon] = extrapolate(base, rate, horizon - last_year)
+        growth[horizon] = (1 + rate) ** (horizon - last_year)
+    fragile = frozenset(h for h in horizons if h - last_year > span)
+    return Projection(
+        variable, label, last_year, base, first_year, float(first.value), rate, values, growth, fragile
+    )
+
+
+def project_groups(
+    history: Mapping[str, Mapping[int, Observation]], horizons: Sequence[int]
+) -> list[Projection]:
+    """Every age group of :data:`AGE_GROUPS` held in ``history`` (variable -> vintage ->
+    observation), projected to ``horizons``, in the order of :data:`AGE_GROUPS`."""
+    return [
+        project_trend(variable, label, history[variable], horizons)
+        for variable, label in AGE_GROUPS
+        if history.get(variable)
+    ]
+
+
+@dataclass(frozen=True)
+class ImpliedNeed:
+    """A need at a horizon, at today's offer: its size, coverage rate and unmet part."""
+
+    size: float | None
+    coverage_rate: float | None
+    unmet: float | None
+
+
+def implied_need(size: float | None, covered: float | None, growth: float | None) -> ImpliedNeed:
+    """The need of today's ``size`` (persons) when its age group grows by the factor ``growth``,
+    against today's ``covered`` persons (None: no offer known).
+
+    ``size(h) = size × growth``; ``coverage(h) = covered / size(h)`` (None when ``size(h)`` is
+    0 or unknown, or ``covered`` is unknown); ``unmet(h) = max(0, size(h) − covered)``.
+    """
+    if size is None or growth is None or not math.isfinite(size * growth):
+        return ImpliedNeed(None, None, None)
+    future = size * growth
+    if covered is None:
+        return ImpliedNeed(future, None, None)
+    rate = covered / future if future > 0 else None
+    return ImpliedNeed(future, rate, max(0.0, future - covered))
+
+
+__all__ = [
+    "AGE_GROUPS",
+    "AGE_LABELS",
+    "LIMITS",
+    "METHOD",
+    "ImpliedNeed",
+    "Projection",
+    "annual_growth",
+    "extrapolate",
+    "implied_need",
+    "project_groups",
+    "project_trend",
+]
