@@ -158,11 +158,21 @@ def objective(objective_id: int) -> ResponseReturnValue:
 
 def _objective_json(o: Objective) -> dict[str, Any]:
     return {
-        "id": o.id, "code": o.code, "title": o.title, "level": o.level.value, "perspective": o.perspective.value,
-        "parent_id": o.parent_id, "service_id": o.service_id, "owner_id": o.owner_id,
-        "deadline": o.deadline.isoformat() if o.deadline else None, "weight": o.weight, "status": o.status.value,
-        "need_ids": [n.id for n in o.needs], "activity_ids": [a.id for a in o.activities], "version": o.version,
-    }  # fmt: skip
+        "id": o.id,
+        "code": o.code,
+        "title": o.title,
+        "level": o.level.value,
+        "perspective": o.perspective.value,
+        "parent_id": o.parent_id,
+        "service_id": o.service_id,
+        "owner_id": o.owner_id,
+        "deadline": o.deadline.isoformat() if o.deadline else None,
+        "weight": o.weight,
+        "status": o.status.value,
+        "need_ids": [n.id for n in o.needs],
+        "activity_ids": [a.id for a in o.activities],
+        "version": o.version,
+    }
 
 
 @bp.get("/indicators/<int:indicator_id>/targets")
@@ -170,15 +180,25 @@ def indicator_targets(indicator_id: int) -> ResponseReturnValue:
     item = get_or_404(Indicator, indicator_id)
     require(Action.VIEW, item)
     rows = db_session().execute(
-        select(Target, Period.key).join(Period, Period.id == Target.period_id)
-        .where(Target.indicator_id == item.id).order_by(Period.start_date)
-    )  # fmt: skip
-    return jsonify([
-        {"period": key, "value": t.value, "band_low": t.band_low, "band_high": t.band_high,
-         "threshold_mode": t.threshold_mode.value, "amber_tolerance": t.amber_tolerance,
-         "red_tolerance": t.red_tolerance}
-        for t, key in rows
-    ])  # fmt: skip
+        select(Target, Period.key)
+        .join(Period, Period.id == Target.period_id)
+        .where(Target.indicator_id == item.id)
+        .order_by(Period.start_date)
+    )
+    return jsonify(
+        [
+            {
+                "period": key,
+                "value": t.value,
+                "band_low": t.band_low,
+                "band_high": t.band_high,
+                "threshold_mode": t.threshold_mode.value,
+                "amber_tolerance": t.amber_tolerance,
+                "red_tolerance": t.red_tolerance,
+            }
+            for t, key in rows
+        ]
+    )
 
 
 @bp.get("/indicators/<int:indicator_id>/measurements")
@@ -186,14 +206,25 @@ def indicator_measurements(indicator_id: int) -> ResponseReturnValue:
     item = get_or_404(Indicator, indicator_id)
     require(Action.VIEW, item)
     rows = db_session().execute(
-        select(Measurement, Period.key).join(Period, Period.id == Measurement.period_id)
-        .where(Measurement.indicator_id == item.id).order_by(Period.start_date)
-    )  # fmt: skip
-    return jsonify([
-        {"id": m.id, "period": key, "territory_id": m.territory_id, "value": m.value, "comment": m.comment,
-         "state": m.state.value, "version": m.version}
-        for m, key in rows
-    ])  # fmt: skip
+        select(Measurement, Period.key)
+        .join(Period, Period.id == Measurement.period_id)
+        .where(Measurement.indicator_id == item.id)
+        .order_by(Period.start_date)
+    )
+    return jsonify(
+        [
+            {
+                "id": m.id,
+                "period": key,
+                "territory_id": m.territory_id,
+                "value": m.value,
+                "comment": m.comment,
+                "state": m.state.value,
+                "version": m.version,
+            }
+            for m, key in rows
+        ]
+    )
 
 
 @bp.post("/measurements")
@@ -223,8 +254,11 @@ def enter_measurement() -> ResponseReturnValue:
             value = parse_value(value, indicator.unit)
         except NumberError as exc:
             return jsonify(error=f"{str(exc)[0].upper()}{str(exc)[1:]}."), 400
-    entry = Entry(value="" if value is None else value, comment=str(payload.get("comment") or ""),
-                  version=payload.get("version") if isinstance(payload.get("version"), int) else None)  # fmt: skip
+    entry = Entry(
+        value="" if value is None else value,
+        comment=str(payload.get("comment") or ""),
+        version=payload.get("version") if isinstance(payload.get("version"), int) else None,
+    )
     result = save_entries(
         db_session(), who, grid, {indicator.id: entry}, submit=bool(payload.get("submit")), now=utcnow()
     )
@@ -234,9 +268,11 @@ def enter_measurement() -> ResponseReturnValue:
     row = next(r for r in grid.rows if r.indicator.id == indicator.id)
     measurement = row.measurement
     return jsonify(
-        id=measurement.id if measurement else None, value=measurement.value if measurement else None,
-        state=measurement.state.value if measurement else None, version=measurement.version if measurement else None,
-    )  # fmt: skip
+        id=measurement.id if measurement else None,
+        value=measurement.value if measurement else None,
+        state=measurement.state.value if measurement else None,
+        version=measurement.version if measurement else None,
+    )
 
 
 @bp.get("/scorecard")
@@ -508,22 +544,55 @@ OPENAPI["paths"].update(
 )
 OPENAPI["components"]["schemas"].update(
     {
-        "Objective": {"type": "object", "properties": {
-            "id": _ID, "code": {"type": "string"}, "title": {"type": "string"},
-            "level": {"enum": ["strategic", "operational"]}, "perspective": {"type": "string"},
-            "parent_id": {"type": ["integer", "null"]}, "service_id": {"type": ["integer", "null"]},
-            "status": {"enum": ["active", "closed"]}, "weight": {"type": "number"}, "version": _ID}},
-        "Target": {"type": "object", "properties": {
-            "period": {"type": "string"}, "value": {"type": ["number", "null"]},
-            "band_low": {"type": ["number", "null"]}, "band_high": {"type": ["number", "null"]},
-            "threshold_mode": {"enum": ["relative", "absolute"]}, "amber_tolerance": {"type": "number"},
-            "red_tolerance": {"type": "number"}}},
-        "Measurement": {"type": "object", "properties": {
-            "id": {"type": ["integer", "null"]}, "period": {"type": "string"}, "value": {"type": ["number", "null"]},
-            "comment": {"type": ["string", "null"]}, "state": {"enum": ["draft", "submitted", "validated", "returned"]},
-            "version": {"type": ["integer", "null"]}}},
-        "MeasurementEntry": {"type": "object", "required": ["indicator_id", "period"], "properties": {
-            "indicator_id": _ID, "period": {"type": "string"}, "value": {"type": ["number", "string", "null"]},
-            "comment": {"type": "string"}, "version": _ID, "submit": {"type": "boolean"}}},
+        "Objective": {
+            "type": "object",
+            "properties": {
+                "id": _ID,
+                "code": {"type": "string"},
+                "title": {"type": "string"},
+                "level": {"enum": ["strategic", "operational"]},
+                "perspective": {"type": "string"},
+                "parent_id": {"type": ["integer", "null"]},
+                "service_id": {"type": ["integer", "null"]},
+                "status": {"enum": ["active", "closed"]},
+                "weight": {"type": "number"},
+                "version": _ID,
+            },
+        },
+        "Target": {
+            "type": "object",
+            "properties": {
+                "period": {"type": "string"},
+                "value": {"type": ["number", "null"]},
+                "band_low": {"type": ["number", "null"]},
+                "band_high": {"type": ["number", "null"]},
+                "threshold_mode": {"enum": ["relative", "absolute"]},
+                "amber_tolerance": {"type": "number"},
+                "red_tolerance": {"type": "number"},
+            },
+        },
+        "Measurement": {
+            "type": "object",
+            "properties": {
+                "id": {"type": ["integer", "null"]},
+                "period": {"type": "string"},
+                "value": {"type": ["number", "null"]},
+                "comment": {"type": ["string", "null"]},
+                "state": {"enum": ["draft", "submitted", "validated", "returned"]},
+                "version": {"type": ["integer", "null"]},
+            },
+        },
+        "MeasurementEntry": {
+            "type": "object",
+            "required": ["indicator_id", "period"],
+            "properties": {
+                "indicator_id": _ID,
+                "period": {"type": "string"},
+                "value": {"type": ["number", "string", "null"]},
+                "comment": {"type": "string"},
+                "version": _ID,
+                "submit": {"type": "boolean"},
+            },
+        },
     }
-)  # fmt: skip
+)
