@@ -35,6 +35,7 @@ from models import (
     SurveyInvitation,
     SurveyResponse,
     SurveyStart,
+    Task,
     User,
 )
 from models.base import utcnow
@@ -56,6 +57,7 @@ NOT_AUDITED = (
     SurveyInvitation,
     SurveyResponse,
     SurveyStart,
+    Task,  # background tasks: bookkeeping, their effects are journaled by what they do
 )
 #: Bookkeeping columns whose change is not news (sign-in counters change at every sign-in).
 SKIPPED_FIELDS = frozenset(
