@@ -29,6 +29,10 @@ disclosure) makes the whole projection masked, never computed from the other val
 before the latest vintage is not projected (the past is the census's). A horizon further from
 the latest vintage than the observed span is flagged ``fragile``.
 
+A group held at one census only (the 80+ when the communal base gives 75-89 and 90+) follows
+the trend of the nearest group containing it that is projected (:data:`CONTAINERS`): its share
+of that group is assumed to stay as at the latest census.
+
 Needs implied (:func:`implied_need`): a need sized from an age group grows as that group
 (``size(h) = size × P(h) / P(y1)``); at today's offer (``covered`` persons) its coverage rate at
 the horizon is ``covered / size(h)`` and its unmet part ``max(0, size(h) − covered)``.
@@ -38,7 +42,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from scorecard.territorial_indicators import Observation
 
@@ -49,7 +53,8 @@ METHOD = (
     "puissance le nombre d'années)."
 )
 LIMITS = (
-    "Limites : ce n'est pas une projection démographique par cohortes (modèle Omphale de l'INSEE). "
+    "Une tranche d'âge connue à un seul recensement suit la tendance de la tranche qui la "
+    "contient (les 80 ans et plus celle des 75 ans et plus). Ce n'est pas une projection démographique par cohortes (modèle Omphale de l'INSEE). "
     "Chaque tranche d'âge est prolongée seule, sans hypothèse de mortalité, de migrations ni de "
     "construction de logements ; le vieillissement des générations nombreuses de l'après-guerre, "
     "qui entrent dans les 75 ans et plus après le dernier recensement, n'est pas anticipé, si bien "
@@ -76,6 +81,23 @@ AGE_GROUPS: list[tuple[str, str]] = [
     ("pop_90p", "90 ans et plus"),
 ]
 AGE_LABELS = dict(AGE_GROUPS)
+#: Groups that follow the trend of a group containing them when held at one census only (the
+#: INSEE communal base has 75-89 and 90+ but no 80+, 0-14 but no 0-2): nearest container first.
+CONTAINERS: dict[str, tuple[str, ...]] = {
+    "pop_0_2": ("pop_0_14", "pop_0_19", "population"),
+    "pop_3_5": ("pop_0_14", "pop_0_19", "population"),
+    "pop_0_14": ("pop_0_19", "population"),
+    "pop_0_19": ("population",),
+    "pop_15_24": ("pop_15_29", "population"),
+    "pop_15_29": ("population",),
+    "pop_20_64": ("population",),
+    "pop_60_74": ("population",),
+    "pop_65p": ("population",),
+    "pop_75p": ("pop_65p", "population"),
+    "pop_75_89": ("pop_75p", "pop_65p", "population"),
+    "pop_80p": ("pop_75p", "pop_75_89", "pop_65p", "population"),
+    "pop_90p": ("pop_80p", "pop_75p", "pop_65p", "population"),
+}
 
 
 def annual_growth(first_year: int, first_value: float, last_year: int, last_value: float) -> float | None:
@@ -116,6 +138,8 @@ class Projection:
     fragile: frozenset[int] = frozenset()
     masked: bool = False
     reason: str = ""
+    #: the group's trend is that of this containing group (held at one census only)
+    borrowed_from: str = ""
 
     @property
     def projected(self) -> bool:
@@ -192,12 +216,43 @@ def project_groups(
     history: Mapping[str, Mapping[int, Observation]], horizons: Sequence[int]
 ) -> list[Projection]:
     """Every age group of :data:`AGE_GROUPS` held in ``history`` (variable -> vintage ->
-    observation), projected to ``horizons``, in the order of :data:`AGE_GROUPS`."""
-    return [
-        project_trend(variable, label, history[variable], horizons)
+    observation), projected to ``horizons``, in the order of :data:`AGE_GROUPS`.
+
+    A group held at one census only takes the annual rate of the nearest group of
+    :data:`CONTAINERS` that is projected (hypothesis: its share of that group stays as at the
+    latest census); ``borrowed_from`` names that group.
+    """
+    own = {
+        variable: project_trend(variable, label, history[variable], horizons)
         for variable, label in AGE_GROUPS
         if history.get(variable)
-    ]
+    }
+    out = []
+    for variable, projection in own.items():
+        container = next(
+            (own[c] for c in CONTAINERS.get(variable, ()) if c in own and own[c].projected), None
+        )
+        if projection.projected or projection.masked or container is None or projection.base_value is None:
+            out.append(projection)
+            continue
+        if container.annual_rate is None or container.base_year != projection.base_year:
+            out.append(projection)
+            continue
+        base = projection.base_value
+        out.append(
+            replace(
+                projection,
+                first_year=container.first_year,
+                first_value=None,
+                annual_rate=container.annual_rate,
+                values={h: None if g is None else base * g for h, g in container.growth.items()},
+                growth=dict(container.growth),
+                fragile=container.fragile,
+                reason="",
+                borrowed_from=container.variable,
+            )
+        )
+    return out
 
 
 @dataclass(frozen=True)

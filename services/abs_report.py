@@ -55,6 +55,7 @@ from services.coherence import (
     load_frames,
 )
 from services.editing import StaleEdit, apply_edit, last_change
+from services.observatory import main_territory
 from services.policy import Action, Principal, can
 from services.secrecy import COUNT_UNITS, Disclosure, stat_key, sum_key
 
@@ -475,21 +476,6 @@ class _Statistics:
                 key=sum_key(territory.id, variable, vintage),
             )
         return out
-
-
-def main_territory(session: Session, organisation: Organisation) -> Territory | None:
-    """The organisation's own territory: its commune (by INSEE code), else its first commune or EPCI."""
-    territories = session.scalars(
-        select(Territory).where(Territory.organisation_id == organisation.id).order_by(Territory.code)
-    ).all()
-    for kind in (TerritoryKind.COMMUNE, TerritoryKind.EPCI, TerritoryKind.DEPARTEMENT):
-        matching = [t for t in territories if t.kind is kind]
-        if kind is TerritoryKind.COMMUNE and organisation.insee_code:
-            own = [t for t in matching if t.code == organisation.insee_code]
-            matching = own or matching
-        if matching:
-            return matching[0]
-    return None
 
 
 def _evaluate(

@@ -17,8 +17,17 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models import Organisation, Territory, TerritoryKind, TerritoryStatistic
+from models import Need, Organisation, Territory, TerritoryKind, TerritoryStatistic
 from scorecard.confidentiality import DEFAULT_THRESHOLD
+from scorecard.projections import (
+    AGE_LABELS,
+    LIMITS,
+    METHOD,
+    ImpliedNeed,
+    Projection,
+    implied_need,
+    project_groups,
+)
 from scorecard.territorial_indicators import (
     INDICATORS,
     THEMES,
@@ -29,11 +38,21 @@ from scorecard.territorial_indicators import (
     series,
     theme_of_variable,
 )
-from services.abs_report import main_territory
-from services.coherence import disclosure_of, load_frames
+from services.coherence import NeedLine, build_coherence
 from services.exports import workbook_bytes
+from services.needs import sizing_formula
 from services.numbers import format_number
 from services.secrecy import COUNT_UNITS, Disclosure, stat_key, sum_key
+
+#: The horizon issue 19 names (« in 2030, at today's offer, coverage of the 80+ falls to … »).
+HORIZON = 2030
+
+
+def horizons_from(year: int) -> list[int]:
+    """The projection horizons of a page or report of ``year``: that year and 2030 (after 2030:
+    the year and three years on, the ABS's distance to the middle of the mandate)."""
+    return [year, HORIZON] if year < HORIZON else [year, year + 3]
+
 
 #: Count units of the observatory: the disclosure's, and the census's families.
 COUNTS = COUNT_UNITS | {"familles"}
@@ -99,12 +118,61 @@ class ThemeView:
 
 
 @dataclass
+class NeedOutlook:
+    """A need sized from a census age group, at each horizon, at today's offer."""
+
+    code: str
+    label: str
+    group: str
+    territory: str
+    unit: str
+    variable: str
+    size: float | None
+    covered: float | None
+    coverage_rate: float | None
+    masked: bool
+    future: dict[int, ImpliedNeed]
+    #: the need's territory lacks two censuses: it follows its commune's trend
+    borrowed: str = ""
+
+
+@dataclass
+class Outlook:
+    """Population projections of a territory by age group and the needs they imply
+    (:mod:`scorecard.projections`: method, hypotheses and limits)."""
+
+    territory: str | None
+    horizons: list[int]
+    projections: list[Projection]
+    needs: list[NeedOutlook]
+    sources: list[str]
+    method: str = METHOD
+    limits: str = LIMITS
+
+    @property
+    def available(self) -> bool:
+        return any(p.projected for p in self.projections)
+
+    @staticmethod
+    def label(variable: str) -> str:
+        """« des 75 ans et plus », « de la population totale »."""
+        if variable == "population":
+            return "de la population totale"
+        return f"des {AGE_LABELS.get(variable, variable).lower()}"
+
+    @property
+    def shown(self) -> list[Projection]:
+        return [p for p in self.projections if p.projected or p.masked]
+
+
+@dataclass
 class Observatory:
     territory: Territory | None
     choices: list[Territory]
     levels: list[tuple[str, Territory]]
     themes: list[ThemeView]
     threshold: int
+    outlook: Outlook | None = None
 
     @property
     def empty(self) -> bool:
@@ -192,6 +260,101 @@ class _Held:
         ]
 
 
+def main_territory(session: Session, organisation: Organisation) -> Territory | None:
+    """The organisation's own territory: its commune (by INSEE code), else its first commune or EPCI."""
+    territories = session.scalars(
+        select(Territory).where(Territory.organisation_id == organisation.id).order_by(Territory.code)
+    ).all()
+    for kind in (TerritoryKind.COMMUNE, TerritoryKind.EPCI, TerritoryKind.DEPARTEMENT):
+        matching = [t for t in territories if t.kind is kind]
+        if kind is TerritoryKind.COMMUNE and organisation.insee_code:
+            own = [t for t in matching if t.code == organisation.insee_code]
+            matching = own or matching
+        if matching:
+            return matching[0]
+    return None
+
+
+def _age_variable(formula: str | None) -> str | None:
+    """The census age group a need's sizing formula reads alone (``pop_80p``), else None."""
+    if not formula:
+        return None
+    parsed = sizing_formula(Need(sizing_formula=formula))
+    if parsed is None or len(parsed.codes) != 1:
+        return None
+    (code,) = parsed.codes
+    return code if code in AGE_LABELS else None
+
+
+def build_outlook(
+    session: Session,
+    organisation_id: int,
+    held: _Held,
+    territory: Territory,
+    horizons: list[int],
+    need_lines: list[NeedLine],
+) -> Outlook:
+    """The territory's age groups projected to ``horizons`` and, for each need sized from one age
+    group (its sizing formula reads it alone), its size, coverage and unmet part at the horizon at
+    today's offer (the need's territory's trend, else its commune's)."""
+    own, sources = held.history(territory.id)
+    projections = project_groups(own, horizons)
+    by_variable = {p.variable: p for p in projections}
+    formulas = dict(
+        session.execute(
+            select(Need.id, Need.sizing_formula).where(Need.organisation_id == organisation_id)
+        ).all()
+    )
+    territory_of = dict(
+        session.execute(
+            select(Need.id, Need.territory_id).where(Need.organisation_id == organisation_id)
+        ).all()
+    )
+    local: dict[int, dict[str, Projection]] = {}
+    needs: list[NeedOutlook] = []
+    for line in need_lines:
+        variable = _age_variable(formulas.get(line.need_id))
+        if variable is None:
+            continue
+        place = territory_of.get(line.need_id)
+        projection = by_variable.get(variable)
+        borrowed = ""
+        if place is not None and place != territory.id:
+            if place not in local:
+                local[place] = {p.variable: p for p in project_groups(held.history(place)[0], horizons)}
+            projection = local[place].get(variable)
+            if projection is None or not projection.projected:
+                projection = by_variable.get(variable)
+                borrowed = f"tendance de {territory.name}"
+        masked = line.masked or projection is None or projection.masked
+        future = {
+            h: implied_need(
+                None if masked else line.size,
+                None if masked else line.covered,
+                projection.growth.get(h) if projection is not None else None,
+            )
+            for h in horizons
+        }
+        needs.append(
+            NeedOutlook(
+                line.code,
+                line.label,
+                line.group,
+                line.territory,
+                line.unit,
+                variable,
+                None if line.masked else line.size,
+                None if line.masked else line.covered,
+                None if line.masked else line.coverage_rate,
+                line.masked,
+                future,
+                borrowed,
+            )
+        )
+    used = sorted({s for p in projections if p.projected for s in sources.get(p.variable, set())})
+    return Outlook(territory.name, list(horizons), projections, needs, used)
+
+
 def _points(indicator: TerritorialIndicator, history: dict[str, dict[int, Observation]]) -> list[Point]:
     return [Point(v, r.value, r.masked) for v, r in series(indicator, history)]
 
@@ -218,14 +381,15 @@ def build_observatory(
     *,
     territory_id: int | None = None,
     threshold: int = DEFAULT_THRESHOLD,
-    disclosure: Disclosure | None = None,
+    horizons: list[int] | None = None,
 ) -> Observatory:
     """The observatory of one of the organisation's territories (by default its own, as the ABS
-    report's); ``territory_id`` of another organisation's territory is ignored."""
-    if disclosure is None:
-        disclosure = disclosure_of(
-            session, organisation.id, load_frames(session, organisation.id), threshold=threshold
-        )
+    report's); ``territory_id`` of another organisation's territory is ignored. With
+    ``horizons``, the territory's population projections and the needs they imply."""
+    coherence = build_coherence(session, organisation.id, threshold=threshold)
+    disclosure = coherence.disclosure
+    if disclosure is None:  # pragma: no cover - build_coherence always decides one
+        raise RuntimeError("coherence without disclosure")
     held = _Held(session, organisation.id, disclosure)
     territory = held.territories.get(territory_id) if territory_id is not None else None
     if territory is None:
@@ -264,7 +428,12 @@ def build_observatory(
         by_theme[indicator.theme].indicators.append(
             IndicatorView(indicator, points, comparisons, " ; ".join(used))
         )
-    return Observatory(territory, choices, levels, themes, disclosure.threshold)
+    outlook = (
+        build_outlook(session, organisation.id, held, territory, horizons, coherence.needs)
+        if horizons
+        else None
+    )
+    return Observatory(territory, choices, levels, themes, disclosure.threshold, outlook)
 
 
 def _cell(point: Point | None, decimals: int) -> object:

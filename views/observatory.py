@@ -9,10 +9,18 @@ from flask.typing import ResponseReturnValue
 from markupsafe import Markup, escape
 
 from models import Organisation, TerritoryStatistic
+from models.base import utcnow
 from pilotis.auth import require
 from pilotis.web import db_session
 from services.numbers import format_number
-from services.observatory import KIND_LABELS, IndicatorView, Point, build_observatory, observatory_workbook
+from services.observatory import (
+    KIND_LABELS,
+    IndicatorView,
+    Point,
+    build_observatory,
+    horizons_from,
+    observatory_workbook,
+)
 from services.policy import Action
 
 bp = Blueprint("observatory", __name__, url_prefix="/observatoire")
@@ -32,6 +40,7 @@ def index() -> ResponseReturnValue:
         db_session(),
         _organisation(who.organisation_id),
         territory_id=request.args.get("territoire", type=int),
+        horizons=horizons_from(utcnow().year),
     )
     return render_template(
         "observatory/index.html", view=view, kinds=KIND_LABELS, chart=indicator_svg, shown=shown

@@ -117,3 +117,18 @@ def test_an_implied_need_without_size_or_offer():
 def test_a_reversed_span_is_a_programming_error():
     with pytest.raises(ValueError):
         annual_growth(2021, 10, 2015, 12)
+
+
+def test_a_group_held_once_follows_the_group_containing_it():
+    history = {
+        "pop_75p": {2015: Observation(5000), 2021: Observation(5500)},
+        "pop_80p": {2021: Observation(3619)},
+        "pop_0_2": {2021: Observation(1212)},
+    }
+    by = {p.variable: p for p in project_groups(history, [2030])}
+    eighty = by["pop_80p"]
+    assert eighty.borrowed_from == "pop_75p" and eighty.projected
+    assert eighty.values[2030] == pytest.approx(3619 * (5500 / 5000) ** (9 / 6))
+    assert eighty.growth[2030] == by["pop_75p"].growth[2030]
+    # nothing contains the 0-2 here: not projected, and said why
+    assert not by["pop_0_2"].projected and "un seul recensement" in by["pop_0_2"].reason
