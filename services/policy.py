@@ -185,6 +185,8 @@ def can(principal: Principal | None, action: Action, obj: Any = None) -> bool:
         if organisation_id != principal.organisation_id:
             return False
     role = principal.role
+    if _kind(obj) == "task":  # a background task (its progress, its file): the person who asked
+        return action in (Action.VIEW, Action.EXPORT, Action.EDIT) and obj.user_id == principal.user_id
     if action in (Action.VIEW, Action.EXPORT):
         return obj is None or _readable(principal, obj)
     if action in (Action.MANAGE_USERS, Action.ADMINISTER):
