@@ -147,17 +147,15 @@ def read_problem_xlsx(content: bytes, *, name: str = "classeur") -> Problem:
     """A problem from the bytes of an Excel workbook (one sheet per table)."""
     # the workbook route's libraries are imported here: `pilotis optimize` on JSON starts without them
     import pandas as pd
-    from openpyxl import load_workbook
 
-    from services.workbooks import WorkbookError, check_archive
+    from services.workbooks import WorkbookError, larger, open_workbook
 
     try:
-        check_archive(content)
-        book = load_workbook(io.BytesIO(content), read_only=True, data_only=False)
+        book = open_workbook(
+            content, limits=larger(cells=500_000, rows=MAX_ROWS_PER_SHEET + 1, elements=2_000_000)
+        )
     except WorkbookError as exc:
         raise ProblemFileError([f"{name} : {exc}"]) from None
-    except Exception as exc:  # openpyxl and defusedxml raise many kinds for broken files
-        raise ProblemFileError([f"{name} : classeur illisible ({type(exc).__name__})"]) from None
     errors: list[str] = []
     tables: dict[str, pd.DataFrame] = {}
     try:
@@ -192,6 +190,8 @@ def read_problem_xlsx(content: bytes, *, name: str = "classeur") -> Problem:
             while records and all(v is None or v == "" for v in records[-1]):
                 records.pop()  # trailing blank rows of a sheet that was edited
             tables[sheet] = pd.DataFrame(records, columns=header, dtype=object)
+    except WorkbookError as exc:  # a sheet openpyxl cannot read to the end
+        raise ProblemFileError([f"{name} : {exc}"]) from None
     finally:
         book.close()
     try:
