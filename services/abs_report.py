@@ -27,6 +27,7 @@ from models import (
     Activity,
     ActivityNeedCoverage,
     Need,
+    NeedObservation,
     Objective,
     ObjectiveLevel,
     ObjectiveStatus,
@@ -38,12 +39,14 @@ from models import (
     ReviewAction,
     Service,
     ServiceKind,
+    Survey,
     Territory,
     TerritoryKind,
     TerritoryStatistic,
     User,
     objective_needs,
 )
+from models.enums import LABELS_FR
 from scorecard.confidentiality import DEFAULT_THRESHOLD, RULE
 from scorecard.errors import UserError
 from services.coherence import (
@@ -55,15 +58,20 @@ from services.coherence import (
     load_frames,
 )
 from services.editing import StaleEdit, apply_edit, last_change
-from services.observatory import main_territory
+from services.observatory import Outlook, _Held, build_outlook, horizons_from, main_territory
 from services.policy import Action, Principal, can
-from services.secrecy import COUNT_UNITS, Disclosure, stat_key, sum_key
+from services.secrecy import COUNT_UNITS, Disclosure, is_small, stat_key, sum_key
+from services.survey_results import consultation_weights, results, text_answers, theme_counts
+from services.surveys import KIND_LABELS as SURVEY_KINDS
 
 KINDS = {"full": "Diagnostic complet", "theme": "Analyse thématique"}
 #: The sections that carry an analysis text, in the order of the report.
 SECTIONS: list[tuple[str, str]] = [
     ("synthese", "Synthèse"),
     ("portrait", "Portrait socio-démographique du territoire"),
+    ("projections", "Projections de population et besoins à venir"),
+    ("participation", "Participation des habitants et des usagers"),
+    ("qualitatif", "Paroles d'acteurs : matériau qualitatif"),
     ("partenaires", "Partenaires associés au diagnostic"),
     ("besoins", "Besoins sociaux et priorités"),
     ("coherence", "Cohérence de l'offre et des besoins"),
@@ -135,58 +143,208 @@ POOR = ("personnes_en_difficulte",)
 
 INDICATORS: list[IndicatorSpec] = [
     IndicatorSpec("population", "Population municipale", AGE, "personnes", 0, ("population",)),
-    IndicatorSpec("part_75p", "Part des 75 ans et plus", AGE, "%", 1, ("pop_75p", "population"), OLD,
-                  _ratio(100), "population de 75 ans et plus / population × 100"),
-    IndicatorSpec("indice_vieillissement", "Indice de vieillissement", AGE, "indice", 0, ("pop_65p", "pop_0_19"),
-                  OLD, _ratio(100), "65 ans et plus / moins de 20 ans × 100"),
-    IndicatorSpec("indice_jeunesse", "Indice de jeunesse", AGE, "rapport", 2, ("pop_0_19", "pop_65p"),
-                  ("jeunes", "personnes_agees"), _ratio(1), "moins de 20 ans / 65 ans et plus"),
-    IndicatorSpec("rapport_60_74_75p", "Rapport 60-74 ans / 75 ans et plus (demande future)", AGE, "rapport", 2,
-                  ("pop_60_74", "pop_75p"), OLD, _ratio(1), "60 à 74 ans / 75 ans et plus"),
+    IndicatorSpec(
+        "part_75p",
+        "Part des 75 ans et plus",
+        AGE,
+        "%",
+        1,
+        ("pop_75p", "population"),
+        OLD,
+        _ratio(100),
+        "population de 75 ans et plus / population × 100",
+    ),
+    IndicatorSpec(
+        "indice_vieillissement",
+        "Indice de vieillissement",
+        AGE,
+        "indice",
+        0,
+        ("pop_65p", "pop_0_19"),
+        OLD,
+        _ratio(100),
+        "65 ans et plus / moins de 20 ans × 100",
+    ),
+    IndicatorSpec(
+        "indice_jeunesse",
+        "Indice de jeunesse",
+        AGE,
+        "rapport",
+        2,
+        ("pop_0_19", "pop_65p"),
+        ("jeunes", "personnes_agees"),
+        _ratio(1),
+        "moins de 20 ans / 65 ans et plus",
+    ),
+    IndicatorSpec(
+        "rapport_60_74_75p",
+        "Rapport 60-74 ans / 75 ans et plus (demande future)",
+        AGE,
+        "rapport",
+        2,
+        ("pop_60_74", "pop_75p"),
+        OLD,
+        _ratio(1),
+        "60 à 74 ans / 75 ans et plus",
+    ),
     IndicatorSpec("pop_75p", "Personnes de 75 ans et plus", AGE, "personnes", 0, ("pop_75p",), OLD),
     IndicatorSpec("pop_80p", "Personnes de 80 ans et plus", AGE, "personnes", 0, ("pop_80p",), OLD),
-    IndicatorSpec("pop_0_2", "Enfants de 0 à 2 ans", AGE, "personnes", 0, ("pop_0_2",), ("petite_enfance", "familles")),
-    IndicatorSpec("pop_3_5", "Enfants de 3 à 5 ans", AGE, "personnes", 0, ("pop_3_5",), ("petite_enfance", "familles")),
+    IndicatorSpec(
+        "pop_0_2", "Enfants de 0 à 2 ans", AGE, "personnes", 0, ("pop_0_2",), ("petite_enfance", "familles")
+    ),
+    IndicatorSpec(
+        "pop_3_5", "Enfants de 3 à 5 ans", AGE, "personnes", 0, ("pop_3_5",), ("petite_enfance", "familles")
+    ),
     IndicatorSpec("pop_15_24", "Jeunes de 15 à 24 ans", AGE, "personnes", 0, ("pop_15_24",), ("jeunes",)),
     IndicatorSpec("filo_menages", "Ménages fiscaux", INCOME, "ménages", 0, ("filo_menages",)),
-    IndicatorSpec("filo_mediane_uc", "Revenu disponible médian par unité de consommation", INCOME, "€", 0,
-                  ("filo_mediane_uc",)),
-    IndicatorSpec("filo_taux_pauvrete_60", "Taux de pauvreté au seuil de 60 %", INCOME, "%", 1,
-                  ("filo_taux_pauvrete_60",)),
+    IndicatorSpec(
+        "filo_mediane_uc",
+        "Revenu disponible médian par unité de consommation",
+        INCOME,
+        "€",
+        0,
+        ("filo_mediane_uc",),
+    ),
+    IndicatorSpec(
+        "filo_taux_pauvrete_60",
+        "Taux de pauvreté au seuil de 60 %",
+        INCOME,
+        "%",
+        1,
+        ("filo_taux_pauvrete_60",),
+    ),
     IndicatorSpec("filo_d1", "1er décile du revenu disponible par UC", INCOME, "€", 0, ("filo_d1",), POOR),
-    IndicatorSpec("filo_rapport_d9_d1", "Rapport interdécile D9/D1", INCOME, "rapport", 1, ("filo_rapport_d9_d1",), POOR),
-    IndicatorSpec("filo_part_prestations_sociales", "Part des prestations sociales dans le revenu", INCOME, "%", 1,
-                  ("filo_part_prestations_sociales",), POOR),
-    IndicatorSpec("filo_part_minima_sociaux", "Part des minima sociaux dans le revenu", INCOME, "%", 1,
-                  ("filo_part_minima_sociaux",), POOR),
-    IndicatorSpec("filo_part_prestations_logement", "Part des prestations logement dans le revenu", INCOME, "%", 1,
-                  ("filo_part_prestations_logement",), POOR),
-    IndicatorSpec("filo_part_prestations_familiales", "Part des prestations familiales dans le revenu", INCOME, "%",
-                  1, ("filo_part_prestations_familiales",), ("familles",)),
+    IndicatorSpec(
+        "filo_rapport_d9_d1", "Rapport interdécile D9/D1", INCOME, "rapport", 1, ("filo_rapport_d9_d1",), POOR
+    ),
+    IndicatorSpec(
+        "filo_part_prestations_sociales",
+        "Part des prestations sociales dans le revenu",
+        INCOME,
+        "%",
+        1,
+        ("filo_part_prestations_sociales",),
+        POOR,
+    ),
+    IndicatorSpec(
+        "filo_part_minima_sociaux",
+        "Part des minima sociaux dans le revenu",
+        INCOME,
+        "%",
+        1,
+        ("filo_part_minima_sociaux",),
+        POOR,
+    ),
+    IndicatorSpec(
+        "filo_part_prestations_logement",
+        "Part des prestations logement dans le revenu",
+        INCOME,
+        "%",
+        1,
+        ("filo_part_prestations_logement",),
+        POOR,
+    ),
+    IndicatorSpec(
+        "filo_part_prestations_familiales",
+        "Part des prestations familiales dans le revenu",
+        INCOME,
+        "%",
+        1,
+        ("filo_part_prestations_familiales",),
+        ("familles",),
+    ),
     IndicatorSpec("caf_allocataires", "Allocataires des CAF", CAF, "allocataires", 0, ("caf_allocataires",)),
-    IndicatorSpec("caf_couverture", "Part de la population couverte par les CAF", CAF, "%", 1,
-                  ("caf_personnes_couvertes", "population"), (), _ratio(100),
-                  "personnes couvertes / population municipale × 100"),
-    IndicatorSpec("caf_rsa_socle", "Allocataires du RSA socle", CAF, "allocataires", 0, ("caf_rsa_socle",),
-                  ("personnes_en_difficulte", "minima_sociaux")),
-    IndicatorSpec("caf_prime_activite", "Allocataires de la prime d'activité", CAF, "allocataires", 0,
-                  ("caf_prime_activite",), ("personnes_en_difficulte", "bas_revenus")),
-    IndicatorSpec("caf_aide_logement", "Allocataires d'une aide au logement", CAF, "allocataires", 0,
-                  ("caf_aide_logement",), ("personnes_en_difficulte", "bas_revenus")),
-    IndicatorSpec("caf_aah", "Allocataires de l'AAH", CAF, "allocataires", 0, ("caf_aah",), ("personnes_handicapees",)),
-    IndicatorSpec("aah_pour_100", "Allocataires de l'AAH pour 100 personnes de 20 à 64 ans", CAF, "pour 100", 1,
-                  ("caf_aah", "pop_20_64"), ("personnes_handicapees",), _ratio(100),
-                  "allocataires de l'AAH / population de 20 à 64 ans × 100"),
-    IndicatorSpec("caf_monoparents", "Allocataires monoparents", CAF, "allocataires", 0, ("caf_monoparents",),
-                  ("familles_monoparentales", "familles")),
-    IndicatorSpec("part_monoparents", "Part des monoparents parmi les allocataires", CAF, "%", 1,
-                  ("caf_monoparents", "caf_allocataires"), ("familles_monoparentales", "familles"), _ratio(100),
-                  "allocataires monoparents / allocataires × 100"),
-    IndicatorSpec("caf_couples_3_enfants", "Couples allocataires avec 3 enfants ou plus", CAF, "allocataires", 0,
-                  ("caf_couples_3_enfants",), ("familles_nombreuses", "familles")),
-    IndicatorSpec("caf_jeunes_non_etudiants", "Allocataires de moins de 25 ans non étudiants", CAF, "allocataires", 0,
-                  ("caf_jeunes_non_etudiants",), ("jeunes",)),
-]  # fmt: skip
+    IndicatorSpec(
+        "caf_couverture",
+        "Part de la population couverte par les CAF",
+        CAF,
+        "%",
+        1,
+        ("caf_personnes_couvertes", "population"),
+        (),
+        _ratio(100),
+        "personnes couvertes / population municipale × 100",
+    ),
+    IndicatorSpec(
+        "caf_rsa_socle",
+        "Allocataires du RSA socle",
+        CAF,
+        "allocataires",
+        0,
+        ("caf_rsa_socle",),
+        ("personnes_en_difficulte", "minima_sociaux"),
+    ),
+    IndicatorSpec(
+        "caf_prime_activite",
+        "Allocataires de la prime d'activité",
+        CAF,
+        "allocataires",
+        0,
+        ("caf_prime_activite",),
+        ("personnes_en_difficulte", "bas_revenus"),
+    ),
+    IndicatorSpec(
+        "caf_aide_logement",
+        "Allocataires d'une aide au logement",
+        CAF,
+        "allocataires",
+        0,
+        ("caf_aide_logement",),
+        ("personnes_en_difficulte", "bas_revenus"),
+    ),
+    IndicatorSpec(
+        "caf_aah", "Allocataires de l'AAH", CAF, "allocataires", 0, ("caf_aah",), ("personnes_handicapees",)
+    ),
+    IndicatorSpec(
+        "aah_pour_100",
+        "Allocataires de l'AAH pour 100 personnes de 20 à 64 ans",
+        CAF,
+        "pour 100",
+        1,
+        ("caf_aah", "pop_20_64"),
+        ("personnes_handicapees",),
+        _ratio(100),
+        "allocataires de l'AAH / population de 20 à 64 ans × 100",
+    ),
+    IndicatorSpec(
+        "caf_monoparents",
+        "Allocataires monoparents",
+        CAF,
+        "allocataires",
+        0,
+        ("caf_monoparents",),
+        ("familles_monoparentales", "familles"),
+    ),
+    IndicatorSpec(
+        "part_monoparents",
+        "Part des monoparents parmi les allocataires",
+        CAF,
+        "%",
+        1,
+        ("caf_monoparents", "caf_allocataires"),
+        ("familles_monoparentales", "familles"),
+        _ratio(100),
+        "allocataires monoparents / allocataires × 100",
+    ),
+    IndicatorSpec(
+        "caf_couples_3_enfants",
+        "Couples allocataires avec 3 enfants ou plus",
+        CAF,
+        "allocataires",
+        0,
+        ("caf_couples_3_enfants",),
+        ("familles_nombreuses", "familles"),
+    ),
+    IndicatorSpec(
+        "caf_jeunes_non_etudiants",
+        "Allocataires de moins de 25 ans non étudiants",
+        CAF,
+        "allocataires",
+        0,
+        ("caf_jeunes_non_etudiants",),
+        ("jeunes",),
+    ),
+]
 INDICATORS_BY_CODE = {spec.code: spec for spec in INDICATORS}
 
 #: Columns of the IRIS table: (variable, label, unit).
@@ -300,6 +458,74 @@ class PartnerLine:
     activities: list[str]
     beneficiaries: int | None
     needs: list[str]
+    #: their notes and interviews recorded on needs (qualitative evidence naming them)
+    contributions: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SurveyOption:
+    """An answer of a closed question: count, share and 95 % interval, or masked (small count)."""
+
+    label: str
+    count: int | None
+    share: float | None
+    low: float | None
+    high: float | None
+    masked: bool
+
+
+@dataclass
+class SurveyQuestionLine:
+    number: int
+    text: str
+    kind: str
+    answered: int | None
+    options: list[SurveyOption]
+    #: scale and number questions: (mean, low, high)
+    mean: tuple[float, float, float] | None = None
+    masked: bool = False
+
+
+@dataclass
+class ConsultationLine:
+    label: str
+    respondents: int
+    score: float
+    low: float
+    high: float
+
+
+@dataclass
+class SurveySummary:
+    """A closed survey as the report shows it, under its confidentiality threshold."""
+
+    title: str
+    kind: str
+    responses: int | None  # None: fewer respondents than the threshold (nothing shown)
+    first_day: date | None
+    last_day: date | None
+    threshold: int
+    questions: list[SurveyQuestionLine]
+    #: themes tagged on the free answers: (theme, count or None when below the threshold)
+    themes: list[tuple[str, int | None]]
+    free_answers: int | None
+    consultation: list[ConsultationLine]
+
+    @property
+    def masked(self) -> bool:
+        return self.responses is None
+
+
+@dataclass
+class ObservationRow:
+    """Qualitative evidence recorded on a need: a focus group, an interview, a partner's note."""
+
+    day: date
+    kind: str
+    source: str  # who was heard (participants), never a resident's name
+    summary: str
+    need: str
+    group: str
 
 
 @dataclass
@@ -372,6 +598,9 @@ class AbsReport:
     rule: str
     threshold: int
     portrait: Portrait
+    outlook: Outlook | None
+    surveys: list[SurveySummary]
+    observations: list[ObservationRow]
     partners: list[PartnerLine]
     needs: list[NeedRow]
     coherence: CoherenceSummary
@@ -576,11 +805,19 @@ def build_portrait(
         value, masked, used = _evaluate(spec, own, threshold, disclosure)
         secret_parts = max((u.secret_parts for u in used), default=0)
         figure = Figure(
-            code=spec.code, label=spec.label, family=spec.family, unit=spec.unit, decimals=spec.decimals,
-            value=value, source=_sources(used), vintage=_vintages(used), masked=masked,
-            lower_bound=secret_parts > 0 and spec.compute is None, definition=spec.definition,
+            code=spec.code,
+            label=spec.label,
+            family=spec.family,
+            unit=spec.unit,
+            decimals=spec.decimals,
+            value=value,
+            source=_sources(used),
+            vintage=_vintages(used),
+            masked=masked,
+            lower_bound=secret_parts > 0 and spec.compute is None,
+            definition=spec.definition,
             origins=sorted({f"{u.source} {u.vintage}" for u in used}),
-        )  # fmt: skip
+        )
         if secret_parts and spec.compute is None:
             figure.note = f"minorant : somme des IRIS publiés ({secret_parts} IRIS secret)"
         elif secret_parts:
@@ -596,10 +833,15 @@ def build_portrait(
             other, other_masked, other_used = _evaluate(spec, wider_values[level], threshold, disclosure)
             figure.comparisons.append(
                 Comparison(
-                    level, wider_territory.name, other, vintage=_vintages(other_used) if other is not None else "",
-                    note="secret statistique" if other_masked else ("" if other is not None else NOT_AVAILABLE),
+                    level,
+                    wider_territory.name,
+                    other,
+                    vintage=_vintages(other_used) if other is not None else "",
+                    note="secret statistique"
+                    if other_masked
+                    else ("" if other is not None else NOT_AVAILABLE),
                 )
-            )  # fmt: skip
+            )
         figures.append(figure)
     growth = _growth(stats, territory, wider)
     if growth is not None:
@@ -607,9 +849,13 @@ def build_portrait(
     population = own.get("population")
     age_shares: list[tuple[str, float | None]] = []
     if population is not None and population.value:
-        for variable, label in (("pop_0_19", "Moins de 20 ans"), ("pop_20_64", "20 à 64 ans"),
-                                ("pop_65p", "65 ans et plus"), ("pop_75p", "dont 75 ans et plus"),
-                                ("pop_80p", "dont 80 ans et plus")):  # fmt: skip
+        for variable, label in (
+            ("pop_0_19", "Moins de 20 ans"),
+            ("pop_20_64", "20 à 64 ans"),
+            ("pop_65p", "65 ans et plus"),
+            ("pop_75p", "dont 75 ans et plus"),
+            ("pop_80p", "dont 80 ans et plus"),
+        ):
             held = own.get(variable)
             share = (
                 None
@@ -668,16 +914,27 @@ def _growth(
         return None
     value, first, last, source = own
     figure = Figure(
-        code="croissance", label="Taux de croissance annuel moyen de la population", family=AGE, unit="%",
-        decimals=2, value=value, source=source, vintage=f"{first}, {last}",
+        code="croissance",
+        label="Taux de croissance annuel moyen de la population",
+        family=AGE,
+        unit="%",
+        decimals=2,
+        value=value,
+        source=source,
+        vintage=f"{first}, {last}",
         definition=f"(population {last} / population {first})^(1/{last - first}) − 1",
-    )  # fmt: skip
+    )
     for level, t in wider:
         other = rate(t) if t else None
         figure.comparisons.append(
-            Comparison(level, t.name if t else None, other[0] if other else None,
-                       vintage=f"{other[1]}, {other[2]}" if other else "", note="" if other else NOT_AVAILABLE)
-        )  # fmt: skip
+            Comparison(
+                level,
+                t.name if t else None,
+                other[0] if other else None,
+                vintage=f"{other[1]}, {other[2]}" if other else "",
+                note="" if other else NOT_AVAILABLE,
+            )
+        )
     return figure
 
 
@@ -689,7 +946,8 @@ def _iris_table(stats: _Statistics, territory: Territory, disclosure: Disclosure
     counts = pd.DataFrame(
         {
             variable: [
-                float(row.value) if (row := latest[t.id].get(variable)) is not None and row.value is not None
+                float(row.value)
+                if (row := latest[t.id].get(variable)) is not None and row.value is not None
                 else math.nan
                 for t in iris
             ]
@@ -697,7 +955,7 @@ def _iris_table(stats: _Statistics, territory: Territory, disclosure: Disclosure
             if unit in COUNT_UNITS
         },
         index=[t.id for t in iris],
-    )  # fmt: skip
+    )
     rows: list[IrisRow] = []
     for t in iris:
         cells = []
@@ -744,7 +1002,12 @@ def _user_names(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
     return dict(session.execute(select(User.id, User.full_name).where(User.id.in_(wanted))).all())
 
 
-def _partners(session: Session, organisation_id: int, theme_need_ids: set[int] | None) -> list[PartnerLine]:
+def _partners(
+    session: Session,
+    organisation_id: int,
+    theme_need_ids: set[int] | None,
+    observations: list[ObservationRow] | None = None,
+) -> list[PartnerLine]:
     services = session.scalars(
         select(Service)
         .where(Service.organisation_id == organisation_id, Service.kind == ServiceKind.PARTNER)
@@ -758,8 +1021,13 @@ def _partners(session: Session, organisation_id: int, theme_need_ids: set[int] |
     ).all()
     out = []
     for service in services:
-        needs = sorted({label for sid, _, nid, label in coverage if sid == service.id
-                        and (theme_need_ids is None or nid in theme_need_ids)})  # fmt: skip
+        needs = sorted(
+            {
+                label
+                for sid, _, nid, label in coverage
+                if sid == service.id and (theme_need_ids is None or nid in theme_need_ids)
+            }
+        )
         if theme_need_ids is not None and not needs:
             continue
         activities = sorted(service.activities, key=lambda a: a.name)
@@ -773,9 +1041,111 @@ def _partners(session: Session, organisation_id: int, theme_need_ids: set[int] |
                 activities=[a.name for a in activities],
                 beneficiaries=sum(beneficiaries) if beneficiaries else None,
                 needs=needs,
+                contributions=[
+                    f"{o.kind} du {o.day:%d/%m/%Y} ({o.need}) : {o.summary}"
+                    for o in observations or []
+                    if service.name.casefold() in o.source.casefold()
+                ],
             )
         )
     return out
+
+
+def _survey_summary(session: Session, survey: Survey) -> SurveySummary:
+    """A closed survey's results (:func:`services.survey_results.results`) under its threshold:
+    nothing but the count below it, an answer chosen by fewer than the threshold masked with its
+    share and interval, free answers counted by theme (never quoted: a sentence can identify)."""
+    threshold = survey.threshold
+    found = results(session, survey)
+    kind = SURVEY_KINDS.get(survey.kind, survey.kind)
+    if is_small(found.responses, threshold) or found.responses == 0:
+        return SurveySummary(
+            survey.title, kind, None, found.first_day, found.last_day, threshold, [], [], None, []
+        )
+    questions: list[SurveyQuestionLine] = []
+    for q in found.questions:
+        if q.question.kind == "text" or (not q.options and q.mean is None):
+            continue
+        small = is_small(q.answered, threshold)
+        hidden = {o.code for o in q.options if small or is_small(o.count, threshold)}
+        if q.question.kind != "multiple" and hidden and not small:
+            # one answer per respondent: the masked counts add up to the answered minus the shown
+            # ones, so (as scorecard.surveys's breakdown) one masked cell alone, or masked cells
+            # summing under the threshold, take the smallest shown one with them
+            while True:
+                masked_sum = sum(o.count for o in q.options if o.code in hidden)
+                shown = sorted(
+                    (o for o in q.options if o.code not in hidden and o.count > 0), key=lambda o: o.count
+                )
+                if not shown or (len(hidden) > 1 and not is_small(masked_sum, threshold)):
+                    break
+                hidden.add(shown[0].code)
+        options = [
+            SurveyOption(o.label, None, None, None, None, True)
+            if o.code in hidden
+            else SurveyOption(o.label, o.count, o.share, o.low, o.high, False)
+            for o in q.options
+        ]
+        mean = None if small or q.mean is None else q.mean
+        questions.append(
+            SurveyQuestionLine(
+                q.number,
+                q.question.text,
+                q.question.kind,
+                None if small else q.answered,
+                options,
+                mean,
+                small,
+            )
+        )
+    texts = text_answers(session, survey)
+    themes = [(theme, None if is_small(n, threshold) else n) for theme, n in theme_counts(texts).items()]
+    consultation = (
+        [
+            ConsultationLine(w.label, w.respondents, w.score, w.low, w.high)
+            for w in sorted(consultation_weights(session, survey), key=lambda w: -w.score)
+            if not is_small(w.respondents, threshold)
+        ]
+        if survey.kind == "consultation"
+        else []
+    )
+    return SurveySummary(
+        survey.title,
+        kind,
+        found.responses,
+        found.first_day,
+        found.last_day,
+        threshold,
+        questions,
+        themes,
+        None if is_small(len(texts), threshold) else len(texts),
+        consultation,
+    )
+
+
+def _surveys(session: Session, organisation_id: int) -> list[SurveySummary]:
+    """The organisation's closed surveys, latest closed first."""
+    surveys = session.scalars(
+        select(Survey)
+        .where(Survey.organisation_id == organisation_id, Survey.state == "closed")
+        .order_by(Survey.closed_at.desc(), Survey.id.desc())
+    ).all()
+    return [_survey_summary(session, survey) for survey in surveys]
+
+
+def _observations(session: Session, organisation_id: int, need_ids: set[int]) -> list[ObservationRow]:
+    rows = session.execute(
+        select(NeedObservation, Need.label, PopulationGroup.name)
+        .join(Need, Need.id == NeedObservation.need_id)
+        .join(PopulationGroup, PopulationGroup.id == Need.population_group_id)
+        .where(Need.organisation_id == organisation_id)
+        .order_by(NeedObservation.observed_on.desc(), NeedObservation.id)
+    ).all()
+    return [
+        ObservationRow(o.observed_on, LABELS_FR.get(o.kind, str(o.kind)), o.source, o.summary, label, group)
+        for o, label, group in rows
+        if o.need_id in need_ids
+    ]
 
 
 def _coherence(view: CoherenceView, group_names: set[str] | None, need_ids: set[int]) -> CoherenceSummary:
@@ -790,9 +1160,14 @@ def _coherence(view: CoherenceView, group_names: set[str] | None, need_ids: set[
         size = sum(c.size or 0 for c in visible)
         covered = sum(c.covered or 0 for c in visible)
         coverage.append(
-            GroupCoverage(group, size if visible else None, covered if visible else None,
-                          covered / size if visible and size else None, masked=len(visible) < len(shown))
-        )  # fmt: skip
+            GroupCoverage(
+                group,
+                size if visible else None,
+                covered if visible else None,
+                covered / size if visible and size else None,
+                masked=len(visible) < len(shown),
+            )
+        )
     candidates = [n for n in lines if n.coverage_rate is not None and n.priority >= 4]
     least = min(candidates, key=lambda n: (n.coverage_rate or 0, -n.priority)) if candidates else None
     gaps = sorted((n for n in lines if n.gap_index is not None), key=lambda n: -(n.gap_index or 0))[:10]
@@ -839,23 +1214,34 @@ def _objectives(
             if objective.parent_id == parent_id and objective.id in keep:
                 rows.append(
                     ObjectiveRow(
-                        depth=depth, code=objective.code, title=objective.title,
+                        depth=depth,
+                        code=objective.code,
+                        title=objective.title,
                         level=LEVEL_LABELS.get(objective.level, str(objective.level)),
                         service=services.get(objective.service_id) if objective.service_id else None,
                         owner=owners.get(objective.owner_id) if objective.owner_id else None,
                         deadline=objective.deadline,
                         needs=sorted(code for oid, _, code in links if oid == objective.id),
                     )
-                )  # fmt: skip
+                )
                 walk(objective.id, depth + 1)
 
     walk(None, 0)
     placed = {r.code for r in rows}
     for objective in objectives:  # a kept objective whose parent is closed: at the top
         if objective.id in keep and objective.code not in placed:
-            rows.append(ObjectiveRow(0, objective.code, objective.title, LEVEL_LABELS.get(objective.level, ""),
-                                     None, owners.get(objective.owner_id) if objective.owner_id else None,
-                                     objective.deadline, []))  # fmt: skip
+            rows.append(
+                ObjectiveRow(
+                    0,
+                    objective.code,
+                    objective.title,
+                    LEVEL_LABELS.get(objective.level, ""),
+                    None,
+                    owners.get(objective.owner_id) if objective.owner_id else None,
+                    objective.deadline,
+                    [],
+                )
+            )
     return rows, keep
 
 
@@ -949,9 +1335,10 @@ def build_report(
         theme_label = next(g.name for g in groups if g.code == stored_theme)
     view = build_coherence(session, organisation_id, threshold=threshold)
     need_rows = session.execute(
-        select(Need, PopulationGroup.code).join(PopulationGroup, PopulationGroup.id == Need.population_group_id)
+        select(Need, PopulationGroup.code)
+        .join(PopulationGroup, PopulationGroup.id == Need.population_group_id)
         .where(Need.organisation_id == organisation_id)
-    ).all()  # fmt: skip
+    ).all()
     # a theme covers its public and the sub-publics (not the parent's other children)
     own_family = None if family is None else {c for c in family if _is_within(groups, c, stored_theme)}
     needs_by_id = {n.id: n for n, code in need_rows if own_family is None or code in own_family}
@@ -976,15 +1363,35 @@ def build_report(
     sources = sorted({origin for f in portrait.figures for origin in f.origins})
     if portrait.iris:
         sources = sorted(set(sources) | set(portrait.iris.sources))
+    territory = main_territory(session, organisation)
+    outlook = None
+    if territory is not None and view.disclosure is not None:
+        held = _Held(session, organisation_id, view.disclosure)
+        lines = [n for n in view.needs if n.need_id in needs_by_id]
+        outlook = build_outlook(session, organisation_id, held, territory, horizons_from(year), lines)
+        sources = sorted(set(sources) | set(outlook.sources))
+    observations = _observations(session, organisation_id, set(needs_by_id))
     return AbsReport(
-        organisation_id=organisation_id, organisation_name=organisation.name, year=year, kind=kind,
-        theme=stored_theme or None, theme_label=theme_label, rule=RULE.format(threshold=threshold),
-        threshold=threshold, portrait=portrait,
-        partners=_partners(session, organisation_id, theme_need_ids), needs=needs,
-        coherence=_coherence(view, group_names, set(needs_by_id)), objectives=objectives,
+        organisation_id=organisation_id,
+        organisation_name=organisation.name,
+        year=year,
+        kind=kind,
+        theme=stored_theme or None,
+        theme_label=theme_label,
+        rule=RULE.format(threshold=threshold),
+        threshold=threshold,
+        portrait=portrait,
+        outlook=outlook,
+        surveys=_surveys(session, organisation_id),
+        observations=observations,
+        partners=_partners(session, organisation_id, theme_need_ids, observations),
+        needs=needs,
+        coherence=_coherence(view, group_names, set(needs_by_id)),
+        objectives=objectives,
         actions=_actions(session, organisation_id, None if family is None else objective_ids),
-        texts=load_texts(session, organisation_id, year, kind, stored_theme), sources=sources,
-    )  # fmt: skip
+        texts=load_texts(session, organisation_id, year, kind, stored_theme),
+        sources=sources,
+    )
 
 
 def _is_within(groups: Iterable[PopulationGroup], code: str, ancestor_code: str) -> bool:

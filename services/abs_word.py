@@ -421,6 +421,219 @@ class _Writer:
                 "la population).",
             )
 
+    def projections(self, number: int, title: str) -> None:
+        report, document = self.report, self.document
+        self.heading(f"{number}. {title}", 1)
+        outlook = report.outlook
+        if outlook is None:
+            _paragraph(
+                document, "Aucun territoire n'est défini pour l'organisation : projection non disponible."
+            )
+        elif not outlook.available:
+            _paragraph(
+                document,
+                f"Projection non disponible pour {outlook.territory} : elle prolonge la tendance entre deux "
+                "recensements, et un seul est détenu. Importez la base communale « évolution et structure de la "
+                "population » de l'INSEE, qui donne les colonnes P21_ et P15_ (deux millésimes).",
+            )
+        else:
+            rows: list[list[CellLike]] = []
+            for p in outlook.shown:
+                label = p.label + (
+                    f" (un seul recensement : tendance {outlook.label(p.borrowed_from)})"
+                    if p.borrowed_from
+                    else ""
+                )
+                if p.masked:
+                    rows.append(
+                        [
+                            label,
+                            f"{p.first_year}–{p.base_year}",
+                            *[Cell(SECRET, secret=True)] * (1 + len(outlook.horizons)),
+                        ]
+                    )
+                    continue
+                held = f"{format_number(p.base_value)} ({p.base_year})"
+                if p.first_value is not None:
+                    held = f"{format_number(p.first_value)} ({p.first_year}) → {held}"
+                rate = f"{'+' if (p.annual_rate or 0) > 0 else ''}{format_number((p.annual_rate or 0) * 100, 2)}{NBSP}% par an"
+                rows.append(
+                    [
+                        label,
+                        held,
+                        rate,
+                        *[
+                            "—"
+                            if p.values.get(h) is None
+                            else format_number(p.values[h]) + (" (fragile)" if h in p.fragile else "")
+                            for h in outlook.horizons
+                        ],
+                    ]
+                )
+            _table(
+                document,
+                ["Tranche d'âge", "Recensements", "Variation annuelle", *[str(h) for h in outlook.horizons]],
+                rows,
+                numeric=range(1, 3 + len(outlook.horizons)),
+                caption=f"Population de {outlook.territory} par tranche d'âge, projetée à "
+                f"{' et '.join(str(h) for h in outlook.horizons)} ({' ; '.join(outlook.sources)})",
+            )
+            if outlook.needs:
+                self.heading("Besoins qu'elles impliquent, à offre constante", 2)
+                need_rows: list[list[CellLike]] = []
+                for n in outlook.needs:
+                    if n.masked:
+                        need_rows.append(
+                            [
+                                f"{n.label} ({n.territory})",
+                                *[Cell(SECRET, secret=True)] * (1 + len(outlook.horizons)),
+                            ]
+                        )
+                        continue
+                    cells: list[CellLike] = [
+                        f"{n.label} ({n.territory})",
+                        f"{count(n.size).text}, {percent(n.coverage_rate)}",
+                    ]
+                    for h in outlook.horizons:
+                        f = n.future[h]
+                        cells.append(
+                            "—" if f.size is None else f"{format_number(f.size)}, {percent(f.coverage_rate)}"
+                        )
+                    need_rows.append(cells)
+                _table(
+                    document,
+                    [
+                        "Besoin",
+                        "Aujourd'hui : effectif, couverture",
+                        *[f"{h} : effectif, couverture" for h in outlook.horizons],
+                    ],
+                    need_rows,
+                    numeric=range(1, 2 + len(outlook.horizons)),
+                    caption="Besoins dimensionnés par l'âge, aujourd'hui et aux horizons, à offre constante",
+                )
+        if outlook is not None:
+            _labelled(document, "Méthode.", outlook.method, style=None)
+            _labelled(document, "Limites.", outlook.limits, style=None)
+        self.analysis("projections")
+
+    def participation(self, number: int, title: str) -> None:
+        report, document = self.report, self.document
+        self.heading(f"{number}. {title}", 1)
+        _paragraph(
+            document,
+            "Ce que les habitants et les usagers ont dit dans les enquêtes et consultations closes de "
+            "l'organisation. Intervalles de confiance à 95 % (Wilson pour les parts, Student pour les moyennes). "
+            f"Secret statistique : une enquête de moins de {report.threshold} répondants n'est pas détaillée, et "
+            f"une réponse choisie par moins de {report.threshold} personnes est indiquée « secret » ; les réponses "
+            "libres sont comptées par thème, jamais citées.",
+        )
+        if not report.surveys:
+            _paragraph(
+                document,
+                "Aucune enquête ni consultation close : la participation des habitants reste à organiser.",
+            )
+        for survey in report.surveys:
+            self.heading(survey.title, 2)
+            period = (
+                f" · réponses du {date_text(survey.first_day)} au {date_text(survey.last_day)}"
+                if survey.first_day
+                else ""
+            )
+            _paragraph(document, f"{survey.kind}{period}", italic=True)
+            if survey.masked:
+                _paragraph(
+                    document,
+                    f"Moins de {survey.threshold} répondants : résultats non diffusés (secret statistique).",
+                )
+                continue
+            free = f", {format_number(survey.free_answers)} réponses libres" if survey.free_answers else ""
+            _paragraph(document, f"{format_number(survey.responses)} répondants{free}.")
+            for q in survey.questions:
+                answered = f" ({format_number(q.answered)} réponses)" if q.answered is not None else ""
+                caption = f"Question {q.number} : {q.text}{answered}"
+                if q.masked:
+                    _caption(document, caption)
+                    _paragraph(
+                        document, f"Moins de {survey.threshold} réponses : non diffusé (secret statistique)."
+                    )
+                    continue
+                rows: list[list[CellLike]] = [
+                    [o.label, *[Cell(SECRET, secret=True)] * 3]
+                    if o.masked
+                    else [
+                        o.label,
+                        format_number(o.count),
+                        f"{format_number((o.share or 0) * 100, 1)}{NBSP}%",
+                        f"{format_number((o.low or 0) * 100, 1)} – {format_number((o.high or 0) * 100, 1)}{NBSP}%",
+                    ]
+                    for o in q.options
+                ]
+                if q.mean is not None:
+                    rows.append(
+                        [
+                            "Moyenne",
+                            "",
+                            format_number(q.mean[0], 2),
+                            f"{format_number(q.mean[1], 2)} – {format_number(q.mean[2], 2)}",
+                        ]
+                    )
+                _table(
+                    document,
+                    ["Réponse", "Effectif", "Part", "Intervalle à 95 %"],
+                    rows,
+                    numeric=[1, 2, 3],
+                    caption=caption,
+                )
+            if survey.consultation:
+                _table(
+                    document,
+                    ["Besoin", "Participants", "Part moyenne", "Intervalle à 95 %"],
+                    [
+                        [
+                            c.label,
+                            format_number(c.respondents),
+                            f"{format_number(c.score * 100, 1)}{NBSP}%",
+                            f"{format_number(c.low * 100, 1)} – {format_number(c.high * 100, 1)}{NBSP}%",
+                        ]
+                        for c in survey.consultation
+                    ],
+                    numeric=[1, 2, 3],
+                    caption="Priorités exprimées par les participants : part moyenne des points accordés à chaque besoin",
+                )
+            if survey.themes:
+                themes = " ; ".join(
+                    f"{theme} ({'moins de ' + str(survey.threshold) if n is None else format_number(n)})"
+                    for theme, n in survey.themes
+                )
+                _labelled(document, "Thèmes des réponses libres :", f"{themes}.")
+        self.analysis("participation")
+
+    def qualitatif(self, number: int, title: str) -> None:
+        report, document = self.report, self.document
+        self.heading(f"{number}. {title}", 1)
+        public = f" du public « {report.theme_label} »" if report.theme_label else ""
+        _paragraph(
+            document,
+            f"Groupes de parole, entretiens, notes des partenaires et observations de terrain enregistrés sur les "
+            f"besoins{public} : la date, qui a été entendu (jamais le nom d'un habitant) et ce qui a été dit.",
+        )
+        if report.observations:
+            _table(
+                document,
+                ["Date", "Recueil", "Participants, auteur", "Besoin", "Synthèse"],
+                [
+                    [date_text(o.day), o.kind, o.source, f"{o.need} ({o.group})", o.summary]
+                    for o in report.observations
+                ],
+                caption=f"Matériau qualitatif recueilli ({len(report.observations)})",
+            )
+        else:
+            _paragraph(
+                document,
+                f"Aucun matériau qualitatif enregistré{' pour ce public' if report.theme_label else ''}.",
+            )
+        self.analysis("qualitatif")
+
     def partenaires(self, number: int, title: str) -> None:
         report, document = self.report, self.document
         self.heading(f"{number}. {title}", 1)
@@ -433,7 +646,14 @@ class _Writer:
             public = f" pour le public « {report.theme_label} »" if report.theme_label else ""
             _table(
                 document,
-                ["Partenaire", "Type", "Activités", "Bénéficiaires", "Besoins couverts"],
+                [
+                    "Partenaire",
+                    "Type",
+                    "Activités",
+                    "Bénéficiaires",
+                    "Besoins couverts",
+                    "Contribution au diagnostic",
+                ],
                 [
                     [
                         p.name,
@@ -441,6 +661,7 @@ class _Writer:
                         " ; ".join(p.activities),
                         count(p.beneficiaries),
                         " ; ".join(p.needs) or "—",
+                        " ; ".join(p.contributions) or "son offre (colonnes précédentes)",
                     ]
                     for p in report.partners
                 ],
@@ -652,6 +873,9 @@ class _Writer:
         writers = {
             "synthese": self.synthese,
             "portrait": self.portrait,
+            "projections": self.projections,
+            "participation": self.participation,
+            "qualitatif": self.qualitatif,
             "partenaires": self.partenaires,
             "besoins": self.besoins,
             "coherence": self.coherence,
@@ -668,6 +892,6 @@ class _Writer:
 def word_document(
     report: AbsReport, *, calendar: AbsCalendar | None = None, wide: int = WIDE_TABLE_COLUMNS
 ) -> bytes:
-    """The report as a .docx document: title page, table of contents, the six sections with their
+    """The report as a .docx document: title page, table of contents, every section with its
     analysis texts, the annexes; a matrix of more than ``wide`` territories split into tables."""
     return _Writer(report, calendar, wide).write()

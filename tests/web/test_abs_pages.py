@@ -15,6 +15,7 @@ from sqlalchemy import delete
 from models import ReportText
 from pilotis.database import write_session
 from services.abs_calendar import abs_calendar
+from services.abs_report import SECTIONS
 from tests.conftest import csrf_token
 
 
@@ -55,7 +56,7 @@ def test_the_report_page_shows_the_figures_the_calendar_and_the_secrets(login_as
     assert row is not None
     cells = re.findall(r"<td class=\"num\">(.*?)</td>", row.group(1))
     assert len(cells) == 7 and all("secret" in c or "non publié" in c for c in cells)
-    assert page.count("Enregistrer l'analyse") == 6  # one form per section for the direction
+    assert page.count("Enregistrer l'analyse") == len(SECTIONS) == 9  # one form per section for the direction
     assert 'href="/abs/rapport.pdf?annee=2027"' in page and 'href="/abs/annexe.xlsx?annee=2027"' in page
     assert "<svg" in page and 'aria-labelledby="graphique-ages-title"' in page
 
