@@ -32,7 +32,6 @@ Anonymity: see ``scorecard.benchmark`` (k >= 3, stable letters, names only with 
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import math
 import re
@@ -79,6 +78,7 @@ from scorecard.benchmark import (
 )
 from scorecard.confidentiality import DEFAULT_THRESHOLD
 from scorecard.errors import UserError
+from services import tabular
 from services.coherence import coherence_of, load_frames
 from services.costing import latest_report
 from services.exports import set_cell
@@ -93,6 +93,10 @@ REFERENCE_FOLDER = "benchmark"
 DEMO_PREFIX = "demo-"
 MAX_REFERENCE_BYTES = 2 * 1024 * 1024
 MAX_REFERENCE_ROWS = 50_000
+#: The size and rows above; comments and blank lines count among the physical lines.
+REFERENCE_CSV_LIMITS = tabular.CsvLimits(
+    bytes=MAX_REFERENCE_BYTES, lines=4 * MAX_REFERENCE_ROWS, rows=MAX_REFERENCE_ROWS + 1, columns=1_000
+)
 HEADER = ("organisation", "strate", "indicateur", "valeur", "annee")
 CODE_PATTERN = re.compile(r"^(?=.*\d)[A-Za-z0-9-]{1,12}$")
 FILE_NAME_PATTERN = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -388,23 +392,20 @@ def parse_reference(content: bytes, filename: str = "fichier") -> list[Contribut
     """
     if len(content) > MAX_REFERENCE_BYTES:
         raise BenchmarkError([f"{filename} : fichier trop volumineux (2 Mo au plus)"])
-    try:
-        text = content.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise BenchmarkError(
-            [f"{filename} : le fichier n'est pas en UTF-8 (octet {exc.start + 1})"]
-        ) from None
-    numbered = [(i, line) for i, line in enumerate(text.splitlines(), start=1) if line.strip()]
-    numbered = [(i, line) for i, line in numbered if not line.lstrip().startswith("#")]
-    if not numbered:
-        raise BenchmarkError([f"{filename} : fichier vide"])
-    if len(numbered) > MAX_REFERENCE_ROWS + 1:
-        raise BenchmarkError([f"{filename} : plus de {MAX_REFERENCE_ROWS} lignes"])
-    first = numbered[0][1]
-    delimiter = ";" if first.count(";") >= first.count(",") else ","
+    try:  # the one CSV reader; UTF-8 only: these files are written for Pilotis, not by Excel
+        table = tabular.read_csv(
+            content, REFERENCE_CSV_LIMITS, strict=True, separators=(";", ","), comment="#"
+        )
+    except tabular.CsvError as exc:
+        message = exc.messages[0]
+        if message.startswith(tabular.EMPTY):
+            message = "fichier vide"
+        elif message.startswith("fichier trop long"):
+            message = f"plus de {MAX_REFERENCE_ROWS} lignes"
+        raise BenchmarkError([f"{filename} : {message}"]) from None
     problems: list[str] = []
-    header_line, header_text = numbered[0]
-    header = [h.strip().lower() for h in next(csv.reader([header_text], delimiter=delimiter))]
+    header_line, header_cells = table.rows[0]
+    header = [h.strip().lower() for h in header_cells]
     if header != list(HEADER):
         raise BenchmarkError(
             [f"ligne {header_line} : en-tête attendu « {';'.join(HEADER)} », trouvé « {';'.join(header)} »"]
@@ -412,8 +413,8 @@ def parse_reference(content: bytes, filename: str = "fichier") -> list[Contribut
     strata: dict[str, str] = {}
     seen: dict[tuple[str, str], int] = {}
     rows: list[tuple[str, str, float, int]] = []  # code, indicator, value, year
-    for number, line in numbered[1:]:
-        cells = [c.strip() for c in next(csv.reader([line], delimiter=delimiter))]
+    for number, raw_cells in table.rows[1:]:
+        cells = [c.strip() for c in raw_cells]
         where = f"ligne {number}"
         if len(cells) != len(HEADER):
             problems.append(f"{where} : {len(cells)} colonnes au lieu de {len(HEADER)}")
@@ -463,7 +464,7 @@ def parse_reference(content: bytes, filename: str = "fichier") -> list[Contribut
             except NumberError as exc:
                 problems.append(f"{where}, colonne « valeur » : {exc}")
                 ok = False
-        year = int(raw_year) if raw_year.isdigit() else None
+        year = int(raw_year) if raw_year.isascii() and raw_year.isdigit() and len(raw_year) == 4 else None
         if year is None or not 1990 <= year <= 2200:
             problems.append(f"{where}, colonne « annee » : « {raw_year} » n'est pas une année (1990 à 2200)")
             ok = False

@@ -41,28 +41,38 @@ be recognised; a different amount changes it.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import math
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from scorecard.errors import UserError
 from services import nomenclatures as nom
+from services import tabular
 from services.numbers import NumberError, check_amount, format_number
-from services.workbooks import WorkbookError, check_archive
+from services.workbooks import WorkbookError, larger, open_workbook
 
 MAX_CSV_BYTES = 20 * 1024 * 1024
 MAX_ROWS = 20_000
 MAX_COLUMNS = 60
 MAX_MESSAGES = 50
 HEADER_SEARCH_ROWS = 20
+#: A finance export is longer than a service's values: up to MAX_ROWS lines of about 25 cells.
+#: CSV: the size and lines above, every cell past the 60th dropped (exports carry many columns).
+CSV_LIMITS = tabular.CsvLimits(
+    bytes=MAX_CSV_BYTES,
+    lines=20 * MAX_ROWS,
+    rows=MAX_ROWS + HEADER_SEARCH_ROWS,
+    columns=MAX_COLUMNS,
+    truncate=True,
+)
+NOT_CSV = "ce fichier n'est pas un fichier texte CSV (ni un classeur .xlsx)"
+WORKBOOK_LIMITS = larger(cells=500_000, shared_strings=500_000, elements=2_000_000)
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
 
@@ -578,39 +588,8 @@ class _Table:
     notes: list[str]
 
 
-def _decode(data: bytes) -> tuple[str, str | None]:
-    if b"\x00" in data[:4096]:
-        raise BudgetFileError(["ce fichier n'est pas un fichier texte CSV (ni un classeur .xlsx)"])
-    try:
-        return data.decode("utf-8-sig"), None
-    except UnicodeDecodeError:
-        pass  # not UTF-8: finance exports are often Windows-1252, tried next
-    try:
-        return data.decode(
-            "cp1252"
-        ), "fichier lu en Windows-1252 (il n'est pas en UTF-8) : vérifiez les accents des libellés"
-    except UnicodeDecodeError:
-        return data.decode(
-            "latin-1"
-        ), "fichier lu en Latin-1 (il n'est pas en UTF-8) : vérifiez les accents des libellés"
-
-
 def _split_csv(text: str, separator: str) -> list[tuple[int, list[object]]]:
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=separator)
-    rows: list[tuple[int, list[object]]] = []
-    last = 0
-    try:
-        for record in reader:
-            start, last = last + 1, reader.line_num
-            if any(cell.strip() for cell in record):
-                rows.append((start, list(record[:MAX_COLUMNS])))
-            if len(rows) > MAX_ROWS + HEADER_SEARCH_ROWS:
-                raise BudgetFileError([f"fichier trop long : {MAX_ROWS} lignes au plus"])
-    except csv.Error as exc:
-        raise BudgetFileError(
-            [f"ligne {reader.line_num} : fichier illisible comme tableau CSV ({exc})"]
-        ) from None
-    return rows
+    return [(line, list(cells)) for line, cells in tabular.split_records(text, separator, CSV_LIMITS)]
 
 
 def _find_header(rows: list[tuple[int, list[object]]], score: _Score) -> int | None:
@@ -635,46 +614,39 @@ def _body(rows: list[tuple[int, list[object]]], index: int) -> list[tuple[int, l
 
 
 def _read_csv(data: bytes, score: _Score) -> _Table:
-    if len(data) > MAX_CSV_BYTES:
-        raise BudgetFileError([f"fichier trop volumineux ({len(data) / 2**20:.0f} Mo ; 20 Mo au plus)"])
-    text, note = _decode(data)
-    notes = [note] if note else []
-    first_line, _, rest = text.partition("\n")
-    forced = re.fullmatch(r"\s*sep=(.)\s*", first_line)
-    if forced:
-        text = "\n" + rest  # keep physical line numbers
-    candidates = [forced.group(1)] if forced else [";", ",", "\t"]
-    best_separator, best_rank = candidates[0], (-1, -1)
-    head_text = "\n".join(text.split("\n")[: HEADER_SEARCH_ROWS + 5])
-    for separator in candidates:
-        head = _split_csv(head_text, separator)
-        index = _find_header(head, score)
-        if index is None:
-            rank = (0, 0)
-        else:
-            rank = (score([_cell_text(c) for c in head[index][1]]), len(head[index][1]))
-        if rank > best_rank:
-            best_separator, best_rank = separator, rank
-    rows = _split_csv(text, best_separator)
-    if not rows:
-        raise BudgetFileError(["fichier vide : aucune ligne"])
+    def choose(head_text: str, candidates: Sequence[str]) -> str:
+        """The separator under which the first lines hold the best header (see :func:`_find_header`)."""
+        best_separator, best_rank = candidates[0], (-1, -1)
+        head_text = "\n".join(head_text.split("\n")[: HEADER_SEARCH_ROWS + 5])
+        for separator in candidates:
+            head = _split_csv(head_text, separator)
+            index = _find_header(head, score)
+            rank = (
+                (0, 0)
+                if index is None
+                else (score([_cell_text(c) for c in head[index][1]]), len(head[index][1]))
+            )
+            if rank > best_rank:
+                best_separator, best_rank = separator, rank
+        return best_separator
+
+    try:
+        table = tabular.read_csv(data, CSV_LIMITS, choose=choose)
+    except tabular.CsvError as exc:
+        message = exc.messages[0]
+        raise BudgetFileError([NOT_CSV if message.startswith(tabular.NOT_TEXT) else message]) from None
+    rows: list[tuple[int, list[object]]] = [(line, list(cells)) for line, cells in table.rows]
     index = _find_header(rows, score)
     index = 0 if index is None else index
     header_line, header_cells = rows[index]
-    return _Table(header_line, [_cell_text(c) for c in header_cells], _body(rows, index), None, notes)
+    return _Table(header_line, [_cell_text(c) for c in header_cells], _body(rows, index), None, table.notes)
 
 
 def _read_xlsx(data: bytes, sheet: str | None, score: _Score) -> _Table:
     try:
-        check_archive(data)
+        workbook = open_workbook(data, data_only=True, limits=WORKBOOK_LIMITS)
     except WorkbookError as exc:
         raise BudgetFileError([str(exc)]) from None
-    import openpyxl  # imported here: CSV imports do not pay for it
-
-    try:
-        workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception as exc:  # any parser failure (zip, XML, DTD refused by defusedxml) is one refusal
-        raise BudgetFileError([f"classeur illisible : {type(exc).__name__}"]) from None
     try:
         if sheet is not None:
             names = {_norm(n): n for n in workbook.sheetnames}
@@ -682,7 +654,7 @@ def _read_xlsx(data: bytes, sheet: str | None, score: _Score) -> _Table:
                 raise BudgetFileError(
                     [f"feuille « {sheet} » absente du classeur (feuilles : {', '.join(workbook.sheetnames)})"]
                 )
-            worksheet: Any = workbook[names[_norm(sheet)]]
+            worksheet = workbook[names[_norm(sheet)]]
         else:
             worksheet = workbook.worksheets[0]
         rows: list[tuple[int, list[object]]] = []
@@ -693,6 +665,8 @@ def _read_xlsx(data: bytes, sheet: str | None, score: _Score) -> _Table:
             if len(rows) > MAX_ROWS + HEADER_SEARCH_ROWS:
                 raise BudgetFileError([f"classeur trop long : {MAX_ROWS} lignes au plus"])
         title = worksheet.title
+    except WorkbookError as exc:  # a sheet openpyxl cannot read to the end
+        raise BudgetFileError([str(exc)]) from None
     finally:
         workbook.close()
     if not rows:

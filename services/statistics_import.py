@@ -41,8 +41,6 @@ resizes the needs.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,6 +52,7 @@ from sqlalchemy.orm import Session
 
 from models import NeedEvidence, Territory, TerritoryKind, TerritoryStatistic
 from scorecard.errors import UserError
+from services import tabular
 from services.statistics_catalog import (
     CAF_IRIS,
     CAF_SOURCE,
@@ -69,6 +68,9 @@ from services.statistics_catalog import (
 from services.sync import SyncStats, sync_rows
 
 MAX_BYTES = 50 * 1024 * 1024
+#: Physical lines: a national census base by single year of age is 35 000 communes x 101 ages.
+MAX_LINES = 4_000_000
+CSV_LIMITS = tabular.CsvLimits(bytes=MAX_BYTES, lines=MAX_LINES, rows=MAX_LINES, columns=2_000)
 LAYOUTS = {"filosofi", "caf", "census"}
 #: Located errors listed at most (the count of the others is given).
 MAX_LISTED = 20
@@ -108,46 +110,57 @@ class StatisticsReport:
 
 
 def decode_text(content: bytes) -> tuple[str, str | None]:
-    """The text of a CSV file, and a note when it was not UTF-8.
+    """The text of a CSV file, and a note when it was not UTF-8 (:func:`services.tabular.decode`:
+    UTF-8 with or without a byte-order mark, else Windows-1252, the encoding of files saved by
+    Excel on Windows and of several INSEE bases, else Latin-1; the note asks to check the accents)."""
+    try:
+        text, _encoding, note = tabular.decode(content)
+    except tabular.CsvError as exc:
+        raise StatisticsImportError(str(exc)) from None
+    return text, note
 
-    Tried in order: UTF-8 (a byte-order mark is dropped); Windows-1252, the encoding of files
-    saved by Excel on Windows and of several INSEE bases (``base-cc-evol-struct-pop-2021.CSV``);
-    Latin-1 (ISO-8859-1), which decodes any byte, for the few bytes Windows-1252 leaves undefined
-    (0x81, 0x8D, 0x8F, 0x90, 0x9D). The note asks to check the accents, since a file in another
-    encoding would still be read.
-    """
-    try:
-        return content.decode("utf-8-sig"), None
-    except UnicodeDecodeError:
-        pass  # not UTF-8: tried as Windows-1252 next
-    try:
-        return content.decode(
-            "cp1252"
-        ), "fichier lu en Windows-1252 (il n'est pas en UTF-8) : vérifiez les accents des libellés"
-    except UnicodeDecodeError:
-        return content.decode(
-            "latin-1"
-        ), "fichier lu en Latin-1 (il n'est pas en UTF-8) : vérifiez les accents des libellés"
+
+def _unique(columns: list[str]) -> list[str]:
+    """Header cells made unique as pandas does (``A``, ``A.1``, ``A.2``…): a repeated column stays readable."""
+    seen: dict[str, int] = {}
+    out = []
+    for column in columns:
+        name = column
+        while name in seen:
+            seen[column] += 1
+            name = f"{column}.{seen[column]}"
+        seen[name] = 0
+        out.append(name)
+    return out
 
 
 def read_table(content: bytes) -> tuple[pd.DataFrame, str | None]:
-    """A CSV as text columns (encoding, byte-order mark and separator detected), and the note of
-    :func:`decode_text`."""
-    if len(content) > MAX_BYTES:
-        raise StatisticsImportError(
-            f"fichier trop volumineux ({len(content) / 2**20:.0f} Mo ; 50 Mo au plus)"
-        )
-    if b"\x00" in content[:4096]:
-        raise StatisticsImportError("ce fichier n'est pas un fichier texte CSV")
-    text, note = decode_text(content)
-    header = text.split("\n", 1)[0]
-    separator = ";" if header.count(";") >= header.count(",") else ","
+    """A CSV as text columns, read by :func:`services.tabular.read_csv` (size, lines, encoding,
+    byte-order mark and separator; refusals located), and the note of :func:`decode_text`.
+
+    The frame's index is the physical line of each row minus 2 (line 1 is the header), so that
+    ``line = index + 2`` holds even past blank lines. A row shorter than the header has its missing
+    cells empty (NaN, as pandas reads them); a longer one is refused where it is.
+    """
     try:
-        frame = pd.read_csv(io.StringIO(text), sep=separator, dtype=str, keep_default_na=False, na_values=[])
-    except (pd.errors.ParserError, csv.Error) as exc:
-        raise StatisticsImportError(f"fichier illisible comme tableau CSV : {exc}") from None
+        table = tabular.read_csv(content, CSV_LIMITS, separators=(";", ",", "\t"))
+    except tabular.CsvError as exc:
+        raise StatisticsImportError(str(exc)) from None
+    (header_line, header), body = table.rows[0], table.rows[1:]
+    width = len(header)
+    for line, cells in body:
+        if len(cells) > width:
+            raise StatisticsImportError(
+                f"ligne {line} : {len(cells)} colonnes, plus que les {width} de l'en-tête (ligne {header_line})"
+            )
+    frame = pd.DataFrame(
+        [cells + [np.nan] * (width - len(cells)) for _line, cells in body],
+        columns=_unique(header),
+        index=pd.Index([line - 2 for line, _cells in body], dtype=int),
+        dtype=object,
+    )
     frame.columns = [str(c).strip() for c in frame.columns]
-    return frame, note
+    return frame, table.note
 
 
 CENSUS_COLUMN = re.compile(r"([PC])(\d\d)_([A-Z0-9]+)")
