@@ -8,8 +8,10 @@ the flush.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -20,6 +22,7 @@ from models import AuditEntry, Base, User
 from models.base import utcnow
 from scorecard.errors import ConflictError
 from services.audit import render
+from services.numbers import format_number
 
 #: French names of the fields a conflict shows when the caller gives none.
 FIELD_LABELS = {
@@ -88,6 +91,17 @@ def last_change(session: Session, table_name: str, row_id: str) -> tuple[str | N
     return row[0], row[1]
 
 
+def shown(value: Any) -> str | None:
+    """A current value as a conflict message shows it: numbers the French way (« 7 », « 2,5 »,
+    « 3 002 »), every digit kept; anything else as the journal writes it."""
+    if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+        if isinstance(value, float) and not math.isfinite(value):
+            return render(value)
+        text = format(Decimal(str(value)).normalize(), "f")
+        return format_number(value, len(text.partition(".")[2]))
+    return render(value)
+
+
 def _stale(session: Session, obj: Base, fields: list[str]) -> StaleEdit:
     session.refresh(obj)
     row_id = str(obj.id)  # type: ignore[attr-defined]
@@ -96,7 +110,7 @@ def _stale(session: Session, obj: Base, fields: list[str]) -> StaleEdit:
         table_name=obj.__tablename__,
         row_id=row_id,
         current_version=obj.version,  # type: ignore[attr-defined]
-        current_values={field: render(getattr(obj, field)) for field in fields},
+        current_values={field: shown(getattr(obj, field)) for field in fields},
         changed_by=who,
         changed_at=when,
     )
