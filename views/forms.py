@@ -64,10 +64,20 @@ class UserForm(FlaskForm):
     version = HiddenField()
 
 
+class VersionField(IntegerField):
+    """The version of a shared row the form was read at (hidden). After a conflict the view sets
+    ``data`` to the current version: that, not the stale one sent, is what the form shows again."""
+
+    widget = HiddenInput()
+
+    def _value(self) -> str:
+        return "" if self.data is None else str(self.data)
+
+
 class ServiceForm(FlaskForm):
     name = StringField("Nom", validators=[DataRequired(REQUIRED), Length(max=255)])
     description = TextAreaField("Description", validators=[Optional(), Length(max=4000)])
-    version = IntegerField(widget=HiddenInput(), validators=[InputRequired(REQUIRED)])
+    version = VersionField(validators=[InputRequired(REQUIRED)])
 
 
 class ConfirmForm(FlaskForm):
@@ -154,6 +164,8 @@ class TrajectoryForm(FlaskForm):
     ]))  # fmt: skip
     amber = StringField("Écart toléré avant l'orange", default="0,05", validators=[DataRequired(REQUIRED)])
     red = StringField("Écart toléré avant le rouge", default="0,10", validators=[DataRequired(REQUIRED)])
+    #: The indicator's version the targets were read at: a stale save is refused (409).
+    version = VersionField(validators=[InputRequired(REQUIRED)])
 
 
 class FrenchNumberField(Field):

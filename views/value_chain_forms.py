@@ -26,12 +26,12 @@ from wtforms import (
 )
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # WTForms 3.3
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
-from wtforms.widgets import HiddenInput, TextInput
+from wtforms.widgets import TextInput
 
 from models import ActivityKind, EvidenceKind, PartnerType, ServiceKind
 from models.enums import LABELS_FR
 from services.numbers import NumberError, check_amount, check_value, parse_french_decimal, parse_french_number
-from views.forms import REQUIRED
+from views.forms import REQUIRED, VersionField
 
 NONE = SelectChoice("", "—")
 #: Rows offered for new entries under the existing ones (years, territories served).
@@ -107,10 +107,6 @@ class PercentField(NumberField):
         if self.data is None:
             return ""
         return f"{float(self.data) * 100:.10g}".replace(".", ",")
-
-
-class VersionField(IntegerField):
-    widget = HiddenInput()
 
 
 # -- services -----------------------------------------------------------------------------------------
