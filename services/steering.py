@@ -45,7 +45,7 @@ from scorecard import periods as P
 from scorecard.errors import UserError
 from scorecard.formula import FormulaError, evaluation_order, infer_unit, parse_formula, units_agree
 from scorecard.targets import Shape, trajectory
-from services.editing import apply_edit
+from services.editing import apply_edit, lock_version
 from services.policy import Action, Principal, can
 
 CODE = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
@@ -473,8 +473,14 @@ def set_trajectory(
     shape: Shape,
     band: tuple[float | None, float | None] | None,
     thresholds: ThresholdInput,
+    version: int | None = None,
 ) -> int:
-    """Write a target on every period of the indicator's frequency from start to end (inclusive)."""
+    """Write a target on every period of the indicator's frequency from start to end (inclusive).
+
+    ``version``: the indicator's version the targets were read at (the targets form carries it);
+    an older one raises :class:`~services.editing.StaleEdit` (409) and writes nothing. Saving the
+    targets moves the indicator's version on.
+    """
     if not can(principal, Action.EDIT, indicator):
         raise SteeringError("Vos droits ne permettent pas de fixer les cibles de cet indicateur.")
     thresholds.check()
@@ -525,6 +531,8 @@ def set_trajectory(
             f"et ne peut plus changer : commencez la trajectoire à {later} ou après.",
             "start",
         )
+    if version is not None:
+        lock_version(session, indicator, version, ["label"])
     periods = ensure_periods(session, principal.organisation_id, spans)
     existing = {
         t.period_id: t for t in session.scalars(select(Target).where(Target.indicator_id == indicator.id))

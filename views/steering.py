@@ -327,9 +327,13 @@ def targets(indicator_id: int) -> ResponseReturnValue:
     indicator = get_or_404(Indicator, indicator_id)
     who = require(Action.VIEW, indicator)
     form = TrajectoryForm()
+    if request.method == "GET":
+        form.version.data = indicator.version
     status = 200
     if request.method == "POST":
         require(Action.EDIT, indicator)
+        if not request.form.get("version"):
+            flash("Version des cibles manquante : rechargez la page et recommencez.", "error")
         if form.validate_on_submit():
             try:
                 low, high = _number(form.band_low, "Borne basse"), _number(form.band_high, "Borne haute")
@@ -340,7 +344,19 @@ def targets(indicator_id: int) -> ResponseReturnValue:
                     band=(low, high) if indicator.direction is Direction.WITHIN_BAND else None,
                     thresholds=ThresholdInput(ThresholdMode(form.mode.data), _number(form.amber, "Seuil orange") or 0.0,
                                               _number(form.red, "Seuil rouge") or 0.0),
+                    version=int(form.version.data or 0),
                 )  # fmt: skip
+            except StaleEdit as stale:
+                flash(
+                    f"Les cibles de cet indicateur ont été modifiées entre-temps par "
+                    f"{stale.changed_by or 'une autre personne'}"
+                    f"{f' le {stale.changed_at:%d/%m/%Y à %H:%M} (UTC)' if stale.changed_at else ''} : "
+                    "les cibles actuelles sont dans le tableau ci-dessous. Les vôtres n'ont pas été "
+                    "enregistrées : reprenez-les à partir de celles-ci.",
+                    "error",
+                )
+                form.version.data = stale.current_version
+                status = 409
             except SteeringError as exc:
                 _show_error(form, exc)
             except NumberError:
@@ -348,7 +364,7 @@ def targets(indicator_id: int) -> ResponseReturnValue:
             else:
                 flash(f"{count} cible(s) enregistrée(s).", "success")
                 return redirect(url_for("steering.targets", indicator_id=indicator.id), 303)
-        status = 400
+        status = status if status == 409 else 400
     from models import Period
 
     rows = db_session().execute(
