@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from models import Need, NeedEvidence, Territory, TerritoryStatistic, User
 from scorecard.formula import Formula, FormulaError, evaluate, parse_formula
+from services.editing import apply_edit
 from services.policy import Action, Principal, can
 
 
@@ -177,20 +178,39 @@ def resize_needs(session: Session, organisation_id: int) -> ResizeReport:
 
 
 def set_priority(
-    session: Session, principal: Principal, need: Need, *, level: int, weight: float | None, now: datetime
+    session: Session,
+    principal: Principal,
+    need: Need,
+    *,
+    level: int,
+    weight: float | None,
+    now: datetime,
+    version: int | None = None,
 ) -> None:
-    """The élus' priority for a need (1 to 5) and its weight, with who set it and when."""
+    """The élus' priority for a need (1 to 5) and its weight, with who set it and when.
+
+    ``version`` is the need's version the form was read at: a save on an older one raises
+    :class:`~services.editing.StaleEdit` (a 409 showing the current priority and weight), never
+    overwrites the other élu's choice. ``None`` only for a workbook import, which checks itself.
+    """
     if not can(principal, Action.SET_PRIORITY, need):
         raise PermissionError("Seuls les élus et la direction fixent la priorité des besoins.")
     if not 1 <= level <= 5:
         raise ValueError("La priorité va de 1 (faible) à 5 (très forte).")
     if weight is not None and weight < 0:
         raise ValueError("Le poids ne peut pas être négatif.")
-    need.priority = level
-    need.priority_weight = float(level) if weight is None else weight
-    need.priority_set_by_id = principal.user_id
-    need.priority_set_at = now
-    session.flush()
+    changes = {
+        "priority": level,
+        "priority_weight": float(level) if weight is None else weight,
+        "priority_set_by_id": principal.user_id,
+        "priority_set_at": now,
+    }
+    if version is None:
+        for name, value in changes.items():
+            setattr(need, name, value)
+        session.flush()
+        return
+    apply_edit(session, need, version, changes, shown=["priority", "priority_weight"])
 
 
 def priority_setter(session: Session, need: Need) -> str | None:

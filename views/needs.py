@@ -56,9 +56,15 @@ from services.value_chain import (
     update_need,
     update_observation,
 )
-from views.forms import ConfirmForm
+from views.forms import REQUIRED, ConfirmForm, FrenchNumberField, VersionField
 from views.lookup import get_or_404
-from views.value_chain_forms import NONE, CoverageForm, NeedForm, ObservationForm, VersionOnlyForm
+from views.value_chain_forms import (
+    NONE,
+    CoverageForm,
+    NeedForm,
+    ObservationForm,
+    VersionOnlyForm,
+)
 
 bp = Blueprint("needs", __name__)
 
@@ -71,9 +77,11 @@ class PriorityForm(ConfirmForm):
             for i, label in enumerate(["faible", "modérée", "moyenne", "forte", "très forte"], start=1)
         ],
     )
-    weight = IntegerField(
+    weight = FrenchNumberField(
         "Poids pour l'arbitrage (vide : la priorité)", validators=[Optional(), NumberRange(0, 100)]
     )
+    #: The need's version the form was read at: a stale save is refused (409), never applied.
+    version = VersionField(validators=[InputRequired(REQUIRED)])
 
 
 class StatisticsForm(ConfirmForm):
@@ -122,6 +130,7 @@ NEED_LABELS = {
     "source": "Source",
     "priority": "Priorité",
 }
+PRIORITY_LABELS = {"priority": "Priorité", "priority_weight": "Poids pour l'arbitrage"}
 OBSERVATION_LABELS = {"kind": "Nature", "observed_on": "Date", "source": "Source", "summary": "Résumé"}
 #: Territory kinds, widest first, for the need form's list.
 KIND_ORDER = [
@@ -174,9 +183,11 @@ def _coverage_form(who: Principal, need: Need, formdata: bool = False) -> Covera
 
 def _need_page(who: Principal, item: Need, status: int = 200, **forms: Any) -> ResponseReturnValue:
     form = forms.get("priority")
-    if form is None:
+    if form is None:  # every current value, so that changing the level keeps the élu's weight
         form = PriorityForm(formdata=None)
         form.level.data = str(item.priority)
+        form.weight.data = item.priority_weight
+        form.version.data = item.version
     view = build_coherence(db_session(), who.organisation_id)
     line = next(line for line in view.needs if line.need_id == item.id)
     evidence = (
@@ -228,16 +239,24 @@ def need(need_id: int) -> ResponseReturnValue:
         require(Action.SET_PRIORITY, item)
         form = PriorityForm()
         if form.validate_on_submit():
-            set_priority(
-                db_session(),
-                who,
-                item,
-                level=int(form.level.data or 3),
-                weight=form.weight.data,
-                now=utcnow(),
-            )
+            try:
+                set_priority(
+                    db_session(),
+                    who,
+                    item,
+                    level=int(form.level.data or 3),
+                    weight=form.weight.data,
+                    now=utcnow(),
+                    version=int(form.version.data or 0),
+                )
+            except StaleEdit as stale:
+                flash(stale.message(PRIORITY_LABELS), "error")
+                form.version.data = stale.current_version
+                return _need_page(who, item, 409, priority=form)
             flash("Priorité enregistrée.", "success")
             return redirect(url_for("needs.need", need_id=item.id), 303)
+        if form.version.errors:
+            flash("Version de la fiche manquante : rechargez la page et recommencez.", "error")
         return _need_page(who, item, 400, priority=form)
     return _need_page(who, item)
 

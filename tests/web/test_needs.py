@@ -52,8 +52,11 @@ def test_a_need_page_explains_its_coverage(login_as, aah):
 def test_an_elected_official_sets_the_priority_and_is_recorded(login_as, engine, aah):
     client = login_as("elu")
     page = client.get(f"/besoins/{aah}").get_data(as_text=True)
+    version = re.search(r'name="version" type="hidden" value="(\d+)"', page)
+    assert version, "the priority form carries the need's version"
     response = client.post(
-        f"/besoins/{aah}", data={"csrf_token": csrf_token(page), "level": "5", "weight": "8"}
+        f"/besoins/{aah}",
+        data={"csrf_token": csrf_token(page), "level": "5", "weight": "8", "version": version.group(1)},
     )
     assert response.status_code == 303
     with write_session(engine) as session:
