@@ -33,6 +33,7 @@ from services.costing import (
     unit_cost_history,
     years_with_costs,
 )
+from services.editing import StaleEdit
 from services.nomenclatures import nature_chapter, nature_label
 from services.policy import Action, can
 from views.charts import Flow, sankey_svg
@@ -202,7 +203,10 @@ def model() -> ResponseReturnValue:
             elif what == "keys":
                 centre = request.form.get("centre", "")
                 shares = {k.removeprefix("cle-"): v for k, v in request.form.items() if k.startswith("cle-")}
-                save_keys(session, who.organisation_id, centre, shares)
+                version = request.form.get("version", type=int)
+                if version is None:  # the keys read by the form, or nothing is replaced
+                    raise CostModelError("version des clés manquante : rechargez la page et recommencez")
+                save_keys(session, who.organisation_id, centre, shares, version)
                 message = "Clés de répartition enregistrées."
             elif what == "drivers":
                 centre = request.form.get("centre", "")
@@ -218,6 +222,17 @@ def model() -> ResponseReturnValue:
             else:
                 abort(400)
             count = publish_cost_indicators(session, who.organisation_id)
+        except StaleEdit as stale:
+            flash(
+                f"Les clés de « {stale.current_values.get('name')} » ont été modifiées entre-temps par "
+                f"{stale.changed_by or 'une autre personne'}"
+                f"{f' le {stale.changed_at:%d/%m/%Y à %H:%M} (UTC)' if stale.changed_at else ''} : "
+                "les clés actuelles sont affichées ci-dessous. Les vôtres n'ont pas été enregistrées : "
+                "reprenez-les à partir de celles-ci.",
+                "error",
+            )
+            status = 409
+            session.rollback()
         except CostModelError as exc:
             flash(f"Rien n'a été enregistré : {exc}.", "error")
             status = 400
@@ -226,6 +241,13 @@ def model() -> ResponseReturnValue:
             flash(f"{message} {count} valeur(s) d'indicateurs de coût recalculée(s).", "success")
             return redirect(url_for("costs.model"), 303)
     organisation = session.get(Organisation, who.organisation_id)
+    all_centres = list(
+        session.scalars(
+            select(CostCentre)
+            .where(CostCentre.organisation_id == who.organisation_id)
+            .order_by(CostCentre.kind.desc(), CostCentre.name)
+        )
+    )
     return (
         render_template(
             "costs/model.html",
@@ -235,13 +257,8 @@ def model() -> ResponseReturnValue:
             drivers=DRIVER_LABELS,
             editable=editable,
             form=form,
-            all_centres=list(
-                session.scalars(
-                    select(CostCentre)
-                    .where(CostCentre.organisation_id == who.organisation_id)
-                    .order_by(CostCentre.kind.desc(), CostCentre.name)
-                )
-            ),
+            all_centres=all_centres,
+            versions={c.code: c.version for c in all_centres},
         ),
         status,
     )

@@ -48,11 +48,12 @@ def unit_cost_shown(page: str, code: str) -> str:
 
 
 def centre_form(page: str, code: str) -> dict[str, str]:
-    """The fields of a centre's form on the model page, as the browser would send them."""
+    """The fields of a centre's form on the model page, as the browser would send them (with the
+    version of the keys read)."""
     section = re.search(rf'<section class="centre" id="centre-{code}">(.*?)</section>', page, re.S)
     assert section, f"no section for {code}"
     fields = dict(
-        re.findall(r'<input[^>]* name="((?:qte|cle)-[^"]+)"[^>]* value="([^"]*)"', section.group(1))
+        re.findall(r'<input[^>]* name="((?:qte|cle)-[^"]+|version)"[^>]* value="([^"]*)"', section.group(1))
     )
     return {name: html.unescape(value) for name, value in fields.items()}
 
@@ -219,9 +220,9 @@ def test_keys_not_summing_to_100_are_refused_and_nothing_is_saved(login_as, engi
     client = login_as("finances")
     page = client.get("/couts/modele").get_data(as_text=True)
     shown = centre_form(page, "ADMIN")
-    assert set(shown) == {"cle-SENIORS", "cle-SOLIDARITE", "cle-PETITE_ENFANCE", "cle-AUTONOMIE"}
+    assert set(shown) == {"cle-SENIORS", "cle-SOLIDARITE", "cle-PETITE_ENFANCE", "cle-AUTONOMIE", "version"}
     response = client.post("/couts/modele", data={
-        "csrf_token": csrf_token(page), "what": "keys", "centre": "ADMIN",
+        "csrf_token": csrf_token(page), "what": "keys", "centre": "ADMIN", "version": shown["version"],
         "cle-SENIORS": "40", "cle-SOLIDARITE": "25", "cle-PETITE_ENFANCE": "20", "cle-AUTONOMIE": "10",
     })  # fmt: skip
     assert response.status_code == 400
