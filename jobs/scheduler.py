@@ -2,6 +2,10 @@
 
 Run it as one process of its own, never inside web workers (RELIABILITY.md, trap 2); even so,
 two schedulers would not run a job twice for a period: the runner's guard rows see to it.
+
+At each firing the scheduler only fans out: one ``scheduled`` task per organisation, put in the
+background queue (``pilotis.worker``); the workers find what is due for their organisation and run
+it (``pilotis.tasks``), so that 1 000 organisations share the workers instead of one process.
 """
 
 from __future__ import annotations
@@ -14,12 +18,13 @@ from pathlib import Path
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 
 from jobs.registry import DEFAULT_CLOSE_GRACE, JOBS, Context
-from jobs.runner import tick
-from pilotis.database import make_engine, writing
+from models import Organisation
+from pilotis.database import make_engine, write_session, writing
 from pilotis.settings import Settings, public_url_from_env
+from pilotis.worker import dispatch, new_task
 from services.notifications import SmtpSettings
 
 log = logging.getLogger(__name__)
@@ -61,10 +66,29 @@ def run_scheduled(name: str) -> None:
     settings = Settings.from_env()
     engine = make_engine(settings.database_url)
     try:
-        for outcome in tick(engine, name, context(settings)):
-            log.info("%s %s : %s (%s)", outcome.job, outcome.key, outcome.status, outcome.message)
+        queued = fan_out(engine, name, context(settings))
+        log.info("%s : %s tâche(s) mise(s) en file, une par organisation", name, len(queued))
     finally:
         engine.dispose()
+
+
+def fan_out(engine: Engine, name: str, ctx: Context) -> list[int]:
+    """One background task per organisation for this firing of job ``name`` (their ids)."""
+    stamp = ctx.now.isoformat()
+    with write_session(engine) as session:
+        ids = [
+            new_task(
+                session,
+                "scheduled",
+                organisation_id=organisation_id,
+                user_id=None,
+                args={"job": name, "now": stamp, "packs_folder": str(ctx.packs_folder)},
+                key=f"{name}:{organisation_id}:{ctx.now:%Y-%m-%dT%H:%M}",
+            ).id
+            for organisation_id in session.scalars(select(Organisation.id).order_by(Organisation.id))
+        ]
+    dispatch(engine, ids)
+    return ids
 
 
 #: The PostgreSQL advisory lock under which a starting scheduler creates the job store's table.

@@ -40,6 +40,7 @@ main = FlaskGroup(
 
 def register_commands(app: Flask) -> None:
     app.cli.add_command(scheduler)
+    app.cli.add_command(worker)
     app.cli.add_command(jobs_group)
     app.cli.add_command(coherence)
     app.cli.add_command(costs)
@@ -81,8 +82,12 @@ def db() -> None:
 @db.command("upgrade", help="Crée ou met à jour le schéma jusqu'à REVISION (par défaut : la dernière).")
 @click.argument("revision", default="head")
 def db_upgrade(revision: str) -> None:
+    from pilotis.worker import prepare_queue
+
     target = engine()
     schema.upgrade(target, revision)
+    if prepare_queue(target):
+        click.echo("File des tâches de fond (procrastinate) créée.")
     _echo_revision(target)
 
 
@@ -187,6 +192,7 @@ def demo(commune: str, as_of: datetime | None, serve_after: bool, host: str, por
 @with_appcontext
 def serve(host: str, port: int, threads: int) -> None:
     schema.require_current_schema(engine())
+    _embedded_worker("serveur web")
     _serve(current_app._get_current_object(), host, port, threads)  # type: ignore[attr-defined]
 
 
@@ -757,6 +763,69 @@ def coherence(fmt: str, slug: str | None, output: str | None, publish_year: int 
             click.echo(text)
 
 
+# -- background work ---------------------------------------------------------------------------
+def _embedded_worker(where: str) -> None:
+    """PILOTIS_WORKER=embedded (the default): this process runs a worker thread of its own."""
+    from pilotis.worker import start_embedded_worker, worker_mode
+
+    if worker_mode() == "embedded":
+        start_embedded_worker(engine())
+        click.echo(
+            f"Tâches de fond exécutées dans ce {where} (PILOTIS_WORKER=external pour les laisser à pilotis worker)."
+        )
+
+
+@click.command(
+    help="Exécute les tâches de fond (calculs de scénarios, rapports PDF et Word, tâches planifiées par "
+    "organisation) : autant de processus que voulu, sur une ou plusieurs machines."
+)
+@click.option(
+    "--concurrency",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 32),
+    help="Tâches menées en même temps par ce processus.",
+)
+@click.option("--burst", is_flag=True, help="S'arrête dès que la file est vide.")
+@with_appcontext
+def worker(concurrency: int, burst: bool) -> None:
+    import signal
+    import threading
+
+    from pilotis.database import make_engine
+    from pilotis.worker import is_postgresql, prepare_queue, run_queue_worker, run_table_worker
+
+    schema.require_current_schema(engine())
+    url = current_app.config["PILOTIS_SETTINGS"].database_url
+    own = make_engine(url)
+    backend = "procrastinate sur PostgreSQL" if is_postgresql(own) else "table des tâches sur SQLite"
+    click.echo(f"Worker démarré ({backend}, {concurrency} à la fois ; Ctrl+C pour arrêter).")
+    try:
+        if is_postgresql(own):
+            prepare_queue(own)
+            run_queue_worker(own, concurrency=concurrency, burst=burst)
+            return
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        threads = [
+            threading.Thread(target=run_table_worker, args=(own,), kwargs={"stop": stop, "burst": burst})
+            for _ in range(concurrency)
+        ]
+        for thread in threads:
+            thread.start()
+        try:
+            for thread in threads:
+                while thread.is_alive():
+                    thread.join(0.5)
+        except KeyboardInterrupt:
+            stop.set()
+            for thread in threads:
+                thread.join()
+    finally:
+        own.dispose()
+        click.echo("Worker arrêté.")
+
+
 # -- scheduled jobs ---------------------------------------------------------------------------
 @click.command(help="Démarre le planificateur des tâches (un seul processus, à part des serveurs web).")
 @with_appcontext
@@ -766,6 +835,7 @@ def scheduler() -> None:
     schema.require_current_schema(engine())
     settings = current_app.config["PILOTIS_SETTINGS"]
     planner = build_scheduler(settings.database_url)
+    _embedded_worker("planificateur")
     click.echo(
         "Planificateur démarré (Ctrl+C pour arrêter). Tâches : " + ", ".join(j.id for j in planner.get_jobs())
     )

@@ -45,6 +45,8 @@ COMMANDS: dict[str, str] = {
     "shell": "Run a shell in the app context.",
     "survey": "Enquêtes et consultations des habitants.",
     "users": "Comptes des utilisateurs.",
+    "worker": "Exécute les tâches de fond (calculs de scénarios, rapports PDF et Word, tâches planifiées par "
+    "organisation) : autant de processus que voulu, sur une ou plusieurs machines.",
 }
 
 #: Commands answered without the application: name -> "module:attribute".

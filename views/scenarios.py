@@ -15,8 +15,9 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 from models import Activity, Need, Organisation, PopulationGroup, Scenario, ScenarioState, Territory
 from models.base import utcnow
 from pilotis.auth import require
-from pilotis.background import submit_run
+from pilotis.background import cancel_tasks, queue_run, run_task
 from pilotis.web import after_commit, db_session, engine
+from pilotis.worker import dispatch, forget_queue_job
 from services.budget import current_voted_budget
 from services.numbers import format_euros
 from services.policy import Action, can
@@ -177,14 +178,13 @@ def _form(session: Any, organisation_id: int) -> ScenarioForm:
 
 
 def _launch(scenario: Scenario, user_id: int) -> None:
-    start_run(db_session(), scenario, now=utcnow())
-    target, scenario_id = engine(), scenario.id
+    """Mark the scenario running and queue its solve for a worker, once this request commits."""
+    session = db_session()
+    start_run(session, scenario, now=utcnow())
     limit = float(current_app.config.get("PILOTIS_SOLVE_TIME_LIMIT", 30.0))
-
-    def submit() -> None:
-        submit_run(target, scenario_id, user_id=user_id, time_limit=limit)
-
-    after_commit(submit)
+    task = queue_run(session, scenario, user_id=user_id, time_limit=limit)
+    target, task_id = engine(), task.id
+    after_commit(lambda: dispatch(target, [task_id]))
 
 
 def _reader(action: Action) -> Any:
@@ -288,7 +288,15 @@ def show(scenario_id: int) -> ResponseReturnValue:
     who = require(Action.VIEW, scenario)
     session = db_session()
     running = scenario.state is ScenarioState.RUNNING
-    stale = bool(running and scenario.started_at and utcnow() - scenario.started_at > STALE_AFTER)
+    task = run_task(session, scenario.id) if running else None
+    # a run whose task is over (or that never had one) while the scenario still says running was
+    # interrupted for good; a queued or retried task is not stale, however long it waits
+    stale = bool(
+        running
+        and (task is None or task.state not in ("queued", "running"))
+        and scenario.started_at
+        and utcnow() - scenario.started_at > STALE_AFTER
+    )
     needs = need_results(session, scenario)
     chart = coverage_bars_svg(
         [(n["label"], [n["rate_before"], n["rate"]]) for n in needs],
@@ -301,6 +309,7 @@ def show(scenario_id: int) -> ResponseReturnValue:
         label=STATE_LABELS[scenario.state],
         running=running,
         stale=stale,
+        task=task,
         services=service_results(session, scenario),
         activities=activity_results(session, scenario),
         needs=needs,
@@ -341,6 +350,13 @@ def cancel(scenario_id: int) -> ResponseReturnValue:
     except ScenarioError as exc:
         flash(f"{exc}.", "error")
     else:
+        target, cancelled = engine(), cancel_tasks(db_session(), scenario.id)
+
+        def forget() -> None:
+            for task in cancelled:
+                forget_queue_job(target, task)
+
+        after_commit(forget)
         flash("Calcul annulé.", "success")
     return redirect(url_for("scenarios.show", scenario_id=scenario.id), 303)
 
