@@ -125,6 +125,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     ):
         app.register_blueprint(blueprint)
     errors.init_app(app)
+    from views import tasks as task_views
+
+    task_views.init_app(app)
 
     from pilotis.cli import register_commands
 
