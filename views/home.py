@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, redirect, render_template, request, session
+import json
+from typing import Any
+
+from flask import Blueprint, Response, redirect, render_template, request, session
 from flask.typing import ResponseReturnValue
 from sqlalchemy import text
 
@@ -36,6 +39,37 @@ def set_language() -> ResponseReturnValue:
 
 @bp.get("/sante")
 def health() -> ResponseReturnValue:
-    """Liveness for a load balancer: the database answers a trivial query."""
-    db_session().execute(text("SELECT 1"))
-    return jsonify(status="ok")
+    """For a load balancer or a monitor (public, no secrets, JSON): the database answers a trivial
+    query and the background queue is readable with no task waiting too long; 200, else 503."""
+    from pilotis.web import engine
+    from pilotis.worker import queue_health
+
+    try:
+        db_session().execute(text("SELECT 1"))
+    except Exception:  # whatever the driver says, a monitor needs a plain answer
+        return _json({"status": "indisponible", "database": "La base de données ne répond pas."}, 503)
+    try:
+        queue = queue_health(engine())
+    except Exception:
+        return _json(
+            {"status": "indisponible", "database": "ok", "queue": "La file des tâches ne répond pas."}, 503
+        )
+    body = {
+        "status": "ok" if queue.ok else "indisponible",
+        "database": "ok",
+        "queue": {
+            "backend": queue.backend,
+            "ok": queue.ok,
+            "queued": queue.queued,
+            "running": queue.running,
+            "oldest_queued_seconds": queue.oldest_queued_seconds,
+            "workers": queue.workers,
+            "problems": queue.problems,
+        },
+    }
+    return _json(body, 200 if queue.ok else 503)
+
+
+def _json(body: dict[str, Any], status: int) -> Response:
+    """JSON in plain UTF-8 (a person reads a monitor's answer too)."""
+    return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype="application/json")
