@@ -78,6 +78,18 @@ INDICATORS: list[TerritorialIndicator] = [
         100,
     ),
     _value("pop_0_2", "Enfants de 0 à 2 ans", "population", "personnes", 0, CENSUS),
+    _value("pop_3_5", "Enfants de 3 à 5 ans", "population", "personnes", 0, CENSUS),
+    _value("pop_15_24", "Jeunes de 15 à 24 ans", "population", "personnes", 0, CENSUS),
+    TerritorialIndicator(
+        "indice_jeunesse",
+        "Indice de jeunesse",
+        "population",
+        "rapport",
+        2,
+        ("pop_0_19", "pop_65p"),
+        "population de moins de 20 ans / population de 65 ans et plus",
+        CENSUS,
+    ),
     TerritorialIndicator(
         "indice_vieillissement",
         "Indice de vieillissement",
@@ -122,6 +134,7 @@ INDICATORS: list[TerritorialIndicator] = [
         CENSUS,
     ),
     _value("pop_75p", "Personnes de 75 ans et plus", "vieillissement", "personnes", 0, CENSUS),
+    _value("pop_80p", "Personnes de 80 ans et plus", "vieillissement", "personnes", 0, CENSUS),
     TerritorialIndicator(
         "part_familles_monoparentales",
         "Part des familles monoparentales",
@@ -155,6 +168,7 @@ INDICATORS: list[TerritorialIndicator] = [
         CNAF,
         100,
     ),
+    _value("filo_menages", "Ménages fiscaux", "revenus", "ménages", 0, FILOSOFI),
     _value(
         "filo_mediane_uc", "Revenu disponible médian par unité de consommation", "revenus", "€", 0, FILOSOFI
     ),
@@ -170,7 +184,39 @@ INDICATORS: list[TerritorialIndicator] = [
         1,
         FILOSOFI,
     ),
+    _value(
+        "filo_part_prestations_logement",
+        "Part des prestations logement dans le revenu",
+        "revenus",
+        "%",
+        1,
+        FILOSOFI,
+    ),
+    _value(
+        "filo_part_prestations_familiales",
+        "Part des prestations familiales dans le revenu",
+        "revenus",
+        "%",
+        1,
+        FILOSOFI,
+    ),
     _value("caf_allocataires", "Allocataires des CAF", "caf", "allocataires", 0, CNAF),
+    _value("caf_rsa_socle", "Allocataires du RSA socle", "caf", "allocataires", 0, CNAF),
+    _value("caf_prime_activite", "Allocataires de la prime d'activité", "caf", "allocataires", 0, CNAF),
+    _value("caf_aide_logement", "Allocataires d'une aide au logement", "caf", "allocataires", 0, CNAF),
+    _value("caf_aah", "Allocataires de l'AAH", "caf", "allocataires", 0, CNAF),
+    _value("caf_monoparents", "Allocataires monoparents", "caf", "allocataires", 0, CNAF),
+    _value(
+        "caf_couples_3_enfants", "Couples allocataires avec 3 enfants ou plus", "caf", "allocataires", 0, CNAF
+    ),
+    _value(
+        "caf_jeunes_non_etudiants",
+        "Allocataires de moins de 25 ans non étudiants",
+        "caf",
+        "allocataires",
+        0,
+        CNAF,
+    ),
     TerritorialIndicator(
         "part_couverte_caf",
         "Part de la population couverte par les CAF",

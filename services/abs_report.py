@@ -14,7 +14,7 @@ The analysis texts (one per section) are written by the direction and versioned
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -49,6 +49,11 @@ from models import (
 from models.enums import LABELS_FR
 from scorecard.confidentiality import DEFAULT_THRESHOLD, RULE
 from scorecard.errors import UserError
+from scorecard.projections import annual_growth
+from scorecard.territorial_indicators import BY_CODE as STANDARD
+from scorecard.territorial_indicators import CNAF as CNAF_SOURCE
+from scorecard.territorial_indicators import INDICATORS as STANDARD_INDICATORS
+from scorecard.territorial_indicators import Observation, TerritorialIndicator, evaluate
 from services.coherence import (
     CoherenceView,
     MatrixCell,
@@ -110,241 +115,135 @@ class ReportError(UserError):
 
 
 # -- the figures of the portrait -----------------------------------------------------------------
-@dataclass(frozen=True)
-class IndicatorSpec:
-    """A standard ABS indicator (DOMAIN.md) computed from published variables.
-
-    ``compute`` receives the values of ``inputs`` in order; ``None`` means the first input as is.
-    """
-
-    code: str
-    label: str
-    family: str
-    unit: str
-    decimals: int
-    inputs: tuple[str, ...]
-    publics: tuple[str, ...] = ()
-    compute: Callable[[list[float]], float] | None = None
-    definition: str = ""
-
-
-def _ratio(scale: float) -> Callable[[list[float]], float]:
-    def compute(values: list[float]) -> float:
-        return values[0] / values[1] * scale if values[1] else math.nan
-
-    return compute
-
-
 AGE = "Population et vieillissement"
+FAMILIES = "Familles et ménages (INSEE, recensement)"
 INCOME = "Revenus et pauvreté (INSEE Filosofi)"
 CAF = "Allocataires des CAF (CNAF)"
 OLD = ("personnes_agees",)
 POOR = ("personnes_en_difficulte",)
+YOUNG_CHILDREN = ("petite_enfance", "familles")
 
-INDICATORS: list[IndicatorSpec] = [
-    IndicatorSpec("population", "Population municipale", AGE, "personnes", 0, ("population",)),
-    IndicatorSpec(
-        "part_75p",
-        "Part des 75 ans et plus",
-        AGE,
-        "%",
-        1,
-        ("pop_75p", "population"),
-        OLD,
-        _ratio(100),
-        "population de 75 ans et plus / population × 100",
-    ),
-    IndicatorSpec(
-        "indice_vieillissement",
-        "Indice de vieillissement",
-        AGE,
-        "indice",
-        0,
-        ("pop_65p", "pop_0_19"),
-        OLD,
-        _ratio(100),
-        "65 ans et plus / moins de 20 ans × 100",
-    ),
-    IndicatorSpec(
-        "indice_jeunesse",
-        "Indice de jeunesse",
-        AGE,
-        "rapport",
-        2,
-        ("pop_0_19", "pop_65p"),
-        ("jeunes", "personnes_agees"),
-        _ratio(1),
-        "moins de 20 ans / 65 ans et plus",
-    ),
-    IndicatorSpec(
-        "rapport_60_74_75p",
-        "Rapport 60-74 ans / 75 ans et plus (demande future)",
-        AGE,
-        "rapport",
-        2,
-        ("pop_60_74", "pop_75p"),
-        OLD,
-        _ratio(1),
-        "60 à 74 ans / 75 ans et plus",
-    ),
-    IndicatorSpec("pop_75p", "Personnes de 75 ans et plus", AGE, "personnes", 0, ("pop_75p",), OLD),
-    IndicatorSpec("pop_80p", "Personnes de 80 ans et plus", AGE, "personnes", 0, ("pop_80p",), OLD),
-    IndicatorSpec(
-        "pop_0_2", "Enfants de 0 à 2 ans", AGE, "personnes", 0, ("pop_0_2",), ("petite_enfance", "familles")
-    ),
-    IndicatorSpec(
-        "pop_3_5", "Enfants de 3 à 5 ans", AGE, "personnes", 0, ("pop_3_5",), ("petite_enfance", "familles")
-    ),
-    IndicatorSpec("pop_15_24", "Jeunes de 15 à 24 ans", AGE, "personnes", 0, ("pop_15_24",), ("jeunes",)),
-    IndicatorSpec("filo_menages", "Ménages fiscaux", INCOME, "ménages", 0, ("filo_menages",)),
-    IndicatorSpec(
-        "filo_mediane_uc",
-        "Revenu disponible médian par unité de consommation",
-        INCOME,
-        "€",
-        0,
-        ("filo_mediane_uc",),
-    ),
-    IndicatorSpec(
-        "filo_taux_pauvrete_60",
-        "Taux de pauvreté au seuil de 60 %",
-        INCOME,
-        "%",
-        1,
-        ("filo_taux_pauvrete_60",),
-    ),
-    IndicatorSpec("filo_d1", "1er décile du revenu disponible par UC", INCOME, "€", 0, ("filo_d1",), POOR),
-    IndicatorSpec(
-        "filo_rapport_d9_d1", "Rapport interdécile D9/D1", INCOME, "rapport", 1, ("filo_rapport_d9_d1",), POOR
-    ),
-    IndicatorSpec(
-        "filo_part_prestations_sociales",
-        "Part des prestations sociales dans le revenu",
-        INCOME,
-        "%",
-        1,
-        ("filo_part_prestations_sociales",),
-        POOR,
-    ),
-    IndicatorSpec(
-        "filo_part_minima_sociaux",
-        "Part des minima sociaux dans le revenu",
-        INCOME,
-        "%",
-        1,
-        ("filo_part_minima_sociaux",),
-        POOR,
-    ),
-    IndicatorSpec(
-        "filo_part_prestations_logement",
-        "Part des prestations logement dans le revenu",
-        INCOME,
-        "%",
-        1,
-        ("filo_part_prestations_logement",),
-        POOR,
-    ),
-    IndicatorSpec(
-        "filo_part_prestations_familiales",
-        "Part des prestations familiales dans le revenu",
-        INCOME,
-        "%",
-        1,
-        ("filo_part_prestations_familiales",),
-        ("familles",),
-    ),
-    IndicatorSpec("caf_allocataires", "Allocataires des CAF", CAF, "allocataires", 0, ("caf_allocataires",)),
-    IndicatorSpec(
-        "caf_couverture",
-        "Part de la population couverte par les CAF",
-        CAF,
-        "%",
-        1,
-        ("caf_personnes_couvertes", "population"),
-        (),
-        _ratio(100),
-        "personnes couvertes / population municipale × 100",
-    ),
-    IndicatorSpec(
-        "caf_rsa_socle",
-        "Allocataires du RSA socle",
-        CAF,
-        "allocataires",
-        0,
-        ("caf_rsa_socle",),
-        ("personnes_en_difficulte", "minima_sociaux"),
-    ),
-    IndicatorSpec(
-        "caf_prime_activite",
-        "Allocataires de la prime d'activité",
-        CAF,
-        "allocataires",
-        0,
-        ("caf_prime_activite",),
-        ("personnes_en_difficulte", "bas_revenus"),
-    ),
-    IndicatorSpec(
-        "caf_aide_logement",
-        "Allocataires d'une aide au logement",
-        CAF,
-        "allocataires",
-        0,
-        ("caf_aide_logement",),
-        ("personnes_en_difficulte", "bas_revenus"),
-    ),
-    IndicatorSpec(
-        "caf_aah", "Allocataires de l'AAH", CAF, "allocataires", 0, ("caf_aah",), ("personnes_handicapees",)
-    ),
-    IndicatorSpec(
-        "aah_pour_100",
-        "Allocataires de l'AAH pour 100 personnes de 20 à 64 ans",
-        CAF,
-        "pour 100",
-        1,
-        ("caf_aah", "pop_20_64"),
-        ("personnes_handicapees",),
-        _ratio(100),
-        "allocataires de l'AAH / population de 20 à 64 ans × 100",
-    ),
-    IndicatorSpec(
-        "caf_monoparents",
-        "Allocataires monoparents",
-        CAF,
-        "allocataires",
-        0,
-        ("caf_monoparents",),
-        ("familles_monoparentales", "familles"),
-    ),
-    IndicatorSpec(
-        "part_monoparents",
-        "Part des monoparents parmi les allocataires",
-        CAF,
-        "%",
-        1,
-        ("caf_monoparents", "caf_allocataires"),
-        ("familles_monoparentales", "familles"),
-        _ratio(100),
-        "allocataires monoparents / allocataires × 100",
-    ),
-    IndicatorSpec(
-        "caf_couples_3_enfants",
-        "Couples allocataires avec 3 enfants ou plus",
-        CAF,
-        "allocataires",
-        0,
-        ("caf_couples_3_enfants",),
-        ("familles_nombreuses", "familles"),
-    ),
-    IndicatorSpec(
-        "caf_jeunes_non_etudiants",
-        "Allocataires de moins de 25 ans non étudiants",
-        CAF,
-        "allocataires",
-        0,
-        ("caf_jeunes_non_etudiants",),
-        ("jeunes",),
-    ),
+
+@dataclass(frozen=True)
+class IndicatorSpec:
+    """A standard indicator of :mod:`scorecard.territorial_indicators` as the portrait shows it:
+    its definition (label, inputs, formula, unit, source) is the core's, the same as the
+    observatory's; the report adds the publics it concerns (for the thematic analyses)."""
+
+    indicator: TerritorialIndicator
+    publics: tuple[str, ...] = ()
+
+    @property
+    def code(self) -> str:
+        return self.indicator.code
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return self.indicator.inputs
+
+    @property
+    def family(self) -> str:
+        i = self.indicator
+        if i.theme == "revenus":
+            return INCOME
+        if i.theme == "caf" or i.source.startswith(CNAF_SOURCE):
+            return CAF
+        if i.theme == "familles":
+            return FAMILIES
+        return AGE
+
+    @property
+    def definition(self) -> str:
+        return self.indicator.formula if self.indicator.is_ratio else ""
+
+
+#: The portrait's indicators, in its order: (standard indicator code, publics); the held standard
+#: indicators not listed follow (:func:`portrait_indicators`).
+PORTRAIT: list[tuple[str, tuple[str, ...]]] = [
+    ("population", ()),
+    ("part_75p", OLD),
+    ("indice_vieillissement", OLD),
+    ("indice_jeunesse", ("jeunes", "personnes_agees")),
+    ("rapport_60_74_75p", OLD),
+    ("pop_75p", OLD),
+    ("pop_80p", OLD),
+    ("part_80p", OLD),
+    ("pop_0_2", YOUNG_CHILDREN),
+    ("pop_3_5", YOUNG_CHILDREN),
+    ("part_0_14", YOUNG_CHILDREN),
+    ("part_0_19", ("jeunes",)),
+    ("pop_15_24", ("jeunes",)),
+    ("part_familles_monoparentales", ("familles_monoparentales", "familles")),
+    ("part_menages_1_personne", OLD + POOR),
+    ("filo_menages", ()),
+    ("filo_mediane_uc", ()),
+    ("filo_taux_pauvrete_60", ()),
+    ("filo_d1", POOR),
+    ("filo_rapport_d9_d1", POOR),
+    ("filo_part_prestations_sociales", POOR),
+    ("filo_part_minima_sociaux", POOR),
+    ("filo_part_prestations_logement", POOR),
+    ("filo_part_prestations_familiales", ("familles",)),
+    ("caf_allocataires", ()),
+    ("part_couverte_caf", ()),
+    ("caf_rsa_socle", ("personnes_en_difficulte", "minima_sociaux")),
+    ("rsa_pour_100_menages", ("personnes_en_difficulte", "minima_sociaux")),
+    ("caf_prime_activite", ("personnes_en_difficulte", "bas_revenus")),
+    ("prime_activite_pour_100_menages", ("personnes_en_difficulte", "bas_revenus")),
+    ("caf_aide_logement", ("personnes_en_difficulte", "bas_revenus")),
+    ("part_aide_logement", ("personnes_en_difficulte", "bas_revenus")),
+    ("caf_aah", ("personnes_handicapees",)),
+    ("aah_pour_100_20_64", ("personnes_handicapees",)),
+    ("caf_monoparents", ("familles_monoparentales", "familles")),
+    ("part_monoparents_caf", ("familles_monoparentales", "familles")),
+    ("caf_couples_3_enfants", ("familles_nombreuses", "familles")),
+    ("caf_jeunes_non_etudiants", ("jeunes",)),
 ]
+#: Shown even when nothing is held (the director sees what is missing); the others only when held.
+ALWAYS = frozenset(
+    {
+        "population",
+        "part_75p",
+        "indice_vieillissement",
+        "indice_jeunesse",
+        "rapport_60_74_75p",
+        "pop_75p",
+        "pop_80p",
+        "pop_0_2",
+        "pop_3_5",
+        "pop_15_24",
+        "filo_menages",
+        "filo_mediane_uc",
+        "filo_taux_pauvrete_60",
+        "filo_d1",
+        "filo_rapport_d9_d1",
+        "filo_part_prestations_sociales",
+        "filo_part_minima_sociaux",
+        "filo_part_prestations_logement",
+        "filo_part_prestations_familiales",
+        "caf_allocataires",
+        "part_couverte_caf",
+        "caf_rsa_socle",
+        "caf_prime_activite",
+        "caf_aide_logement",
+        "caf_aah",
+        "aah_pour_100_20_64",
+        "caf_monoparents",
+        "part_monoparents_caf",
+        "caf_couples_3_enfants",
+        "caf_jeunes_non_etudiants",
+    }
+)
+
+
+def portrait_indicators() -> list[IndicatorSpec]:
+    """Every standard indicator in the portrait's order (:data:`PORTRAIT` first)."""
+    listed = [IndicatorSpec(STANDARD[code], publics) for code, publics in PORTRAIT]
+    named = {code for code, _ in PORTRAIT}
+    return listed + [IndicatorSpec(i) for i in STANDARD_INDICATORS if i.code not in named]
+
+
+INDICATORS: list[IndicatorSpec] = portrait_indicators()
 INDICATORS_BY_CODE = {spec.code: spec for spec in INDICATORS}
 
 #: Columns of the IRIS table: (variable, label, unit).
@@ -710,23 +609,24 @@ class _Statistics:
 def _evaluate(
     spec: IndicatorSpec, values: dict[str, StatValue], threshold: int, disclosure: Disclosure | None = None
 ) -> tuple[float | None, bool, list[StatValue]]:
-    """(value, masked, inputs used); value None when an input is missing or secret, or masked by
-    the organisation's disclosure (a share of a masked count is masked with it)."""
+    """(value, masked, inputs used) by the standard definition
+    (:func:`scorecard.territorial_indicators.evaluate`); value None when an input is missing;
+    masked when an input is secret, a count below the threshold, or masked by the organisation's
+    disclosure (a share of a masked count is masked with it)."""
     inputs = [values.get(name) for name in spec.inputs]
     present = [v for v in inputs if v is not None]
     if len(present) < len(inputs):
         return None, False, present
-    if any(v.secret or v.value is None for v in present):
-        return None, True, present
-    if any(v.unit in COUNT_UNITS and 0 < float(v.value or 0) < threshold for v in present):
-        return None, True, present
-    if disclosure is not None and any(v.unit in COUNT_UNITS and disclosure.hides(v.key) for v in present):
-        return None, True, present
-    numbers = [float(v.value or 0) for v in present]
-    result = numbers[0] if spec.compute is None else spec.compute(numbers)
-    if math.isnan(result):
-        return None, False, present
-    return result, False, present
+
+    def hidden(v: StatValue) -> bool:
+        if v.secret or v.value is None:
+            return True
+        if v.unit not in COUNT_UNITS:
+            return False
+        return is_small(v.value, threshold) or (disclosure is not None and disclosure.hides(v.key))
+
+    result = evaluate(spec.indicator, [Observation(v.value, hidden(v)) for v in present])
+    return result.value, result.masked, present
 
 
 def _vintages(used: list[StatValue]) -> str:
@@ -803,22 +703,24 @@ def build_portrait(
         if family is not None and spec.publics and not family & set(spec.publics):
             continue
         value, masked, used = _evaluate(spec, own, threshold, disclosure)
+        if spec.code not in ALWAYS and value is None and not masked:
+            continue  # a standard indicator the report does not always list, not held
         secret_parts = max((u.secret_parts for u in used), default=0)
         figure = Figure(
             code=spec.code,
-            label=spec.label,
+            label=spec.indicator.label,
             family=spec.family,
-            unit=spec.unit,
-            decimals=spec.decimals,
+            unit=spec.indicator.unit,
+            decimals=spec.indicator.decimals,
             value=value,
             source=_sources(used),
             vintage=_vintages(used),
             masked=masked,
-            lower_bound=secret_parts > 0 and spec.compute is None,
+            lower_bound=secret_parts > 0 and not spec.indicator.is_ratio,
             definition=spec.definition,
             origins=sorted({f"{u.source} {u.vintage}" for u in used}),
         )
-        if secret_parts and spec.compute is None:
+        if secret_parts and not spec.indicator.is_ratio:
             figure.note = f"minorant : somme des IRIS publiés ({secret_parts} IRIS secret)"
         elif secret_parts:
             figure.note = f"calculé sur les IRIS publiés ({secret_parts} IRIS secret)"
@@ -905,9 +807,13 @@ def _growth(
         )
         if len(rows) < 2 or not rows[-2].value or rows[-1].vintage == rows[-2].vintage:
             return None
-        years = rows[-1].vintage - rows[-2].vintage
-        value = ((float(rows[-1].value or 0) / float(rows[-2].value)) ** (1 / years) - 1) * 100
-        return value, rows[-2].vintage, rows[-1].vintage, rows[-1].source
+        # the projections' definition of the mean annual rate (scorecard.projections)
+        growth = annual_growth(
+            rows[-2].vintage, float(rows[-2].value), rows[-1].vintage, float(rows[-1].value or 0)
+        )
+        if growth is None:
+            return None
+        return growth * 100, rows[-2].vintage, rows[-1].vintage, rows[-1].source
 
     own = rate(territory)
     if own is None:

@@ -287,3 +287,77 @@ def test_the_calendar_job_reminds_the_direction_once_per_period(engine, demo, tm
         assert notes[0].title == "Analyse des besoins sociaux : diagnostic complet dû en 2027"
         assert notes[0].link == "/abs?annee=2027" and notes[0].kind == "reminder"
         assert "R123-1" in notes[0].body
+
+
+def test_the_portrait_is_the_observatorys_standard_indicators(db_session, demo):
+    """One definition (scorecard.territorial_indicators): every portrait figure is a standard
+    indicator, with its label and formula, and the value /observatoire shows for the territory."""
+    from scorecard.territorial_indicators import BY_CODE
+    from services.observatory import build_observatory
+
+    organisation = db_session.get(Organisation, demo.organisation_id)
+    report = build_report(db_session, demo.organisation_id, year=2027)
+    observatory = build_observatory(db_session, organisation)
+    latest = {item.indicator.code: item.latest for t in observatory.themes for item in t.indicators}
+    compared = 0
+    for figure in report.portrait.figures:
+        if figure.code == "croissance":
+            continue
+        standard = BY_CODE[figure.code]
+        assert figure.label == standard.label and figure.unit == standard.unit
+        assert figure.definition in ("", standard.formula)
+        point = latest.get(figure.code)
+        if point is None or figure.code == "part_couverte_caf":
+            continue  # CAF persons covered: the report sums the published IRIS (a lower bound)
+        assert figure.masked == point.masked, figure.code
+        if figure.value is not None and point.value is not None:
+            assert figure.value == pytest.approx(point.value), figure.code
+            compared += 1
+    assert compared >= 15
+
+
+def test_the_report_holds_projections_participation_and_qualitative_evidence(db_session, demo):
+    from datetime import date
+
+    from models import EvidenceKind, Need, NeedObservation
+
+    need = db_session.scalar(
+        select(Need).where(Need.organisation_id == demo.organisation_id, Need.code == "PA80")
+    )
+    db_session.add(
+        NeedObservation(
+            need_id=need.id,
+            kind=EvidenceKind.PARTNER_NOTE,
+            observed_on=date(2026, 10, 2),
+            source="Association Aide à domicile Carcassonne, coordinatrice",
+            summary="Listes d'attente pour l'aide à domicile des plus de 85 ans.",
+        )
+    )
+    db_session.flush()
+    report = build_report(db_session, demo.organisation_id, year=2027)
+    # projections: the demo holds one census (2021): said so, never invented
+    assert report.outlook is not None and not report.outlook.available
+    assert "Omphale" in report.outlook.limits and report.outlook.horizons == [2027, 2030]
+    # the 312-answer needs barometer and the consultation, with their counts and intervals
+    surveys = {s.title: s for s in report.surveys}
+    barometer = surveys["Baromètre des besoins sociaux 2026"]
+    assert barometer.responses == 312 and not barometer.masked
+    first = barometer.questions[0]
+    assert first.answered == 312 and sum(o.count or 0 for o in first.options) == 312
+    assert all(o.low <= o.share <= o.high for o in first.options if not o.masked)
+    consultation = next(s for s in report.surveys if s.consultation)
+    assert sum(c.score for c in consultation.consultation) == pytest.approx(1)
+    # a small answer is masked with a complementary one: never alone
+    for survey in report.surveys:
+        for question in survey.questions:
+            masked = [o for o in question.options if o.masked]
+            if masked and question.kind != "multiple":
+                assert len(masked) >= 2 and all(o.count is None and o.share is None for o in masked)
+                shown = sum(o.count or 0 for o in question.options)
+                assert (question.answered or 0) - shown >= survey.threshold
+            assert all(o.masked or o.count >= survey.threshold for o in question.options)
+    # the qualitative material, with its date, who was heard and the summary
+    rows = [o for o in report.observations if o.need == need.label]
+    assert [(o.day, o.kind) for o in rows] == [(date(2026, 10, 2), "Note d'un partenaire")]
+    themed = build_report(db_session, demo.organisation_id, year=2027, kind="theme", theme="familles")
+    assert themed.observations == []
