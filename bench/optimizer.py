@@ -148,9 +148,9 @@ class _count_highs_runs:
         self.count = 0
         self.real = hd.run
 
-        def counting(highs: highspy.Highs, *, mip: bool) -> hd.HighsRun:
+        def counting(highs: highspy.Highs, *, mip: bool, values: bool = True) -> hd.HighsRun:
             self.count += 1
-            return self.real(highs, mip=mip)
+            return self.real(highs, mip=mip, values=values)
 
         hd.run = counting  # type: ignore[assignment]
 

@@ -134,14 +134,20 @@ def uniform_cut_array(problem: Problem, rate: float | None = None) -> npt.NDArra
     current, minimum, capacity = arrays.current_volume, arrays.min_volume, arrays.capacity
     unit, fixed = arrays.unit_cost, arrays.fixed_cost
 
-    def volumes_at(r: float) -> npt.NDArray[np.float64]:
-        return np.maximum(np.minimum(np.maximum(current * (1.0 + r), minimum), capacity), 0.0)
+    def volumes_at(r: float, out: npt.NDArray[np.float64] | None = None) -> npt.NDArray[np.float64]:
+        x = np.multiply(current, 1.0 + r, out=out)
+        np.maximum(x, minimum, out=x)
+        np.minimum(x, capacity, out=x)
+        return np.maximum(x, 0.0, out=x)
 
     has_fixed = fixed > 0
+    any_fixed = bool(has_fixed.any())
+    scratch = np.empty_like(current)  # the bisection's volumes, written in place at each step
 
     def cost(r: float) -> float:
-        x = volumes_at(r)
-        return float(np.dot(unit, x) + fixed[has_fixed & (x > 0)].sum())
+        x = volumes_at(r, scratch)
+        paid = fixed[has_fixed & (x > 0)].sum() if any_fixed else 0.0
+        return float(np.dot(unit, x) + paid)
 
     if rate is not None:
         return volumes_at(rate)

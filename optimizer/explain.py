@@ -29,7 +29,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -46,7 +46,7 @@ from optimizer.fr import (
     plural,
 )
 from optimizer.model import INF
-from optimizer.problem import Problem
+from optimizer.problem import Problem, ServiceSpec
 from optimizer.solve import DEFAULT_MIP_GAP, DUAL_TOL, VALUE_TOL, Solution, SolverName, solve
 
 #: A MIP solved faster than this (seconds) has its envelope steps re-solved as full MIPs; a
@@ -198,6 +198,7 @@ class _Explainer:
         self.sentences: list[str] = []
         self.binding: list[BindingConstraint] = []
         self._engine: hd.WhatIf | None = None
+        self._services: dict[str, ServiceSpec] | None = None
 
     # -- a warm LP for re-solves (the solve's own when it kept it)
     def engine(self) -> hd.WhatIf:
@@ -333,46 +334,58 @@ class _Explainer:
         value = self.objective_with("envelope", -INF, p.envelope + delta)
         return None if value is None else value - s.objective
 
-    def _constraint_label(self, name: str) -> tuple[str, str, float, float, str]:
-        """(label, sentence head, step, bound, unit kind) of a binding constraint."""
+    def _constraint_label(self, name: str, *, head: bool = True) -> tuple[str, str, float, float, str]:
+        """(label, sentence head, step, bound, unit kind) of a binding constraint.
+
+        ``head=False``: the head is left empty (it is written only for the constraints given a
+        sentence, the first :data:`MAX_SENTENCES`; the others are ranked by their step)."""
         p, s = self.problem, self.solution
         kind, _, key = name.partition("[")
         key = key[:-1]
-        services = {x.code: x for x in p.services}
         form = s.formulation
         assert form is not None  # noqa: S101
         if kind in ("service_min", "service_max"):
-            svc = services[key]
+            if self._services is None:
+                self._services = {x.code: x for x in p.services}
+            svc = self._services[key]
             label = f"« {svc.name or svc.code} »"
-            current = p.current_budgets()[key]
-            low, high, reason = p.service_bounds()[key]
+            low, high, _ = p.service_bounds()[key]
             if kind == "service_min":
                 bound = low
                 step = -nice_step(0.05 * bound)
                 if form.lower_reason.get(key) == "floor":
-                    head = f"Le service {label} est à son plancher légal ({format_euros(bound)})"
-                    return f"le plancher légal du service {label}", head, step, bound, "€"
-                head = (
+                    text = (
+                        f"Le service {label} est à son plancher légal ({format_euros(bound)})" if head else ""
+                    )
+                    return f"le plancher légal du service {label}", text, step, bound, "€"
+                text = (
                     f"Le service {label} est à sa baisse maximale ({format_signed_percent(svc.min_change or 0.0)}, "
-                    f"{format_euros(bound)} pour {format_euros(current)} aujourd'hui)"
+                    f"{format_euros(bound)} pour {format_euros(p.current_budgets()[key])} aujourd'hui)"
+                    if head
+                    else ""
                 )
-                return f"la baisse maximale du service {label}", head, step, bound, "€"
+                return f"la baisse maximale du service {label}", text, step, bound, "€"
             bound = high if high is not None else INF
-            del reason
-            head = (
+            text = (
                 f"Le service {label} est à sa hausse maximale ({format_signed_percent(svc.max_change or 0.0)}, "
                 f"{format_euros(bound)})"
+                if head
+                else ""
             )
-            return f"la hausse maximale du service {label}", head, nice_step(0.05 * bound), bound, "€"
+            return f"la hausse maximale du service {label}", text, nice_step(0.05 * bound), bound, "€"
         if kind == "staff":
             limit = p.staff_limit or 0.0
-            head = f"La limite d'effectifs ({format_number(limit)} ETP) est atteinte"
-            return "la limite d'effectifs", head, 1.0, limit, "ETP"
+            text = f"La limite d'effectifs ({format_number(limit)} ETP) est atteinte" if head else ""
+            return "la limite d'effectifs", text, 1.0, limit, "ETP"
         label, persons = _floor_label(p, name)
         i = form.row_index[name]
         target = float(form.row_lower[i])
-        head = f"Le taux de couverture minimal de {format_percent(target / persons if persons else 0.0)} {label} est tenu de justesse"
-        return f"le taux minimal {label}", head, -nice_step(max(0.01 * persons, 1.0)), target, "personnes"
+        text = (
+            f"Le taux de couverture minimal de {format_percent(target / persons if persons else 0.0)} {label} est tenu de justesse"
+            if head
+            else ""
+        )
+        return f"le taux minimal {label}", text, -nice_step(max(0.01 * persons, 1.0)), target, "personnes"
 
     def _constraints(self) -> None:
         s = self.solution
@@ -394,10 +407,12 @@ class _Explainer:
         ]
         if not names:
             return
-        labelled = {n: self._constraint_label(n) for n in names}
+        labelled = {n: self._constraint_label(n, head=False) for n in names}
         order = sorted(names, key=lambda n: -abs(s.duals[n] * labelled[n][2]))
         for rank, name in enumerate(order):
-            label, head, step, bound, kind = labelled[name]
+            label, head, step, bound, kind = (
+                self._constraint_label(name) if rank < MAX_SENTENCES else labelled[name]
+            )
             dual = s.duals[name]
             low, high = s.ranges.get(name, (None, None))
             value = None
@@ -410,6 +425,8 @@ class _Explainer:
                 new = self.objective_with(name, lower, upper)
                 value = None if new is None else new - s.objective
             self.binding.append(BindingConstraint(name, label, dual, low, high, step, value))
+            if rank >= MAX_SENTENCES:
+                continue
             if kind == "€":
                 per = f"chaque euro {'de plancher en moins' if step < 0 else 'de hausse permise en plus'} couvrirait {self.unit(abs(dual))} de plus"
                 where = _range_text(low, high, "un budget")
@@ -430,8 +447,7 @@ class _Explainer:
                     if value is not None
                     else ""
                 )
-            if rank < MAX_SENTENCES:
-                self.sentences.append(f"{head} : {per}{where}{step_text}.")
+            self.sentences.append(f"{head} : {per}{where}{step_text}.")
         if len(order) > MAX_SENTENCES:
             rest = len(order) - MAX_SENTENCES
             self.sentences.append(
@@ -454,7 +470,7 @@ class _Explainer:
     def _activities(self) -> Mapping[str, str]:
         p, s = self.problem, self.solution
         arrays = p.arrays()
-        codes = [a.code for a in p.activities]
+        codes = p.activity_codes()
         n = len(codes)
 
         def in_order(values: Mapping[str, float], default: float) -> Iterator[float]:
@@ -472,16 +488,19 @@ class _Explainer:
             x >= capacity - VALUE_TOL * np.maximum(1.0, np.where(np.isfinite(capacity), capacity, 1.0))
         )
         closed = (arrays.fixed_cost > 0) & ~running
+        # categories as small integers (indexes of _CATEGORIES), counted with bincount
         category = np.select(
             [closed, at_min & (rc < -DUAL_TOL), at_cap & (rc > DUAL_TOL), at_min, at_cap],
-            ["off", "min_priced", "cap_priced", "min", "cap"],
-            default="mid",
+            [0, 1, 2, 3, 4],
+            default=5,
         )
-        counts = {k: int(v) for k, v in zip(*np.unique(category, return_counts=True), strict=True)}
+        counts = dict(
+            zip(_CATEGORIES, np.bincount(category, minlength=len(_CATEGORIES)).tolist(), strict=True)
+        )
         self.sentences.append(
-            f"Activités : {counts.get('cap', 0) + counts.get('cap_priced', 0)} à leur capacité, "
-            f"{counts.get('mid', 0)} entre minimum et capacité, {counts.get('min', 0) + counts.get('min_priced', 0)} "
-            "à leur minimum" + (f", {counts['off']} fermées" if counts.get("off") else "") + "."
+            f"Activités : {counts['cap'] + counts['cap_priced']} à leur capacité, "
+            f"{counts['mid']} entre minimum et capacité, {counts['min'] + counts['min_priced']} "
+            "à leur minimum" + (f", {counts['off']} fermées" if counts["off"] else "") + "."
         )
         # an offer given at a fixed volume (a partner's: minimum = capacity, no cost) is not a choice
         given = np.isfinite(capacity) & (minimum >= capacity) & (arrays.unit_cost <= 0)
@@ -495,7 +514,8 @@ class _Explainer:
             )
             self.sentences.append(f"Les capacités qu'il vaudrait le plus la peine d'augmenter : {names}.")
         return _Reasons(
-            codes, lambda i: self._activity_reason(i, float(x[i]), float(rc[i]), str(category[i]))
+            codes,
+            lambda i: self._activity_reason(i, float(x[i]), float(rc[i]), _CATEGORIES[int(category[i])]),
         )
 
     def _activity_reason(self, i: int, x: float, rc: float, category: str) -> str:
@@ -607,19 +627,27 @@ class _Explainer:
         )
 
 
-class _Reasons(Mapping[str, str]):
-    """Reasons by code, each written when first read (145,000 activities on the large instance)."""
+#: What limits an activity at the optimum (the reason's kind), by index.
+_CATEGORIES = ("off", "min_priced", "cap_priced", "min", "cap", "mid")
 
-    def __init__(self, codes: list[str], write: Callable[[int], str]) -> None:
-        self._index = {code: i for i, code in enumerate(codes)}
+
+class _Reasons(Mapping[str, str]):
+    """Reasons by code, each written when first read (145,000 activities on the large instance);
+    the index of the codes is built at the first read too."""
+
+    def __init__(self, codes: Sequence[str], write: Callable[[int], str]) -> None:
+        self._index: dict[str, int] | None = None
         self._codes = codes
         self._write = write
         self._done: dict[str, str] = {}
 
     def __getitem__(self, code: str) -> str:
-        if code not in self._done:
-            self._done[code] = self._write(self._index[code])
-        return self._done[code]
+        done = self._done.get(code)
+        if done is None:
+            if self._index is None:
+                self._index = {c: i for i, c in enumerate(self._codes)}
+            done = self._done[code] = self._write(self._index[code])
+        return done
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._codes)

@@ -154,8 +154,11 @@ class HighsRun:
     seconds: float
 
 
-def run(highs: highspy.Highs, *, mip: bool) -> HighsRun:
-    """Run the loaded model and read its status and solution (values only when there is one)."""
+def run(highs: highspy.Highs, *, mip: bool, values: bool = True) -> HighsRun:
+    """Run the loaded model and read its status and solution (values only when there is one).
+
+    ``values=False``: only the status, objective and time (a re-solve asked for its objective);
+    the value and dual arrays are then empty."""
     start = time.perf_counter()
     returned = highs.run()
     if returned == highspy.HighsStatus.kError and highs.getModelStatus() == highspy.HighsModelStatus.kNotset:
@@ -170,17 +173,16 @@ def run(highs: highspy.Highs, *, mip: bool) -> HighsRun:
     has_solution = int(info.primal_solution_status) == int(highspy.SolutionStatus.kSolutionStatusFeasible)
     name = status.name[1:] if status.name.startswith("k") else status.name
     n_col, n_row = highs.getNumCol(), highs.getNumRow()
-    if has_solution:
+    if has_solution and values:
         solution = highs.getSolution()
         col_value = np.asarray(solution.col_value, dtype=np.float64)
         row_value = np.asarray(solution.row_value, dtype=np.float64)
         valid_dual = solution.dual_valid and not mip
         col_dual = np.asarray(solution.col_dual, dtype=np.float64) if valid_dual else np.zeros(n_col)
         row_dual = np.asarray(solution.row_dual, dtype=np.float64) if valid_dual else np.zeros(n_row)
-        objective = float(info.objective_function_value)
     else:
         col_value = row_value = col_dual = row_dual = np.zeros(0)
-        objective = math.nan
+    objective = float(info.objective_function_value) if has_solution else math.nan
     gap = float(info.mip_gap) if mip and has_solution else None
     return HighsRun(name, has_solution, objective, col_value, row_value, col_dual, row_dual, gap, seconds)
 
@@ -365,13 +367,14 @@ class WhatIf:
         return self.last.seconds
 
     def resolve(self) -> float | None:
-        """Re-solve (warm for an LP) and return the objective, or None without a solution.
+        """Re-solve (warm for an LP) and return the objective, or None without a solution
+        (``last`` then holds the status, objective and time, not the values).
 
         HiGHS measures its time limit on the instance's clock, which runs across solves: a kept
         instance would stop after ``time_limit`` seconds of cumulative solving. Each re-solve gets
         its own ``time_limit`` from where the clock stands."""
         self.highs.setOptionValue("time_limit", self.highs.getRunTime() + self.time_limit)
-        self.last = run(self.highs, mip=self.mip)
+        self.last = run(self.highs, mip=self.mip, values=False)  # only the objective is read
         return self.objective
 
     def bounds(self, name: str) -> tuple[float, float]:

@@ -173,7 +173,7 @@ def formulate(problem: Problem, *, relax_integers: bool = False) -> Formulation:
 
     # -- x, y, b columns
     has_y = fixed > 0
-    x_first = add_cols("x", [a.code for a in acts], ones(n_a, 0.0), minv, np.where(has_y, INF, cap), False)
+    x_first = add_cols("x", problem.activity_codes(), ones(n_a, 0.0), minv, np.where(has_y, INF, cap), False)
     x_col = np.arange(x_first, x_first + n_a, dtype=np.int64)
     y_acts = np.flatnonzero(has_y)
     y_first = add_cols(

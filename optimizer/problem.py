@@ -35,6 +35,7 @@ import itertools
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
@@ -233,6 +234,14 @@ class Problem:
             self._cache["current_budgets"] = cached
         return dict(cast(dict[str, float], cached))
 
+    def activity_codes(self) -> list[str]:
+        """The activities' codes, in order (cached: the model, the solution and the explanation
+        all index by them). Do not modify the list."""
+        cached = self._cache.get("activity_codes")
+        if cached is None:
+            cached = self._cache["activity_codes"] = [a.code for a in self.activities]
+        return cast(list[str], cached)
+
     def arrays(self) -> ProblemArrays:
         """The problem's numbers as arrays (cached); unknown codes raise :class:`ProblemError`."""
         cached = self._cache.get("arrays")
@@ -241,47 +250,57 @@ class Problem:
         acts, needs = self.activities, self.needs
         n_a, n_n = len(acts), len(needs)
         s_index = {s.code: i for i, s in enumerate(self.services)}
-        a_index = {a.code: i for i, a in enumerate(acts)}
+        a_index = dict(zip(self.activity_codes(), range(n_a), strict=True))
         n_index = {n.code: i for i, n in enumerate(needs)}
-        bad = [
-            f"activité « {a.code} » : service « {a.service} » inconnu"
-            for a in acts
-            if a.service not in s_index
-        ]
-        bad += [
-            f"couverture « {c.activity} » → « {c.need} » : code inconnu"
-            for c in self.coverages
-            if c.activity not in a_index or c.need not in n_index
-        ]
-        bad += [
-            f"livraison « {d.activity} » → « {d.territory} » : activité inconnue"
-            for d in self.deliveries
-            if d.activity not in a_index
-        ]
-        if bad:
+        act_service = list(map(attrgetter("service"), acts))
+        cov_act = list(map(attrgetter("activity"), self.coverages))
+        cov_need = list(map(attrgetter("need"), self.coverages))
+        known = (
+            s_index.keys() >= set(act_service)
+            and a_index.keys() >= set(cov_act)
+            and n_index.keys() >= set(cov_need)
+            and a_index.keys() >= {d.activity for d in self.deliveries}
+        )
+        if not known:
+            bad = [
+                f"activité « {a.code} » : service « {a.service} » inconnu"
+                for a in acts
+                if a.service not in s_index
+            ]
+            bad += [
+                f"couverture « {c.activity} » → « {c.need} » : code inconnu"
+                for c in self.coverages
+                if c.activity not in a_index or c.need not in n_index
+            ]
+            bad += [
+                f"livraison « {d.activity} » → « {d.territory} » : activité inconnue"
+                for d in self.deliveries
+                if d.activity not in a_index
+            ]
             raise ProblemError(bad)
 
         def floats(values: Iterable[float], count: int) -> npt.NDArray[np.float64]:
             return np.fromiter(values, dtype=np.float64, count=count)
 
+        def column(items: Iterable[object], name: str, count: int) -> npt.NDArray[np.float64]:
+            return floats(map(attrgetter(name), items), count)
+
         n_c = len(self.coverages)
         arrays = ProblemArrays(
-            unit_cost=floats((a.unit_cost for a in acts), n_a),
-            fixed_cost=floats((a.fixed_cost for a in acts), n_a),
-            current_volume=floats((a.current_volume for a in acts), n_a),
-            min_volume=floats((a.min_volume for a in acts), n_a),
+            unit_cost=column(acts, "unit_cost", n_a),
+            fixed_cost=column(acts, "fixed_cost", n_a),
+            current_volume=column(acts, "current_volume", n_a),
+            min_volume=column(acts, "min_volume", n_a),
             capacity=floats((math.inf if a.capacity is None else a.capacity for a in acts), n_a),
-            staff_per_unit=floats((a.staff_per_unit for a in acts), n_a),
-            service=np.fromiter((s_index[a.service] for a in acts), dtype=np.int64, count=n_a),
-            size=floats((n.size for n in needs), n_n),
-            priority=floats((n.priority for n in needs), n_n),
-            cov_activity=np.fromiter(
-                (a_index[c.activity] for c in self.coverages), dtype=np.int64, count=n_c
-            ),
-            cov_need=np.fromiter((n_index[c.need] for c in self.coverages), dtype=np.int64, count=n_c),
+            staff_per_unit=column(acts, "staff_per_unit", n_a),
+            service=np.fromiter(map(s_index.__getitem__, act_service), dtype=np.int64, count=n_a),
+            size=column(needs, "size", n_n),
+            priority=column(needs, "priority", n_n),
+            cov_activity=np.fromiter(map(a_index.__getitem__, cov_act), dtype=np.int64, count=n_c),
+            cov_need=np.fromiter(map(n_index.__getitem__, cov_need), dtype=np.int64, count=n_c),
             cov_coefficient=np.zeros(n_c),
             cov_share=np.zeros(n_c),
-            cov_given_coefficient=floats((c.coefficient for c in self.coverages), n_c),
+            cov_given_coefficient=column(self.coverages, "coefficient", n_c),
         )
         share = self._counted_shares(arrays.cov_activity, arrays.cov_need, a_index)
         arrays = replace(arrays, cov_share=share, cov_coefficient=arrays.cov_given_coefficient * share)

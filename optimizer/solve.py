@@ -570,7 +570,7 @@ def _solution(form: Formulation, raw: _Raw, seconds: float) -> Solution:
     values = np.clip(raw.col_value, form.col_lower, form.col_upper)
     values[np.abs(values) < VALUE_TOL] = 0.0
     arrays = problem.arrays()
-    codes = [a.code for a in problem.activities]
+    codes = problem.activity_codes()
     x = values[form.x_col]
     fixed_paid = np.zeros(len(codes))
     running = x > VALUE_TOL
