@@ -12,14 +12,15 @@ from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from models import Indicator, Measurement, Objective, Period, Service, Target
 from models.base import utcnow
 from pilotis.auth import require
 from pilotis.web import db_session
 from services.collection import CollectionError, Entry, collection_grid, save_entries
-from services.editing import StaleEdit, apply_edit
-from services.numbers import NumberError, parse_value
+from services.editing import StaleEdit, apply_edit, last_change
+from services.numbers import NumberError, format_number, parse_value
 from services.policy import Action, can
 from services.scorecard import ScorecardError, build_scorecard, scorecard_json
 from views.lookup import get_or_404
@@ -227,9 +228,64 @@ def indicator_measurements(indicator_id: int) -> ResponseReturnValue:
     )
 
 
+MEASUREMENT_FIELDS = ("value", "comment", "state")
+
+
+def _measurement_state(measurement: Measurement | None) -> dict[str, Any]:
+    if measurement is None:
+        return {"value": None, "comment": None, "state": None}
+    return {"value": measurement.value, "comment": measurement.comment, "state": measurement.state.value}
+
+
+def _measurement_conflict(measurement: Measurement | None, error: str) -> ResponseReturnValue:
+    """409: the value moved on since it was read; its current state and version, as the
+    services' conflict (``PATCH /services``) says them."""
+    changed_by = None
+    if measurement is not None:
+        changed_by, _ = last_change(db_session(), Measurement.__tablename__, str(measurement.id))
+    return jsonify(
+        error=error,
+        current=_measurement_state(measurement),
+        version=measurement.version if measurement else None,
+        changed_by=changed_by,
+        status=409,
+    ), 409
+
+
+def _version_refused(payload: dict[str, Any], measurement: Measurement | None) -> ResponseReturnValue | None:
+    """The 400 that refuses a write without the version read (an integer, or ``null`` for none)."""
+    if "version" not in payload:
+        if measurement is None:
+            now = "aucune valeur n'est encore saisie pour cette période : envoyez « version »: null"
+        else:
+            now = (
+                f"la version actuelle de cette valeur est {measurement.version} (valeur "
+                f"{'—' if measurement.value is None else format_number(measurement.value, None)}) : relisez-la, "
+                "puis renvoyez votre modification avec « version »"
+            )
+        return jsonify(
+            error=f"Le champ « version » est obligatoire (la version de la valeur lue) ; {now}.",
+            version=measurement.version if measurement else None,
+            current=_measurement_state(measurement),
+            status=400,
+        ), 400
+    version = payload["version"]
+    if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
+        return jsonify(
+            error="« version » doit être un entier (la version lue), ou null pour une première valeur.",
+            status=400,
+        ), 400
+    return None
+
+
 @bp.post("/measurements")
 def enter_measurement() -> ResponseReturnValue:
-    """Enter (or correct) one value, by the rules of the entry grid; ``submit`` sends it on."""
+    """Enter (or correct) one value, by the rules of the entry grid; ``submit`` sends it on.
+
+    The body carries the ``version`` of the value read (``null`` when there was none): a write
+    without it is refused (400), a write on an older version is refused (409, with the current
+    value), so that two read-modify-write clients never overwrite each other silently.
+    """
     who = require(Action.ENTER_VALUES)
     payload = request.get_json(silent=True)
     if (
@@ -238,7 +294,8 @@ def enter_measurement() -> ResponseReturnValue:
         or not payload.get("period")
     ):
         return jsonify(
-            error="Corps JSON attendu : indicator_id (entier), period, value, et comment, version, submit."
+            error="Corps JSON attendu : indicator_id (entier), period, version (celle de la valeur lue, null "
+            "s'il n'y en a pas), value, et comment, submit."
         ), 400
     indicator = get_or_404(Indicator, payload["indicator_id"])
     require(Action.EDIT, indicator)
@@ -246,6 +303,27 @@ def enter_measurement() -> ResponseReturnValue:
         grid = collection_grid(db_session(), who, indicator.service_id or 0, str(payload["period"]))
     except CollectionError as exc:
         return jsonify(error=str(exc)), 400
+    row = next((r for r in grid.rows if r.indicator.id == indicator.id), None)
+    current = row.measurement if row else None
+    refused = _version_refused(payload, current)
+    if refused is not None:
+        return refused
+    version: int | None = payload["version"]
+    if current is not None and version is None:
+        return _measurement_conflict(
+            current,
+            "Une valeur a été saisie entre-temps pour cette période : relisez-la avant de la modifier.",
+        )
+    if current is not None and version is not None and version != current.version:
+        return _measurement_conflict(
+            current,
+            f"Cette valeur a été modifiée entre-temps (version {current.version}, vous avez lu la "
+            f"version {version}) : relisez-la, puis refaites votre modification.",
+        )
+    if current is None and version is not None and row is not None:
+        return _measurement_conflict(
+            None, "La valeur lue n'existe plus (supprimée entre-temps) : relisez-la."
+        )
     value = payload.get("value")
     if isinstance(value, bool) or (value is not None and not isinstance(value, (int, float, str))):
         return jsonify(error="« value » doit être un nombre (ou un texte au format français)."), 400
@@ -255,24 +333,41 @@ def enter_measurement() -> ResponseReturnValue:
         except NumberError as exc:
             return jsonify(error=f"{str(exc)[0].upper()}{str(exc)[1:]}."), 400
     entry = Entry(
-        value="" if value is None else value,
-        comment=str(payload.get("comment") or ""),
-        version=payload.get("version") if isinstance(payload.get("version"), int) else None,
+        value="" if value is None else value, comment=str(payload.get("comment") or ""), version=version
     )
-    result = save_entries(
-        db_session(), who, grid, {indicator.id: entry}, submit=bool(payload.get("submit")), now=utcnow()
-    )
+    try:
+        result = save_entries(
+            db_session(), who, grid, {indicator.id: entry}, submit=bool(payload.get("submit")), now=utcnow()
+        )
+    except IntegrityError:  # PostgreSQL: another first value of this period was inserted meanwhile
+        db_session().rollback()
+        return _measurement_conflict(
+            db_session().get(Measurement, _measurement_id(indicator.id, grid.period.id)),
+            "Une valeur a été saisie entre-temps pour cette période : relisez-la avant de la modifier.",
+        )
     if result.errors:
         message = next(iter(result.errors.values()))
-        return jsonify(error=message), 409 if "entre-temps" in message else 400
-    row = next(r for r in grid.rows if r.indicator.id == indicator.id)
-    measurement = row.measurement
+        if "entre-temps" in message and row is not None:
+            return _measurement_conflict(row.measurement, message)
+        return jsonify(error=message), 400
+    measurement = row.measurement if row else None
     return jsonify(
         id=measurement.id if measurement else None,
         value=measurement.value if measurement else None,
         state=measurement.state.value if measurement else None,
         version=measurement.version if measurement else None,
     )
+
+
+def _measurement_id(indicator_id: int, period_id: int) -> int:
+    found = db_session().scalar(
+        select(Measurement.id).where(
+            Measurement.indicator_id == indicator_id,
+            Measurement.period_id == period_id,
+            Measurement.territory_id.is_(None),
+        )
+    )
+    return found or 0
 
 
 @bp.get("/scorecard")
@@ -519,8 +614,12 @@ OPENAPI["paths"].update(
                 },
                 "responses": {
                     "200": _ok({"$ref": "#/components/schemas/Measurement"}, "La valeur enregistrée"),
-                    "400": _ok(_ERROR, "Valeur refusée"),
-                    "409": _ok(_ERROR, "Modifiée entre-temps"),
+                    "400": _ok(
+                        _ERROR, "Valeur refusée, ou « version » absente (la version actuelle est dite)"
+                    ),
+                    "409": _ok(
+                        {"$ref": "#/components/schemas/Conflict"}, "Modifiée entre-temps : valeur actuelle"
+                    ),
                     **_RESPONSES_READ,
                 },
             }
@@ -584,13 +683,17 @@ OPENAPI["components"]["schemas"].update(
         },
         "MeasurementEntry": {
             "type": "object",
-            "required": ["indicator_id", "period"],
+            "required": ["indicator_id", "period", "version"],
             "properties": {
                 "indicator_id": _ID,
                 "period": {"type": "string"},
                 "value": {"type": ["number", "string", "null"]},
                 "comment": {"type": "string"},
-                "version": _ID,
+                "version": {
+                    "type": ["integer", "null"],
+                    "description": "Version de la valeur lue (null : aucune valeur lue pour cette période). "
+                    "Obligatoire : sans elle, 400 ; plus ancienne que l'actuelle, 409 avec la valeur actuelle.",
+                },
                 "submit": {"type": "boolean"},
             },
         },

@@ -66,13 +66,13 @@ def test_entering_a_value_through_the_api(login_as, engine, demo):
     headers = {"X-CSRFToken": token}
     bad = manager.post(
         "/api/v1/measurements",
-        json={"indicator_id": ids[0], "period": "2026-11", "value": "1.234,5"},
+        json={"indicator_id": ids[0], "period": "2026-11", "value": "1.234,5", "version": None},
         headers=headers,
     )
     assert bad.status_code == 400 and "mélange point et virgule" in bad.get_json()["error"]
     first = manager.post(
         "/api/v1/measurements",
-        json={"indicator_id": ids[0], "period": "2026-11", "value": "3 120"},
+        json={"indicator_id": ids[0], "period": "2026-11", "value": "3 120", "version": None},
         headers=headers,
     )
     assert (
