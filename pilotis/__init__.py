@@ -72,6 +72,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     formatting.init_app(app)
 
     from views import (
+        action_plans,
         admin,
         api,
         benchmark,
@@ -107,6 +108,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         scorecard.bp,
         steering.bp,
         strategy.bp,
+        action_plans.bp,
         needs.bp,
         observatory.bp,
         reviews.bp,
