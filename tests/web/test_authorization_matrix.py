@@ -171,6 +171,54 @@ ROUTES: dict[str, Route] = {
     "strategy.remove_link_page": Route(
         "POST", lambda i: "/carte-strategique/liens/suppression", frozenset({"direction"}), 400
     ),
+    # fiches action: the direction, and a service manager for their services' actions
+    "action_plans.index": Route("GET", lambda i: "/actions", SIGNED_IN),
+    "action_plans.new": Route(
+        "GET", lambda i: "/actions/nouvelle", frozenset({"direction", "service_manager"})
+    ),
+    "action_plans.new POST": Route(
+        "POST", lambda i: "/actions/nouvelle", frozenset({"direction", "service_manager"}), 400
+    ),
+    "action_plans.sheet": Route(
+        "GET",
+        lambda i: f"/actions/{i['action_plan']}",
+        SIGNED_IN,
+        variants=("own", "other_service", "other_org"),
+    ),
+    "action_plans.edit": Route(
+        "GET",
+        lambda i: f"/actions/{i['action_plan']}/modifier",
+        frozenset({"direction", "service_manager"}),
+        variants=("own", "other_service", "other_org"),
+    ),
+    "action_plans.edit POST": Route(
+        "POST",
+        lambda i: f"/actions/{i['action_plan']}/modifier",
+        frozenset({"direction", "service_manager"}),
+        400,
+        variants=("own", "other_service", "other_org"),
+    ),
+    "action_plans.add_milestone_page": Route(
+        "POST",
+        lambda i: f"/actions/{i['action_plan']}/jalons",
+        frozenset({"direction", "service_manager"}),
+        400,
+        variants=("own", "other_service", "other_org"),
+    ),
+    "action_plans.milestone_state": Route(
+        "POST",
+        lambda i: f"/actions/{i['action_plan']}/jalons/{i['milestone']}",
+        frozenset({"direction", "service_manager"}),
+        400,
+        variants=("own", "other_service", "other_org"),
+    ),
+    "action_plans.follow_up": Route(
+        "POST",
+        lambda i: f"/actions/{i['action_plan']}/suivi",
+        frozenset({"direction", "service_manager"}),
+        400,
+        variants=("own", "other_service", "other_org"),
+    ),
     "needs.register": Route("GET", lambda i: "/besoins", SIGNED_IN),
     "needs.need": Route("GET", lambda i: f"/besoins/{i['need']}", SIGNED_IN, variants=("own", "other_org")),
     "needs.coherence": Route("GET", lambda i: "/coherence", SIGNED_IN),
@@ -917,6 +965,45 @@ def targets(engine, demo, other_demo):
                 )
                 return {"activity": activity, "observation": found.id}
 
+            # fiches action (each with a milestone) of the own service, another service, another organisation
+            def action_plan(org_id: int, objective_id: int, code: str) -> dict[str, int]:
+                from models import ActionMilestone, ActionPlan
+
+                goal = session.get(Objective, objective_id)
+                found = session.scalar(
+                    select(ActionPlan).where(ActionPlan.organisation_id == org_id, ActionPlan.code == code)
+                )
+                if found is None:
+                    found = ActionPlan(
+                        organisation_id=org_id,
+                        objective_id=goal.id,
+                        service_id=goal.service_id,
+                        code=code,
+                        title="Action de la matrice",
+                    )
+                    session.add(found)
+                    session.flush()
+                    session.add(
+                        ActionMilestone(
+                            organisation_id=org_id,
+                            action_id=found.id,
+                            title="Jalon",
+                            due_date=utcnow().date(),
+                        )
+                    )
+                    session.flush()
+                milestone = session.scalar(
+                    select(ActionMilestone.id).where(ActionMilestone.action_id == found.id)
+                )
+                return {"action_plan": found.id, "milestone": milestone}
+
+            ids["own"] |= action_plan(demo.organisation_id, ids["own"]["objective"], "FA-MATRICE")
+            ids["other_service"] |= action_plan(
+                demo.organisation_id, ids["other_service"]["objective"], "FA-MATRICE-AUTRE"
+            )
+            ids["other_org"] |= action_plan(
+                other_demo.organisation_id, ids["other_org"]["objective"], "FA-MATRICE"
+            )
             ids["own"] |= value_chain(demo.organisation_id, ids["own"]["need"])
             ids["other_org"] |= value_chain(other_demo.organisation_id, ids["other_org"]["need"])
         yield ids
