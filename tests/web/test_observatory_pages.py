@@ -94,3 +94,51 @@ def test_the_export_writes_secret_as_text_and_is_refused_to_strangers(login_as, 
     rows = list(load_workbook(BytesIO(response.data)).active.iter_rows(values_only=True))
     assert len(rows) > 20
     assert client.get("/observatoire").status_code in (302, 401)
+
+
+def test_two_censuses_give_projections_and_the_needs_they_imply(login_as, engine, demo):
+    """The communal base (P15_ and P21_ columns): the 75+ and the 80+ need projected to 2030, on
+    /observatoire and in the ABS report (page and Word), with the method and its limits."""
+    from docx import Document
+
+    with rows_added_are_removed(engine):
+        with write_session(engine) as session:
+            report = import_statistics(
+                session,
+                demo.organisation_id,
+                (DATA / "base-cc-evol-struct-pop-2021_extrait.csv").read_bytes(),
+                source="census",
+                filename="base-cc-evol-struct-pop-2021.CSV",
+            )
+            assert report.ok, report.errors
+        director = login_as("direction")
+        html = director.get("/observatoire").get_data(as_text=True)
+        section = html[html.index('id="projections"') :]
+        # 75+: 4 708,3 + 913,095 in 2015, 4 780 + 927 in 2021 → × (5 707 / 5 621,395)^(9/6) in 2030
+        expected = 5707 * (5707 / 5621.395) ** 1.5
+        assert (
+            f"{expected:,.0f}".replace(",", "\u202f") in section
+            or f"{expected:,.0f}".replace(",", "\u00a0") in section
+        )
+        assert "tendance des 75 ans et plus" in section  # the 80+ are held at one census only
+        assert (
+            "En 2030, à l'offre d'aujourd'hui, la couverture du besoin « Personnes âgées de 80 ans" in section
+        )
+        assert "Omphale" in section and "Méthode" in section
+        page = director.get("/abs?annee=2027").get_data(as_text=True)
+        body = page[page.index('id="section-projections"') : page.index('id="section-participation"')]
+        assert "2027" in body and "2030" in body and "(fragile)" in body and "Limites" in body
+        from services.abs_report import build_report
+        from services.abs_word import word_document
+
+        with write_session(engine) as session:
+            document = Document(
+                BytesIO(word_document(build_report(session, demo.organisation_id, year=2027)))
+            )
+        headers = [[c.text for c in t.rows[0].cells] for t in document.tables]
+        assert ["Tranche d'âge", "Recensements", "Variation annuelle", "2027", "2030"] in headers
+        text = "\n".join(p.text for p in document.paragraphs)
+        assert (
+            "Participation des habitants et des usagers" in text
+            and "312 répondants, 99 réponses libres." in text
+        )
