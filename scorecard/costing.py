@@ -221,7 +221,10 @@ def _conserved(full: pd.Series, target: float) -> pd.Series:
 
 
 def centre_of_lines(lines: pd.DataFrame, centres: pd.DataFrame) -> pd.Series:
-    """The centre of each line: by its service first, then by the longest claimed function prefix."""
+    """The centre of each line: by its service first, then by the longest claimed function prefix.
+
+    Decided once per distinct service and per distinct function code, then spread over the lines
+    by their codes (no Python loop over the lines). Lines of no centre get None."""
     by_service = {
         int(service): str(code)
         for code, service in centres["service"].items()
@@ -231,18 +234,18 @@ def centre_of_lines(lines: pd.DataFrame, centres: pd.DataFrame) -> pd.Series:
         ((str(prefix), str(code)) for code, codes in centres["function_codes"].items() for prefix in codes),
         key=lambda item: -len(item[0]),
     )
-    function_centre: dict[str, str | None] = {}
-    for function in pd.unique(lines["function"].astype(str)):
-        function_centre[str(function)] = next((c for p, c in prefixes if str(function).startswith(p)), None)
-    service_centre = pd.Series(
-        [by_service.get(int(s)) if not pd.isna(s) else None for s in lines["service"]],
-        index=lines.index,
+    functions, distinct_functions = pd.factorize(lines["function"], use_na_sentinel=False)
+    function_centre = np.array(
+        [next((c for p, c in prefixes if str(f).startswith(p)), None) for f in distinct_functions],
         dtype=object,
     )
-    function_based = pd.Series(
-        [function_centre[str(f)] for f in lines["function"]], index=lines.index, dtype=object
-    )
-    return service_centre.where(service_centre.notna(), function_based)
+    services, distinct_services = pd.factorize(lines["service"])  # a missing service: -1
+    service_centre = np.array([by_service.get(int(s)) for s in distinct_services] + [None], dtype=object)
+    has_centre = np.array([int(s) in by_service for s in distinct_services] + [False], dtype=bool)
+    by_line = service_centre[services]
+    if len(function_centre):
+        by_line = np.where(has_centre[services], by_line, function_centre[functions])
+    return pd.Series(by_line, index=lines.index, dtype=object)
 
 
 def validate_cost_model(centres: pd.DataFrame, keys: pd.DataFrame) -> list[str]:
@@ -302,7 +305,7 @@ def compute_costing(
         str(c)
         for c in centres[centres["kind"] == "support"].sort_values(["step_order"]).index  # stable: code order
     ]
-    lines = lines.copy()
+    lines = lines.copy(deep=False)  # new columns only: the caller's frame is left as it was
     lines["amount"] = lines["amount"].astype(float)
     assigned = (
         allocations.merge(lines[["line", "flow", "amount"]], on="line", how="inner")
@@ -313,12 +316,13 @@ def compute_costing(
     # shares rounded when stored (6 decimals) that make a whole line count as the whole line
     whole = assigned_share[(assigned_share - 1.0).abs() < 1e-5]
     assigned_share[whole.index] = 1.0
-    scale = assigned["line"].map(lambda line: 1.0 / float(whole[line]) if line in whole.index else 1.0)
+    scale = assigned["line"].map(1.0 / whole.astype(float)).fillna(1.0)  # a whole line counts whole
     assigned["value"] = assigned["amount"] * assigned["share"].astype(float) * scale.astype(float)
     lines["rest"] = lines["amount"] * (1.0 - lines["line"].map(assigned_share).fillna(0.0).astype(float))
     lines["centre"] = centre_of_lines(lines, centres) if len(lines) else pd.Series(dtype=object)
-    expenses = lines[lines["flow"] == "depense"]
-    revenues = lines[lines["flow"] == "recette"]
+    flow = lines["flow"].to_numpy(dtype=object)
+    expenses = lines.loc[flow == "depense", ["centre", "rest", "amount", "nature"]]
+    revenues = lines.loc[flow == "recette", ["centre", "rest"]]
 
     direct = expenses.groupby("centre")["rest"].sum().reindex(codes).fillna(0.0)
     unassigned_mask = expenses["centre"].isna() & (expenses["rest"].abs() > 0)
@@ -413,13 +417,7 @@ def compute_costing(
     centre_frame["revenues"] = rev_centre.reindex(codes).fillna(0.0).astype(float)
 
     flows = [
-        expenses.dropna(subset=["centre"])
-        .assign(source=lambda f: f["nature"].astype(str))
-        .groupby(["source", "centre"])["rest"]
-        .sum()
-        .reset_index()
-        .rename(columns={"centre": "target", "rest": "amount"})
-        .assign(stage="ressource"),
+        _resource_flows(expenses),
         flows_support.rename(columns={"provider": "source", "receiver": "target"}).assign(stage="support"),
     ]
     activity_flows = full_by_activity.stack().reset_index()
@@ -427,8 +425,9 @@ def compute_costing(
     flows.append(activity_flows[activity_flows["amount"].abs() > 0].assign(stage="activite"))
     direct_flows = assigned[assigned["flow"] == "depense"]
     if len(direct_flows):
+        nature_of = pd.Series(lines["nature"].to_numpy(), index=lines["line"].to_numpy())
         flows.append(
-            direct_flows.merge(lines[["line", "nature"]], on="line")
+            direct_flows.assign(nature=direct_flows["line"].map(nature_of))
             .assign(source=lambda f: f["nature"].astype(str))
             .groupby(["source", "activity"])["value"]
             .sum()
@@ -449,6 +448,28 @@ def compute_costing(
         unassigned_lines=int(unassigned_mask.sum()),
         total_in=total_in,
         total_out=float(result["full_cost"].sum()),
+    )
+
+
+def _resource_flows(expenses: pd.DataFrame) -> pd.DataFrame:
+    """What each nature of expense brings to each centre (``source`` nature, ``target`` centre,
+    ``amount``, stage ``ressource``), in the order of (nature, centre): one group-by over integer
+    codes of the two (the same sums, line by line in the same order, as grouping by the texts)."""
+    placed = expenses[expenses["centre"].notna().to_numpy()]
+    natures, nature_names = pd.factorize(placed["nature"].astype(str), sort=True)
+    centres, centre_names = pd.factorize(placed["centre"], sort=True)
+    width = max(1, len(centre_names))
+    sums = pd.Series(placed["rest"].to_numpy()).groupby(natures.astype(np.int64) * width + centres).sum()
+    at = sums.index.to_numpy()
+    return pd.DataFrame(
+        {
+            "source": pd.Series(
+                np.asarray(nature_names)[at // width], dtype=placed["nature"].astype(str).dtype
+            ),
+            "target": pd.Series(np.asarray(centre_names, dtype=object)[at % width], dtype=object),
+            "amount": sums.to_numpy(),
+            "stage": "ressource",
+        }
     )
 
 
