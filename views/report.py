@@ -30,7 +30,7 @@ from services.abs_report import (
     may_write_texts,
     save_text,
 )
-from services.abs_word import DOCX_MIME, WIDE_TABLE_COLUMNS, word_document
+from services.abs_word import WIDE_TABLE_COLUMNS
 from services.editing import StaleEdit
 from services.numbers import format_number
 from services.policy import Action, can
@@ -253,14 +253,11 @@ def save() -> ResponseReturnValue:
     return redirect(f"{target}#section-{section}", 303)
 
 
-@bp.get("/rapport.pdf")
+@bp.route("/rapport.pdf", methods=["GET", "POST"])
 def pdf() -> ResponseReturnValue:
-    who = require(Action.EXPORT)
-    year, kind, theme = _key()
-    report = _build(who.organisation_id, year, kind, theme)
-    content = pdf_bytes(report, calendar=_calendar())
-    return Response(content, mimetype="application/pdf",
-                    headers={"Content-Disposition": f'attachment; filename="{_filename(report, "pdf")}"'})  # fmt: skip
+    """The PDF is laid out by a worker (about 3 s of CPU, never in a request): the page asks for
+    it (POST) and follows its progress on the task's page, where it is downloaded when ready."""
+    return _document("abs-pdf", "Rapport de l'ABS (PDF)")
 
 
 @bp.get("/annexe.xlsx")
@@ -272,12 +269,56 @@ def annex() -> ResponseReturnValue:
                     headers={"Content-Disposition": f'attachment; filename="{_filename(report, "xlsx")}"'})  # fmt: skip
 
 
-@bp.get("/rapport.docx")
+@bp.route("/rapport.docx", methods=["GET", "POST"])
 def word() -> ResponseReturnValue:
-    """The report as a Word document, to finish in a word processor (same policy as the PDF)."""
+    """The report as a Word document, to finish in a word processor (same policy as the PDF),
+    written by a worker as the PDF is."""
+    return _document("abs-docx", "Rapport de l'ABS à compléter (Word)")
+
+
+def _document(kind_of_task: str, label: str) -> ResponseReturnValue:
+    """GET: the person's latest file of this report and a button to prepare it; POST: queue it."""
+    from models import Task
+    from pilotis.web import after_commit, engine
+    from pilotis.worker import dispatch, new_task
+    from views.forms import ConfirmForm
+
     who = require(Action.EXPORT)
     year, kind, theme = _key()
-    report = _build(who.organisation_id, year, kind, theme)
-    content = word_document(report, calendar=_calendar())
-    disposition = f'attachment; filename="{_filename(report, "docx")}"'
-    return Response(content, mimetype=DOCX_MIME, headers={"Content-Disposition": disposition})
+    if theme is not None and theme not in {code for code, _ in _groups(who.organisation_id)}:
+        abort(404)
+    key = f"{kind_of_task}:{year}:{kind}:{theme or ''}"
+    form = ConfirmForm()
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            abort(400)
+        args = {
+            "year": year,
+            "kind": kind,
+            "theme": theme,
+            "today": utcnow().date().isoformat(),
+            "with_texts": can(who, Action.VIEW, ReportText(organisation_id=who.organisation_id)),
+        }
+        task = new_task(
+            db_session(),
+            kind_of_task,
+            organisation_id=who.organisation_id,
+            user_id=who.user_id,
+            args=args,
+            key=key,
+        )
+        target, task_id = engine(), task.id
+        after_commit(lambda: dispatch(target, [task_id]))
+        return redirect(url_for("tasks.show", task_id=task.id), 303)
+    latest = db_session().scalar(
+        select(Task).where(Task.key == key, Task.user_id == who.user_id).order_by(Task.id.desc()).limit(1)
+    )
+    return render_template(
+        "report/document_task.html",
+        label=label,
+        task=latest,
+        year=year,
+        theme=theme,
+        endpoint=request.endpoint,
+        form=form,
+    )
