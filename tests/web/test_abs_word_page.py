@@ -14,6 +14,7 @@ from models import ReportText
 from pilotis.database import write_session
 from services.abs_word import ANALYSIS_STYLE, DOCX_MIME
 from tests.conftest import csrf_token
+from tests.web.test_job_progress import prepared
 
 
 @pytest.fixture
@@ -45,12 +46,12 @@ def test_the_word_file_is_linked_and_holds_the_directions_analysis(login_as, tex
         },
     )
     assert saved.status_code == 303
-    response = direction.get("/abs/rapport.docx?annee=2027")
+    response = prepared(direction, "/abs/rapport.docx?annee=2027")
     assert response.status_code == 200 and response.mimetype == DOCX_MIME
     assert 'filename="abs-2027-diagnostic.docx"' in response.headers["Content-Disposition"]
     assert "Priorité : les familles monoparentales." in analyses(response.data)
     # a partner downloads the shared diagnostic, not the direction's draft analysis (as the PDF)
-    partner = login_as("partenaire").get("/abs/rapport.docx?annee=2027")
+    partner = prepared(login_as("partenaire"), "/abs/rapport.docx?annee=2027")
     assert partner.status_code == 200
     assert "Priorité : les familles monoparentales." not in analyses(partner.data)
     assert "Analyse de la direction non encore rédigée." in analyses(partner.data)
@@ -60,7 +61,7 @@ def test_a_thematic_word_file_and_bad_requests(login_as):
     direction = login_as("direction")
     page = direction.get("/abs?annee=2028&theme=personnes_agees").get_data(as_text=True)
     assert 'href="/abs/rapport.docx?annee=2028&amp;theme=personnes_agees"' in page
-    response = direction.get("/abs/rapport.docx?annee=2028&theme=personnes_agees")
+    response = prepared(direction, "/abs/rapport.docx?annee=2028&theme=personnes_agees")
     assert response.status_code == 200
     assert (
         'filename="analyse-thematique-2028-personnes_agees.docx"' in response.headers["Content-Disposition"]
