@@ -33,7 +33,8 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Iterable, Mapping
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Literal, cast
@@ -683,13 +684,17 @@ def _dict_locator(collection: str | None, index: int | None, name: str | None) -
     return f"{where}.{name}" if name else where
 
 
-def problem_from_dict(data: Mapping[str, Any]) -> Problem:
+def problem_from_dict(data: Mapping[str, Any], *, consume: bool = False) -> Problem:
     """Read and check a problem from its dict form; raise :class:`ProblemError` listing every error.
 
     Checks: types and signs of every field, unique codes, references to known services, needs,
     groups and territories, ``min_volume <= capacity``, ``min_change <= max_change``, steps of
     diminishing returns increasing to 1 with non-increasing weights, at least one activity and
     one need. Unknown keys are refused (a misspelt key would otherwise be silently ignored).
+
+    ``consume``: ``data`` is a dict of the caller's that may be emptied as it is read (each
+    collection's rows released once converted: the reader of a large file keeps its dicts and
+    its records together otherwise).
     """
     errors: list[str] = []
     if not isinstance(data, Mapping):
@@ -720,22 +725,24 @@ def problem_from_dict(data: Mapping[str, Any]) -> Problem:
             errors.append(f"{COLLECTION_LABELS[key]} : champ obligatoire manquant")
     records: dict[str, list[Mapping[str, Any]]] = {}
     for collection in COLLECTIONS:
-        raw = data.get(collection, [])
+        raw = cast(dict[str, Any], data).pop(collection, []) if consume else data.get(collection, [])
         if not isinstance(raw, list):
             errors.append(f"{COLLECTION_LABELS[collection]} : liste attendue")
             raw = []
         rows: list[Mapping[str, Any]] = []
+        allowed = {f.name for f in COLLECTIONS[collection]}
         for i, row in enumerate(raw):
             if not isinstance(row, Mapping):
                 errors.append(f"{_dict_locator(collection, i, None)} : objet attendu")
                 rows.append({})
                 continue
-            allowed = {f.name for f in COLLECTIONS[collection]}
-            for key in row:
-                if key not in allowed:
-                    errors.append(f"{_dict_locator(collection, i, str(key))} : champ inconnu")
+            if not allowed.issuperset(row):
+                for key in row:
+                    if key not in allowed:
+                        errors.append(f"{_dict_locator(collection, i, str(key))} : champ inconnu")
             rows.append(row)
         records[collection] = rows
+        del raw, rows
     return _build(params, steps, records, _dict_locator, errors, lenient=False)
 
 
@@ -928,6 +935,23 @@ def _number(value: object) -> float | None:
     return number if math.isfinite(number) else None
 
 
+_READ: Mapping[str, Any] = {"__blank__": True}  # a source row already read (released)
+
+
+class _Rows:
+    """The rows of a collection as read: each row's record (or, when invalid, the dict of the
+    values read) and its index in the source (row numbers of a sheet skip its blank rows)."""
+
+    __slots__ = ("index", "rows")
+
+    def __init__(self) -> None:
+        self.index: array[int] = array("q")
+        self.rows: list[Any] = []
+
+    def __iter__(self) -> Iterator[tuple[int, Any]]:
+        return zip(self.index, self.rows, strict=True)
+
+
 def _build(
     params: Mapping[str, Any],
     steps: list[Any] | None,
@@ -1014,14 +1038,35 @@ def _build(
             diminishing = tuple(parsed)
 
     # -- records
-    def parse(collection: str) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        for i, row in enumerate(records.get(collection, [])):
+    # A valid row becomes its record (ActivitySpec…) at once; an invalid one stays the dict of
+    # the values read, so that the checks across records below still report what they can.
+    # The source rows are released as they are read (a 145,000-activity file holds its dicts
+    # and its records together otherwise), and codes are shared: a coverage's activity is the
+    # very string of the activity's code.
+    shared: dict[str, str] = {}
+    classes: dict[str, type[Any]] = {
+        "services": ServiceSpec,
+        "activities": ActivitySpec,
+        "needs": NeedSpec,
+        "coverages": Coverage,
+        "equity_floors": EquityFloor,
+        "deliveries": Delivery,
+        "territories": TerritorySpec,
+    }
+
+    def parse(collection: str) -> _Rows:
+        source = records.get(collection, [])
+        out = _Rows()
+        fields = COLLECTIONS[collection]
+        make = classes[collection]
+        for i in range(len(source)):
+            row = source[i]
+            source[i] = _READ  # released: its values now belong to the record
             if row.get("__blank__"):
                 continue
-            values: dict[str, Any] = {"__index__": i}
+            values: dict[str, Any] = {}
             ok = True
-            for f in COLLECTIONS[collection]:
+            for f in fields:
                 raw = row.get(f.name)
                 if raw is None or (lenient and _blank(raw)):
                     if f.required:
@@ -1040,7 +1085,8 @@ def _build(
                         )
                         ok = False
                         continue
-                    values[f.name] = raw.strip()
+                    text = raw.strip()
+                    values[f.name] = text if f.kind == "text" else shared.setdefault(text, text)
                 elif f.kind == "bool":
                     if not isinstance(raw, bool):
                         error(collection, i, f.name, "doit être vrai ou faux (oui / non)")
@@ -1076,59 +1122,64 @@ def _build(
                         ok = False
                         continue
                     values[f.name] = number
-            values["__ok__"] = ok
-            out.append(values)
+            out.index.append(i)
+            out.rows.append(make(**values) if ok else values)
+        source.clear()
         return out
 
-    def unique(collection: str, rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        seen: dict[str, dict[str, Any]] = {}
-        for row in rows:
-            code = row.get("code")
+    def get(row: Any, name: str) -> Any:
+        """A field of a record, or of the dict of an invalid row (None when absent)."""
+        return row.get(name) if type(row) is dict else getattr(row, name)
+
+    def unique(collection: str, rows: _Rows) -> dict[str, tuple[int, Any]]:
+        seen: dict[str, tuple[int, Any]] = {}
+        for i, row in zip(rows.index, rows.rows, strict=True):
+            code = get(row, "code")
             if code is None:
                 continue
             if code in seen:
                 error(
                     collection,
-                    row["__index__"],
+                    i,
                     "code",
-                    f"code « {code} » en double (déjà utilisé en {locate(collection, seen[code]['__index__'], None)})",
+                    f"code « {code} » en double (déjà utilisé en {locate(collection, seen[code][0], None)})",
                 )
             else:
-                seen[code] = row
+                seen[code] = (i, row)
         return seen
 
     service_rows, activity_rows, need_rows = parse("services"), parse("activities"), parse("needs")
     coverage_rows, equity_rows = parse("coverages"), parse("equity_floors")
     delivery_rows, territory_rows = parse("deliveries"), parse("territories")
+    shared.clear()
     services_by_code = unique("services", service_rows)
     activities_by_code = unique("activities", activity_rows)
     needs_by_code = unique("needs", need_rows)
 
-    for row in service_rows:
-        low, high = row.get("min_change"), row.get("max_change")
+    for i, row in service_rows:
+        low, high = get(row, "min_change"), get(row, "max_change")
         if low is not None and high is not None and low > high:
             error(
                 "services",
-                row["__index__"],
+                i,
                 "min_change",
                 f"la variation minimale ({low:g}) dépasse la maximale ({high:g})",
             )
-    for row in activity_rows:
-        service = row.get("service")
+    for i, row in activity_rows:
+        service = get(row, "service")
         if service is not None and service not in services_by_code:
-            error("activities", row["__index__"], "service", f"service « {service} » inconnu")
-        cap, low = row.get("capacity"), row.get("min_volume")
+            error("activities", i, "service", f"service « {service} » inconnu")
+        cap, low = get(row, "capacity"), get(row, "min_volume")
         if cap is not None and low is not None and low > cap:
             error(
                 "activities",
-                row["__index__"],
+                i,
                 "min_volume",
                 f"le volume obligatoire ({low:g}) dépasse la capacité ({cap:g})",
             )
     pairs: dict[tuple[str, str], int] = {}
-    for row in coverage_rows:
-        i = row["__index__"]
-        a, n = row.get("activity"), row.get("need")
+    for i, row in coverage_rows:
+        a, n = get(row, "activity"), get(row, "need")
         if a is not None and a not in activities_by_code:
             error("coverages", i, "activity", f"activité « {a} » inconnue")
         if n is not None and n not in needs_by_code:
@@ -1142,31 +1193,29 @@ def _build(
                     f"couverture « {a} » → « {n} » en double (déjà en {locate('coverages', pairs[(a, n)], None)})",
                 )
             pairs[(a, n)] = i
+    del pairs
     territory_codes = unique("territories", territory_rows)
-    for row in territory_rows:
-        parent = row.get("parent")
+    for i, row in territory_rows:
+        parent = get(row, "parent")
         if parent is not None and parent not in territory_codes:
-            error("territories", row["__index__"], "parent", f"territoire « {parent} » inconnu")
-    for row in territory_rows:  # a cycle would make the tree infinite
-        seen, parent = {row.get("code")}, row.get("parent")
+            error("territories", i, "parent", f"territoire « {parent} » inconnu")
+    for i, row in territory_rows:  # a cycle would make the tree infinite
+        seen, parent = {get(row, "code")}, get(row, "parent")
         while parent is not None and parent in territory_codes and parent not in seen:
             seen.add(parent)
-            parent = territory_codes[parent].get("parent")
+            parent = get(territory_codes[parent][1], "parent")
         if parent is not None and parent in seen:
-            error("territories", row["__index__"], "parent", "boucle dans l'arborescence des territoires")
+            error("territories", i, "parent", "boucle dans l'arborescence des territoires")
     if territory_codes:
-        for row in need_rows:
-            where = row.get("territory")
+        for i, row in need_rows:
+            where = get(row, "territory")
             if where is not None and where not in territory_codes:
-                error(
-                    "needs", row["__index__"], "territory", f"territoire « {where} » absent des territoires"
-                )
-    need_territories = {r["territory"] for r in need_rows if r.get("territory")}
+                error("needs", i, "territory", f"territoire « {where} » absent des territoires")
+    need_territories = {get(r, "territory") for r in need_rows.rows if get(r, "territory")}
     delivered: dict[tuple[str, str], int] = {}
     delivered_share: dict[str, float] = {}
-    for row in delivery_rows:
-        i = row["__index__"]
-        a, t = row.get("activity"), row.get("territory")
+    for i, row in delivery_rows:
+        a, t = get(row, "activity"), get(row, "territory")
         if a is not None and a not in activities_by_code:
             error("deliveries", i, "activity", f"activité « {a} » inconnue")
         if t is not None and t not in territory_codes and t not in need_territories:
@@ -1186,8 +1235,8 @@ def _build(
                     f"(déjà en {locate('deliveries', delivered[(a, t)], None)})",
                 )
             delivered[(a, t)] = i
-        if a is not None and row.get("share") is not None:
-            delivered_share[a] = delivered_share.get(a, 0.0) + row["share"]
+        if a is not None and get(row, "share") is not None:
+            delivered_share[a] = delivered_share.get(a, 0.0) + get(row, "share")
     for a, total in sorted(delivered_share.items()):
         if total > 1 + 1e-6:  # shares written to 6 decimals may add up to 1.000001
             error(
@@ -1196,57 +1245,57 @@ def _build(
                 None,
                 f"les parts livrées de l'activité « {a} » dépassent 100 % ({format_percent(total, 4)})",
             )
-    groups = {r["population_group"] for r in need_rows if r.get("population_group")}
+    groups = {get(r, "population_group") for r in need_rows.rows if get(r, "population_group")}
     territories = need_territories
-    for row in equity_rows:
-        scope, target = row.get("scope"), row.get("target")
+    for i, row in equity_rows:
+        scope, target = get(row, "scope"), get(row, "target")
         if scope is None or target is None:
             continue
         known = groups if scope == "group" else territories
         if target not in known:
             what = "groupe de population" if scope == "group" else "territoire"
-            error("equity_floors", row["__index__"], "target", f"{what} « {target} » porté par aucun besoin")
-    if not activity_rows:
+            error("equity_floors", i, "target", f"{what} « {target} » porté par aucun besoin")
+    if not activity_rows.rows:
         errors.append(f"{locate('activities', None, None)} : aucune activité")
-    if not need_rows:
+    if not need_rows.rows:
         errors.append(f"{locate('needs', None, None)} : aucun besoin")
     if errors:
         raise ProblemError(errors)
-
-    def make(cls: type[Any], row: Mapping[str, Any]) -> Any:
-        return cls(**{k: v for k, v in row.items() if not k.startswith("__")})
+    del services_by_code, activities_by_code, needs_by_code, territory_codes
 
     problem = Problem(
-        activities=tuple(make(ActivitySpec, r) for r in activity_rows),
-        needs=tuple(make(NeedSpec, r) for r in need_rows),
-        services=tuple(make(ServiceSpec, r) for r in service_rows),
-        coverages=tuple(make(Coverage, r) for r in coverage_rows),
+        activities=tuple(activity_rows.rows),
+        needs=tuple(need_rows.rows),
+        services=tuple(service_rows.rows),
+        coverages=tuple(coverage_rows.rows),
         envelope=cast(float, envelope),
         staff_limit=staff_limit,
         objective=cast(ObjectiveKind, objective),
         diminishing_returns=diminishing,
         integer_posts=integer_posts,
-        equity_floors=tuple(make(EquityFloor, r) for r in equity_rows),
+        equity_floors=tuple(equity_rows.rows),
         name=name,
         year=year,
-        deliveries=tuple(make(Delivery, r) for r in delivery_rows),
-        territories=tuple(make(TerritorySpec, r) for r in territory_rows),
+        deliveries=tuple(delivery_rows.rows),
+        territories=tuple(territory_rows.rows),
     )
+    activity_rows.rows.clear()
+    coverage_rows.rows.clear()
     # what Pilotis computed when it wrote the file must still follow from the data
     arrays = problem.arrays()
-    for row, share in zip(coverage_rows, arrays.cov_share, strict=True):
-        given = row.get("counted_share")
+    for i, coverage, share in zip(coverage_rows.index, problem.coverages, arrays.cov_share, strict=True):
+        given = coverage.counted_share
         if given is not None and not math.isclose(given, share, rel_tol=1e-6, abs_tol=1e-9):
             error(
                 "coverages",
-                row["__index__"],
+                i,
                 "counted_share",
                 f"{given:.6g} ne suit plus des données ({share:.6g} par la règle de partage) : c'est une "
                 "valeur calculée, laissez-la vide pour la recalculer ou corrigez parts et livraisons",
             )
     today = problem.current_coverage()
-    for row in need_rows:
-        given, computed = row.get("current_covered"), today.get(row.get("code", ""))
+    for i, need in need_rows:
+        given, computed = need.current_covered, today.get(need.code)
         if (
             given is not None
             and computed is not None
@@ -1254,7 +1303,7 @@ def _build(
         ):
             error(
                 "needs",
-                row["__index__"],
+                i,
                 "current_covered",
                 f"{given:.6g} ne suit plus des données ({computed:.6g} aux volumes actuels) : c'est une valeur "
                 "calculée, laissez-la vide pour la recalculer",

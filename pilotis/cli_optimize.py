@@ -33,7 +33,6 @@ from pilotis.errors import PilotisError
     help="Écart relatif à l'optimum auquel la recherche en nombres entiers s'arrête (0,01 = 1 %).",
 )
 def optimize(path: str, as_json: bool, solver: str, time_limit: float, mip_gap: float) -> None:
-    import json
     import time
 
     from optimizer import explain, solve
@@ -63,8 +62,22 @@ def optimize(path: str, as_json: bool, solver: str, time_limit: float, mip_gap: 
         deadline=deadline,
     )
     if as_json:
-        click.echo(json.dumps(solution_to_dict(problem, solution, explanation), ensure_ascii=False, indent=2))
+        _echo_json(solution_to_dict(problem, solution, explanation))
     else:
         click.echo(format_solution_text(problem, solution, explanation))
     if not solution.has_values:
         raise SystemExit(2)
+
+
+def _echo_json(document: object) -> None:
+    """Print ``document`` as ``json.dumps(document, ensure_ascii=False, indent=2)`` would, in
+    pieces: the large problem's solution is 64 MB of text, never held whole (nor its pieces)."""
+    import json
+
+    pieces: list[str] = []
+    for piece in json.JSONEncoder(ensure_ascii=False, indent=2).iterencode(document):
+        pieces.append(piece)
+        if len(pieces) >= 8192:
+            click.echo("".join(pieces), nl=False)
+            pieces.clear()
+    click.echo("".join(pieces))

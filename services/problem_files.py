@@ -17,7 +17,7 @@ from __future__ import annotations
 import io
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +34,7 @@ from optimizer import (
 )
 from optimizer.fr import format_euros, format_number, format_percent, format_signed_percent
 from optimizer.problem import COLLECTIONS, PARAMETERS_SHEET, SHEETS
-from services.numbers import NumberError, check_value, parse_french_number
+from services.numbers import MAX_MAGNITUDE, NumberError, check_value, parse_french_number
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -66,24 +66,37 @@ def read_problem_file(path: str | Path) -> Problem:
     if suffix not in (".json", ".xlsx"):
         raise ProblemFileError([f"{path.name} : format non reconnu (attendu : .json ou .xlsx)"])
     try:
+        if suffix == ".json":
+            # the bytes are decoded and released at once: a 100 MB file is not held three times
+            # (bytes, text, parsed) while the problem is built
+            return _problem_from_json_text(_json_text(path.read_bytes(), path.name), path.name)
         content = path.read_bytes()
     except OSError as exc:
         raise ProblemFileError([f"{path.name} : lecture impossible ({exc.strerror or exc})"]) from None
-    if suffix == ".json":
-        return read_problem_json(content, name=path.name)
     return read_problem_xlsx(content, name=path.name)
 
 
 def read_problem_json(content: bytes, *, name: str = "problème") -> Problem:
     """A problem from the bytes of a JSON file."""
+    return _problem_from_json_text(_json_text(content, name), name)
+
+
+def _json_text(content: bytes, name: str) -> str:
+    """The text of a JSON file's bytes (UTF-8, with or without BOM), its size checked."""
     if len(content) > MAX_JSON_BYTES:
         raise ProblemFileError(
             [f"{name} : fichier trop volumineux ({len(content) / 2**20:.0f} Mo ; 100 Mo au plus)"]
         )
     try:
-        data = json.loads(content.decode("utf-8-sig"))
+        return content.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ProblemFileError([f"{name} : le fichier n'est pas du texte UTF-8"]) from None
+
+
+def _problem_from_json_text(text: str, name: str) -> Problem:
+    """A problem from a JSON document; the parsed document is released as the problem is built."""
+    try:
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ProblemFileError(
             [f"{name}, ligne {exc.lineno}, colonne {exc.colno} : JSON invalide ({exc.msg})"]
@@ -92,28 +105,55 @@ def read_problem_json(content: bytes, *, name: str = "problème") -> Problem:
         raise ProblemFileError([f"{name} : JSON imbriqué trop profondément pour un problème"]) from None
     except ValueError as exc:  # an integer of more than 4 300 digits (Python's own limit)
         raise ProblemFileError([f"{name} : nombre trop long ({exc})"]) from None
+    del text  # this frame's reference; the caller's expression holds none
     beyond = list(_numbers_beyond_bounds(data, ""))
     if beyond:
         raise ProblemFileError([f"{name} : {m}" for m in beyond])
     try:
-        return problem_from_dict(data)
+        # the collections' rows are released as they are converted (the document is ours)
+        return problem_from_dict(data, consume=isinstance(data, dict))
     except ProblemError as exc:
         raise ProblemFileError([f"{name} : {m}" for m in exc.messages]) from None
 
 
 def _numbers_beyond_bounds(data: Any, where: str) -> Iterator[str]:
-    """Every number of a JSON document that is not finite or not below a thousand billion."""
+    """Every number of a JSON document that is not finite or not below a thousand billion.
+
+    The path of a value (``activities[3].unit_cost``) is written only for a value refused: a
+    large file holds millions of numbers, all within bounds."""
     if isinstance(data, dict):
-        for key, value in data.items():
-            yield from _numbers_beyond_bounds(value, f"{where}.{key}" if where else str(key))
+        items: Iterable[tuple[Any, Any]] = data.items()
+        keyed = True
     elif isinstance(data, list):
-        for index, value in enumerate(data):
-            yield from _numbers_beyond_bounds(value, f"{where}[{index}]")
-    elif isinstance(data, (int, float)) and not isinstance(data, bool):
-        try:
-            check_value(data, "")
-        except NumberError as exc:
-            yield f"{where or 'valeur'} : {exc}"
+        items = enumerate(data)
+        keyed = False
+    else:
+        if _beyond(data):
+            yield from _refusals(data, where)
+        return
+    for key, value in items:
+        if isinstance(value, (dict, list)):
+            path = (f"{where}.{key}" if where else str(key)) if keyed else f"{where}[{key}]"
+            yield from _numbers_beyond_bounds(value, path)
+        elif _beyond(value):
+            path = (f"{where}.{key}" if where else str(key)) if keyed else f"{where}[{key}]"
+            yield from _refusals(value, path)
+
+
+def _beyond(value: Any) -> bool:
+    """Whether ``value`` is a number that :func:`services.numbers.check_value` may refuse."""
+    if isinstance(value, float):
+        return not -MAX_MAGNITUDE < value < MAX_MAGNITUDE  # NaN too
+    if isinstance(value, int) and not isinstance(value, bool):
+        return not -MAX_MAGNITUDE < value < MAX_MAGNITUDE
+    return False
+
+
+def _refusals(value: Any, where: str) -> Iterator[str]:
+    try:
+        check_value(value, "")
+    except NumberError as exc:
+        yield f"{where or 'valeur'} : {exc}"
 
 
 def _cell_value(where: str, cell: Any, errors: list[str], *, numeric: bool, rate: bool) -> Any:

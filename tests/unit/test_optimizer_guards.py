@@ -192,15 +192,20 @@ def test_a_kept_what_if_instance_does_not_run_out_of_time():
     """HiGHS's clock runs across the solves of one instance: a what-if kept open used to stop once
     the time limit was spent in total (after 30 s of re-solves in a long session)."""
     problem = generate_problem(30, 60, 3, seed=2, fixed_costs=False)
-    short = WhatIf(problem, time_limit=0.02)
+    # a limit well above one re-solve (a few ms, even on a loaded machine), and re-solves until
+    # the instance's clock has run past it twice
+    limit = 0.25
+    short = WhatIf(problem, time_limit=limit)
     long = WhatIf(problem, time_limit=30.0)
-    envelopes = [problem.envelope * (0.9 + (i % 20) / 100) for i in range(300)]
     statuses = []
-    for envelope in envelopes:
+    i = 0
+    while short.highs.getRunTime() <= 2 * limit and i < 20_000:
+        envelope = problem.envelope * (0.9 + (i % 20) / 100)
         short.envelope_objective(envelope)
         long.envelope_objective(envelope)
         statuses.append((short.last.model_status, long.last.model_status))
-    assert short.highs.getRunTime() > 0.02  # the instance's clock went past one time limit
+        i += 1
+    assert short.highs.getRunTime() > 2 * limit  # the instance's clock went past the time limit
     assert all(a == b for a, b in statuses) and "TimeLimit" not in {a for a, _ in statuses}
 
 
