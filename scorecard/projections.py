@@ -29,6 +29,18 @@ disclosure) makes the whole projection masked, never computed from the other val
 before the latest vintage is not projected (the past is the census's). A horizon further from
 the latest vintage than the observed span is flagged ``fragile``.
 
+Method for the older persons (« méthode des parts », when a projection of the wider territory is
+held: the départements' projected persons aged 60-74 and 75+, year by year): the territory's
+share of the wider territory's group is assumed to stay as at the latest census ``y1``:
+
+    P(h) = P(y1) × R(h) / R(y1)
+
+where ``R`` is the wider territory's projection. It carries what the projection foresees
+(the baby-boom generations ageing, mortality, migrations), at the wider territory's pace. It is
+preferred to the trend for the groups it covers; ``annual_rate`` is then the mean annual rate of
+``R`` between ``y1`` and the furthest horizon. A horizon outside the projection's years is not
+projected.
+
 A group held at one census only (the 80+ when the communal base gives 75-89 and 90+) follows
 the trend of the nearest group containing it that is projected (:data:`CONTAINERS`): its share
 of that group is assumed to stay as at the latest census.
@@ -52,16 +64,30 @@ METHOD = (
     "jusqu'à l'horizon (population à l'horizon = population au dernier recensement × (1 + taux annuel) "
     "puissance le nombre d'années)."
 )
-LIMITS = (
-    "Une tranche d'âge connue à un seul recensement suit la tendance de la tranche qui la "
-    "contient (les 80 ans et plus celle des 75 ans et plus). Ce n'est pas une projection démographique par cohortes (modèle Omphale de l'INSEE). "
-    "Chaque tranche d'âge est prolongée seule, sans hypothèse de mortalité, de migrations ni de "
-    "construction de logements ; le vieillissement des générations nombreuses de l'après-guerre, "
-    "qui entrent dans les 75 ans et plus après le dernier recensement, n'est pas anticipé, si bien "
-    "que les 75 ans et plus sont plutôt sous-estimés. Une projection plus lointaine que l'écart "
-    "entre les deux recensements est signalée « fragile ». Ces chiffres sont des ordres de grandeur "
-    "pour préparer les décisions, pas des prévisions."
+SHARE_METHOD = (
+    "Pour les 60-74 ans et les 75 ans et plus, quand la projection départementale des personnes âgées "
+    "est détenue : méthode des parts. La part du territoire dans la tranche d'âge du département est "
+    "supposée rester celle du dernier recensement ; le territoire évolue donc comme la projection du "
+    "département, qui tient compte du vieillissement des générations, de la mortalité et des migrations."
 )
+SHARE_LIMITS = (
+    "La méthode des parts suppose que le territoire vieillit au rythme de son département : une ville "
+    "qui vieillit plus vite ou moins vite que le département sera sous- ou surestimée."
+)
+CONTAINED = (
+    "Une tranche d'âge connue à un seul recensement suit l'évolution de la tranche qui la contient "
+    "(les 80 ans et plus celle des 75 ans et plus)."
+)
+TREND_LIMITS = (
+    "La tendance n'est pas une projection démographique par cohortes (modèle Omphale de l'INSEE) : "
+    "chaque tranche d'âge est prolongée seule, sans hypothèse de mortalité, de migrations ni de "
+    "construction de logements ; le vieillissement des générations nombreuses de l'après-guerre, qui "
+    "entrent dans les 75 ans et plus après le dernier recensement, n'est pas anticipé, si bien que les "
+    "75 ans et plus sont plutôt sous-estimés. Une projection plus lointaine que l'écart entre les deux "
+    "recensements est signalée « fragile »."
+)
+CAVEAT = "Ces chiffres sont des ordres de grandeur pour préparer les décisions, pas des prévisions."
+LIMITS = f"{CONTAINED} {TREND_LIMITS} {CAVEAT}"
 
 #: Census age groups that are projected, in the order shown: (variable, French label).
 AGE_GROUPS: list[tuple[str, str]] = [
@@ -140,6 +166,8 @@ class Projection:
     reason: str = ""
     #: the group's trend is that of this containing group (held at one census only)
     borrowed_from: str = ""
+    #: "tendance" (the two censuses) or "parts" (the wider territory's projection)
+    method: str = "tendance"
 
     @property
     def projected(self) -> bool:
@@ -212,18 +240,83 @@ def project_trend(
     )
 
 
+def project_share(
+    variable: str,
+    label: str,
+    history: Mapping[int, Observation],
+    reference: Mapping[int, float],
+    horizons: Sequence[int],
+) -> Projection:
+    """The group ``variable`` of a territory (vintage -> observation) projected by its share of a
+    wider territory's projection ``reference`` (year -> persons), module rule."""
+    years = sorted(history)
+    if not years:
+        return Projection(variable, label, None, None, None, None, None, reason="aucun recensement détenu")
+    base_year = years[-1]
+    base = history[base_year]
+    if base.secret:
+        return Projection(variable, label, base_year, None, None, None, None, masked=True, method="parts")
+    anchor = reference.get(base_year)
+    if base.value is None or not anchor or anchor <= 0:
+        return Projection(
+            variable,
+            label,
+            base_year,
+            base.value,
+            None,
+            None,
+            None,
+            reason=f"projection départementale sans l'année {base_year}",
+            method="parts",
+        )
+    growth: dict[int, float | None] = {}
+    for horizon in horizons:
+        held = reference.get(horizon)
+        growth[horizon] = None if horizon < base_year or held is None else held / anchor
+    values = {h: None if g is None else float(base.value) * g for h, g in growth.items()}
+    reached = [h for h, g in growth.items() if g is not None and h > base_year]
+    rate = None
+    if reached:
+        last = max(reached)
+        rate = annual_growth(base_year, anchor, last, float(reference[last]))
+    elif any(g is not None for g in growth.values()):
+        rate = 0.0
+    return Projection(
+        variable,
+        label,
+        base_year,
+        float(base.value),
+        None,
+        None,
+        rate,
+        values,
+        growth,
+        method="parts",
+        reason="" if rate is not None else "horizons hors de la projection départementale",
+    )
+
+
 def project_groups(
-    history: Mapping[str, Mapping[int, Observation]], horizons: Sequence[int]
+    history: Mapping[str, Mapping[int, Observation]],
+    horizons: Sequence[int],
+    reference: Mapping[str, Mapping[int, float]] | None = None,
 ) -> list[Projection]:
     """Every age group of :data:`AGE_GROUPS` held in ``history`` (variable -> vintage ->
     observation), projected to ``horizons``, in the order of :data:`AGE_GROUPS`.
 
-    A group held at one census only takes the annual rate of the nearest group of
+    ``reference`` (variable -> year -> persons of the wider territory's projection): the groups
+    it holds are projected by their share of it (:func:`project_share`), the others by their
+    trend. A group held at one census only takes the growth of the nearest group of
     :data:`CONTAINERS` that is projected (hypothesis: its share of that group stays as at the
     latest census); ``borrowed_from`` names that group.
     """
+    wider = reference or {}
     own = {
-        variable: project_trend(variable, label, history[variable], horizons)
+        variable: (
+            project_share(variable, label, history[variable], wider[variable], horizons)
+            if wider.get(variable)
+            else project_trend(variable, label, history[variable], horizons)
+        )
         for variable, label in AGE_GROUPS
         if history.get(variable)
     }
@@ -250,6 +343,7 @@ def project_groups(
                 fragile=container.fragile,
                 reason="",
                 borrowed_from=container.variable,
+                method=container.method,
             )
         )
     return out
@@ -283,13 +377,19 @@ def implied_need(size: float | None, covered: float | None, growth: float | None
 __all__ = [
     "AGE_GROUPS",
     "AGE_LABELS",
+    "CAVEAT",
+    "CONTAINED",
     "LIMITS",
     "METHOD",
+    "SHARE_LIMITS",
+    "SHARE_METHOD",
+    "TREND_LIMITS",
     "ImpliedNeed",
     "Projection",
     "annual_growth",
     "extrapolate",
     "implied_need",
     "project_groups",
+    "project_share",
     "project_trend",
 ]

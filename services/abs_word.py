@@ -433,33 +433,31 @@ class _Writer:
             _paragraph(
                 document,
                 f"Projection non disponible pour {outlook.territory} : elle prolonge la tendance entre deux "
-                "recensements, et un seul est détenu. Importez la base communale « évolution et structure de la "
+                "recensements, et un seul est détenu ; aucune projection départementale des personnes âgées ne "
+                "couvre son département. Importez la base communale « évolution et structure de la "
                 "population » de l'INSEE, qui donne les colonnes P21_ et P15_ (deux millésimes).",
             )
         else:
             rows: list[list[CellLike]] = []
             for p in outlook.shown:
-                label = p.label + (
-                    f" (un seul recensement : tendance {outlook.label(p.borrowed_from)})"
-                    if p.borrowed_from
-                    else ""
-                )
+                method = "part du département" if p.method == "parts" else "tendance"
+                if p.borrowed_from:
+                    method += f" {outlook.label(p.borrowed_from)}"
                 if p.masked:
-                    rows.append(
-                        [
-                            label,
-                            f"{p.first_year}–{p.base_year}",
-                            *[Cell(SECRET, secret=True)] * (1 + len(outlook.horizons)),
-                        ]
-                    )
+                    secret = [Cell(SECRET, secret=True)] * (1 + len(outlook.horizons))
+                    rows.append([p.label, method, f"{p.first_year or ''}–{p.base_year}", *secret])
                     continue
                 held = f"{format_number(p.base_value)} ({p.base_year})"
                 if p.first_value is not None:
                     held = f"{format_number(p.first_value)} ({p.first_year}) → {held}"
-                rate = f"{'+' if (p.annual_rate or 0) > 0 else ''}{format_number((p.annual_rate or 0) * 100, 2)}{NBSP}% par an"
+                sign = "+" if (p.annual_rate or 0) > 0 else ""
+                rate = f"{sign}{format_number((p.annual_rate or 0) * 100, 2)}{NBSP}% par an"
+                if p.method == "parts":
+                    rate += f" ({outlook.reference or 'département'})"
                 rows.append(
                     [
-                        label,
+                        p.label,
+                        method,
                         held,
                         rate,
                         *[
@@ -472,12 +470,26 @@ class _Writer:
                 )
             _table(
                 document,
-                ["Tranche d'âge", "Recensements", "Variation annuelle", *[str(h) for h in outlook.horizons]],
+                [
+                    "Tranche d'âge",
+                    "Méthode",
+                    "Recensements",
+                    "Variation annuelle",
+                    *[str(h) for h in outlook.horizons],
+                ],
                 rows,
-                numeric=range(1, 3 + len(outlook.horizons)),
+                numeric=range(2, 4 + len(outlook.horizons)),
                 caption=f"Population de {outlook.territory} par tranche d'âge, projetée à "
                 f"{' et '.join(str(h) for h in outlook.horizons)} ({' ; '.join(outlook.sources)})",
             )
+            if outlook.unprojected:
+                _paragraph(
+                    document,
+                    "Non projetées (un seul recensement détenu, sans projection départementale) : "
+                    + ", ".join(p.label.lower() for p in outlook.unprojected)
+                    + ".",
+                    italic=True,
+                )
             if outlook.needs:
                 self.heading("Besoins qu'elles impliquent, à offre constante", 2)
                 need_rows: list[list[CellLike]] = []

@@ -10,9 +10,12 @@ disclosure masks that sum (``services.secrecy.sum_key``).
 
 from __future__ import annotations
 
+import csv
 from collections import defaultdict
 from collections.abc import Hashable
 from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -21,8 +24,12 @@ from models import Need, Organisation, Territory, TerritoryKind, TerritoryStatis
 from scorecard.confidentiality import DEFAULT_THRESHOLD
 from scorecard.projections import (
     AGE_LABELS,
-    LIMITS,
+    CAVEAT,
+    CONTAINED,
     METHOD,
+    SHARE_LIMITS,
+    SHARE_METHOD,
+    TREND_LIMITS,
     ImpliedNeed,
     Projection,
     implied_need,
@@ -52,6 +59,29 @@ def horizons_from(year: int) -> list[int]:
     """The projection horizons of a page or report of ``year``: that year and 2030 (after 2030:
     the year and three years on, the ABS's distance to the middle of the mandate)."""
     return [year, HORIZON] if year < HORIZON else [year, year + 3]
+
+
+#: The départements' projections of older persons (``scripts/build_projections.py``).
+PROJECTIONS_FILE = Path(__file__).parent / "data" / "projections" / "personnes_agees_departements.csv"
+PROJECTIONS_SOURCE = "Projections départementales des personnes âgées (PERSAGEES, 2018-2050)"
+
+
+@cache
+def _projections_table() -> dict[str, dict[str, dict[int, float]]]:
+    with PROJECTIONS_FILE.open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle, delimiter=";"))
+    out: dict[str, dict[str, dict[int, float]]] = defaultdict(dict)
+    for row in rows:
+        out[row["departement"]][row["variable"]] = {
+            int(k): float(v) for k, v in row.items() if k.isdigit() and v not in ("", None)
+        }
+    return dict(out)
+
+
+def departement_projection(code: str) -> dict[str, dict[int, float]]:
+    """The département's projected persons aged 60-74 and 75+ by year (variable -> year ->
+    persons), empty for a code the file does not hold."""
+    return _projections_table().get(code, {})
 
 
 #: Count units of the observatory: the disclosure's, and the census's families.
@@ -146,12 +176,34 @@ class Outlook:
     projections: list[Projection]
     needs: list[NeedOutlook]
     sources: list[str]
-    method: str = METHOD
-    limits: str = LIMITS
+    #: the département whose projection the older groups follow, if any
+    reference: str = ""
 
     @property
     def available(self) -> bool:
         return any(p.projected for p in self.projections)
+
+    @property
+    def method(self) -> str:
+        methods = {p.method for p in self.projections if p.projected}
+        parts = [METHOD] if "tendance" in methods or not methods else []
+        if "parts" in methods:
+            parts.append(SHARE_METHOD.replace("du département", f"du département ({self.reference})", 1))
+        return " ".join(parts)
+
+    @property
+    def limits(self) -> str:
+        methods = {p.method for p in self.projections if p.projected}
+        parts = [CONTAINED]
+        if "parts" in methods:
+            parts.append(SHARE_LIMITS)
+        if "tendance" in methods or not methods:
+            parts.append(TREND_LIMITS)
+        return " ".join([*parts, CAVEAT])
+
+    @property
+    def unprojected(self) -> list[Projection]:
+        return [p for p in self.projections if not p.projected and not p.masked]
 
     @staticmethod
     def label(variable: str) -> str:
@@ -298,7 +350,13 @@ def build_outlook(
     group (its sizing formula reads it alone), its size, coverage and unmet part at the horizon at
     today's offer (the need's territory's trend, else its commune's)."""
     own, sources = held.history(territory.id)
-    projections = project_groups(own, horizons)
+    departement = (
+        territory
+        if territory.kind is TerritoryKind.DEPARTEMENT
+        else next((t for _, t in held.ancestors(territory) if t.kind is TerritoryKind.DEPARTEMENT), None)
+    )
+    reference = departement_projection(departement.code) if departement is not None else {}
+    projections = project_groups(own, horizons, reference)
     by_variable = {p.variable: p for p in projections}
     formulas = dict(
         session.execute(
@@ -321,7 +379,9 @@ def build_outlook(
         borrowed = ""
         if place is not None and place != territory.id:
             if place not in local:
-                local[place] = {p.variable: p for p in project_groups(held.history(place)[0], horizons)}
+                local[place] = {
+                    p.variable: p for p in project_groups(held.history(place)[0], horizons, reference)
+                }
             projection = local[place].get(variable)
             if projection is None or not projection.projected:
                 projection = by_variable.get(variable)
@@ -351,8 +411,11 @@ def build_outlook(
                 borrowed,
             )
         )
-    used = sorted({s for p in projections if p.projected for s in sources.get(p.variable, set())})
-    return Outlook(territory.name, list(horizons), projections, needs, used)
+    used = {s for p in projections if p.projected for s in sources.get(p.variable, set())}
+    if any(p.projected and p.method == "parts" for p in projections):
+        used.add(PROJECTIONS_SOURCE)
+    name = departement.name if departement is not None and reference else ""
+    return Outlook(territory.name, list(horizons), projections, needs, sorted(used), name)
 
 
 def _points(indicator: TerritorialIndicator, history: dict[str, dict[int, Observation]]) -> list[Point]:

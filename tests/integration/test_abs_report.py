@@ -335,9 +335,19 @@ def test_the_report_holds_projections_participation_and_qualitative_evidence(db_
     )
     db_session.flush()
     report = build_report(db_session, demo.organisation_id, year=2027)
-    # projections: the demo holds one census (2021): said so, never invented
-    assert report.outlook is not None and not report.outlook.available
-    assert "Omphale" in report.outlook.limits and report.outlook.horizons == [2027, 2030]
+    # projections: the demo holds one census (2021); the older groups follow Aude's projection
+    # of the 75+ (PERSAGEES: 47 540 in 2021, 65 560 in 2030, both sexes), the others are not invented
+    outlook = report.outlook
+    assert outlook is not None and outlook.available and outlook.horizons == [2027, 2030]
+    assert outlook.reference == "Aude" and "département (Aude)" in outlook.method
+    by = {p.variable: p for p in outlook.projections}
+    assert by["pop_75p"].values[2030] == pytest.approx(5707 * 65560 / 47540)
+    assert not by["population"].projected and "un seul recensement" in by["population"].reason
+    pa80 = next(n for n in outlook.needs if n.code == "PA80")
+    future = pa80.future[2030]
+    assert future.size == pytest.approx(3619 * 65560 / 47540)
+    assert future.coverage_rate == pytest.approx(pa80.covered / future.size)
+    assert future.coverage_rate < pa80.coverage_rate  # at today's offer, the 80+ are less covered
     # the 312-answer needs barometer and the consultation, with their counts and intervals
     surveys = {s.title: s for s in report.surveys}
     barometer = surveys["Baromètre des besoins sociaux 2026"]

@@ -14,6 +14,7 @@ from scorecard.projections import (
     extrapolate,
     implied_need,
     project_groups,
+    project_share,
     project_trend,
 )
 from scorecard.territorial_indicators import Observation
@@ -132,3 +133,39 @@ def test_a_group_held_once_follows_the_group_containing_it():
     assert eighty.growth[2030] == by["pop_75p"].growth[2030]
     # nothing contains the 0-2 here: not projected, and said why
     assert not by["pop_0_2"].projected and "un seul recensement" in by["pop_0_2"].reason
+
+
+def test_the_share_method_follows_the_wider_territorys_projection():
+    # Carcassonne's 75+ (census 2021) in Aude's projection: 47 540 in 2021, 65 560 in 2030
+    aude = {2021: 47540.0, 2026: 59000.0, 2030: 65560.0}
+    projection = project_share("pop_75p", "75 ans et plus", {2021: Observation(5707)}, aude, [2027, 2030])
+    assert projection.method == "parts" and projection.projected
+    assert projection.values[2030] == pytest.approx(5707 * 65560 / 47540)
+    assert projection.values[2027] is None  # a year the projection does not give
+    assert projection.annual_rate == pytest.approx((65560 / 47540) ** (1 / 9) - 1)
+    secret = project_share("pop_75p", "x", {2021: Observation(None, True)}, aude, [2030])
+    assert secret.masked and not secret.values
+    missing = project_share("pop_75p", "x", {2019: Observation(5000)}, aude, [2030])
+    assert not missing.projected and "2019" in missing.reason
+
+
+@given(
+    st.floats(min_value=11, max_value=1e6),
+    st.lists(st.floats(min_value=1, max_value=1e7), min_size=3, max_size=3),
+)
+def test_a_territory_that_is_the_wider_one_gets_the_published_projection(base, later):
+    reference = {2021: base, 2025: later[0], 2030: later[1], 2040: later[2]}
+    projection = project_share("pop_75p", "x", {2021: Observation(base)}, reference, [2025, 2030, 2040])
+    for year in (2025, 2030, 2040):
+        assert projection.values[year] == pytest.approx(reference[year], rel=1e-9)
+    # the older groups follow the reference; the others keep their trend
+    groups = project_groups(
+        {
+            "pop_75p": {2015: Observation(base / 2), 2021: Observation(base)},
+            "population": {2015: Observation(1000), 2021: Observation(1100)},
+        },
+        [2030],
+        {"pop_75p": reference},
+    )
+    methods = {p.variable: p.method for p in groups}
+    assert methods == {"pop_75p": "parts", "population": "tendance"}

@@ -114,13 +114,15 @@ def test_two_censuses_give_projections_and_the_needs_they_imply(login_as, engine
         director = login_as("direction")
         html = director.get("/observatoire").get_data(as_text=True)
         section = html[html.index('id="projections"') :]
-        # 75+: 4 708,3 + 913,095 in 2015, 4 780 + 927 in 2021 → × (5 707 / 5 621,395)^(9/6) in 2030
-        expected = 5707 * (5707 / 5621.395) ** 1.5
+        # the 75+ follow Aude's projection (47 540 in 2021, 65 560 in 2030); the population its trend:
+        # 45 427,215 in 2015, 46 119 in 2021 → × (46 119 / 45 427,215)^(9/6) in 2030
+        expected = 46119 * (46119 / 45427.215) ** 1.5
         assert (
             f"{expected:,.0f}".replace(",", "\u202f") in section
             or f"{expected:,.0f}".replace(",", "\u00a0") in section
         )
-        assert "tendance des 75 ans et plus" in section  # the 80+ are held at one census only
+        assert "part du département des 75 ans et plus" in section  # the 80+: one census only
+        assert "7\u202f870" in section or "7\u00a0870" in section  # 5 707 × 65 560 / 47 540
         assert (
             "En 2030, à l'offre d'aujourd'hui, la couverture du besoin « Personnes âgées de 80 ans" in section
         )
@@ -136,7 +138,7 @@ def test_two_censuses_give_projections_and_the_needs_they_imply(login_as, engine
                 BytesIO(word_document(build_report(session, demo.organisation_id, year=2027)))
             )
         headers = [[c.text for c in t.rows[0].cells] for t in document.tables]
-        assert ["Tranche d'âge", "Recensements", "Variation annuelle", "2027", "2030"] in headers
+        assert ["Tranche d'âge", "Méthode", "Recensements", "Variation annuelle", "2027", "2030"] in headers
         text = "\n".join(p.text for p in document.paragraphs)
         assert (
             "Participation des habitants et des usagers" in text
