@@ -13,9 +13,11 @@ from models import Organisation
 from models.base import utcnow
 from pilotis.auth import LANGUAGES, require
 from pilotis.web import db_session
+from services.dashboards import role_home
 from services.overview import attention_items, organisation_overview
 from services.policy import Action
 from views.auth import safe_next
+from views.scorecard import default_period
 
 bp = Blueprint("home", __name__)
 
@@ -26,8 +28,15 @@ def index() -> ResponseReturnValue:
     db = db_session()
     organisation = db.get(Organisation, who.organisation_id)
     overview = organisation_overview(db, organisation) if organisation else None
-    items = attention_items(db, who, today=utcnow().date())
-    return render_template("home/index.html", overview=overview, items=items)
+    today = utcnow().date()
+    items = attention_items(db, who, today=today)
+    # what this role must decide or do first (services.dashboards), above the organisation's figures
+    home = (
+        role_home(db, who, today=today, period_key=default_period(), attention=items)
+        if organisation
+        else None
+    )
+    return render_template("home/index.html", overview=overview, items=items, home=home)
 
 
 @bp.post("/langue")
