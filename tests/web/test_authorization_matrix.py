@@ -31,7 +31,7 @@ from models import (
 from models.base import utcnow
 from pilotis.database import write_session
 from services import accounts
-from tests.conftest import csrf_token, new_app, rows_added_are_removed, sign_in
+from tests.conftest import csrf_token, demo_email, new_app, rows_added_are_removed, sign_in
 
 LOGINS = {
     "anonymous": None,
@@ -171,6 +171,7 @@ ROUTES: dict[str, Route] = {
     "strategy.remove_link_page": Route(
         "POST", lambda i: "/carte-strategique/liens/suppression", frozenset({"direction"}), 400
     ),
+    "dashboards.summary": Route("GET", lambda i: "/tableau-de-bord/synthese?periode=2025-T4", SIGNED_IN),
     # fiches action: the direction, and a service manager for their services' actions
     "action_plans.index": Route("GET", lambda i: "/actions", SIGNED_IN),
     "action_plans.new": Route(
@@ -238,6 +239,23 @@ ROUTES: dict[str, Route] = {
     "report.annex": Route("GET", lambda i: "/abs/annexe.xlsx?annee=2027", SIGNED_IN),
     "report.word": Route("GET", lambda i: "/abs/rapport.docx?annee=2027", SIGNED_IN),
     "report.save": Route("POST", lambda i: "/abs/texte", frozenset({"direction"}), 400),
+    # a background task (its progress, its file): the person who asked (here the direction)
+    "tasks.show": Route(
+        "GET", lambda i: f"/taches/{i['task']}", frozenset({"direction"}), variants=("own", "other_org")
+    ),
+    "tasks.download": Route(
+        "GET",
+        lambda i: f"/taches/{i['task']}/fichier",
+        frozenset({"direction"}),
+        variants=("own", "other_org"),
+    ),
+    "tasks.cancel_task": Route(
+        "POST",
+        lambda i: f"/taches/{i['task']}/annuler",
+        frozenset({"direction"}),
+        303,
+        variants=("own", "other_org"),
+    ),
     "benchmark.index": Route("GET", lambda i: "/comparaison", SIGNED_IN),
     "benchmark.export": Route("GET", lambda i: "/comparaison/export.xlsx", SIGNED_IN),
     "benchmark.consent": Route("POST", lambda i: "/comparaison/consentement", frozenset({"admin"}), 303),
@@ -726,6 +744,9 @@ EXTRA: dict[str, Route] = {
         "POST", lambda i: f"/participer/{i['token']}", EVERYONE, 400, body=lambda i: {"debut": "falsifié"}
     ),
     "scenarios.index POST": Route("POST", lambda i: "/scenarios", frozenset({"finance"}), 400),
+    # the ABS files are queued for a worker, then followed on the task's page
+    "report.pdf POST": Route("POST", lambda i: "/abs/rapport.pdf?annee=2027", SIGNED_IN, 303),
+    "report.word POST": Route("POST", lambda i: "/abs/rapport.docx?annee=2027", SIGNED_IN, 303),
     "costs.model POST": Route("POST", lambda i: "/couts/modele", frozenset({"finance"}), 400),
     "costs.upload POST": Route("POST", lambda i: "/couts/import", frozenset({"finance"}), 400),
     "reviews.notification_preferences POST": Route(
@@ -892,6 +913,28 @@ def targets(engine, demo, other_demo):
                     publish(session, found, now=utcnow())
                 return token
 
+            def task(org_id: int, user_id: int) -> int:
+                """A finished background task of that person, with its file."""
+                from models import Task
+
+                done = Task(
+                    organisation_id=org_id,
+                    user_id=user_id,
+                    kind="abs-pdf",
+                    key="matrice",
+                    state="succeeded",
+                    progress=100,
+                    result=b"%PDF-matrice",
+                    result_name="matrice.pdf",
+                    result_type="application/pdf",
+                    created_at=utcnow(),
+                    finished_at=utcnow(),
+                )
+                session.add(done)
+                session.flush()
+                return done.id
+
+            own_direction = session.scalar(select(User.id).where(User.email == demo_email("direction")))
             own_survey, own_question, _ = survey(demo.organisation_id, "Matrice enquête")
             other_survey, other_question, _ = survey(other_demo.organisation_id, "Matrice enquête")
             own_closed, own_closed_question = closed_survey(demo.organisation_id)
@@ -912,6 +955,7 @@ def targets(engine, demo, other_demo):
                     "action": own_action,
                     "scenario": scenario(demo.organisation_id, "Matrice A"),
                     "scenario2": scenario(demo.organisation_id, "Matrice B"),
+                    "task": task(demo.organisation_id, own_direction),
                     "need": session.scalar(
                         select(Need.id).where(
                             Need.organisation_id == demo.organisation_id, Need.code == "SDF"
@@ -935,6 +979,9 @@ def targets(engine, demo, other_demo):
                     "review": other_review,
                     "action": other_action,
                     "scenario": scenario(other_demo.organisation_id, "Matrice A"),
+                    "task": task(
+                        other_demo.organisation_id, user_in(other_demo.organisation_id, "matrice.other")
+                    ),
                     "need": session.scalar(
                         select(Need.id).where(
                             Need.organisation_id == other_demo.organisation_id, Need.code == "SDF"
