@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -97,3 +97,33 @@ def write_session(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+@contextmanager
+def short_write_session(engine: Engine, *, wait_ms: int) -> Iterator[Session]:
+    """A write unit of work that waits at most ``wait_ms`` for the write lock (SQLite's busy
+    timeout, PostgreSQL's lock timeout) instead of the usual 10 s: past it, ``OperationalError``,
+    and the caller decides (a sign-in defers its bookkeeping rather than keep a person waiting).
+    Commit on success, roll back on any error; the connection goes back to the pool as it came."""
+    from services import audit
+
+    with writing(engine).connect() as connection:
+        sqlite = engine.dialect.name == "sqlite"
+        raw = connection.connection.dbapi_connection
+        if sqlite and raw is not None:  # before BEGIN IMMEDIATE, which is where it waits
+            raw.execute(f"PRAGMA busy_timeout = {int(wait_ms)}")
+        factory = sessionmaker(bind=connection, expire_on_commit=False)
+        audit.install(factory)
+        try:
+            with factory() as session:
+                if not sqlite:
+                    session.execute(text(f"SET LOCAL lock_timeout = '{int(wait_ms)}ms'"))
+                try:
+                    yield session
+                    session.commit()
+                except BaseException:
+                    session.rollback()
+                    raise
+        finally:
+            if sqlite and raw is not None:
+                raw.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
