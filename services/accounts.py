@@ -13,6 +13,7 @@ import re
 import secrets
 import string
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -185,29 +186,67 @@ _DUMMY_HASH = generate_password_hash("pilotis-dummy-password", method=PASSWORD_M
 
 
 @dataclass(frozen=True)
+class SignInRecord:
+    """What a sign-in attempt leaves in the database, written apart from the check
+    (:func:`record_sign_in`): a failure for the address (and the account when its password was
+    wrong), or the account's successful sign-in."""
+
+    address: str
+    now: datetime
+    user_id: int | None
+    succeeded: bool
+    wrong_password: bool = False
+
+
+@dataclass
 class SignInResult:
-    """The user signed in, or the French reason and the HTTP status of the refusal."""
+    """The user signed in, or the French reason and the HTTP status of the refusal; and what to
+    record of the attempt (nothing for a refusal by the throttle or the lock)."""
 
     user: User | None
     error: str | None
     status: int = 200
+    record: SignInRecord | None = None
 
 
-def sign_in(session: Session, email: str, password: str, *, address: str, now: datetime) -> SignInResult:
-    """Check a sign-in; count failures per account and per address. Flushes."""
+def check_sign_in(
+    session: Session,
+    email: str,
+    password: str,
+    *,
+    address: str,
+    now: datetime,
+    pending_failures: tuple[int, Mapping[int, int]] = (0, {}),
+) -> SignInResult:
+    """Check a sign-in; reads only, so that no write lock is needed to let a person in.
+
+    ``pending_failures``: failures of this address, and by account, already refused but not yet
+    written (:func:`record_sign_in` waits for a database busy with a long write): they count
+    towards the throttle and the lock as if written.
+    """
+    by_address, by_user = pending_failures
     since = now - ADDRESS_WINDOW
     failures = session.scalar(
         select(func.count())
         .select_from(LoginFailure)
         .where(LoginFailure.address == address, LoginFailure.occurred_at >= since)
     )
-    if (failures or 0) >= ADDRESS_LIMIT:
+    if (failures or 0) + by_address >= ADDRESS_LIMIT:
         return SignInResult(
             None, "Trop de tentatives depuis cette adresse : réessayez dans quelques minutes.", 429
         )
     user = session.scalar(select(User).where(User.email == email.strip().lower()))
-    if user is not None and user.locked_until is not None and user.locked_until > now:
-        minutes = max(1, int((user.locked_until - now).total_seconds() // 60) + 1)
+    locked = user is not None and (
+        (user.locked_until is not None and user.locked_until > now)
+        or user.failed_logins + by_user.get(user.id, 0) >= LOCK_AFTER_FAILURES
+    )
+    if user is not None and locked:
+        until = (
+            user.locked_until
+            if user.locked_until is not None and user.locked_until > now
+            else now + LOCK_DURATION
+        )
+        minutes = max(1, int((until - now).total_seconds() // 60) + 1)
         return SignInResult(
             None, f"Compte verrouillé après plusieurs échecs : réessayez dans {minutes} minutes.", 429
         )
@@ -220,21 +259,47 @@ def sign_in(session: Session, email: str, password: str, *, address: str, now: d
             403,
         )
     if user is None or not valid or not user.is_active:
-        session.add(LoginFailure(address=address, occurred_at=now))
-        if user is not None and not valid:
-            user.failed_logins += 1
-            if user.failed_logins >= LOCK_AFTER_FAILURES:
-                user.locked_until = now + LOCK_DURATION
-                user.failed_logins = 0
-        session.flush()
+        record = SignInRecord(
+            address,
+            now,
+            user.id if user else None,
+            succeeded=False,
+            wrong_password=user is not None and not valid,
+        )
         if user is not None and valid and not user.is_active:
-            return SignInResult(None, "Ce compte est désactivé : adressez-vous à l'administrateur.", 403)
-        return SignInResult(None, "Adresse électronique ou mot de passe incorrect.", 401)
-    user.failed_logins = 0
-    user.locked_until = None
-    user.last_login_at = now
+            return SignInResult(
+                None, "Ce compte est désactivé : adressez-vous à l'administrateur.", 403, record
+            )
+        return SignInResult(None, "Adresse électronique ou mot de passe incorrect.", 401, record)
+    return SignInResult(user, None, record=SignInRecord(address, now, user.id, succeeded=True))
+
+
+def record_sign_in(session: Session, record: SignInRecord) -> None:
+    """Write what an attempt leaves: a failure counted for the address and the account (its lock
+    after :data:`LOCK_AFTER_FAILURES` in a row), or a success (counter reset, last sign-in). Flushes."""
+    user = session.get(User, record.user_id) if record.user_id is not None else None
+    if record.succeeded:
+        if user is not None:
+            user.failed_logins = 0
+            user.locked_until = None
+            user.last_login_at = record.now
+        session.flush()
+        return
+    session.add(LoginFailure(address=record.address, occurred_at=record.now))
+    if user is not None and record.wrong_password:
+        user.failed_logins += 1
+        if user.failed_logins >= LOCK_AFTER_FAILURES:
+            user.locked_until = record.now + LOCK_DURATION
+            user.failed_logins = 0
     session.flush()
-    return SignInResult(user, None)
+
+
+def sign_in(session: Session, email: str, password: str, *, address: str, now: datetime) -> SignInResult:
+    """Check a sign-in and record it in ``session``; count failures per account and per address. Flushes."""
+    result = check_sign_in(session, email, password, address=address, now=now)
+    if result.record is not None:
+        record_sign_in(session, result.record)
+    return result
 
 
 def forget_old_failures(session: Session, *, now: datetime) -> int:
