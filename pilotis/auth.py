@@ -7,7 +7,12 @@ a new page is protected by default. Which signed-in user may do what is the poli
 
 from __future__ import annotations
 
-from datetime import timedelta
+import logging
+import threading
+from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, cast
 from urllib.parse import urlsplit
 
@@ -16,14 +21,19 @@ from flask.typing import ResponseReturnValue
 from flask_babel import Babel
 from flask_login import AnonymousUserMixin, LoginManager, UserMixin, current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
-from sqlalchemy import select
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from models import User
-from pilotis.web import SAFE_METHODS, db_session, reading
+from pilotis.database import short_write_session, write_session
+from pilotis.web import SAFE_METHODS, db_session, engine, reading
+from services import accounts
 from services.audit import current_actor
 from services.policy import Action, Principal, can
 
+log = logging.getLogger(__name__)
 login_manager = LoginManager()
 csrf = CSRFProtect()
 babel = Babel()
@@ -64,6 +74,97 @@ class SignedIn(UserMixin):
 
 class Anonymous(AnonymousUserMixin):
     principal = None
+
+
+# -- signing in without waiting for the write lock -----------------------------------------------------
+#: How long a sign-in waits for the database's write lock to record itself (failure counted, last
+#: sign-in) before handing that bookkeeping to the deferred writer: a person being let in, or told
+#: their password is wrong, never waits for a long import holding the lock (issue 22, item 2).
+SIGN_IN_WRITE_WAIT_MS = 300
+#: Attempts of the deferred writer, each waiting the usual busy timeout, before it gives up (logged).
+DEFERRED_ATTEMPTS = 5
+_deferred = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pilotis-connexions")
+_pending = threading.Lock()
+#: Failures refused but not yet written, by address and by account: they count towards the
+#: throttle and the lock meanwhile, so that a busy database does not open the door to guessing.
+_pending_addresses: Counter[str] = Counter()
+_pending_users: Counter[int] = Counter()
+
+
+@dataclass(frozen=True)
+class SignInAttempt:
+    """A checked sign-in: the user to let in, or the French refusal and its status."""
+
+    signed_in: SignedIn | None
+    error: str | None
+    status: int
+    full_name: str = ""
+    temporary_password: bool = False
+
+
+def attempt_sign_in(email: str, password: str, *, address: str, now: datetime) -> SignInAttempt:
+    """Check a sign-in on a read session (no write lock), then record it without keeping the
+    person waiting (:func:`record_attempt`)."""
+    with reading() as session:
+        with _pending:
+            pending = (_pending_addresses[address], dict(_pending_users))
+        result = accounts.check_sign_in(
+            session, email, password, address=address, now=now, pending_failures=pending
+        )
+        user = result.user
+        attempt = SignInAttempt(
+            SignedIn(user) if user is not None else None,
+            result.error,
+            result.status,
+            user.full_name if user is not None else "",
+            user is not None and user.password_expires_at is not None,
+        )
+    if result.record is not None:
+        record_attempt(engine(), result.record)
+    return attempt
+
+
+def record_attempt(database: Engine, record: accounts.SignInRecord) -> Future[None] | None:
+    """Write what a sign-in leaves in a short transaction if the write lock comes within
+    :data:`SIGN_IN_WRITE_WAIT_MS`; else hand it to the deferred writer (returned), which retries
+    with the usual busy timeout. A failure not yet written still counts (see :data:`_pending_users`)."""
+    try:
+        with short_write_session(database, wait_ms=SIGN_IN_WRITE_WAIT_MS) as session:
+            accounts.record_sign_in(session, record)
+    except (OperationalError, StaleDataError) as exc:
+        log.info("connexion enregistrée plus tard (base occupée : %s)", exc)
+    else:
+        return None
+    if not record.succeeded:
+        with _pending:
+            _pending_addresses[record.address] += 1
+            if record.user_id is not None and record.wrong_password:
+                _pending_users[record.user_id] += 1
+    return _deferred.submit(_write_later, database, record)
+
+
+def _write_later(database: Engine, record: accounts.SignInRecord) -> None:
+    try:
+        for attempt in range(1, DEFERRED_ATTEMPTS + 1):
+            try:
+                with write_session(database) as session:
+                    accounts.record_sign_in(session, record)
+                return
+            except (OperationalError, StaleDataError) as exc:
+                log.warning("connexion pas encore enregistrée (essai %d) : %s", attempt, exc)
+        log.error("connexion du %s depuis %s non enregistrée : base occupée", record.now, record.address)
+    finally:
+        if not record.succeeded:
+            with _pending:
+                _forget(_pending_addresses, record.address)
+                if record.user_id is not None and record.wrong_password:
+                    _forget(_pending_users, record.user_id)
+
+
+def _forget(counts: Counter[Any], key: Any) -> None:
+    counts[key] -= 1
+    if counts[key] <= 0:
+        del counts[key]
 
 
 @login_manager.user_loader
@@ -213,3 +314,8 @@ def init_app(app: Flask) -> None:
             "La page a expiré ou le formulaire n'a pas été envoyé par Pilotis. "
             "Rechargez la page et recommencez.",
         )
+
+
+def wait_for_deferred(timeout: float) -> None:
+    """Return once every sign-in handed to the deferred writer so far is written (or given up)."""
+    _deferred.submit(lambda: None).result(timeout)

@@ -10,8 +10,8 @@ from flask_login import current_user, login_user, logout_user
 
 from models import Organisation, User
 from models.base import utcnow
-from pilotis.auth import SignedIn, principal
-from pilotis.web import db_session, keep_changes
+from pilotis.auth import SignedIn, attempt_sign_in, principal
+from pilotis.web import db_session
 from services import accounts
 from views.forms import ConfirmForm, LoginForm, PasswordChangeForm
 
@@ -50,21 +50,20 @@ def login() -> ResponseReturnValue:
     if request.method == "GET":
         form.next.data = request.args.get("next", "")
     if form.validate_on_submit():
-        result = accounts.sign_in(
-            db_session(),
+        # checked without the write lock, recorded without waiting for it (pilotis.auth)
+        result = attempt_sign_in(
             form.email.data or "",
             form.password.data or "",
             address=request.remote_addr or "inconnue",
             now=utcnow(),
         )
-        if result.user is None:
-            keep_changes()  # the failure counters must survive the refusal
+        if result.signed_in is None:
             flash(result.error or "Connexion refusée.", "error")
             return render_template("auth/login.html", form=form), result.status
         session.clear()  # no state from before sign-in survives (session fixation)
-        login_user(SignedIn(result.user), remember=bool(form.remember.data))
-        flash(f"Bienvenue, {result.user.full_name}.", "success")
-        if result.user.password_expires_at is not None:
+        login_user(result.signed_in, remember=bool(form.remember.data))
+        flash(f"Bienvenue, {result.full_name}.", "success")
+        if result.temporary_password:
             flash("Votre mot de passe est temporaire : choisissez le vôtre pour continuer.", "error")
             return redirect(url_for("auth.change_password"))
         return redirect(safe_next(form.next.data))
