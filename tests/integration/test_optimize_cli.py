@@ -75,6 +75,31 @@ def test_the_json_output_has_the_volumes(optimize, cut, tmp_path):
         assert activity.capacity is None or volumes[activity.code] <= activity.capacity + 1e-6
     assert volumes["P_DEP_APA"] == pytest.approx(900)  # a partner's volume is given
     assert any("1 € de plus couvrirait" in plain(s) for s in solution["explanation"])
+    # printed in pieces, the text is json.dumps's with indent=2 (accents kept), newline-terminated
+    assert result.stdout == json.dumps(solution, ensure_ascii=False, indent=2) + "\n"
+
+
+def test_the_json_printed_in_pieces_is_the_whole_document(capsys):
+    """The solution of a large problem is printed in batches of encoder pieces: a document of
+    many batches comes out exactly as json.dumps writes it."""
+    from pilotis.cli_optimize import _echo_json
+
+    document = {
+        "explanation": ["Aujourd'hui, 1 250 000 € couvrent 12,5 % des besoins"],
+        "activities": [
+            {
+                "code": f"A{i}",
+                "volume": i / 7,
+                "reason": None if i % 3 else "à sa capacité",
+                "runs": i % 2 == 0,
+            }
+            for i in range(3_000)
+        ],
+        "empty": {},
+        "nothing": [],
+    }
+    _echo_json(document)
+    assert capsys.readouterr().out == json.dumps(document, ensure_ascii=False, indent=2) + "\n"
 
 
 def test_an_excel_problem_gives_the_same_solution(optimize, cut, tmp_path):

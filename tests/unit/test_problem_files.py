@@ -176,3 +176,98 @@ def test_infeasible_solution_output():
     assert data["diagnosis"] and data["diagnosis"][0].startswith("Les planchers légaux")
     text = format_solution_text(problem, solution, explanation)
     assert "infaisable" in text and "Les planchers légaux" in text
+
+
+def _located(problem):
+    """``problem`` with a territory tree and deliveries (a share of some activities' output in
+    one quarter, some in the whole commune), the computed shares and today's coverage written in."""
+    from optimizer.problem import Delivery, TerritorySpec, with_computed_coverage
+
+    quarters = sorted({n.territory for n in problem.needs if n.territory})
+    territories = (
+        TerritorySpec("COM", None, "Commune"),
+        *(TerritorySpec(q, "COM", f"Quartier {q}") for q in quarters),
+    )
+    deliveries = tuple(
+        Delivery(a.code, quarters[i % len(quarters)], 0.6) for i, a in enumerate(problem.activities[::3])
+    ) + tuple(Delivery(a.code, "COM", 0.3) for a in problem.activities[::7])
+    return with_computed_coverage(
+        dataclasses.replace(problem, territories=territories, deliveries=deliveries)
+    )
+
+
+@pytest.mark.parametrize("options", [{}, {"fixed_costs": True}, {"equity": True}])
+def test_json_file_read_as_it_is_released_gives_the_problem_written(tmp_path, options):
+    """The reader releases the file's rows as it converts them (a 145,000-activity file held its
+    dicts and its records together: 855 MB): the problem read is still the one written, field by
+    field, and the one the dict reader gives when nothing is released."""
+    from optimizer import problem_from_dict, problem_to_dict
+
+    for problem in (
+        generate_problem(15, 25, 3, seed=4, **options),
+        _located(generate_problem(15, 25, 3, seed=5, **options)),
+    ):
+        write_problem_json(problem, tmp_path / "p.json")
+        read = read_problem_file(tmp_path / "p.json")
+        assert read == problem
+        assert problem_to_dict(read) == problem_to_dict(problem)
+        data = json.loads((tmp_path / "p.json").read_text(encoding="utf-8"))
+        kept = problem_from_dict(json.loads(json.dumps(data)))
+        assert problem_from_dict(data, consume=True) == kept == problem
+        assert not {"activities", "coverages", "needs", "services"} & set(data)  # released
+        # a reference is the very string of the code it names (one string, not one per coverage)
+        codes = {a.code: a.code for a in read.activities}
+        assert all(c.activity is codes[c.activity] for c in read.coverages)
+
+
+def test_broken_file_gets_the_same_messages_when_its_rows_are_released():
+    """Every error is still reported, located, when the rows are converted and released one by
+    one: a bad number, an unknown reference, a duplicate, a loop, a computed value that no longer
+    follows, an invalid row seen again by the checks across records."""
+    from optimizer import ProblemError, problem_from_dict, problem_to_dict
+
+    data = problem_to_dict(_located(generate_problem(8, 10, 2, seed=5, equity=True)))
+    first = data["activities"][0]["code"]
+    data["activities"][3].update(unit_cost="x", service="NOPE")
+    data["activities"][4].update(min_volume=5.0, capacity=2.0)
+    data["activities"][5]["code"] = first
+    data["coverages"].append(dict(data["coverages"][0]))
+    data["coverages"][5]["counted_share"] = 0.123
+    data["territories"] += [{"code": "Y1", "parent": "Y2"}, {"code": "Y2", "parent": "Y1"}]
+    data["deliveries"].append({"activity": "QQ", "territory": "ZZ", "share": 0.5})
+    data["needs"].insert(0, 5)
+    messages = []
+    for consume in (False, True):
+        with pytest.raises(ProblemError) as refused:
+            problem_from_dict(json.loads(json.dumps(data)), consume=consume)
+        messages.append(refused.value.messages)
+    assert messages[0] == messages[1]
+    expected = [
+        "besoins[0] : objet attendu",
+        "activités[3].unit_cost : doit être un nombre",
+        f"activités[5].code : code « {first} » en double (déjà utilisé en activités[0])",
+        "activités[3].service : service « NOPE » inconnu",
+        "activités[4].min_volume : le volume obligatoire (5) dépasse la capacité (2)",
+        "territoires[3].parent : boucle dans l'arborescence des territoires",
+        "livraisons[",
+    ]
+    for text in expected:
+        assert any(m.startswith(text) for m in messages[1]), (text, messages[1])
+    assert any("couvertures[" in m and "en double (déjà en couvertures[0])" in m for m in messages[1])
+
+
+def test_numbers_out_of_bounds_are_located_deep_in_the_file():
+    """The bound check writes a value's path only for a value it refuses, and still locates it."""
+    from optimizer import problem_to_dict
+
+    data = problem_to_dict(generate_problem(4, 5, 1, seed=2))
+    data["activities"][2]["unit_cost"] = 1e13
+    data["coverages"][1]["coefficient"] = 10**400
+    data["diminishing_returns"] = [[0.5, float("inf")], [1.0, 1.0]]
+    with pytest.raises(ProblemFileError) as refused:
+        read_problem_json(json.dumps(data).encode(), name="p.json")
+    assert [m.split(" : ")[1] for m in refused.value.messages] == [  # in the file's order
+        "diminishing_returns[0][1]",
+        "activities[2].unit_cost",
+        "coverages[1].coefficient",
+    ]
