@@ -215,8 +215,23 @@ def test_the_annex_has_one_sheet_per_table_and_text_never_becomes_a_formula(db_s
     direction = principal(db_session, demo, "direction")
     save_text(db_session, direction, demo.organisation_id, 2027, "full", None, "synthese", "=SOMME(A1:A9)", 0)
     book = load_workbook(BytesIO(annex_workbook(build_report(db_session, demo.organisation_id, year=2027))))
-    assert book.sheetnames == ["Sommaire", "Portrait", "IRIS", "Partenaires", "Besoins", "Matrice",
-                               "Couverture par public", "Écarts", "Objectifs", "Plan d'action", "Analyses"]  # fmt: skip
+    assert book.sheetnames == [
+        "Sommaire",
+        "Portrait",
+        "IRIS",
+        "Projections",
+        "Méthode des projections",
+        "Participation",
+        "Qualitatif",
+        "Partenaires",
+        "Besoins",
+        "Matrice",
+        "Couverture par public",
+        "Écarts",
+        "Objectifs",
+        "Plan d'action",
+        "Analyses",
+    ]
     portrait = {row[1].value: row for row in book["Portrait"].iter_rows(min_row=2)}
     assert portrait["Population municipale"][2].value == 46119
     assert portrait["Population municipale"][5].value == "INSEE RP"
@@ -371,3 +386,13 @@ def test_the_report_holds_projections_participation_and_qualitative_evidence(db_
     assert [(o.day, o.kind) for o in rows] == [(date(2026, 10, 2), "Note d'un partenaire")]
     themed = build_report(db_session, demo.organisation_id, year=2027, kind="theme", theme="familles")
     assert themed.observations == []
+    # the Excel annex: the same projections, answers and material, no small count written
+    book = load_workbook(BytesIO(annex_workbook(report)))
+    projections = {r[0]: r for r in book["Projections"].iter_rows(min_row=2, values_only=True)}
+    assert projections["75 ans et plus"][1] == "part du département"
+    assert projections["75 ans et plus"][7] == pytest.approx(5707 * 65560 / 47540)
+    answers = list(book["Participation"].iter_rows(min_row=2, values_only=True))
+    assert any(r[0] == "Baromètre des besoins sociaux 2026" and r[2] == 312 for r in answers)
+    assert all(not isinstance(r[6], int | float) or r[6] >= 11 for r in answers)
+    material = list(book["Qualitatif"].iter_rows(min_row=2, values_only=True))
+    assert [r[1] for r in material] == ["Note d'un partenaire"]
