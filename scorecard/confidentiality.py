@@ -95,30 +95,61 @@ def is_small(value: float | None, threshold: int = DEFAULT_THRESHOLD) -> bool:
     return value is not None and 0 < value < threshold
 
 
-def _components(cells: Sequence[K], relations: Sequence[Relation[K]]) -> list[tuple[list[K], list[int]]]:
-    """``cells`` linked by relations: (cells, relation indices) of each connected component
-    (the other cells of the relations are ignored)."""
-    parent = {cell: cell for cell in cells}
+def _index(relations: Sequence[Relation[K]]) -> dict[K, list[int]]:
+    """cell -> the indices of the relations it takes part in."""
+    by_cell: dict[K, list[int]] = {}
+    for i, relation in enumerate(relations):
+        for cell, _ in relation.terms:
+            rows = by_cell.setdefault(cell, [])
+            if not rows or rows[-1] != i:
+                rows.append(i)
+    return by_cell
 
-    def find(cell: K) -> K:
-        while parent[cell] != cell:
-            parent[cell] = parent[parent[cell]]
-            cell = parent[cell]
-        return cell
 
-    members = [[cell for cell, _ in relation.terms if cell in parent] for relation in relations]
-    for present in members:
-        for cell in present[1:]:
-            first, root = find(present[0]), find(cell)
-            if root != first:
-                parent[root] = first
-    groups: dict[K, tuple[list[K], list[int]]] = {}
-    for cell in cells:
-        groups.setdefault(find(cell), ([], []))[0].append(cell)
-    for i, present in enumerate(members):
-        if present:
-            groups[find(present[0])][1].append(i)
-    return list(groups.values())
+def _determined(
+    masked: set[K],
+    relations: Sequence[Relation[K]],
+    by_cell: Mapping[K, Sequence[int]],
+    starts: Iterable[K],
+) -> set[K]:
+    """The determined cells of the components of masked cells that hold ``starts``.
+
+    A component: masked cells linked by the relations they share (the published cells of a
+    relation are constants). Components are independent, so a cell is determined in its
+    component exactly when it is in the whole system: only the components asked for are solved.
+    """
+    seen: set[K] = set()
+    found: set[K] = set()
+    for start in starts:
+        if start in seen or start not in masked or not by_cell.get(start):
+            continue
+        seen.add(start)
+        component, rows, stack = [], set(), [start]
+        while stack:
+            current = stack.pop()
+            component.append(current)
+            for i in by_cell.get(current, ()):
+                if i in rows:
+                    continue
+                rows.add(i)
+                for cell, _ in relations[i].terms:
+                    if cell in masked and cell not in seen:
+                        seen.add(cell)
+                        stack.append(cell)
+        component.sort(key=repr)
+        column = {cell: j for j, cell in enumerate(component)}
+        ordered = sorted(rows)
+        matrix = np.zeros((len(ordered), len(component)))
+        for r, i in enumerate(ordered):
+            for cell, coefficient in relations[i].terms:
+                if cell in column:
+                    matrix[r, column[cell]] += coefficient
+        _, singular, vt = np.linalg.svd(matrix)
+        rank = int((singular > TOLERANCE * max(1.0, float(singular.max(initial=0.0)))).sum())
+        null = vt[rank:]  # rows: a basis of the null space
+        free = np.abs(null).max(axis=0) > 1e-7 if len(null) else np.zeros(len(component), dtype=bool)
+        found |= {cell for cell, is_free in zip(component, free, strict=True) if not is_free}
+    return found
 
 
 def recoverable(masked: Iterable[K], relations: Sequence[Relation[K]]) -> set[K]:
@@ -126,25 +157,11 @@ def recoverable(masked: Iterable[K], relations: Sequence[Relation[K]]) -> set[K]
 
     With ``B = A[:, masked]`` (the relations restricted to the masked cells), the published cells
     fix ``B x = b``; a masked cell ``j`` is determined exactly when every vector of the null space
-    of ``B`` is zero on ``j``. Cells of no relation are never recoverable.
+    of ``B`` is zero on ``j``. Cells of no relation are never recoverable. Solved component by
+    component (masked cells linked by shared relations).
     """
     masked_set = set(masked)
-    used = [r for r in relations if any(cell in masked_set for cell, _ in r.terms)]
-    cells = sorted({cell for r in used for cell, _ in r.terms if cell in masked_set}, key=repr)
-    found: set[K] = set()
-    for component, rows in _components(cells, used):
-        column = {cell: j for j, cell in enumerate(component)}
-        matrix = np.zeros((len(rows), len(component)))
-        for i, r in enumerate(rows):
-            for cell, coefficient in used[r].terms:
-                if cell in column:
-                    matrix[i, column[cell]] += coefficient
-        _, singular, vt = np.linalg.svd(matrix)
-        rank = int((singular > TOLERANCE * max(1.0, float(singular.max(initial=0.0)))).sum())
-        null = vt[rank:]  # rows: a basis of the null space
-        free = np.abs(null).max(axis=0) > 1e-7 if len(null) else np.zeros(len(component), dtype=bool)
-        found |= {cell for cell, is_free in zip(component, free, strict=True) if not is_free}
-    return found
+    return _determined(masked_set, relations, _index(relations), sorted(masked_set, key=repr))
 
 
 def _default_cost(value: float | None) -> tuple[int, float]:
@@ -191,10 +208,7 @@ def protect(
     masked |= set(primary)
     masked |= {cell for r in relations for cell, _ in r.terms if cell not in values}
     groups = [set(g) for g in together]
-    by_cell: dict[K, list[int]] = {}
-    for i, relation in enumerate(relations):
-        for cell, _ in relation.terms:
-            by_cell.setdefault(cell, []).append(i)
+    by_cell = _index(relations)
 
     def close() -> None:
         changed = True
@@ -212,7 +226,7 @@ def protect(
     close()
     stuck: set[K] = set()  # fixed by the relations alone (``x = 0``): nothing a mask can hide
     while True:
-        exposed = sorted(recoverable(masked, relations) - stuck, key=repr)
+        exposed = sorted(_determined(masked, relations, by_cell, sorted(masked, key=repr)) - stuck, key=repr)
         if not exposed:
             return frozenset(masked)
         target = exposed[0]
@@ -232,7 +246,7 @@ def protect(
         ranked = sorted(candidates, key=order)
 
         def hides(cells: tuple[K, ...], target: K = target) -> bool:
-            return target not in recoverable(masked | set(cells), relations)
+            return target not in _determined(masked | set(cells), relations, by_cell, (target,))
 
         if not ranked:
             stuck.add(target)
