@@ -30,6 +30,8 @@ from services.workbooks import WorkbookError
 
 #: A code of a service, an activity, a need, a public or an objective (the objectives' rule).
 CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+#: The largest whole number a column holds (INTEGER: 32 bits on PostgreSQL).
+MAX_INT = 2**31 - 1
 YES, NO = "oui", "non"
 TRUE_WORDS = frozenset({"oui", "o", "vrai", "x", "1", "yes"})
 FALSE_WORDS = frozenset({"non", "n", "faux", "0", "no", ""})
@@ -114,6 +116,8 @@ class Col:
             if self.kind == "int":
                 if number != int(number):
                     raise CellError(f"« {_text(raw)} » : un nombre entier est attendu")
+                if abs(number) > MAX_INT:  # the database's INTEGER (PostgreSQL: 32 bits)
+                    raise CellError(f"« {_text(raw)} » : nombre entier trop grand (2 147 483 647 au plus)")
                 return int(number)
             if self.kind == "money":
                 return Decimal(str(round(number, 2)))
