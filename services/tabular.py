@@ -10,7 +10,7 @@ Policy, in this order (:func:`read_csv`):
 1. **Size**: at most :attr:`CsvLimits.bytes`; an empty file (or one holding only a byte-order
    mark, blanks or comments) is refused as « fichier vide ».
 2. **Binary**: a NUL byte in the first 4 KiB means a binary file (an .xlsx, a PDF, UTF-16 text
-   from Excel's « Texte Unicode ») and refuses it; a NUL further on is located (line, column).
+   from Excel's « Texte Unicode ») and refuses it; a NUL further on is refused at its line.
 3. **Encoding**: UTF-8, with or without a byte-order mark (dropped); else Windows-1252, the
    encoding of files saved by Excel on Windows and of several INSEE bases, **with a warning**
    (:attr:`CsvTable.note`: check the accents); else Latin-1 (which decodes any byte) for the five
@@ -132,20 +132,10 @@ def split_records(text: str, separator: str, limits: CsvLimits) -> list[Record]:
         line = reader.line_num or last + 1
         if "field larger than field limit" in str(exc):
             message = f"une case dépasse {csv.field_size_limit()} caractères"
-        elif "NUL" in str(exc):
-            message = "caractère nul (octet 0) : le fichier est endommagé"
         else:
             message = f"fichier illisible comme tableau CSV ({exc})"
-        raise CsvError(problems=[Located(None, line, _nul_column(text, line, separator), message)]) from None
+        raise CsvError(problems=[Located(None, line, None, message)]) from None
     return rows
-
-
-def _nul_column(text: str, line: int, separator: str) -> str | None:
-    """The column (1, 2…) of the first NUL of physical ``line``, when it holds one."""
-    lines = text.split("\n", line)
-    if len(lines) < line or "\x00" not in lines[line - 1]:
-        return None
-    return str(lines[line - 1].split("\x00", 1)[0].count(separator) + 1)
 
 
 def read_csv(
@@ -178,6 +168,12 @@ def read_csv(
         text = "\n".join("" if ln.lstrip().startswith(comment) else ln for ln in text.split("\n"))
     if not text.strip():
         raise CsvError(EMPTY)
+    nul = text.find("\x00")
+    if nul >= 0:
+        line = text.count("\n", 0, nul) + 1
+        raise CsvError(
+            problems=[Located(None, line, None, "caractère nul (octet 0) : le fichier est endommagé")]
+        )
     if forced:
         separator = forced.group(1)
     elif choose is not None:

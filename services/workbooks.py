@@ -32,6 +32,7 @@ values); the defaults bound a workbook to a few seconds and a few tens of MB of 
 from __future__ import annotations
 
 import io
+import re
 import struct
 import zipfile
 import zlib
@@ -94,6 +95,10 @@ def _mb(size: int) -> str:
     return f"{size / 2**20:.0f} Mo" if size >= 2**20 else f"{size / 2**10:.0f} Ko"
 
 
+def _n(number: int) -> str:
+    return f"{number:,}".replace(",", " ")
+
+
 def check_archive(content: bytes, limits: Limits = DEFAULT_LIMITS) -> None:
     """Refuse what is not a plain, reasonable .xlsx before openpyxl parses any of it (see the module)."""
     if len(content) > limits.file_bytes:
@@ -128,8 +133,26 @@ def check_archive(content: bytes, limits: Limits = DEFAULT_LIMITS) -> None:
             scan.part(archive, entry)
 
 
+_ROOT = re.compile(rb"<(?![?!])(?:[A-Za-z_][\w.\-]*:)?([A-Za-z_][\w.\-]*)")
+#: A row's number (``<row r="12"``): the only numeric ``r`` of a worksheet (cells are ``A12``),
+#: searched from its literal part, in whatever order the tag's attributes come.
+_ROW_NUMBER = re.compile(rb'\sr="(\d{1,12})"')
+#: Tokens counted in a window that starts a few bytes before each chunk (one byte less than the
+#: token: a token split between two chunks is counted once, in the second).
+_CELL_TOKENS = (b"<c ", b"<c>", b":c ", b":c>")
+_STRING_TOKENS = (b"<si>", b"<si ", b":si>", b":si ")
+
+
 class _Scan:
-    """One pass over every part of an archive, counting what it really holds (see the module)."""
+    """One pass over every part of an archive, counting what it really holds (see the module).
+
+    The counts are made on the bytes of each 64 KiB chunk (C-speed ``bytes.count``, never a Python
+    call per element): elements are the ``<`` that open a tag, the depth is the running balance of
+    opening and closing tags at each chunk's end (an estimate; memory is bounded by the element
+    count whatever the nesting), cells are ``<c`` tags of worksheets, shared strings ``<si`` tags.
+    expat parses the same bytes with no handler but the DTD's, so that a DOCTYPE anywhere and a
+    malformed part are refused exactly; parts not in UTF-8 (UTF-16) are refused, which keeps the
+    byte counts true."""
 
     def __init__(self, limits: Limits, compressed: int) -> None:
         self.limits = limits
@@ -138,35 +161,36 @@ class _Scan:
         self.cells = 0
         self.strings = 0
         self.elements = 0
-        # the part being read
         self.name = ""
-        self.depth = 0
-        self.root = ""
-        self.last_index = 0
-        self.parser: Any = None
+        self.tail = b""
 
     def part(self, archive: zipfile.ZipFile, entry: zipfile.ZipInfo) -> None:
-        self.name, self.depth, self.root, self.last_index = entry.filename, 0, "", 0
-        size = 0
+        self.name, self.tail = entry.filename, b""
+        lower = self.name.lower()
+        markers = lower == "[content_types].xml" or lower.endswith(".rels")
+        size = depth = run = 0
+        root = ""
         parser = None
         try:
             with archive.open(entry) as handle:
                 while chunk := handle.read(CHUNK):
                     if size == 0:
-                        head = chunk.lstrip()
                         if chunk.startswith(OLE_MAGIC):
                             raise WorkbookError(MACROS)
-                        if (
-                            head[:1] == b"<"
-                            or head[:3] == b"\xef\xbb\xbf"
-                            or head[:2] in (b"\xff\xfe", b"\xfe\xff")
-                        ):
+                        head = chunk.lstrip()
+                        if head[:2] in (b"\xff\xfe", b"\xfe\xff") or head[:2] in (b"<\x00", b"\x00<"):
+                            raise WorkbookError(f"classeur refusé : « {self.name} » n'est pas en UTF-8")
+                        if head[:1] == b"<" or head[:3] == b"\xef\xbb\xbf":
                             parser = self._parser()
+                            found = _ROOT.search(chunk)
+                            root = found.group(1).decode("ascii", "replace") if found else ""
                     size += len(chunk)
                     self.total += len(chunk)
-                    self._check_size(size)
-                    if parser is not None:
-                        parser.Parse(chunk, False)
+                    self._check_size(size, root)
+                    if parser is None:
+                        continue
+                    parser.Parse(chunk, False)
+                    depth, run = self._count(chunk, root, depth, run, markers)
                 if parser is not None:
                     parser.Parse(b"", True)
         except WorkbookError:
@@ -189,16 +213,62 @@ class _Scan:
             raise WorkbookError(
                 f"classeur endommagé : l'élément « {self.name} » est illisible ; ré-enregistrez-le dans Excel"
             ) from None
-        finally:
-            self.parser = None
 
-    def _check_size(self, size: int) -> None:
+    def _count(self, chunk: bytes, root: str, depth: int, run: int, markers: bool) -> tuple[int, int]:
+        """The counts of one chunk of an XML part; the depth and the text run carried to the next."""
+        limits = self.limits
+        tail, self.tail = self.tail, chunk[-24:]
+        pairs = tail[-1:] + chunk
+        opening = chunk.count(b"<")
+        closing = pairs.count(b"</")
+        special = pairs.count(b"<?") + pairs.count(b"<!")
+        self.elements += opening - closing - special
+        if self.elements > limits.elements:
+            raise WorkbookError(f"classeur anormal : plus de {_n(limits.elements)} éléments XML")
+        depth += opening - 2 * closing - special - pairs.count(b"/>")
+        if depth > limits.depth:
+            raise WorkbookError(
+                f"classeur refusé : « {self.name} » imbrique plus de {limits.depth} niveaux d'éléments XML"
+            )
+        first = chunk.find(b"<")
+        if first < 0:
+            run += len(chunk)
+        else:
+            run += first
+            if run <= limits.text_bytes:
+                run = len(chunk) - chunk.rfind(b"<") - 1
+        if run > limits.text_bytes:
+            raise WorkbookError(
+                f"classeur refusé : un texte de « {self.name} » dépasse {_mb(limits.text_bytes)}"
+            )
+        if root == "worksheet":
+            window = tail[-2:] + chunk
+            self.cells += sum(window.count(token) for token in _CELL_TOKENS)
+            if self.cells > limits.cells:
+                raise WorkbookError(f"classeur trop grand : plus de {_n(limits.cells)} cellules")
+            last = max(map(int, _ROW_NUMBER.findall(tail + chunk)), default=0)
+            if last > limits.rows:
+                raise WorkbookError(
+                    f"classeur trop long : ligne {_n(last)} ({_n(limits.rows)} lignes au plus)"
+                )
+        elif root == "sst":
+            window = tail[-3:] + chunk
+            self.strings += sum(window.count(token) for token in _STRING_TOKENS)
+            if self.strings > limits.shared_strings:
+                raise WorkbookError(f"classeur trop grand : plus de {_n(limits.shared_strings)} textes")
+        if markers:
+            lowered = (tail + chunk).lower()
+            if any(m.encode() in lowered for m in MACRO_MARKERS):
+                raise WorkbookError(MACROS)
+        return depth, run
+
+    def _check_size(self, size: int, root: str) -> None:
         limits = self.limits
         if size > limits.part_bytes:
             raise WorkbookError(
                 f"classeur trop volumineux une fois décompressé (« {self.name} » dépasse {_mb(limits.part_bytes)})"
             )
-        if self.root == "sst" and size > limits.shared_strings_bytes:
+        if root == "sst" and size > limits.shared_strings_bytes:
             raise WorkbookError(
                 f"classeur refusé : ses textes partagés dépassent {_mb(limits.shared_strings_bytes)} une fois "
                 "décompressés"
@@ -211,72 +281,15 @@ class _Scan:
             raise WorkbookError("classeur anormalement compressé (possible « bombe zip ») : refusé")
 
     def _parser(self) -> Any:
-        parser = expat.ParserCreate(namespace_separator=" ")
+        parser = expat.ParserCreate()
         parser.StartDoctypeDeclHandler = self._doctype
-        parser.EntityDeclHandler = self._entity
-        parser.StartElementHandler = self._start
-        parser.EndElementHandler = self._end
-        self.parser = parser
+        parser.EntityDeclHandler = self._doctype
         return parser
 
     def _doctype(self, *_: object) -> None:
         raise WorkbookError(
             f"classeur refusé : l'élément « {self.name} » contient une déclaration XML (DTD) interdite"
         )
-
-    def _entity(self, *_: object) -> None:
-        raise WorkbookError(
-            f"classeur refusé : l'élément « {self.name} » déclare une entité XML (DTD) interdite"
-        )
-
-    def _start(self, name: str, attrs: dict[str, str]) -> None:
-        limits = self.limits
-        self.depth += 1
-        self.elements += 1
-        index = self.parser.CurrentByteIndex
-        if index - self.last_index > limits.text_bytes:
-            raise WorkbookError(
-                f"classeur refusé : un texte de « {self.name} » dépasse {_mb(limits.text_bytes)}"
-            )
-        self.last_index = index
-        if self.depth > limits.depth:
-            raise WorkbookError(
-                f"classeur refusé : « {self.name} » imbrique plus de {limits.depth} niveaux d'éléments XML"
-            )
-        if self.elements > limits.elements:
-            raise WorkbookError(f"classeur anormal : plus de {limits.elements} éléments XML")
-        tag = name[name.rfind(" ") + 1 :]
-        if self.depth == 1:
-            self.root = tag
-            return
-        if self.root == "worksheet":
-            if tag == "c":
-                self.cells += 1
-                if self.cells > limits.cells:
-                    raise WorkbookError(f"classeur trop grand : plus de {limits.cells} cellules")
-            elif tag == "row":
-                number = attrs.get("r", "")
-                if number.isdigit() and int(number) > limits.rows:
-                    raise WorkbookError(f"classeur trop long : ligne {number} ({limits.rows} lignes au plus)")
-        elif self.root == "sst":
-            if tag == "si":
-                self.strings += 1
-                if self.strings > limits.shared_strings:
-                    raise WorkbookError(f"classeur trop grand : plus de {limits.shared_strings} textes")
-        elif self.root == "Types":
-            if any(m in attrs.get("ContentType", "").lower() for m in MACRO_MARKERS):
-                raise WorkbookError(MACROS)
-        elif self.root == "Relationships" and any(m in attrs.get("Type", "").lower() for m in MACRO_MARKERS):
-            raise WorkbookError(MACROS)
-
-    def _end(self, _name: str) -> None:
-        self.depth -= 1
-        index = self.parser.CurrentByteIndex
-        if index - self.last_index > self.limits.text_bytes:
-            raise WorkbookError(
-                f"classeur refusé : un texte de « {self.name} » dépasse {_mb(self.limits.text_bytes)}"
-            )
-        self.last_index = index
 
 
 class Sheet:
@@ -293,9 +306,10 @@ class Sheet:
                 row = next(rows)
             except StopIteration:
                 return
-            except Exception as exc:  # openpyxl raises many kinds for a cell it cannot read
+            except Exception:  # openpyxl raises many kinds for a cell it cannot read
                 raise WorkbookError(
-                    f"classeur illisible : feuille « {self.title} » endommagée ({type(exc).__name__})"
+                    f"classeur illisible : une case de la feuille « {self.title} » ne se lit pas "
+                    "(classeur endommagé) ; ré-enregistrez-le dans Excel"
                 ) from None
             yield row
 
