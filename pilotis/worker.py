@@ -37,14 +37,38 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, and_, delete, func, or_, select, text, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from models import Task
 from models.base import utcnow
-from pilotis.database import make_engine, session_factory, write_session
+from pilotis.database import make_engine
+from pilotis.database import session_factory as _new_factory
 from scorecard.errors import UserError
 
 log = logging.getLogger(__name__)
+
+_factories: dict[tuple[int, bool], sessionmaker[Session]] = {}
+
+
+def session_factory(engine: Engine, *, write: bool = False) -> sessionmaker[Session]:
+    """The engine's session factory, made once (a worker opens a few sessions per task)."""
+    key = (id(engine), write)
+    if key not in _factories:
+        _factories[key] = _new_factory(engine, write=write)
+    return _factories[key]
+
+
+@contextmanager
+def write_session(engine: Engine) -> Iterator[Session]:
+    """One unit of work: commit on success, roll back on any error (as pilotis.database's)."""
+    with session_factory(engine, write=True)() as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
 
 #: procrastinate's name for the one task it carries (the row's id says what to do)
 QUEUE_TASK = "pilotis.run_task"
@@ -285,29 +309,47 @@ def claim(engine: Engine, task_id: int, worker: str, timing: Timing) -> bool:
     return getattr(taken, "rowcount", 0) == 1
 
 
-@contextmanager
-def _heartbeat(engine: Engine, task_id: int, worker: str, every: float) -> Iterator[None]:
-    stop = threading.Event()
+class _Heartbeats:
+    """One thread per process refreshes the heartbeat of every task this process runs."""
 
-    def beat() -> None:
-        while not stop.wait(every):
-            try:
-                with write_session(engine) as session:
-                    session.execute(
-                        update(Task)
-                        .where(Task.id == task_id, Task.worker == worker, Task.state == "running")
-                        .values(heartbeat_at=utcnow())
-                    )
-            except Exception:  # a missed beat is only a late one
-                log.exception("battement de la tâche %s manqué", task_id)
+    def __init__(self) -> None:
+        self.tasks: dict[int, tuple[Engine, str]] = {}
+        self.lock = threading.Lock()
+        self.every = 10.0
+        self.thread: threading.Thread | None = None
 
-    thread = threading.Thread(target=beat, name=f"pilotis-battement-{task_id}", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
+    @contextmanager
+    def beating(self, engine: Engine, task_id: int, worker: str, every: float) -> Iterator[None]:
+        with self.lock:
+            self.tasks[task_id] = (engine, worker)
+            self.every = min(self.every, every)
+            if self.thread is None or not self.thread.is_alive():
+                self.thread = threading.Thread(target=self.run, name="pilotis-battements", daemon=True)
+                self.thread.start()
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.tasks.pop(task_id, None)
+
+    def run(self) -> None:
+        while True:
+            time.sleep(self.every)
+            with self.lock:
+                beating = list(self.tasks.items())
+            for task_id, (engine, worker) in beating:
+                try:
+                    with write_session(engine) as session:
+                        session.execute(
+                            update(Task)
+                            .where(Task.id == task_id, Task.worker == worker, Task.state == "running")
+                            .values(heartbeat_at=utcnow())
+                        )
+                except Exception:  # a missed beat is only a late one
+                    log.exception("battement de la tâche %s manqué", task_id)
+
+
+_heartbeats = _Heartbeats()
 
 
 def _finish(engine: Engine, task_id: int, worker: str, **values: Any) -> None:
@@ -344,7 +386,7 @@ def execute(engine: Engine, task_id: int, *, worker: str | None = None, timing: 
         _load_handlers()
     run = HANDLERS.get(ctx.kind)
     try:
-        with _heartbeat(engine, task_id, worker, timing.heartbeat):
+        with _heartbeats.beating(engine, task_id, worker, timing.heartbeat):
             if run is None:
                 raise UserError(f"tâche « {ctx.kind} » inconnue de ce worker")
             run(ctx)
@@ -393,15 +435,20 @@ def run_table_worker(
     timing = timing or Timing.from_env()
     done, last_purge = 0, 0.0
     while not stop.is_set():
-        if time.monotonic() - last_purge > 600:
-            purge_finished(engine)
-            last_purge = time.monotonic()
         ran = False
-        for task_id in next_claimable(engine, timing):
-            if execute(engine, task_id, timing=timing) != "skipped":
-                done += 1
-                ran = True
-                break
+        try:
+            if time.monotonic() - last_purge > 600:
+                purge_finished(engine)
+                last_purge = time.monotonic()
+            for task_id in next_claimable(engine, timing):
+                if execute(engine, task_id, timing=timing) != "skipped":
+                    done += 1
+                    ran = True
+                    break
+        except Exception:  # a lost database must not end the worker: it tries again
+            log.exception("worker : lecture de la file en échec")
+            stop.wait(max(timing.poll, 1.0))
+            continue
         if ran:
             continue
         if burst:
