@@ -1,8 +1,8 @@
 """The background queue (pilotis.worker): enqueue latency, 1 000 tiny tasks with two worker
 processes, and how long a killed worker's task waits before another worker takes it over.
 
-    .venv/bin/python bench/queue.py                       # SQLite (the tasks table)
-    .venv/bin/python bench/queue.py --database-url postgresql://postgres@127.0.0.1:5432/pilotis_bench_queue
+    .venv/bin/python bench/worker_queue.py                       # SQLite (the tasks table)
+    .venv/bin/python bench/worker_queue.py --database-url postgresql://postgres@127.0.0.1:5432/pilotis_bench_queue
 
 The database is emptied and migrated (its name must contain « bench »). The floor is the same
 1 000 tasks executed one after the other in this process, with no queue and no other process
