@@ -173,7 +173,7 @@ def render_page(
 ) -> ResponseReturnValue:
     return render_template(
         "report/page.html", report=report, calendar=_calendar(), charts=charts(report), editable=editable,
-        drafts=drafts or {}, groups=_groups(report.organisation_id), kinds=KINDS, annex_title=ANNEX_TITLE,
+        drafts=drafts or {}, publics=_groups(report.organisation_id), kinds=KINDS, annex_title=ANNEX_TITLE,
     ), status  # fmt: skip
 
 
