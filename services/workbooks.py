@@ -10,12 +10,15 @@ reasonable .xlsx, judged on its **real** content, not on what the zip declares:
 - every part is decompressed as a stream (64 KiB at a time, never whole): its real unpacked size
   and the workbook's total are capped as they grow, and a corrupted, truncated or encrypted part
   (bad CRC, broken deflate stream) is refused as « classeur endommagé »;
-- every XML part (by content, whatever its name) is parsed in the same pass by expat with no tree
-  built: a DTD anywhere (``_rels/.rels`` included, at any offset) refuses the file, so entities,
-  billion laughs and external entities never reach a parser; the nesting depth, the number of
-  elements, the length of one text run, the number of cells of the worksheets and of shared
-  strings (and their unpacked size) are capped, as is the last row a worksheet names (a row
-  numbered 1 048 576 would make openpyxl yield a million empty rows);
+- every XML part (by content, whatever its name) is parsed in the same pass by expat with no
+  handler but the DTD's and no tree built: a DTD anywhere (``_rels/.rels`` included, at any
+  offset) refuses the file, so entities, billion laughs and external entities never reach a
+  parser, and a malformed part is refused; parts not in UTF-8 are refused;
+- the same bytes are counted at C speed (``bytes.count`` on each chunk, never a Python call per
+  element): elements, nesting depth (at every chunk's end: a deeper nest inside one chunk holds at
+  most a few thousand elements), the length of one text run, the cells of the worksheets, the
+  shared strings (and their unpacked size), and the last row a worksheet names (a row numbered
+  1 048 576 would make openpyxl yield a million empty rows);
 - macros, however the part is named: a macro-enabled content type (``.xlsm`` workbook, VBA
   project, Excel 4 macro sheet, ActiveX), a VBA relationship, or any part holding an OLE
   compound file (``vbaProject.bin`` renamed ``image1.png`` is still one).
