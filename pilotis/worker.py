@@ -222,18 +222,19 @@ def new_task(
 
 
 def dispatch(engine: Engine, task_ids: list[int]) -> None:
-    """Hand committed tasks to the workers: a procrastinate job each on PostgreSQL (a failure to
-    defer is logged: the workers' sweep defers rows left queued without a job), a nudge to this
-    process's embedded worker on SQLite."""
+    """Hand committed tasks to the workers: with ``pilotis worker`` processes on PostgreSQL, a
+    procrastinate job each (a failure to defer is logged: the workers' sweep defers rows left
+    queued without a job); with an embedded worker, a nudge to this process's thread."""
     if not task_ids:
         return
-    if is_postgresql(engine):
+    embedded = worker_mode() == "embedded"
+    if is_postgresql(engine) and not embedded:  # an embedded worker reads the table itself
         try:
             _defer(engine, task_ids)
         except Exception:  # the row is committed: the sweep of any worker will defer it
             log.exception("tâches %s non transmises à la file (elles le seront par un worker)", task_ids)
     _WAKE.set()
-    if worker_mode() == "embedded":
+    if embedded:
         start_embedded_worker(engine)
 
 
