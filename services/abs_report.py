@@ -93,6 +93,18 @@ PARTNER_TYPES = {
     PartnerType.STATE: "État",
     PartnerType.OTHER: "Autre partenaire",
 }
+#: Partner kinds a territory has one of: an observation naming the kind names the partner.
+SINGLE_PARTNERS = frozenset(
+    {
+        PartnerType.CAF,
+        PartnerType.DEPARTEMENT,
+        PartnerType.CPAM,
+        PartnerType.MDPH,
+        PartnerType.CARSAT,
+        PartnerType.FRANCE_TRAVAIL,
+        PartnerType.MISSION_LOCALE,
+    }
+)
 LEVEL_LABELS = {ObjectiveLevel.STRATEGIC: "stratégique", ObjectiveLevel.OPERATIONAL: "opérationnel"}
 #: Variables published by IRIS that add up to the commune (CAF counts).
 SUMMABLE = frozenset(
@@ -908,6 +920,30 @@ def _user_names(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
     return dict(session.execute(select(User.id, User.full_name).where(User.id.in_(wanted))).all())
 
 
+def _grouped(labels: set[str]) -> list[str]:
+    """Need labels, those of one kind by quartier (« Allocataires du RSA — Le Palais ») as one:
+    « Allocataires du RSA (21 territoires) »."""
+    by_kind: dict[str, list[str]] = {}
+    for label in sorted(labels):
+        by_kind.setdefault(label.split(" — ", 1)[0], []).append(label)
+    return sorted(
+        items[0] if len(items) == 1 else f"{kind} ({len(items)} territoires)"
+        for kind, items in by_kind.items()
+    )
+
+
+def _names(service: Service, source: str) -> bool:
+    """Whether an observation's « who was heard » names the partner: its name (without a
+    parenthesis), or its kind when it is an institution of which a territory has one (CAF,
+    Département, CPAM, MDPH, Carsat, France Travail, Mission locale)."""
+    heard = source.casefold()
+    name = service.name.split(" (", 1)[0].strip().casefold()
+    if name and name in heard:
+        return True
+    kind = service.partner_type
+    return kind in SINGLE_PARTNERS and LABELS_FR.get(kind, "").casefold() in heard
+
+
 def _partners(
     session: Session,
     organisation_id: int,
@@ -927,7 +963,7 @@ def _partners(
     ).all()
     out = []
     for service in services:
-        needs = sorted(
+        needs = _grouped(
             {
                 label
                 for sid, _, nid, label in coverage
@@ -950,7 +986,7 @@ def _partners(
                 contributions=[
                     f"{o.kind} du {o.day:%d/%m/%Y} ({o.need}) : {o.summary}"
                     for o in observations or []
-                    if service.name.casefold() in o.source.casefold()
+                    if _names(service, o.source)
                 ],
             )
         )

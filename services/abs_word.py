@@ -673,7 +673,7 @@ class _Writer:
                         " ; ".join(p.activities),
                         count(p.beneficiaries),
                         " ; ".join(p.needs) or "—",
-                        " ; ".join(p.contributions) or "son offre (colonnes précédentes)",
+                        " ; ".join(p.contributions) or "—",
                     ]
                     for p in report.partners
                 ],

@@ -344,7 +344,7 @@ def test_the_report_holds_projections_participation_and_qualitative_evidence(db_
             need_id=need.id,
             kind=EvidenceKind.PARTNER_NOTE,
             observed_on=date(2026, 10, 2),
-            source="Association Aide à domicile Carcassonne, coordinatrice",
+            source="Département de l'Aude, équipe médico-sociale APA",
             summary="Listes d'attente pour l'aide à domicile des plus de 85 ans.",
         )
     )
@@ -384,6 +384,14 @@ def test_the_report_holds_projections_participation_and_qualitative_evidence(db_
     # the qualitative material, with its date, who was heard and the summary
     rows = [o for o in report.observations if o.need == need.label]
     assert [(o.day, o.kind) for o in rows] == [(date(2026, 10, 2), "Note d'un partenaire")]
+    # the partners consulted with their contribution: the note names the Département
+    contributions = {p.partner_type: p.contributions for p in report.partners}
+    assert contributions["Département"] == [
+        f"Note d'un partenaire du 02/10/2026 ({need.label}) : Listes d'attente pour l'aide à domicile des "
+        "plus de 85 ans."
+    ]
+    assert contributions["Caisse d'allocations familiales"] == []
+    assert any("Allocataires du RSA (" in n and "territoires)" in n for p in report.partners for n in p.needs)
     themed = build_report(db_session, demo.organisation_id, year=2027, kind="theme", theme="familles")
     assert themed.observations == []
     # the Excel annex: the same projections, answers and material, no small count written
