@@ -8,6 +8,7 @@ confidentiality (``scorecard.confidentiality``).
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -37,6 +38,7 @@ from models import (
 from scorecard import periods as P
 from scorecard.coherence import Coherence, compute_coherence, orphans
 from scorecard.confidentiality import DEFAULT_THRESHOLD, RULE
+from services import cache
 from services.costing import current_costs
 from services.secrecy import Disclosure, build_disclosure, prorata_groups
 from services.steering import ensure_periods
@@ -206,6 +208,18 @@ def coherence_of(frames: dict[str, Any]) -> Coherence:
 def build_coherence(
     session: Session, organisation_id: int, *, threshold: int = DEFAULT_THRESHOLD
 ) -> CoherenceView:
+    """The organisation's coherence, masked by its disclosure: computed once per session and, for
+    a page's read session, kept while the database is unchanged (:mod:`services.cache`); each
+    caller gets its own copy."""
+    return cache.remember(
+        session,
+        ("coherence", organisation_id, threshold),
+        lambda: _build_coherence(session, organisation_id, threshold),
+        copy=copy.deepcopy,
+    )
+
+
+def _build_coherence(session: Session, organisation_id: int, threshold: int) -> CoherenceView:
     frames = load_frames(session, organisation_id)
     result = coherence_of(frames)
     rows = result.needs

@@ -13,7 +13,7 @@ as depreciation are not resources consumed), of the year. ``basis="actual"`` tak
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal, cast
@@ -55,6 +55,7 @@ from scorecard.costing import (
     yearly_volumes,
 )
 from scorecard.errors import UserError
+from services import cache
 from services.editing import lock_version
 from services.steering import ensure_periods, write_computed_value
 
@@ -301,10 +302,40 @@ def load_volumes(session: Session, organisation_id: int, year: int, basis: str) 
 
 
 def compute(session: Session, organisation_id: int, year: int, *, basis: Basis = "auto") -> CostingReport:
-    """The costing of a year (raises ``CostModelError`` with the core's French message)."""
+    """The costing of a year (raises ``CostModelError`` with the core's French message).
+
+    Computed once per session (a request, a command) and, for a page's read session, kept while
+    the database is unchanged (:mod:`services.cache`): the scorecard, the coherence, the budget
+    execution and the cost pages all read this one result. Each caller gets its own copy."""
+    used = resolve_basis(session, organisation_id, year, basis)  # "auto" and what it means: one costing
+    return cache.remember(
+        session,
+        ("costing", organisation_id, year, used),
+        lambda: _compute(session, organisation_id, year, used),
+        copy=_copy_report,
+    )
+
+
+def _copy_report(report: CostingReport) -> CostingReport:
+    """The report with its own frames (a caller may add columns to them)."""
+    costing = replace(
+        report.costing,
+        activities=report.costing.activities.copy(),
+        centres=report.costing.centres.copy(),
+        flows=report.costing.flows.copy(),
+    )
+    return replace(
+        report,
+        costing=costing,
+        activities=report.activities.copy(),
+        centres=report.centres.copy(),
+        names=dict(report.names),
+    )
+
+
+def _compute(session: Session, organisation_id: int, year: int, used: str) -> CostingReport:
     organisation = session.get(Organisation, organisation_id)
     method = organisation.costing_method if organisation else "reciprocal"
-    used = resolve_basis(session, organisation_id, year, basis)
     centres, keys, drivers = load_model(session, organisation_id)
     if centres.empty:
         raise CostModelError("aucun centre de coût : créez le modèle de coûts avant de calculer")
@@ -370,17 +401,12 @@ def current_costs(session: Session, organisation_id: int) -> dict[int, dict[str,
     report = latest_report(session, organisation_id)
     if report is None:
         return {}
-    out: dict[int, dict[str, float]] = {}
-    for activity_id, row in report.activities.iterrows():
-        out[int(cast(int, activity_id))] = {
-            "full_cost": float(row["full_cost"]),
-            "unit_cost": float(row["unit_cost"]),
-            "cost_per_beneficiary": float(row["cost_per_beneficiary"]),
-            "net_cost": float(row["net_cost"]),
-            "volume": float(row["volume"]),
-            "year": float(report.year),
-        }
-    return out
+    columns = ["full_cost", "unit_cost", "cost_per_beneficiary", "net_cost", "volume"]
+    rows = report.activities[columns].astype(float).to_dict("index")  # one conversion, no row lookups
+    return {
+        int(cast(int, activity_id)): {**{c: float(row[c]) for c in columns}, "year": float(report.year)}
+        for activity_id, row in rows.items()
+    }
 
 
 def publish_cost_indicators(

@@ -25,6 +25,7 @@ from models import (
     TerritoryStatistic,
     User,
 )
+from services import cache
 from services.numbers import format_percent
 
 
@@ -91,8 +92,26 @@ def list_organisations(session: Session) -> list[Organisation]:
 def organisation_overview(
     session: Session, organisation: Organisation, *, needs: int = 8
 ) -> OrganisationOverview:
-    """Counts, services with their number of activities, the highest-priority needs."""
-    org_id = organisation.id
+    """Counts, services with their number of activities, the highest-priority needs (read once
+    per session, and kept while the database is unchanged: :mod:`services.cache`)."""
+    counts, services, top_needs, by_perspective = cache.remember(
+        session,
+        ("overview", organisation.id, needs),
+        lambda: _overview(session, organisation.id, needs),
+        copy=lambda kept: (dict(kept[0]), list(kept[1]), list(kept[2]), dict(kept[3])),
+    )
+    return OrganisationOverview(
+        organisation=organisation,
+        counts=counts,
+        services=services,
+        top_needs=top_needs,
+        indicators_by_perspective=by_perspective,
+    )
+
+
+def _overview(
+    session: Session, org_id: int, needs: int
+) -> tuple[dict[str, int], list[ServiceLine], list[NeedLine], dict[Perspective, int]]:
     services = [
         ServiceLine(name, kind, is_support, int(count))
         for name, kind, is_support, count in session.execute(
@@ -122,12 +141,11 @@ def organisation_overview(
             .group_by(Indicator.perspective)
         )
     }
-    return OrganisationOverview(
-        organisation=organisation,
-        counts=organisation_counts(session, org_id),
-        services=services,
-        top_needs=top_needs,
-        indicators_by_perspective={p: by_perspective.get(p, 0) for p in Perspective},
+    return (
+        organisation_counts(session, org_id),
+        services,
+        top_needs,
+        {p: by_perspective.get(p, 0) for p in Perspective},
     )
 
 
@@ -173,7 +191,11 @@ def attention_items(session: Session, principal: Any, *, today: Any) -> list[Att
         )
         if principal.role is Role.SERVICE_MANAGER:
             due = due.where(Indicator.service_id.in_(principal.service_ids))
-        rows = session.execute(due).all()
+        rows = cache.remember(
+            session,
+            ("attention.due", org_id, principal.role, tuple(sorted(principal.service_ids)), today),
+            lambda: [(str(a), str(b), str(c)) for a, b, c in session.execute(due)],
+        )  # read here only: no copy
         items.append(
             AttentionItem(
                 "Valeurs d'indicateurs à saisir",
@@ -182,7 +204,7 @@ def attention_items(session: Session, principal: Any, *, today: Any) -> list[Att
             )
         )
     if principal.role is Role.DIRECTION:
-        waiting = session.execute(
+        submitted = (
             select(Service.name, func.count())
             .select_from(Measurement)
             .join(Indicator, Indicator.id == Measurement.indicator_id)
@@ -190,7 +212,12 @@ def attention_items(session: Session, principal: Any, *, today: Any) -> list[Att
             .where(Measurement.organisation_id == org_id, Measurement.state == MeasurementState.SUBMITTED)
             .group_by(Service.name)
             .order_by(Service.name)
-        ).all()
+        )
+        waiting = cache.remember(
+            session,
+            ("attention.waiting", org_id),
+            lambda: [(str(name), int(count)) for name, count in session.execute(submitted)],
+        )  # read here only: no copy
         items.append(
             AttentionItem(
                 "Valeurs soumises à valider",
@@ -220,7 +247,10 @@ def attention_items(session: Session, principal: Any, *, today: Any) -> list[Att
         if year is not None:
             from services.budget import execution
 
-            run = execution(session, org_id, year)
+            # the figures read here only: one execution (and its two costings) per data version
+            run = cache.remember(
+                session, ("execution", org_id, year), lambda: execution(session, org_id, year)
+            )
 
             def percent(value: float) -> str:
                 return format_percent(value, 1, trim=False)  # NaN (no budget): « — »

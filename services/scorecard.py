@@ -11,7 +11,8 @@ is neither shown nor counted. Indicators and objectives count from their ``effec
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import copy
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -32,6 +33,7 @@ from scorecard.engine import (
     reading_period,
 )
 from scorecard.errors import UserError
+from services import cache
 from services.policy import Principal, visible_service_ids
 
 
@@ -167,7 +169,46 @@ def build_scorecard(
         territory = session.get(Territory, territory_id)
         if territory is None or territory.organisation_id != org_id:
             raise ScorecardError("Territoire inconnu dans votre organisation.")
+    # the same period for the same scope: computed once per session and, for a page's read
+    # session, kept while the database is unchanged (services.cache); each caller gets a copy
+    scope = frozenset(allowed)
+    return cache.remember(
+        session,
+        ("scorecard", org_id, period.key, service_id, territory_id, scope),
+        lambda: _build(session, org_id, period, services, allowed, service_id, territory_id),
+        copy=_copy_view,
+    )
 
+
+def _copy_view(view: ScorecardView) -> ScorecardView:
+    """The view with its own blocks and lines (the frames of ``raw`` are shared: read them only)."""
+
+    def block(b: ObjectiveBlock) -> ObjectiveBlock:
+        return replace(
+            b, indicators=[copy.copy(line) for line in b.indicators], children=[block(c) for c in b.children]
+        )
+
+    return replace(
+        view,
+        perspectives=[
+            replace(
+                p, objectives=[block(b) for b in p.objectives], loose=[copy.copy(line) for line in p.loose]
+            )
+            for p in view.perspectives
+        ],
+        filters=dict(view.filters),
+    )
+
+
+def _build(
+    session: Session,
+    org_id: int,
+    period: P.PeriodSpan,
+    services: dict[int, Service],
+    allowed: set[int],
+    service_id: int | None,
+    territory_id: int | None,
+) -> ScorecardView:
     indicators = session.scalars(
         select(Indicator).where(Indicator.organisation_id == org_id).order_by(Indicator.id)
     ).all()
