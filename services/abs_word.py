@@ -359,6 +359,27 @@ class _Writer:
         paragraph = document.add_paragraph(style="List Bullet")
         paragraph.add_run(str(len(report.needs))).bold = True
         paragraph.add_run(f" besoins recensés, dont {priority} prioritaires (priorité 4 ou 5)")
+        outlook = report.outlook
+        if outlook is not None and outlook.available:
+            last = outlook.horizons[-1]
+            for n in outlook.needs:
+                future = n.future[last]
+                if n.masked or n.coverage_rate is None or future.coverage_rate is None or future.size is None:
+                    continue
+                _labelled(
+                    document,
+                    "Demain :",
+                    f"en {last}, à l'offre d'aujourd'hui, la couverture du besoin « {n.label} » passerait de "
+                    f"{percent(n.coverage_rate)} à {percent(future.coverage_rate)} ({format_number(future.size)} "
+                    f"{n.unit} au lieu de {format_number(n.size)}).",
+                )
+                break
+        heard = [s for s in report.surveys if not s.masked]
+        if heard:
+            said = " ; ".join(f"{format_number(s.responses)} répondants à « {s.title} »" for s in heard)
+            if report.observations:
+                said += f" ; {len(report.observations)} recueil(s) qualitatif(s)"
+            _labelled(document, "Paroles d'habitants :", f"{said}.")
         least = report.coherence.least_covered
         if least is not None:
             _labelled(
