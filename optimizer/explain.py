@@ -564,22 +564,19 @@ class _Explainer:
         p, s = self.problem, self.solution
         arrays = p.arrays()
         n_n = len(p.needs)
-        # the cheapest activity per person of each need: sort coverages by (need, cost per person)
-        # a coverage that counts nothing (zero coefficient, or delivered where the need is not)
-        # costs infinitely much per person: last in the order
+        # the cheapest activity per person of each need; a coverage that counts nothing (zero
+        # coefficient, or delivered where the need is not) costs infinitely much per person
         k = arrays.cov_coefficient
         per_person = np.divide(
             arrays.unit_cost[arrays.cov_activity], k, out=np.full(len(k), np.inf), where=k > 0
         )
-        order = np.lexsort((per_person, arrays.cov_need))
-        first = np.full(n_n, -1, dtype=np.int64)
-        needs_sorted = arrays.cov_need[order]
-        starts = (
-            np.flatnonzero(np.r_[True, needs_sorted[1:] != needs_sorted[:-1]])
-            if len(order)
-            else np.zeros(0, np.int64)
-        )
-        first[needs_sorted[starts]] = order[starts]
+        # the first coverage (in the problem's order) at its need's lowest cost; -1 for none
+        cheapest = np.full(n_n, np.inf)
+        np.minimum.at(cheapest, arrays.cov_need, per_person)
+        at_cheapest = np.flatnonzero(per_person == cheapest[arrays.cov_need])
+        first = np.full(n_n, len(k), dtype=np.int64)
+        np.minimum.at(first, arrays.cov_need[at_cheapest], at_cheapest)
+        first[first == len(k)] = -1
         rate = np.fromiter((s.coverage_rate[n.code] for n in p.needs), dtype=np.float64, count=n_n)
         covered = np.fromiter((s.covered[n.code] for n in p.needs), dtype=np.float64, count=n_n)
         full = int((rate >= 1 - 1e-9).sum())

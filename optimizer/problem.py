@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import operator
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -199,6 +200,14 @@ class ProblemArrays:
     cov_given_coefficient: npt.NDArray[np.float64]
 
 
+def _none_as(values: list[float | None], absent: float) -> npt.NDArray[np.float64]:
+    """``values`` as floats, ``absent`` where a value is None."""
+    out = np.fromiter(values, dtype=np.float64, count=len(values))  # None reads as NaN
+    none = np.fromiter(map(operator.is_, values, itertools.repeat(None)), dtype=np.bool_, count=len(values))
+    out[none] = absent
+    return out
+
+
 @dataclass(frozen=True)
 class Problem:
     """The budget arbitration of a scenario: everything the optimizer needs, nothing else."""
@@ -292,7 +301,7 @@ class Problem:
             fixed_cost=column(acts, "fixed_cost", n_a),
             current_volume=column(acts, "current_volume", n_a),
             min_volume=column(acts, "min_volume", n_a),
-            capacity=floats((math.inf if a.capacity is None else a.capacity for a in acts), n_a),
+            capacity=_none_as(list(map(attrgetter("capacity"), acts)), math.inf),
             staff_per_unit=column(acts, "staff_per_unit", n_a),
             service=np.fromiter(map(s_index.__getitem__, act_service), dtype=np.int64, count=n_a),
             size=column(needs, "size", n_n),
@@ -327,11 +336,7 @@ class Problem:
             dtype=np.int64,
             count=len(self.needs),
         )
-        explicit = np.fromiter(
-            (math.nan if c.share is None else c.share for c in self.coverages),
-            dtype=np.float64,
-            count=len(self.coverages),
-        )
+        explicit = _none_as(list(map(attrgetter("share"), self.coverages)), math.nan)
         return counted_shares(
             cov_activity,
             cov_need,
