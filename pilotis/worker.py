@@ -553,12 +553,21 @@ def _run_queued(task_id: int) -> None:
 
 
 def _defer(engine: Engine, task_ids: list[int]) -> None:
+    """One procrastinate job per task, deferred in batches of 500 (the scheduler's fan-out), and
+    each row told its job's id (to cancel it in the queue too)."""
     app = _queue_app(engine, sync=True)
     deferrer = app.configure_task(QUEUE_TASK, queue=QUEUE_NAME)
-    for task_id in task_ids:
-        job_id = deferrer.defer(task_id=task_id)
+    for start in range(0, len(task_ids), 500):
+        batch = task_ids[start : start + 500]
+        job_ids = deferrer.batch_defer(*({"task_id": task_id} for task_id in batch))
         with write_session(engine) as session:
-            session.execute(update(Task).where(Task.id == task_id).values(queue_job_id=job_id))
+            session.execute(
+                update(Task),
+                [
+                    {"id": task_id, "queue_job_id": job_id}
+                    for task_id, job_id in zip(batch, job_ids, strict=True)
+                ],
+            )
 
 
 async def _sweep(app: Any, engine: Engine, timing: Timing, stop: asyncio.Event) -> None:
