@@ -17,6 +17,7 @@ from datetime import date, datetime
 import numpy as np
 import pandas as pd
 from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models import (
@@ -250,6 +251,7 @@ def save_entries(
     if result.errors:
         return result
     savepoint = session.begin_nested()
+    created: list[GridRow] = []
     try:
         for indicator_id, value in parsed.items():
             row = by_id[indicator_id]
@@ -274,6 +276,7 @@ def save_entries(
                 )
                 session.add(measurement)
                 row.measurement = measurement
+                created.append(row)
             else:
                 changes: dict[str, object] = {"value": value, "comment": comment, "state": state}
                 if measurement.value != value:
@@ -298,6 +301,15 @@ def save_entries(
         result.errors[int(_indicator_of(session, stale.row_id))] = (
             f"Modifiée entre-temps par {stale.changed_by or 'une autre personne'} (valeur actuelle : "
             f"{current if current is not None else '—'}) : rechargez la page."
+        )
+        result.saved = result.submitted = 0
+        return result
+    except IntegrityError:  # PostgreSQL: another first value of the same period was inserted meanwhile
+        savepoint.rollback()
+        for row in created:
+            row.measurement = None
+        result.errors[created[0].indicator.id if created else 0] = (
+            "Une valeur a été saisie entre-temps pour cette période par une autre personne : rechargez la page."
         )
         result.saved = result.submitted = 0
         return result
