@@ -347,8 +347,13 @@ def enter_measurement() -> ResponseReturnValue:
         )
     if result.errors:
         message = next(iter(result.errors.values()))
-        if "entre-temps" in message and row is not None:
-            return _measurement_conflict(row.measurement, message)
+        if "entre-temps" in message:
+            return _measurement_conflict(
+                current
+                if current is not None
+                else db_session().get(Measurement, _measurement_id(indicator.id, grid.period.id)),
+                message,
+            )
         return jsonify(error=message), 400
     measurement = row.measurement if row else None
     return jsonify(
