@@ -1,4 +1,4 @@
-"""8 clients x 50 read-modify-write updates of one value through the API: none lost (issue 22, item 4).
+"""8 clients x N read-modify-write updates of one value through the API: none lost (issue 22, item 4).
 
 Each client reads the value with ``GET /api/v1/indicators/<id>/measurements`` and writes it plus one
 with ``POST /api/v1/measurements``, as a script feeding Pilotis from another tool would. On the old
@@ -11,6 +11,7 @@ and SQLite write lock), on the session's backend.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -23,7 +24,11 @@ from models import Indicator, Measurement, Period
 from pilotis.database import write_session
 
 THREADS = 8
-UPDATES = 50
+#: Updates per client. The issue's figure is 50 (8 x 50 = 400: none lost on either database, 547
+#: stale writes retried on SQLite, 2 409 on PostgreSQL, 1 to 6 minutes on a loaded machine); the
+#: suite runs 12 per client, which races as hard (hundreds of 409) in a fraction of the time.
+#: ``PILOTIS_API_CONCURRENCY_UPDATES=50`` runs the issue's figure.
+UPDATES = int(os.environ.get("PILOTIS_API_CONCURRENCY_UPDATES", "12"))
 #: The values are far below target (red): the grid's rules ask for a comment.
 COMMENT = "compteur de l'essai de concurrence"
 
@@ -81,7 +86,7 @@ def test_no_update_is_lost_by_concurrent_read_modify_write_clients(
         headers=tokens[0],
     )
     assert first.status_code == 200, first.get_json()
-    conflicts, unexpected = [0] * THREADS, []
+    conflicts, busy, unexpected = [0] * THREADS, [0] * THREADS, []
 
     def add_one_50_times(n: int) -> None:
         client, headers = clients[n], tokens[n]
@@ -102,6 +107,9 @@ def test_no_update_is_lost_by_concurrent_read_modify_write_clients(
                     )
                     if response.status_code == 200:
                         break
+                    if response.status_code == 503 and "Réessayez" in response.get_json()["error"]:
+                        busy[n] += 1  # SQLite busy past its timeout (a loaded machine): nothing written
+                        continue
                     if response.status_code != 409:
                         unexpected.append((response.status_code, response.get_data(as_text=True)[:300]))
                         return
@@ -120,9 +128,11 @@ def test_no_update_is_lost_by_concurrent_read_modify_write_clients(
     assert unexpected == []
     value, version = _read(clients[0], indicator_id, period)
     print(
-        f"\n{THREADS} x {UPDATES} updates: value {value:.0f}, {sum(conflicts)} stale writes refused (409) and retried"
+        f"\n{THREADS} x {UPDATES} updates: value {value:.0f}, {sum(conflicts)} stale writes refused (409) "
+        f"and {sum(busy)} busy (503) retried"
     )
-    assert value == THREADS * UPDATES  # none lost (the old main: 48 of 400 kept on SQLite, 87 on PostgreSQL)
+    # none lost (the old main, 8 x 50: 48 of 400 kept on SQLite, 87 on PostgreSQL)
+    assert value == THREADS * UPDATES
     assert version == 1 + THREADS * UPDATES
     assert sum(conflicts) > 0  # the clients really raced, and the stale writes were refused
 
