@@ -120,47 +120,15 @@ def decode_text(content: bytes) -> tuple[str, str | None]:
     return text, note
 
 
-def _unique(columns: list[str]) -> list[str]:
-    """Header cells made unique as pandas does (``A``, ``A.1``, ``A.2``…): a repeated column stays readable."""
-    seen: dict[str, int] = {}
-    out = []
-    for column in columns:
-        name = column
-        while name in seen:
-            seen[column] += 1
-            name = f"{column}.{seen[column]}"
-        seen[name] = 0
-        out.append(name)
-    return out
-
-
 def read_table(content: bytes) -> tuple[pd.DataFrame, str | None]:
-    """A CSV as text columns, read by :func:`services.tabular.read_csv` (size, lines, encoding,
-    byte-order mark and separator; refusals located), and the note of :func:`decode_text`.
-
-    The frame's index is the physical line of each row minus 2 (line 1 is the header), so that
-    ``line = index + 2`` holds even past blank lines. A row shorter than the header has its missing
-    cells empty (NaN, as pandas reads them); a longer one is refused where it is.
-    """
+    """A CSV as text columns, read by :func:`services.tabular.read_frame` (size, lines, encoding,
+    byte-order mark, separator; refusals located), and the note of :func:`decode_text`."""
     try:
-        table = tabular.read_csv(content, CSV_LIMITS, separators=(";", ",", "\t"))
+        frame, note = tabular.read_frame(content, CSV_LIMITS, separators=(";", ",", "\t"))
     except tabular.CsvError as exc:
         raise StatisticsImportError(str(exc)) from None
-    (header_line, header), body = table.rows[0], table.rows[1:]
-    width = len(header)
-    for line, cells in body:
-        if len(cells) > width:
-            raise StatisticsImportError(
-                f"ligne {line} : {len(cells)} colonnes, plus que les {width} de l'en-tête (ligne {header_line})"
-            )
-    frame = pd.DataFrame(
-        [cells + [np.nan] * (width - len(cells)) for _line, cells in body],
-        columns=_unique(header),
-        index=pd.Index([line - 2 for line, _cells in body], dtype=int),
-        dtype=object,
-    )
     frame.columns = [str(c).strip() for c in frame.columns]
-    return frame, table.note
+    return frame, note
 
 
 CENSUS_COLUMN = re.compile(r"([PC])(\d\d)_([A-Z0-9]+)")

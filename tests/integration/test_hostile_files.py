@@ -402,7 +402,7 @@ CSV_KINDS = [
         "csv-unclosed-quote",
         "statistics",
         lambda: _filosofi_head() + b'11069;"12' + b"3" * 200_000 + b"\n",
-        "une case dépasse",
+        "guillemet ouvert n'est jamais fermé",
         "FILO2019_DISP_COM.csv",
     ),
     Kind(

@@ -108,3 +108,23 @@ def test_limits_are_located_and_counted_before_parsing():
     huge = refusal(b'a;"' + b"x" * 200_000 + b'"\n', CsvLimits(bytes=300_000, lines=5, rows=5, columns=5))
     assert huge.problems == [Located(None, 1, None, "une case dépasse 131072 caractères")]
     assert str(huge) == "ligne 1 : une case dépasse 131072 caractères"
+
+
+def test_the_frame_reader_applies_the_same_policy_and_locates_a_wide_row():
+    from services.tabular import read_frame
+
+    frame, note = read_frame("\n\nCODGEO;Libellé\n01001;Été\n\n01002;Ars\n".encode("cp1252"), LIMITS)
+    assert note == WINDOWS_1252_NOTE
+    assert list(frame.columns) == ["CODGEO", "Libellé"] and frame["CODGEO"].tolist() == ["01001", "01002"]
+    with pytest.raises(CsvError) as wide:
+        read_frame(b"a;b\n1;2\n\n3;4;5\n", LIMITS)
+    assert wide.value.problems == [Located(None, 4, None, "3 colonnes, plus que les 2 de l'en-tête")]
+    with pytest.raises(CsvError, match="guillemet ouvert n'est jamais fermé"):
+        read_frame(b'a;b\n1;"2\n3;4\n', LIMITS)
+    with pytest.raises(CsvError) as header:
+        read_frame(b"\n" + b";".join(b"c%d" % i for i in range(6)) + b"\n", LIMITS)
+    assert header.value.problems == [Located(None, 2, None, "6 colonnes (5 au plus)")]
+    with pytest.raises(CsvError, match="fichier vide"):
+        read_frame(b"\xef\xbb\xbf;;\n", LIMITS)
+    with pytest.raises(CsvError, match="fichier trop long : 10 lignes au plus"):
+        read_frame(b"a;b\n" + b"1;2\n" * 11, CsvLimits(bytes=10_000, lines=100, rows=10, columns=5))
