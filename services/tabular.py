@@ -21,10 +21,19 @@ Policy, in this order (:func:`read_csv`):
 5. **Separator**: a first line ``sep=;`` (Excel's convention) names it; else ``;``, ``,`` or tab,
    whichever the first non-blank line holds most of (``;`` on a tie: the French default), or the
    caller's own rule (``choose``: the budget scores candidate headers).
-6. **Records**: Python's :mod:`csv` (RFC 4180 quotes); blank records are skipped but every
-   record keeps the physical line it starts on; at most :attr:`CsvLimits.rows` records,
-   :attr:`CsvLimits.columns` cells each (refused, or cut when ``truncate``), and 131 072
-   characters in one cell (the :mod:`csv` module's own limit, process-wide: never changed here).
+6. **Records**: :func:`read_csv` splits them with Python's :mod:`csv` (RFC 4180 quotes): blank
+   records are skipped but every record keeps the physical line it starts on; at most
+   :attr:`CsvLimits.rows` records, :attr:`CsvLimits.columns` cells each (refused, or cut when
+   ``truncate``), and 131 072 characters in one cell (the :mod:`csv` module's own limit,
+   process-wide: never changed here). :func:`read_frame` hands the same text to pandas' C parser
+   for a DataFrame of text columns (national statistics files: as fast as pandas alone, less than half the
+   memory of the :mod:`csv` path), the header's width capped before and the rows after, a row
+   wider than the header refused at its physical line.
+
+Who reads what: the budget's CSV (:mod:`services.budget_files`, separator chosen by scoring the
+candidate headers, cells past the 60th dropped), territorial statistics
+(:mod:`services.statistics_import`, :func:`read_frame`), benchmark reference files
+(:mod:`services.benchmark`, ``strict`` UTF-8, ``#`` comments).
 """
 
 from __future__ import annotations
