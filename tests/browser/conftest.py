@@ -113,3 +113,16 @@ def axe_violations(page: Any) -> list[dict[str, Any]]:
 
 def describe(violations: list[dict[str, Any]]) -> str:
     return json.dumps(violations, ensure_ascii=False, indent=1)
+
+
+def nav_link(page: Any, name: str) -> Any:
+    """The main menu's link ``name``, its group opened first (the menu folds its links into
+    groups, and on a phone the whole menu under « Menu »)."""
+    nav = page.get_by_role("navigation", name="Navigation principale")
+    toggle = nav.locator("summary.nav-toggle")
+    if toggle.is_visible() and not nav.locator("details.nav-all").evaluate("d => d.open"):
+        toggle.click()
+    group = nav.locator(".nav-group").filter(has=page.locator(f'a:text-is("{name}")'))
+    if group.count() and not group.locator("details").evaluate("d => d.open"):
+        group.locator("summary").click()
+    return nav.get_by_role("link", name=name, exact=True)

@@ -3,7 +3,7 @@ and finds them created; the page has no accessibility violation and fits a phone
 
 from __future__ import annotations
 
-from tests.browser.conftest import axe_violations, describe, sign_in
+from tests.browser.conftest import axe_violations, describe, nav_link, sign_in
 from tests.conftest import rows_added_are_removed
 
 
@@ -15,7 +15,7 @@ def test_direction_ticks_teleassistance_and_gets_it_with_its_indicators(live_ser
             )
             page = context.new_page()
             sign_in(page, live_server, "direction")
-            page.get_by_role("link", name="Catalogue").click()
+            nav_link(page, "Catalogue").click()
             page.wait_for_url(live_server + "/catalogue")
             assert page.get_by_role("heading", name="Catalogue de départ").is_visible()
             violations = axe_violations(page)

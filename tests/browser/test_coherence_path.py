@@ -11,7 +11,7 @@ from sqlalchemy import delete, select
 from models import Need, TerritoryStatistic
 from pilotis.database import write_session
 from services.needs import resize_needs
-from tests.browser.conftest import axe_violations, describe, sign_in
+from tests.browser.conftest import axe_violations, describe, nav_link, sign_in
 from tests.integration.test_statistics_import import caf_file, grown
 
 
@@ -31,7 +31,7 @@ def test_import_resize_matrix_and_drill_down(live_server, page, engine, demo, re
     new_file = tmp_path / "data_CAF_2021_IRIS.csv"
     new_file.write_bytes(caf_file(grown))
     sign_in(page, live_server, "direction")
-    page.get_by_role("link", name="Besoins").click()
+    nav_link(page, "Besoins").click()
     aah_row = page.get_by_role("row").filter(has=page.get_by_role("link", name="Allocataires de l'AAH"))
     assert "1 818" in aah_row.inner_text().replace("\u202f", " ")
     page.get_by_role("link", name="Importer des statistiques").click()

@@ -12,7 +12,7 @@ from sqlalchemy import delete
 from models import BudgetDocument, Scenario
 from pilotis.database import write_session
 from services.demo import build_demo
-from tests.browser.conftest import axe_violations, describe, sign_in
+from tests.browser.conftest import axe_violations, describe, nav_link, sign_in
 
 CA_FILE = Path(__file__).resolve().parents[2] / "services" / "data" / "demo" / "ca_2025_ccas_carcassonne.csv"
 MEAL = "Coût complet d'un repas livré (comptabilité analytique)"
@@ -53,7 +53,7 @@ def test_finance_imports_the_accounts_and_adjusts_a_driver(live_server, page, re
     meal_before = scorecard_value(page, live_server, MEAL)
     housed_before = scorecard_value(page, live_server, HOUSED)
 
-    page.get_by_role("link", name="Coûts").click()
+    nav_link(page, "Coûts").click()
     assert page.get_by_role("heading", level=1).inner_text() == "Coûts des activités — 2025"
     assert page.locator("svg.sankey").is_visible()
     page.get_by_role("link", name="Budgets et comptes importés").click()
@@ -70,7 +70,7 @@ def test_finance_imports_the_accounts_and_adjusts_a_driver(live_server, page, re
     housed_imported = scorecard_value(page, live_server, HOUSED)
     assert meal_imported != meal_before and housed_imported != housed_before
 
-    page.get_by_role("link", name="Coûts").click()
+    nav_link(page, "Coûts").click()
     page.get_by_role("link", name="Modèle de coûts").click()
     seniors = page.locator("#centre-SENIORS")
     quantity = seniors.get_by_label("Portage de repas à domicile")

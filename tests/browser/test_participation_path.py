@@ -14,7 +14,7 @@ from models import Indicator, Measurement, Period, Scenario, Service, Survey, Su
 from models.base import utcnow
 from pilotis.database import write_session
 from services.surveys import local_today
-from tests.browser.conftest import axe_violations, describe, sign_in
+from tests.browser.conftest import axe_violations, describe, nav_link, sign_in
 
 TITLE = "Satisfaction du portage de repas 2026"
 LABEL = "Bénéficiaires du portage de repas satisfaits ou très satisfaits (enquête annuelle)"
@@ -71,7 +71,7 @@ def test_a_satisfaction_survey_feeds_the_scorecard_and_a_consultation_the_scenar
     live_server, browser, page, restore, engine, demo
 ):
     sign_in(page, live_server, "direction")
-    page.get_by_role("navigation", name="Navigation principale").get_by_role("link", name="Enquêtes").click()
+    nav_link(page, "Enquêtes").click()
     page.get_by_role("link", name=TITLE).click()
     violations = axe_violations(page)  # the questionnaire builder, as the direction sees it
     assert not violations, describe(violations)

@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 
 from models import Activity, ActivityVolume, Organisation, User
 from pilotis.database import write_session
-from tests.browser.conftest import axe_violations, describe
+from tests.browser.conftest import axe_violations, describe, nav_link
 from tests.conftest import rows_added_are_removed
 
 QUIMPER = "29232"  # not a demo commune, nor the one other tests set up (Lannion)
@@ -134,7 +134,7 @@ def test_a_ccas_of_brittany_sets_itself_up_and_brings_its_model_back(
     _sign_in_first_time(page, base, ADMIN_EMAIL, admin_password)
     page.wait_for_url(base + "/")
     assert "Mot de passe modifié" in _flash(page)
-    page.get_by_role("navigation", name="Navigation principale").get_by_role("link", name="Catalogue").click()
+    nav_link(page, "Catalogue").click()
     assert "Cochez ce que fait CCAS de Quimper" in _text(page.locator("main"))
     for name, code in (
         ("activite", "A_PORTAGE"),
@@ -209,7 +209,7 @@ def test_a_ccas_of_brittany_sets_itself_up_and_brings_its_model_back(
     assert "Allocataires de l'AAH" in links and "Personnes âgées de 80 ans et plus" in links
 
     # 6. the needs register, the coherence page and the scorecard of this organisation
-    page.get_by_role("navigation", name="Navigation principale").get_by_role("link", name="Besoins").click()
+    nav_link(page, "Besoins").click()
     register = page.get_by_role("table", name="Besoins sociaux, leur effectif", exact=False)
     rows = _text(register)
     for label in (
@@ -230,9 +230,7 @@ def test_a_ccas_of_brittany_sets_itself_up_and_brings_its_model_back(
     page.screenshot(path=str(tmp_path / "coherence-1366.png"), full_page=True)
     coherence_axe = axe_violations(page)
 
-    page.get_by_role("navigation", name="Navigation principale").get_by_role(
-        "link", name="Tableau de bord"
-    ).click()
+    nav_link(page, "Tableau de bord").click()
     assert page.get_by_role("heading", level=1).inner_text() == "Tableau de bord"
     board = _text(page.locator("main"))
     # the standard indicators of the three activities ticked, none measured yet

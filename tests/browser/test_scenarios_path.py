@@ -10,7 +10,7 @@ from sqlalchemy import delete, select
 
 from models import BudgetDocument, CostLine, Scenario
 from pilotis.database import write_session
-from tests.browser.conftest import axe_violations, describe, sign_in
+from tests.browser.conftest import axe_violations, describe, nav_link, sign_in
 
 
 @pytest.fixture
@@ -43,8 +43,7 @@ def create(page, base: str, name: str, method: str | None = None) -> None:
 
 def test_finance_runs_compares_proposes_and_an_elected_member_adopts(live_server, browser, page, restore):
     sign_in(page, live_server, "finances")
-    nav = page.get_by_role("navigation", name="Navigation principale")
-    nav.get_by_role("link", name="Scénarios").click()
+    nav_link(page, "Scénarios").click()
     create(page, live_server, "Optimisé -5 %")
     why = page.locator("section.mission").inner_text().replace("\u202f", " ").replace("\xa0", " ")
     assert "1 € de plus couvrirait" in why and "valable pour une enveloppe entre" in why

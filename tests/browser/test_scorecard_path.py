@@ -12,7 +12,7 @@ from sqlalchemy import delete, select
 
 from models import Indicator, Measurement, Period, Service
 from pilotis.database import write_session
-from tests.browser.conftest import axe_violations, describe, sign_in
+from tests.browser.conftest import axe_violations, describe, nav_link, sign_in
 
 MONTH = "2026-10"
 
@@ -45,7 +45,7 @@ def test_template_upload_scorecard_validation_and_export(live_server, browser, c
     before = _unreported(manager)
     assert before >= 6  # the seniors' monthly values for October are still owed
 
-    manager.get_by_role("link", name="Saisie").click()
+    nav_link(manager, "Saisie").click()
     manager.get_by_label("Période ouverte").select_option(MONTH)
     manager.get_by_role("button", name="Afficher").click()
     with manager.expect_download() as download:
@@ -78,7 +78,7 @@ def test_template_upload_scorecard_validation_and_export(live_server, browser, c
 
     direction = browser.new_context(locale="fr-FR").new_page()
     sign_in(direction, live_server, "direction")
-    direction.get_by_role("link", name="Validation").click()
+    nav_link(direction, "Validation").click()
     for label in ("Bénéficiaires du portage de repas", "Coût du portage de repas", "Repas livrés à domicile"):
         direction.get_by_label(f"Choisir : {label}, Pôle seniors et maintien à domicile, {MONTH}").check()
     direction.get_by_role("button", name="Valider la sélection").click()
