@@ -133,3 +133,35 @@ def test_two_workers_share_the_queue_once_each_skip_a_cancelled_task_and_retry_a
     # the killed worker's task was taken over and finished by the other one
     assert done[long].attempts == 2 and done[long].progress == 100
     assert int(done[long].result.decode().split(":")[1]) == survivor.pid != victim
+
+
+def test_the_scheduler_fans_a_job_out_into_one_task_per_organisation(engine, demo, tmp_path, monkeypatch):
+    """The scheduler only queues; a worker finds what is due for its organisation and runs it once."""
+    from datetime import UTC, datetime
+
+    from jobs.registry import Context
+    from jobs.scheduler import fan_out
+    from models import JobRun, Organisation
+    from pilotis.worker import execute
+    from tests.conftest import rows_added_are_removed
+
+    monkeypatch.setenv("PILOTIS_WORKER", "external")  # this process runs them itself, below
+    ctx = Context(now=datetime(2031, 5, 5, 5, 53, tzinfo=UTC), packs_folder=tmp_path)
+    with rows_added_are_removed(engine):
+        ids = fan_out(engine, "deliver-emails", ctx)
+        with write_session(engine) as session:
+            organisations = set(session.scalars(select(Organisation.id)))
+            tasks = session.scalars(select(Task).where(Task.id.in_(ids))).all()
+            assert {t.organisation_id for t in tasks} == organisations and len(tasks) == len(organisations)
+            assert {t.kind for t in tasks} == {"scheduled"} and {t.state for t in tasks} == {"queued"}
+        for task_id in ids:
+            execute(engine, task_id)  # « skipped » if an embedded worker of this process took it first
+        wait_for(lambda: {t.state for t in rows(engine, ids).values()} == {"succeeded"})
+        with write_session(engine) as session:
+            runs = session.scalars(
+                select(JobRun).where(
+                    JobRun.job_name == "deliver-emails", JobRun.period_key.like("%:2031-05-05T05:50")
+                )
+            ).all()
+            assert len(runs) == len(organisations) and {r.status for r in runs} == {"succeeded"}
+        assert execute(engine, ids[0]) == "skipped"  # done: never again
