@@ -51,6 +51,15 @@ STATUS_NAMES = {
     "missing": "non renseigné",
     "untargeted": "sans cible",
 }
+#: The same, for more than one: « 3 rouges, 6 orange, 39 verts ».
+STATUS_PLURALS = {
+    **STATUS_NAMES,
+    "green": "verts",
+    "red": "rouges",
+    "pending": "à valider",
+    "returned": "renvoyées",
+    "missing": "non renseignés",
+}
 #: How many periods a sparkline covers, and how many quarters the perspective trend.
 SPARK_PERIODS = 12
 TREND_PERIODS = 4
@@ -84,7 +93,11 @@ class StatusCounts:
 
     def sentence(self) -> str:
         """« 3 rouges, 2 orange, 10 verts sur 15 » — the bar's text alternative."""
-        parts = [f"{self.counts[s]} {STATUS_NAMES[s]}" for s in STATUS_ORDER if self.counts.get(s)]
+        parts = [
+            f"{self.counts[s]} {(STATUS_PLURALS if self.counts[s] > 1 else STATUS_NAMES)[s]}"
+            for s in STATUS_ORDER
+            if self.counts.get(s)
+        ]
         return (", ".join(parts) + f" sur {self.total}") if parts else "aucun indicateur"
 
 
@@ -491,7 +504,7 @@ def role_home(
                 "Scénario budgétaire à adopter",
                 len(proposed),
                 [name for _, name in proposed],
-                "scenarios.scenario" if len(proposed) == 1 else "scenarios.index",
+                "scenarios.show" if len(proposed) == 1 else "scenarios.index",
                 {"scenario_id": proposed[0][0]} if len(proposed) == 1 else {},
                 "Examiner le scénario" if proposed else "Voir les scénarios",
                 "urgent" if proposed else "info",

@@ -137,7 +137,7 @@ def test_finance_service_manager_and_partner_homes(login_as):
 
 def test_status_counts_and_sparkline_geometry():
     counts = StatusCounts("Seniors", {"green": 2, "red": 1, "missing": 1})
-    assert counts.sentence() == "1 rouge, 2 vert, 1 non renseigné sur 4"
+    assert counts.sentence() == "1 rouge, 2 verts, 1 non renseigné sur 4"
     segments = counts.segments()
     assert [s[0] for s in segments] == ["red", "green", "missing"]
     assert [s[2] for s in segments] == [25.0, 50.0, 25.0] and segments[-1][1] == 75.0
