@@ -202,8 +202,10 @@ class ProblemArrays:
 
 def _none_as(values: list[float | None], absent: float) -> npt.NDArray[np.float64]:
     """``values`` as floats, ``absent`` where a value is None."""
-    out = np.fromiter(values, dtype=np.float64, count=len(values))  # None reads as NaN
     none = np.fromiter(map(operator.is_, values, itertools.repeat(None)), dtype=np.bool_, count=len(values))
+    if none.all():  # no capacity, no explicit share: the common case, without reading a value
+        return np.full(len(values), absent, dtype=np.float64)
+    out = np.fromiter(values, dtype=np.float64, count=len(values))  # None reads as NaN
     out[none] = absent
     return out
 
