@@ -29,7 +29,7 @@ def test_the_summary_shows_counts_per_perspective_and_service_and_a_sparkline_pe
         assert f"<h3>{label}</h3>" in page
     # each stacked bar is an image named by its counts, in words
     assert re.search(
-        r'<title id="bar-p1">Usagers et citoyens : (\d+ (rouge|orange|vert|non renseigné|à valider)[, ]*)+ sur \d+</title>',
+        r'<title id="bar-p1">Usagers et citoyens : (\d+ (rouges?|orange|verts?|non renseignés?|à valider)[, ]*)+ sur \d+</title>',
         page,
     )
     assert "Par service" in page
