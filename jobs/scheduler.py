@@ -36,11 +36,14 @@ def smtp_from_env() -> SmtpSettings | None:
     if not host:
         return None
     return SmtpSettings(
-        host=host, port=int(os.environ.get("PILOTIS_SMTP_PORT", "587")), user=os.environ.get("PILOTIS_SMTP_USER"),
-        password=os.environ.get("PILOTIS_SMTP_PASSWORD"), sender=os.environ.get("PILOTIS_SMTP_SENDER", "pilotis@localhost"),
+        host=host,
+        port=int(os.environ.get("PILOTIS_SMTP_PORT", "587")),
+        user=os.environ.get("PILOTIS_SMTP_USER"),
+        password=os.environ.get("PILOTIS_SMTP_PASSWORD"),
+        sender=os.environ.get("PILOTIS_SMTP_SENDER", "pilotis@localhost"),
         starttls=os.environ.get("PILOTIS_SMTP_STARTTLS", "1") != "0",
         base_url=public_url_from_env(),
-    )  # fmt: skip
+    )
 
 
 def close_grace_from_env() -> dict[str, timedelta]:
@@ -115,12 +118,19 @@ def build_scheduler(database_url: str) -> BlockingScheduler:
     store = SQLAlchemyJobStore(engine=make_engine(database_url), tablename="apscheduler_jobs")
     prepare_job_store(store)
     scheduler = BlockingScheduler(
-        jobstores={"default": store}, timezone=TIMEZONE,
+        jobstores={"default": store},
+        timezone=TIMEZONE,
         job_defaults={"coalesce": True, "misfire_grace_time": 3600, "max_instances": 1},
-    )  # fmt: skip
+    )
     for spec in JOBS:
-        scheduler.add_job("jobs.scheduler:run_scheduled", CronTrigger(timezone=TIMEZONE, **spec.cron), args=[spec.name],
-                          id=spec.name, name=spec.label, replace_existing=True)  # fmt: skip
+        scheduler.add_job(
+            "jobs.scheduler:run_scheduled",
+            CronTrigger(timezone=TIMEZONE, **spec.cron),
+            args=[spec.name],
+            id=spec.name,
+            name=spec.label,
+            replace_existing=True,
+        )
     return scheduler
 
 
