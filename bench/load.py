@@ -91,7 +91,8 @@ def start_server(url: str, instance: Path, port: int, threads: int | None) -> su
         "PILOTIS_ENV": "production",
         "PILOTIS_COOKIE_SECURE": "0",  # plain HTTP on loopback
     }
-    command = [str(ROOT / ".venv" / "bin" / "pilotis"), "serve", "--host", HOST, "--port", str(port)]
+    # `pilotis serve`, from this checkout (python -m pilotis in ROOT: the same command)
+    command = [sys.executable, "-m", "pilotis", "serve", "--host", HOST, "--port", str(port)]
     if threads:
         command += ["--threads", str(threads)]
     process = subprocess.Popen(  # noqa: S603 - our own command, fixed arguments
