@@ -294,7 +294,7 @@ def test_a_stale_activity_edit_gets_409_with_the_other_persons_value(as_, servic
     stale = alice.post(url, data={"csrf_token": csrf_token(form), **fields, "volume": "9 000"})
     assert stale.status_code == 409
     page = _text(stale)
-    assert "modifiée entre-temps par Admin de Lannion" in page and "Volume annuel : « 13000.0 »" in page
+    assert "modifiée entre-temps par Admin de Lannion" in page and "Volume annuel : « 13\u202f000 »" in page
     with write_session(engine) as session:
         assert session.get(Activity, int(url.rsplit("/", 1)[1])).volume == 13000.0
 
