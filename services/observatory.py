@@ -508,7 +508,8 @@ def _cell(point: Point | None, decimals: int) -> object:
 
 
 def observatory_workbook(view: Observatory) -> bytes:
-    """Every figure of the page, one row per indicator, territory and vintage (secret cells say so)."""
+    """Every figure of the page, one row per indicator, territory and vintage (secret cells say so),
+    then the projections, one row per age group and horizon."""
     headers = [
         "Thème",
         "Indicateur",
@@ -553,6 +554,36 @@ def observatory_workbook(view: Observatory) -> bytes:
                         i.unit,
                         i.formula,
                         i.source,
+                    ]
+                )
+    outlook = view.outlook
+    if outlook is not None:
+        for projection in outlook.projections:
+            method = (
+                "méthode des parts (département)"
+                if projection.method == "parts"
+                else "tendance intercensitaire"
+            )
+            if projection.borrowed_from:
+                method += f", évolution {outlook.label(projection.borrowed_from)}"
+            for horizon in outlook.horizons:
+                if projection.masked:
+                    value: object = "secret"
+                elif projection.values.get(horizon) is None:
+                    value = f"non projetée : {projection.reason}" if projection.reason else "non projetée"
+                else:
+                    value = round(float(projection.values[horizon] or 0))
+                rows.append(
+                    [
+                        "Projections",
+                        projection.label,
+                        name,
+                        kind,
+                        horizon,
+                        value,
+                        "personnes",
+                        f"projection ({method}) depuis {projection.base_year}",
+                        " ; ".join(outlook.sources),
                     ]
                 )
     return workbook_bytes("Observatoire", headers, rows, [22, 48, 28, 14, 10, 14, 16, 60, 40])

@@ -54,6 +54,7 @@ def export() -> ResponseReturnValue:
         db_session(),
         _organisation(who.organisation_id),
         territory_id=request.args.get("territoire", type=int),
+        horizons=horizons_from(utcnow().year),
     )
     code = view.territory.code if view.territory else "aucun"
     return Response(

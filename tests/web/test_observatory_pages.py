@@ -127,6 +127,12 @@ def test_two_censuses_give_projections_and_the_needs_they_imply(login_as, engine
             "En 2030, à l'offre d'aujourd'hui, la couverture du besoin « Personnes âgées de 80 ans" in section
         )
         assert "Omphale" in section and "Méthode" in section
+        book = load_workbook(BytesIO(director.get("/observatoire/export.xlsx").data))
+        projected = {
+            (r[1], r[4]): r for r in book.active.iter_rows(values_only=True) if r[0] == "Projections"
+        }
+        assert projected[("75 ans et plus", 2030)][5] == round(5707 * 65560 / 47540)
+        assert "méthode des parts" in projected[("75 ans et plus", 2030)][7]
         page = director.get("/abs?annee=2027").get_data(as_text=True)
         body = page[page.index('id="section-projections"') : page.index('id="section-participation"')]
         assert "2027" in body and "2030" in body and "(fragile)" in body and "Limites" in body
