@@ -404,3 +404,32 @@ def test_the_report_holds_projections_participation_and_qualitative_evidence(db_
     assert all(not isinstance(r[6], int | float) or r[6] >= 11 for r in answers)
     material = list(book["Qualitatif"].iter_rows(min_row=2, values_only=True))
     assert [r[1] for r in material] == ["Note d'un partenaire"]
+
+
+def test_secrecy_follows_the_projections(db_session, demo):
+    """A secret 75+ count is never projected (nor shown), and a masked need shows no future size
+    or coverage."""
+    from dataclasses import replace
+
+    from services.coherence import build_coherence
+    from services.observatory import _Held, build_outlook, main_territory
+
+    organisation = db_session.get(Organisation, demo.organisation_id)
+    commune = main_territory(db_session, organisation)
+    row = db_session.scalar(
+        select(TerritoryStatistic).where(
+            TerritoryStatistic.territory_id == commune.id, TerritoryStatistic.variable == "pop_75p"
+        )
+    )
+    row.is_secret, row.value = True, None
+    db_session.flush()
+    view = build_coherence(db_session, demo.organisation_id)
+    lines = [replace(n, masked=True) if n.code == "PA80" else n for n in view.needs]
+    held = _Held(db_session, demo.organisation_id, view.disclosure)
+    outlook = build_outlook(db_session, demo.organisation_id, held, commune, [2030], lines)
+    by = {p.variable: p for p in outlook.projections}
+    assert by["pop_75p"].masked and by["pop_75p"].values == {} and by["pop_75p"].base_value is None
+    assert not by["pop_80p"].projected  # its container is secret: nothing borrowed from it
+    pa80 = next(n for n in outlook.needs if n.code == "PA80")
+    assert pa80.masked and pa80.size is None and pa80.covered is None
+    assert pa80.future[2030].size is None and pa80.future[2030].coverage_rate is None
