@@ -441,8 +441,8 @@ CSV_KINDS = [
     Kind(
         "csv-row-wider-than-header",
         "statistics",
-        lambda: _filosofi_head() + b"11069;1;2;3;4\n",
-        "ligne 2 : 5 colonnes",
+        lambda: _filosofi_head() + b"11069;1;2\n11070;1;2;3;4\n",
+        "ligne 3 : 5 colonnes, plus que les 3 de l'en-tête",
         "FILO2019_DISP_COM.csv",
     ),
     Kind(
