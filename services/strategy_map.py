@@ -1,7 +1,10 @@
 """The strategy map of a period, and the "contributes to" links the direction draws on it.
 
 Statuses and scores are the scorecard's (:func:`services.scorecard.build_scorecard`, for the
-period and for the one before it, whose scores give each objective's trend); the geometry is
+period and for the one before it, whose scores give each objective's trend); when the period
+before is closed and its review frozen, the trend is read against the review's frozen scores
+(what the review saw, and no second scorecard to compute) for a reader who sees the whole
+organisation — a service manager's narrower scope has scores of its own, computed; the geometry is
 :func:`scorecard.strategy_layout.layout_strategy_map`'s. The map shows what the scorecard shows
 the reader: a service manager sees their objectives and the ones above them, and can open only
 the sheets the policy lets them open.
@@ -19,11 +22,22 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models import Objective, ObjectiveLink, ObjectiveStatus, Organisation, Perspective, User
+from models import (
+    Objective,
+    ObjectiveLink,
+    ObjectiveStatus,
+    Organisation,
+    Period,
+    PeriodState,
+    Perspective,
+    Review,
+    Service,
+    User,
+)
 from models.enums import LABELS_FR
 from scorecard import periods as P
 from scorecard.strategy_layout import Layout, MapObjective, MapPerspective, layout_strategy_map, score_trend
-from services.policy import Action, Principal, can
+from services.policy import Action, Principal, can, visible_service_ids
 from services.scorecard import ObjectiveBlock, ScorecardError, ScorecardView, build_scorecard
 from services.steering import SteeringError
 
@@ -92,6 +106,37 @@ def _scores(view: ScorecardView) -> dict[int, float | None]:
     return {b.objective_id: b.score for p in view.perspectives for b in _walk(p.objectives)}
 
 
+def _frozen_scores(session: Session, principal: Principal, period_key: str) -> dict[int, float | None] | None:
+    """The objectives' scores frozen in the review of ``period_key`` (None: no frozen review, or a
+    reader whose scope is narrower than the review's, the whole organisation)."""
+    org_id = principal.organisation_id
+    services = session.scalars(select(Service.id).where(Service.organisation_id == org_id)).all()
+    if len(visible_service_ids(principal, services)) != len(services):
+        return None
+    snapshot = session.scalar(
+        select(Review.snapshot)
+        .join(Period, Period.id == Review.period_id)
+        .where(Review.organisation_id == org_id, Period.key == period_key, Period.state == PeriodState.CLOSED)
+    )
+    if not snapshot:
+        return None
+    by_code: dict[str, float | None] = {}
+
+    def walk(block: dict[str, object]) -> None:
+        score = block.get("score")
+        by_code[str(block.get("code"))] = float(score) if isinstance(score, (int, float)) else None
+        for child in block.get("children") or []:  # type: ignore[attr-defined]
+            walk(child)
+
+    for perspective in snapshot.get("perspectives", []):
+        for block in perspective.get("objectives", []):
+            walk(block)
+    ids = dict(
+        session.execute(select(Objective.code, Objective.id).where(Objective.organisation_id == org_id)).all()
+    )
+    return {ids[code]: score for code, score in by_code.items() if code in ids}
+
+
 def build_strategy_map(
     session: Session, principal: Principal, period_key: str, *, width: float = 1180.0
 ) -> StrategyMap:
@@ -101,13 +146,22 @@ def build_strategy_map(
     be read.
     """
     view = build_scorecard(session, principal, period_key)
+    org_id = principal.organisation_id
     previous_key: str | None
     try:
         previous_key = P.previous_period(view.period).key
-        before = _scores(build_scorecard(session, principal, previous_key))
-    except (ScorecardError, ValueError):  # no period before the first one the calendar knows
-        previous_key, before = None, {}
-    org_id = principal.organisation_id
+    except ValueError:  # no period before the first one the calendar knows
+        previous_key = None
+    before: dict[int, float | None] = {}
+    if previous_key is not None:
+        frozen = _frozen_scores(session, principal, previous_key)
+        if frozen is not None:
+            before = frozen
+        else:
+            try:
+                before = _scores(build_scorecard(session, principal, previous_key))
+            except ScorecardError:
+                previous_key = None
     organisation = session.get(Organisation, org_id)
     blocks = {b.objective_id: b for p in view.perspectives for b in _walk(p.objectives)}
     rows = session.execute(
