@@ -325,14 +325,9 @@ def add_milestone(
             f"L'action est {STATUS_LABELS[action.status].lower()} : rouvrez-la avant d'y ajouter un jalon."
         )
     milestone = ActionMilestone(
-        organisation_id=action.organisation_id,
-        action_id=action.id,
-        title=title,
-        due_date=due_date,
-        state="planned",
+        organisation_id=action.organisation_id, title=title, due_date=due_date, state="planned"
     )
-    session.add(milestone)
-    action.milestones.append(milestone)
+    action.milestones.append(milestone)  # the relationship sets action_id; the list keeps one copy
     session.flush()
     return milestone
 
