@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from models import Organisation, Period, PeriodState, Review, Role, Survey, User
 from scorecard import periods as P
-from services import abs_calendar, notifications, reviews, surveys
+from services import abs_calendar, action_plans, notifications, reviews, surveys
 
 #: Days after a period's end before it is closed and its review frozen (PILOTIS_CLOSE_GRACE_DAYS_<KIND>).
 DEFAULT_CLOSE_GRACE = {"month": timedelta(days=10), "quarter": timedelta(days=15), "year": timedelta(days=30)}
@@ -170,6 +170,15 @@ def _abs_calendar(session: Session, org: Organisation, key: str, ctx: Context) -
     return f"{sent} rappel(s) du calendrier de l'ABS envoyé(s) à la direction"
 
 
+def _actions_due(session: Session, org: Organisation, ctx: Context) -> list[str]:
+    return [ctx.now.date().isoformat()]  # one run a day
+
+
+def _actions(session: Session, org: Organisation, key: str, ctx: Context) -> str:
+    """Each action's pilot is told of their milestones due within a week or late, and late actions."""
+    return f"{action_plans.milestone_reminders(session, org, now=ctx.now)} pilote(s) prévenu(s)"
+
+
 JOBS: list[JobSpec] = [
     JobSpec("close-period", "Clôture des périodes et revue figée", {"hour": 2, "minute": 0}, _close_due, _close,
             "chaque nuit à 2 h (périodes échues depuis 10, 15 ou 30 jours : mois, trimestre, année)"),
@@ -186,6 +195,8 @@ JOBS: list[JobSpec] = [
             "janvier à mars de l'année où il est dû, et avant le débat d'orientation budgétaire les autres années)"),
     JobSpec("close-surveys", "Clôture des enquêtes à leur date", {"hour": 0, "minute": 30}, _surveys_due,
             _close_survey, "chaque nuit à 0 h 30 (enquêtes dont la date de clôture est passée ; réponses de plus de 6 ans)"),
+    JobSpec("action-reminders", "Fiches action : jalons proches et retards", {"hour": 7, "minute": 45},
+            _actions_due, _actions, "chaque jour à 7 h 45 (jalons de la semaine, jalons et actions en retard)"),
     JobSpec("deliver-emails", "Envoi des courriels", {"minute": "*/10"}, _email_due, _email, "toutes les 10 minutes"),
 ]  # fmt: skip
 BY_NAME = {job.name: job for job in JOBS}
