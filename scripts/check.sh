@@ -4,11 +4,14 @@
 # The database of the tests is PILOTIS_TEST_DATABASE_URL (default: a fresh SQLite file).
 # The tests run in random order (pytest-randomly: the seed is printed at the top; rerun one
 # order with --randomly-seed=N, or keep the file order with -p no:randomly), spread
-# over the machine's cores (pytest-xdist), with branch coverage, and the 20 slowest are listed.
+# over the machine's cores (pytest-xdist, work stealing), and the 20 slowest are listed.
 # Environment:
 #   PILOTIS_CHECK=static|tests    only the static checks, or only the tests (default: both)
 #   PILOTIS_TEST_WORKERS=N        test processes (default: one per core; 0 runs them in this one)
-#   PILOTIS_COVERAGE=0            no coverage measurement (the tests run about twice as fast)
+#   PILOTIS_TESTS=database        only the tests that touch the database (CI's second backend:
+#                                 the others give the same answer on any database)
+#   PILOTIS_COVERAGE=1            with branch coverage (the tests then take about 2.2 times as long;
+#                                 CI runs without it to stay under 10 minutes)
 # On a fresh machine it installs what it needs: the .venv with the dev tools, Debian's
 # Chromium for the browser tests, and axe-core from the npm registry.
 set -euo pipefail
@@ -20,7 +23,9 @@ if ! "$bin/python" -c "import xdist, pytest_randomly" 2>/dev/null; then
   echo "== Installation des outils de test ajoutés depuis (pytest-xdist, pytest-randomly)"
   "$bin/python" -m pip install --quiet -e '.[dev]'
 fi
-export PYTHONDONTWRITEBYTECODE=1
+# compiled modules are kept (__pycache__, ignored by git): a new process, an xdist worker or a
+# CLI test, then starts without compiling the application's 200 modules and migrations again
+unset PYTHONDONTWRITEBYTECODE
 what=${PILOTIS_CHECK:-all}
 
 if [ "$what" != tests ]; then
@@ -32,8 +37,10 @@ if [ "$what" != tests ]; then
 fi
 if [ "$what" != static ]; then
   workers=${PILOTIS_TEST_WORKERS:-$(nproc)}
-  coverage=(--cov --cov-report=term)
-  if [ "${PILOTIS_COVERAGE:-1}" = 0 ]; then coverage=(); fi
-  echo "== pytest (base : ${PILOTIS_TEST_DATABASE_URL:-SQLite}, ${workers} processus, couverture : ${PILOTIS_COVERAGE:-1})"
-  "$bin/python" -m pytest -p no:cacheprovider -n "$workers" --durations=20 "${coverage[@]}" "$@"
+  coverage=()
+  if [ "${PILOTIS_COVERAGE:-0}" = 1 ]; then coverage=(--cov --cov-report=term); fi
+  distribution=()
+  if [ "$workers" != 0 ]; then distribution=(--dist worksteal); fi
+  echo "== pytest (base : ${PILOTIS_TEST_DATABASE_URL:-SQLite}, ${workers} processus, tests : ${PILOTIS_TESTS:-tous}, couverture : ${PILOTIS_COVERAGE:-0})"
+  "$bin/python" -m pytest -p no:cacheprovider -n "$workers" "${distribution[@]}" --durations=20 "${coverage[@]}" "$@"
 fi

@@ -31,6 +31,22 @@ DEMO_AS_OF = date(2026, 11, 26)
 DEMO_COMMUNE = "11069"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With ``PILOTIS_TESTS=database``, only the tests that touch the database: those that use
+    the session's database (``database_url``, directly or through another fixture). CI runs the
+    whole suite on SQLite, then these again on PostgreSQL; a test that needs no database gives
+    the same answer on both, so it runs once."""
+    if os.environ.get("PILOTIS_TESTS") != "database":
+        return
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
+    for item in items:
+        (keep if "database_url" in getattr(item, "fixturenames", ()) else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The session's database. Under pytest-xdist each worker has its own: a SQLite file in its
