@@ -18,6 +18,7 @@ from models.action_plan import (
 from models.activity import Activity, ActivityDelivery, ActivityNeedCoverage, ActivityVolume, Service
 from models.audit import AuditEntry
 from models.base import Base
+from models.benchmark import BenchmarkRefresh, BenchmarkValue
 from models.cost import (
     COSTING_METHODS,
     DOCUMENT_TYPES,
@@ -104,6 +105,8 @@ __all__ = [
     "ActivityVolume",
     "AuditEntry",
     "Base",
+    "BenchmarkRefresh",
+    "BenchmarkValue",
     "BudgetDocument",
     "CostAllocation",
     "CostCentre",
