@@ -3,7 +3,8 @@
 Builds the demo (``pilotis demo --as-of 2026-11-26``, as ``tests/conftest.py`` does) in a fresh
 SQLite file of a temporary folder, or into the database given by ``--database-url`` (PostgreSQL:
 its name must contain « bench » or « test », the demo is created or refreshed in it), starts
-``pilotis serve`` (waitress, the production-like path) on a free loopback port in a subprocess,
+``pilotis serve`` (waitress, the production-like path; ``PILOTIS_WORKER=external``: background
+work left to ``pilotis worker`` processes, none started) on a free loopback port in a subprocess,
 signs in N users on the demo accounts that read all five pages (direction, finances, élue,
 administrateur, partenaire, in turn), and has each of them send requests on the home,
 scorecard, coherence, needs and scenarios pages for the given seconds, pausing ``--think``
@@ -90,6 +91,8 @@ def start_server(url: str, instance: Path, port: int, threads: int | None) -> su
         "PILOTIS_SECRET_KEY": "bench-" + "s" * 40,
         "PILOTIS_ENV": "production",
         "PILOTIS_COOKIE_SECURE": "0",  # plain HTTP on loopback
+        # the production layout: background work in `pilotis worker` processes, not in the web one
+        "PILOTIS_WORKER": "external",
     }
     # `pilotis serve`, from this checkout (python -m pilotis in ROOT: the same command)
     command = [sys.executable, "-m", "pilotis", "serve", "--host", HOST, "--port", str(port)]
@@ -104,7 +107,7 @@ def start_server(url: str, instance: Path, port: int, threads: int | None) -> su
             raise SystemExit(f"pilotis serve s'est arrêté : {process.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
         try:
             connection = http.client.HTTPConnection(HOST, port, timeout=2)
-            connection.request("GET", "/sante")
+            connection.request("GET", "/connexion")  # the sign-in page: served once the app is up
             if connection.getresponse().status == 200:
                 connection.close()
                 return process
