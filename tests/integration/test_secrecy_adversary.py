@@ -72,8 +72,9 @@ from tests.web.test_job_progress import prepared
 SMALL_IRIS, SMALL = "110690801", 7.0
 SECRET_IRIS, SECRET_TRUTH = "110690601", 12.0
 ROLES = ["partenaire", "direction", "elu", "finances", "responsable.seniors", "admin"]
-#: The role that reads the observatory of every territory; the others read the commune's and the
-#: small IRIS's and must get the very same bytes (the observatory does not depend on the reader).
+#: The role that reads the observatory of every territory, and every item of the API; the others
+#: read the commune's and the small IRIS's observatory, which must give them the very same figures
+#: (the observatory does not depend on the reader), and the API's lists.
 SWEEPER = ROLES[0]
 RSA_PUBLIC = "Bénéficiaires de minima sociaux"
 RSA_THEME = "minima_sociaux"
@@ -466,7 +467,7 @@ def read_role(client, adversary: Adversary, statuses: dict[tuple[str, str], int]
     read_needs(get, adversary)
     read_costs(get, adversary)
     read_observatory(get, adversary, sweep=role == SWEEPER)
-    read_api(get, adversary)
+    read_api(get, adversary, sweep=role == SWEEPER)
 
 
 def read_abs(get, adversary: Adversary, client) -> None:
@@ -747,25 +748,48 @@ def _observe(
             adversary.equation(source, {where: 1.0}, count, ROUGH)
 
 
-def read_api(get, adversary: Adversary) -> None:
-    """Every GET of the API; the published coverage rate of the RSA public is that of its
-    published needs (else it would carry a masked need)."""
+def read_api(get, adversary: Adversary, *, sweep: bool) -> None:
+    """The API's lists; with ``sweep``, every item, target and value besides (they carry no
+    territorial figure: one role reads them). The published coverage rate of the RSA public
+    (its values, its scorecard line) is that of its published needs, else it would carry a masked
+    need."""
     if get("/api/v1/moi") is None:
         return
-    for path in ("/api/v1/services", "/api/v1/indicators", "/api/v1/objectives"):
-        items = get(path).get_json()
-        for item in items:
-            get(f"{path}/{item['id']}")
-            adversary.api_reads += 1
-    indicators = {i["code"]: i for i in get("/api/v1/indicators").get_json()}
-    for item in indicators.values():
-        get(f"/api/v1/indicators/{item['id']}/targets")
+    lists = {
+        path: get(path).get_json()
+        for path in ("/api/v1/services", "/api/v1/indicators", "/api/v1/objectives")
+    }
+    indicators = {i["code"]: i for i in lists["/api/v1/indicators"]}
+    if sweep:
+        for path, items in lists.items():
+            for item in items:
+                get(f"{path}/{item['id']}")
+                adversary.api_reads += 1
+        for item in indicators.values():
+            get(f"/api/v1/indicators/{item['id']}/targets")
+            get(f"/api/v1/indicators/{item['id']}/measurements")
+            adversary.api_reads += 2
     rate = indicators.get(f"couverture_{RSA_THEME}")
     if rate is not None:
         values = [m["value"] for m in get(f"/api/v1/indicators/{rate['id']}/measurements").get_json()]
-        card = json.dumps(get("/api/v1/scorecard?period=2025").get_json())
         adversary.rates.extend(v for v in values if v is not None)
-        adversary.sources["api"] += len(values) + (1 if card else 0)
+        lines = list(_lines(get("/api/v1/scorecard?period=2025").get_json(), rate["code"], rate["id"]))
+        adversary.rates.extend(lines)
+        adversary.sources["api"] += len(values) + len(lines)
+
+
+def _lines(data: Any, code: str, indicator_id: int) -> Iterator[float]:
+    """The values of an indicator's lines anywhere in a JSON answer."""
+    if isinstance(data, dict):
+        if (data.get("code") == code or data.get("indicator_id") == indicator_id) and isinstance(
+            data.get("value"), (int, float)
+        ):
+            yield float(data["value"])
+        for value in data.values():
+            yield from _lines(value, code, indicator_id)
+    elif isinstance(data, list):
+        for value in data:
+            yield from _lines(value, code, indicator_id)
 
 
 def finish(adversary: Adversary) -> None:
