@@ -60,13 +60,19 @@ def insee():
     """The source files, read here independently of Pilotis's readers."""
     communes = pd.read_csv(DATA / "communes_occitanie25_indicateurs.csv", dtype={"codgeo": str})
     filosofi = pd.read_csv(
-        DATA / "filosofi2019_communes_occitanie25.csv", sep=";", decimal=",", dtype={"CODGEO": str},
+        DATA / "filosofi2019_communes_occitanie25.csv",
+        sep=";",
+        decimal=",",
+        dtype={"CODGEO": str},
         encoding="utf-8-sig",
-    )  # fmt: skip
+    )
     iris = pd.read_csv(
-        DATA / "iris_filosofi2019_occitanie25.csv", sep=";", decimal=",", dtype={"IRIS": str, "COM": str},
+        DATA / "iris_filosofi2019_occitanie25.csv",
+        sep=";",
+        decimal=",",
+        dtype={"IRIS": str, "COM": str},
         encoding="utf-8-sig",
-    )  # fmt: skip
+    )
     return (
         communes.set_index("codgeo").loc[DEMO_COMMUNE],
         filosofi.set_index("CODGEO").loc[DEMO_COMMUNE],
@@ -109,8 +115,10 @@ def test_the_portrait_shows_the_published_figures_with_source_and_vintage(db_ses
         assert shown[code].status == "ok" and shown[code].value == pytest.approx(rate)
     # Pilotis holds no EPCI, département or national statistic for the demo: never estimated
     assert [(c.level, c.territory) for c in population.comparisons] == [
-        ("EPCI", "CA Carcassonne Agglo"), ("Département", "Aude"), ("France", None),
-    ]  # fmt: skip
+        ("EPCI", "CA Carcassonne Agglo"),
+        ("Département", "Aude"),
+        ("France", None),
+    ]
     assert all(
         c.value is None and c.note == "non disponible" for f in figures.values() for c in f.comparisons
     )
@@ -119,14 +127,23 @@ def test_the_portrait_shows_the_published_figures_with_source_and_vintage(db_ses
 
 def test_a_wider_territory_is_compared_when_its_statistics_are_held(db_session, demo):
     departement = db_session.scalar(
-        select(Territory).where(Territory.organisation_id == demo.organisation_id,
-                                Territory.kind == TerritoryKind.DEPARTEMENT)
-    )  # fmt: skip
+        select(Territory).where(
+            Territory.organisation_id == demo.organisation_id, Territory.kind == TerritoryKind.DEPARTEMENT
+        )
+    )
     for variable, value in (("population", 374070.0), ("pop_75p", 43400.0)):
-        db_session.add(TerritoryStatistic(
-            organisation_id=demo.organisation_id, territory_id=departement.id, variable=variable, label=variable,
-            unit="personnes", vintage=2021, source="INSEE RP", value=value,
-        ))  # fmt: skip
+        db_session.add(
+            TerritoryStatistic(
+                organisation_id=demo.organisation_id,
+                territory_id=departement.id,
+                variable=variable,
+                label=variable,
+                unit="personnes",
+                vintage=2021,
+                source="INSEE RP",
+                value=value,
+            )
+        )
     db_session.flush()
     figures = {f.code: f for f in build_report(db_session, demo.organisation_id, year=2027).portrait.figures}
     compared = {c.level: c for c in figures["part_75p"].comparisons}
@@ -137,10 +154,14 @@ def test_a_wider_territory_is_compared_when_its_statistics_are_held(db_session, 
 
 def test_secret_and_small_counts_stay_masked_everywhere(db_session, demo):
     small = db_session.scalar(
-        select(TerritoryStatistic).join(Territory, Territory.id == TerritoryStatistic.territory_id)
-        .where(Territory.organisation_id == demo.organisation_id, Territory.code == "110690801",
-               TerritoryStatistic.variable == "caf_rsa_socle")
-    )  # fmt: skip
+        select(TerritoryStatistic)
+        .join(Territory, Territory.id == TerritoryStatistic.territory_id)
+        .where(
+            Territory.organisation_id == demo.organisation_id,
+            Territory.code == "110690801",
+            TerritoryStatistic.variable == "caf_rsa_socle",
+        )
+    )
     small.value = 5.0  # below the threshold of 11
     db_session.flush()
     resize_needs(db_session, demo.organisation_id)  # as every import does
@@ -182,11 +203,29 @@ def test_a_thematic_analysis_keeps_its_public(db_session, demo):
 
 def test_analysis_texts_are_versioned_and_a_stale_edit_is_refused(db_session, demo):
     direction = principal(db_session, demo, "direction")
-    row, changed = save_text(db_session, direction, demo.organisation_id, 2027, "full", None, "portrait",
-                             "Un territoire qui vieillit.", 0)  # fmt: skip
+    row, changed = save_text(
+        db_session,
+        direction,
+        demo.organisation_id,
+        2027,
+        "full",
+        None,
+        "portrait",
+        "Un territoire qui vieillit.",
+        0,
+    )
     assert changed and row.version == 1 and row.updated_by_id == direction.user_id
-    row, changed = save_text(db_session, direction, demo.organisation_id, 2027, "full", None, "portrait",
-                             "Un territoire qui vieillit vite.", 1)  # fmt: skip
+    row, changed = save_text(
+        db_session,
+        direction,
+        demo.organisation_id,
+        2027,
+        "full",
+        None,
+        "portrait",
+        "Un territoire qui vieillit vite.",
+        1,
+    )
     assert changed and row.version == 2
     with pytest.raises(StaleEdit) as stale:
         save_text(
@@ -205,8 +244,17 @@ def test_analysis_texts_are_versioned_and_a_stale_edit_is_refused(db_session, de
     # another year or a thematic analysis has its own texts
     assert build_report(db_session, demo.organisation_id, year=2028).text("portrait").text == ""
     with pytest.raises(PermissionError):
-        save_text(db_session, principal(db_session, demo, "elu"), demo.organisation_id, 2027, "full", None,
-                  "portrait", "Texte d'élu", 2)  # fmt: skip
+        save_text(
+            db_session,
+            principal(db_session, demo, "elu"),
+            demo.organisation_id,
+            2027,
+            "full",
+            None,
+            "portrait",
+            "Texte d'élu",
+            2,
+        )
     with pytest.raises(ReportError, match="Section « inconnue » inconnue"):
         save_text(db_session, direction, demo.organisation_id, 2027, "full", None, "inconnue", "x", 0)
 
@@ -286,8 +334,9 @@ def test_the_calendar_job_reminds_the_direction_once_per_period(engine, demo, tm
     with write_session(engine) as session:
         organisation = session.get(Organisation, demo.organisation_id)
         assert spec.due(session, organisation, september) == ["ABS2027-sept"]
-        directors = session.scalars(select(User.id).where(User.organisation_id == demo.organisation_id,
-                                                          User.role == Role.DIRECTION)).all()  # fmt: skip
+        directors = session.scalars(
+            select(User.id).where(User.organisation_id == demo.organisation_id, User.role == Role.DIRECTION)
+        ).all()
     first = runner.run_one(engine, spec, demo.organisation_id, "ABS2027-sept", september)
     assert first.status == "succeeded", first.message
     assert first.message == f"{len(directors)} rappel(s) du calendrier de l'ABS envoyé(s) à la direction"
@@ -295,9 +344,11 @@ def test_the_calendar_job_reminds_the_direction_once_per_period(engine, demo, tm
     assert runner.run_one(engine, spec, demo.organisation_id, "ABS2027-sept", later).status == "skipped"
     with write_session(engine) as session:
         notes = session.scalars(
-            select(Notification).where(Notification.organisation_id == demo.organisation_id,
-                                       Notification.title.like("Analyse des besoins sociaux%"))
-        ).all()  # fmt: skip
+            select(Notification).where(
+                Notification.organisation_id == demo.organisation_id,
+                Notification.title.like("Analyse des besoins sociaux%"),
+            )
+        ).all()
         assert sorted(n.user_id for n in notes) == sorted(directors)
         assert notes[0].title == "Analyse des besoins sociaux : diagnostic complet dû en 2027"
         assert notes[0].link == "/abs?annee=2027" and notes[0].kind == "reminder"
