@@ -39,8 +39,8 @@ from sqlalchemy.orm import ORMExecuteState, Session
 
 T = TypeVar("T")
 
-#: Results kept by the process (the oldest used goes first).
-MAX_ENTRIES = 128
+#: Results kept by the process (the oldest used goes first); one version of each computation.
+MAX_ENTRIES = 64
 _MEMO = "pilotis.cache.memo"
 _WROTE = "pilotis.cache.wrote"
 _SEEN = "pilotis.cache.data_version"
@@ -49,7 +49,9 @@ _SEEN = "pilotis.cache.data_version"
 WRITE_OPTION = "pilotis_write"
 
 _lock = threading.Lock()
-_shared: OrderedDict[Hashable, Any] = OrderedDict()
+_shared: OrderedDict[tuple[Hashable, tuple[Hashable, ...]], Any] = OrderedDict()
+#: The version kept of each computation: a newer one replaces it (an older is never read again).
+_latest: dict[tuple[Hashable, ...], tuple[Hashable, tuple[Hashable, ...]]] = {}
 _generation = 0
 #: Computations under way, so that thirty requests arriving together compute a result once.
 _pending: dict[Hashable, threading.Event] = {}
@@ -62,6 +64,7 @@ def clear() -> None:
     """Forget every result kept by the process (tests, benchmarks)."""
     with _lock:
         _shared.clear()
+        _latest.clear()
 
 
 def remember(
@@ -88,7 +91,9 @@ def remember(
     return _copied(result, copy)
 
 
-def _shared_result(shared_key: Hashable, key: tuple[Hashable, ...], compute: Callable[[], T]) -> T:
+def _shared_result(
+    shared_key: tuple[Hashable, tuple[Hashable, ...]], key: tuple[Hashable, ...], compute: Callable[[], T]
+) -> T:
     """The process's result for ``shared_key``, computed by one thread when missing."""
     while True:
         with _lock:
@@ -106,9 +111,15 @@ def _shared_result(shared_key: Hashable, key: tuple[Hashable, ...], compute: Cal
         try:
             result = _count(key, compute)
             with _lock:
+                replaced = _latest.get(key)
+                if replaced is not None and replaced != shared_key:
+                    _shared.pop(replaced, None)
+                _latest[key] = shared_key
                 _shared[shared_key] = result
                 while len(_shared) > MAX_ENTRIES:
-                    _shared.popitem(last=False)
+                    oldest, _ = _shared.popitem(last=False)
+                    if _latest.get(oldest[1]) == oldest:
+                        del _latest[oldest[1]]
             return result
         finally:
             with _lock:
