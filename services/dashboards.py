@@ -322,32 +322,48 @@ def next_review(today: date) -> str:
 
 def _perspective_trends(
     session: Session, principal: Principal, period_key: str
-) -> tuple[ScorecardView | None, list[tuple[str, str, str, float | None, float | None]]]:
+) -> tuple[
+    ScorecardView | None, ScorecardView | None, list[tuple[str, str, str, float | None, float | None]]
+]:
     try:
         view = build_scorecard(session, principal, period_key)
     except ScorecardError:
-        return None, []
+        return None, None, []
+    before: ScorecardView | None
     try:
         before = build_scorecard(session, principal, P.previous_period(view.period).key)
         earlier = {p.label: p.score for p in before.perspectives}
     except (ScorecardError, ValueError):
-        earlier = {}
-    return view, [
-        (p.label, p.status, p.status_label, p.score, earlier.get(p.label)) for p in view.perspectives
-    ]
+        before, earlier = None, {}
+    return (
+        view,
+        before,
+        [(p.label, p.status, p.status_label, p.score, earlier.get(p.label)) for p in view.perspectives],
+    )
 
 
-def _reds_without_action(session: Session, principal: Principal, view: ScorecardView) -> list[str]:
-    """Red objectives (and objectives holding a red indicator) with no action still to carry out."""
+def _reds_without_action(
+    session: Session, principal: Principal, view: ScorecardView, before: ScorecardView | None = None
+) -> list[str]:
+    """Red objectives (and objectives holding a red indicator) with no action still to carry out;
+    those with an indicator red in the period before too come first, said so (the issue's alert:
+    red for two periods and nobody acting on it)."""
     open_by_objective = action_plans.open_actions_by_objective(session, principal.organisation_id)
-    out = []
+    red_before = {line.indicator_id for line in before.lines() if line.status == "red"} if before else set()
+    twice, once = [], []
     for p in view.perspectives:
         for block in _walk(p.objectives):
             reds = [line for line in block.indicators if line.status == "red"]
             if (block.status == "red" or reds) and not open_by_objective.get(block.objective_id):
                 what = f"{len(reds)} indicateur(s) rouge(s)" if reds else "objectif insuffisant"
-                out.append(f"{block.code} — {block.title} ({what})")
-    return out
+                still = [line.label for line in reds if line.indicator_id in red_before]
+                if still:
+                    twice.append(
+                        f"{block.code} — {block.title} ({what} ; rouge deux périodes de suite : {', '.join(still)})"
+                    )
+                else:
+                    once.append(f"{block.code} — {block.title} ({what})")
+    return twice + once
 
 
 def _returned(session: Session, principal: Principal) -> list[str]:
@@ -427,14 +443,14 @@ def role_home(
     (``attention``: :func:`services.overview.attention_items` when the caller has it already)."""
     role = principal.role
     org = principal.organisation_id
-    view, perspectives = _perspective_trends(session, principal, period_key)
+    view, before, perspectives = _perspective_trends(session, principal, period_key)
     if attention is None:
         attention = attention_items(session, principal, today=today)
     items = {item.title: item for item in attention}
     cards: list[HomeCard] = []
     actions = action_plans.list_actions(session, principal, today=today)
     if role is Role.DIRECTION:
-        reds = _reds_without_action(session, principal, view) if view else []
+        reds = _reds_without_action(session, principal, view, before) if view else []
         cards.append(
             HomeCard(
                 "Objectifs en rouge sans action en cours",

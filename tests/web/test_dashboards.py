@@ -66,6 +66,11 @@ def test_the_direction_home_leads_with_reds_without_action_validation_and_late_a
     page = text(login_as("direction").get("/"))
     assert "À décider ou à relancer" in page
     assert "Objectifs en rouge sans action en cours" in page
+    # the demo's food-aid indicator has been red two quarters running with no action on it: first
+    reds = page.split("Objectifs en rouge sans action en cours")[1].split("</ul>")[0]
+    assert (
+        "rouge deux périodes de suite : Paniers distribués par l'épicerie sociale" in reds.split("</li>")[0]
+    )
     assert "Valeurs soumises à valider" in page
     assert "Fiches action en retard" in page
     assert "Prochaine revue :" in page
