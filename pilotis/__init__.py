@@ -99,6 +99,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         surveys,
     )
     from views import auth as auth_views
+    from views import help as help_views
 
     for blueprint in (
         home.bp,
@@ -126,6 +127,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         setup.bp,
         catalogue.bp,
         model.bp,
+        help_views.bp,
     ):
         app.register_blueprint(blueprint)
     errors.init_app(app)
