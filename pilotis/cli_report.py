@@ -88,7 +88,14 @@ def benchmark() -> None:
 @click.option(
     "--organisation", "slug", default=None, help="Identifiant de l'organisation (s'il y en a plusieurs)."
 )
-def benchmark_show(fmt: str, output: str | None, slug: str | None) -> None:
+@click.option(
+    "--indicateur", "code", default=None,
+    help="Avec --page : une page des valeurs par organisation de cet indicateur (JSON), s'il est comparable.",
+)  # fmt: skip
+@click.option("--page", "page", type=click.IntRange(1), default=None, help="Numéro de la page (50 valeurs).")
+def benchmark_show(
+    fmt: str, output: str | None, slug: str | None, code: str | None, page: int | None
+) -> None:
     import json
     from pathlib import Path
 
@@ -97,12 +104,31 @@ def benchmark_show(fmt: str, output: str | None, slug: str | None) -> None:
     from pilotis import schema
     from pilotis.cli import find_organisation
     from pilotis.database import write_session
+    from pilotis.errors import PilotisError
     from pilotis.web import engine
-    from services.benchmark import benchmark_json, benchmark_workbook, build_benchmark
+    from services.benchmark import (
+        benchmark_json,
+        benchmark_workbook,
+        build_benchmark,
+        values_page,
+        values_page_json,
+    )
 
     schema.require_current_schema(engine())
     with write_session(engine()) as session:
         organisation = find_organisation(session, slug)
+        if code is not None or page is not None:
+            if code is None or fmt != "json":
+                raise PilotisError("--page va avec --indicateur CODE, en JSON.")
+            shown = values_page(
+                session, organisation.id, code, page=page or 1, instance_path=Path(current_app.instance_path)
+            )
+            if shown is None:
+                raise PilotisError(
+                    f"{code} : comparaison impossible (moins de 3 organisations) ou code inconnu."
+                )
+            click.echo(json.dumps(values_page_json(shown), ensure_ascii=False, indent=2))
+            return
         view = build_benchmark(session, organisation.id, instance_path=Path(current_app.instance_path))
         if fmt == "json":
             text = json.dumps(benchmark_json(view), ensure_ascii=False, indent=2)
@@ -130,17 +156,27 @@ def benchmark_show(fmt: str, output: str | None, slug: str | None) -> None:
     ),
 )
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, readable=True))
-def benchmark_import(path: str) -> None:
+@click.option(
+    "--correspondance", "mapping_name", default=None,
+    help="Nom d'une correspondance de colonnes enregistrée (pilotis benchmark mapping) : le fichier a une ligne par organisation.",
+)  # fmt: skip
+def benchmark_import(path: str, mapping_name: str | None) -> None:
     from pathlib import Path
 
     from flask import current_app
 
     from pilotis.errors import PilotisError
-    from services.benchmark import BenchmarkError, import_reference
+    from services.benchmark import BenchmarkError, find_mapping, import_mapped, import_reference
 
     source = Path(path)
+    instance = Path(current_app.instance_path)
     try:
-        result = import_reference(Path(current_app.instance_path), source.read_bytes(), source.name)
+        if mapping_name:
+            result = import_mapped(
+                instance, source.read_bytes(), source.name, find_mapping(instance, mapping_name)
+            )
+        else:
+            result = import_reference(instance, source.read_bytes(), source.name)
     except BenchmarkError as exc:
         for problem in exc.problems:
             click.echo(f"  {problem}", err=True)
@@ -152,3 +188,58 @@ def benchmark_import(path: str) -> None:
         f"Référentiel {result.path.name} {state} : {result.organisations} organisation(s) anonyme(s), "
         f"{result.values} valeur(s) ; enregistré dans {result.path.parent}."
     )
+
+
+@benchmark.command(
+    "mapping",
+    help=(
+        "Enregistre une correspondance de colonnes pour importer un fichier d'une ligne par organisation "
+        "(ex. les comptes des CCAS en données ouvertes) : pilotis benchmark import FICHIER --correspondance NOM."
+    ),
+)
+@click.argument("name")
+@click.option("--organisation", "organisation", required=True, help="Colonne du code de l'organisation.")
+@click.option("--strate", "stratum", default=None, help="Colonne de la strate (0-5k, 5-20k…).")
+@click.option("--population", "population", default=None, help="Ou colonne de la population.")
+@click.option("--annee", "year", default=None, help="Colonne de l'année.")
+@click.option("--annee-fixe", "fixed_year", type=int, default=None, help="Ou l'année de tout le fichier.")
+@click.option("--indicateur", "indicators", multiple=True, required=True, help="code=colonne (répétable).")
+def benchmark_mapping(
+    name: str, organisation: str, stratum: str | None, population: str | None, year: str | None,
+    fixed_year: int | None, indicators: tuple[str, ...],
+) -> None:  # fmt: skip
+    from pathlib import Path
+
+    from flask import current_app
+
+    from pilotis.errors import PilotisError
+    from services.benchmark import BenchmarkError, ReferenceMapping, parse_mapping_lines, save_mapping
+
+    try:
+        mapping = ReferenceMapping(
+            name=name, organisation=organisation, indicators=parse_mapping_lines("\n".join(indicators)),
+            stratum=stratum, population=population, year=year, fixed_year=fixed_year,
+        )  # fmt: skip
+        path = save_mapping(Path(current_app.instance_path), mapping)
+    except BenchmarkError as exc:
+        raise PilotisError(" ; ".join(exc.messages) + ".") from exc
+    click.echo(
+        f"Correspondance « {name} » enregistrée ({len(mapping.indicators)} indicateur(s)) dans {path}."
+    )
+
+
+@benchmark.command(
+    "refresh",
+    help="Calcule et enregistre les indicateurs standard des organisations dont les données ont changé (ou toutes : --tout).",
+)
+@click.option("--tout", "everything", is_flag=True, help="Toutes les organisations, même à jour.")
+def benchmark_refresh(everything: bool) -> None:
+    from pilotis import schema
+    from pilotis.database import write_session
+    from pilotis.web import engine
+    from services.benchmark import refresh_all
+
+    schema.require_current_schema(engine())
+    with write_session(engine()) as session:
+        done = refresh_all(session, only_stale=not everything)
+    click.echo(f"{done} organisation(s) recalculée(s).")

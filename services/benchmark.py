@@ -33,12 +33,14 @@ Anonymity: see ``scorecard.benchmark`` (k >= 3, stable letters, names only with 
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
 import shutil
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from decimal import Decimal
 from io import BytesIO
 from pathlib import Path
@@ -49,10 +51,12 @@ import pandas as pd
 from openpyxl import Workbook
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from models import (
+    BenchmarkRefresh,
+    BenchmarkValue,
     CostKind,
     CostLine,
     Indicator,
@@ -64,16 +68,18 @@ from models import (
     PeriodKind,
     PopulationGroup,
 )
+from models.base import utcnow
 from scorecard.benchmark import (
     K_ANONYMITY_RULE,
     MIN_CONTRIBUTORS,
     NOT_COMPARABLE,
+    ROW_COLUMNS,
     STRATA,
     STRATUM_KEYS,
     STRATUM_LABELS,
     Comparison,
+    Quartiles,
     anonymous_labels,
-    compare,
     size_stratum,
 )
 from scorecard.confidentiality import DEFAULT_THRESHOLD
@@ -91,8 +97,8 @@ SAMPLE_REFERENCE = DATA_DIR / "reference_ccas_occitanie.csv"
 #: Where imported reference files live, under the instance folder.
 REFERENCE_FOLDER = "benchmark"
 DEMO_PREFIX = "demo-"
-MAX_REFERENCE_BYTES = 2 * 1024 * 1024
-MAX_REFERENCE_ROWS = 50_000
+MAX_REFERENCE_BYTES = 16 * 1024 * 1024
+MAX_REFERENCE_ROWS = 400_000
 #: The size and rows above; comments and blank lines count among the physical lines.
 REFERENCE_CSV_LIMITS = tabular.CsvLimits(
     bytes=MAX_REFERENCE_BYTES, lines=4 * MAX_REFERENCE_ROWS, rows=MAX_REFERENCE_ROWS + 1, columns=1_000
@@ -391,7 +397,9 @@ def parse_reference(content: bytes, filename: str = "fichier") -> list[Contribut
     the year of the value. One organisation has one stratum and one value per indicator.
     """
     if len(content) > MAX_REFERENCE_BYTES:
-        raise BenchmarkError([f"{filename} : fichier trop volumineux (2 Mo au plus)"])
+        raise BenchmarkError(
+            [f"{filename} : fichier trop volumineux ({MAX_REFERENCE_BYTES // 2**20} Mo au plus)"]
+        )
     try:  # the one CSV reader; UTF-8 only: these files are written for Pilotis, not by Excel
         table = tabular.read_csv(
             content, REFERENCE_CSV_LIMITS, strict=True, separators=(";", ","), comment="#"
@@ -540,7 +548,346 @@ def import_reference(instance_path: Path, content: bytes, filename: str) -> Impo
     )
 
 
+# --- Column mappings: a file laid out otherwise (one row per organisation, a column per indicator) ----
+
+MAPPING_FOLDER = "mappings"
+MAX_SOURCE_BYTES = 16 * 1024 * 1024
+SOURCE_CSV_LIMITS = tabular.CsvLimits(
+    bytes=MAX_SOURCE_BYTES, lines=200_000, rows=100_001, columns=1_000, label="fichier source"
+)
+MAPPING_NAME_PATTERN = re.compile(r"^[\w .'’()-]{1,80}$")
+
+
+@dataclass(frozen=True)
+class ReferenceMapping:
+    """Which column of a source file holds what: the organisation's code, its stratum (a stratum key)
+    or its population (the stratum is then computed), the year (or one year for the whole file), and
+    the column of each standard indicator. Saved by name, reused for the next vintage of the file."""
+
+    name: str
+    organisation: str
+    indicators: dict[str, str]
+    stratum: str | None = None
+    population: str | None = None
+    year: str | None = None
+    fixed_year: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "organisation": self.organisation, "stratum": self.stratum,
+            "population": self.population, "year": self.year, "fixed_year": self.fixed_year,
+            "indicators": dict(self.indicators),
+        }  # fmt: skip
+
+
+def check_mapping(mapping: ReferenceMapping) -> None:
+    """Refuse a mapping that cannot work, whatever the file (every problem said, in French)."""
+    problems: list[str] = []
+    if not MAPPING_NAME_PATTERN.match(mapping.name.strip()):
+        problems.append("nom de la correspondance : 1 à 80 lettres, chiffres, espaces ou « .'()- »")
+    if not mapping.organisation.strip():
+        problems.append("colonne du code de l'organisation : obligatoire")
+    if not (mapping.stratum or mapping.population):
+        problems.append("colonne de la strate ou de la population : l'une des deux est obligatoire")
+    if not mapping.year and mapping.fixed_year is None:
+        problems.append("année : une colonne ou une année pour tout le fichier est obligatoire")
+    if mapping.fixed_year is not None and not 1990 <= mapping.fixed_year <= 2200:
+        problems.append(f"année : « {mapping.fixed_year} » n'est pas une année (1990 à 2200)")
+    if not mapping.indicators:
+        problems.append("indicateurs : au moins une colonne d'indicateur standard")
+    for code, column in mapping.indicators.items():
+        if indicator_info(code) is None:
+            problems.append(f"indicateurs : « {code} » n'est pas un indicateur standard")
+        if not column.strip():
+            problems.append(f"indicateurs : colonne vide pour « {code} »")
+    if problems:
+        raise BenchmarkError(problems)
+
+
+def parse_mapping_lines(text: str) -> dict[str, str]:
+    """``code = colonne`` per line (the form's text box) -> {code: column}; a bad line is refused."""
+    out: dict[str, str] = {}
+    problems = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        code, sep, column = line.partition("=")
+        if not sep or not code.strip() or not column.strip():
+            problems.append(
+                f"indicateurs, ligne {number} : attendu « code = colonne », trouvé « {line.strip()} »"
+            )
+            continue
+        out[code.strip()] = column.strip()
+    if problems:
+        raise BenchmarkError(problems)
+    return out
+
+
+def _mapping_folder(instance_path: Path) -> Path:
+    return reference_folder(instance_path) / MAPPING_FOLDER
+
+
+def _mapping_path(instance_path: Path, name: str) -> Path:
+    stem = FILE_NAME_PATTERN.sub("_", name.strip()).strip("._") or "correspondance"
+    return _mapping_folder(instance_path) / f"{stem}.json"
+
+
+def save_mapping(instance_path: Path, mapping: ReferenceMapping) -> Path:
+    """Store a mapping (replacing one of the same name) after checking it."""
+    check_mapping(mapping)
+    path = _mapping_path(instance_path, mapping.name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".json.part")
+    partial.write_text(json.dumps(mapping.to_json(), ensure_ascii=False, indent=2), encoding="utf-8")
+    shutil.move(partial, path)
+    return path
+
+
+def mappings(instance_path: Path) -> list[ReferenceMapping]:
+    """The saved mappings, by name (a file that no longer reads is left out)."""
+    folder = _mapping_folder(instance_path)
+    out = []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            out.append(
+                ReferenceMapping(
+                    name=str(data["name"]), organisation=str(data["organisation"]),
+                    indicators={str(k): str(v) for k, v in dict(data["indicators"]).items()},
+                    stratum=data.get("stratum"), population=data.get("population"), year=data.get("year"),
+                    fixed_year=data.get("fixed_year"),
+                )
+            )  # fmt: skip
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return out
+
+
+def find_mapping(instance_path: Path, name: str) -> ReferenceMapping:
+    for mapping in mappings(instance_path):
+        if mapping.name == name:
+            return mapping
+    known = ", ".join(m.name for m in mappings(instance_path)) or "aucune"
+    raise BenchmarkError([f"correspondance « {name} » inconnue (enregistrées : {known})"])
+
+
+def apply_mapping(content: bytes, filename: str, mapping: ReferenceMapping) -> bytes:
+    """Rewrite a source file through a mapping into the reference format (``HEADER``), or refuse it
+    whole with located problems. Empty cells of an indicator are left out (no value); the values are
+    then checked as any reference file's (:func:`parse_reference`)."""
+    check_mapping(mapping)
+    try:
+        table = tabular.read_csv(content, SOURCE_CSV_LIMITS, separators=(";", ",", "\t"), comment="#")
+    except tabular.CsvError as exc:
+        raise BenchmarkError([f"{filename} : {m}" for m in exc.messages]) from None
+    header_line, header_cells = table.rows[0]
+    header = [h.strip() for h in header_cells]
+    index = {name.casefold(): i for i, name in enumerate(header)}
+    wanted = {"organisation": mapping.organisation, "strate": mapping.stratum, "population": mapping.population,
+              "annee": mapping.year} | {f"indicateur {code}": col for code, col in mapping.indicators.items()}  # fmt: skip
+    missing = [
+        f"ligne {header_line} : colonne « {column} » ({role}) absente du fichier"
+        for role, column in wanted.items()
+        if column and column.strip().casefold() not in index
+    ]
+    if missing:
+        raise BenchmarkError([*missing, f"colonnes du fichier : {', '.join(header)}"])
+
+    def cell(cells: list[str], column: str | None) -> str:
+        i = index[column.strip().casefold()] if column else None
+        return cells[i].strip() if i is not None and i < len(cells) else ""
+
+    problems: list[str] = []
+    lines = [";".join(HEADER)]
+    for number, cells in table.rows[1:]:
+        code = cell(cells, mapping.organisation)
+        stratum = cell(cells, mapping.stratum)
+        if not stratum and mapping.population:
+            raw = cell(cells, mapping.population)
+            try:
+                population = parse_french_number(raw)
+            except NumberError as exc:
+                problems.append(f"ligne {number}, colonne « {mapping.population} » : {exc}")
+                continue
+            stratum = (
+                size_stratum(int(population)) or "" if population is not None and population >= 0 else ""
+            )
+        year = cell(cells, mapping.year) if mapping.year else str(mapping.fixed_year)
+        for indicator, column in mapping.indicators.items():
+            value = cell(cells, column)
+            if value:
+                lines.append(";".join((code, stratum, indicator, value.replace(";", ","), year)))
+    if problems:
+        raise BenchmarkError(problems)
+    if len(lines) == 1:
+        raise BenchmarkError([f"{filename} : aucune valeur dans les colonnes des indicateurs"])
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def import_mapped(
+    instance_path: Path, content: bytes, filename: str, mapping: ReferenceMapping
+) -> ImportResult:
+    """Import a source file through a mapping: rewritten, checked whole, stored as a reference file."""
+    converted = apply_mapping(content, filename, mapping)
+    try:
+        return import_reference(instance_path, converted, filename)
+    except BenchmarkError as exc:  # the lines are the rewritten file's: say so
+        raise BenchmarkError(
+            [f"{p} (après correspondance « {mapping.name} »)" for p in exc.messages]
+        ) from None
+
+
 # --- The comparison ---------------------------------------------------------------------------------------
+
+
+_REFERENCE_CACHE: dict[tuple[str, int, int], list[Contribution]] = {}
+
+
+def load_references(instance_path: Path | None, *, include_sample: bool) -> list[Contribution]:
+    """The contributions of the imported reference files (and of the sample, when asked and not
+    imported already). A file that no longer reads is skipped: it was checked on import. A file is
+    parsed once per content (name, size, modification time)."""
+    out: list[Contribution] = []
+    files = reference_files(instance_path) if instance_path is not None else []
+    names = {f.name for f in files}
+    if include_sample and SAMPLE_REFERENCE.name not in names:
+        files = [*files, SAMPLE_REFERENCE]
+    for path in files:
+        try:
+            stat = path.stat()
+            key = (str(path), stat.st_size, stat.st_mtime_ns)
+            if key not in _REFERENCE_CACHE:
+                _REFERENCE_CACHE[key] = parse_reference(path.read_bytes(), path.name)
+            out += _REFERENCE_CACHE[key]
+        except (BenchmarkError, OSError):
+            continue
+    return out
+
+
+# --- Stored indicators ----------------------------------------------------------------------------------
+
+
+def mark_stale(session: Session, organisation_id: int) -> None:
+    """Say that an organisation's inputs changed (a budget, an adoption, a statistics import): its
+    stored indicators are computed again at its next view of the comparison or by the nightly job."""
+    refresh = session.get(BenchmarkRefresh, organisation_id)
+    if refresh is None:
+        session.add(BenchmarkRefresh(organisation_id=organisation_id, computed_at=None, stale=True))
+    else:
+        refresh.stale = True
+    session.flush()
+
+
+def refresh_indicators(session: Session, organisation_id: int, *, now: datetime | None = None) -> int:
+    """Compute an organisation's standard indicators once and store them (replacing the previous
+    ones) with their vintage; returns how many were stored. Flushes."""
+    organisation = session.get(Organisation, organisation_id)
+    if organisation is None:
+        raise ValueError("organisation inconnue")
+    _lock(session, organisation_id)
+    now = now or utcnow()
+    labels: dict[str, str] = {}
+    contribution = organisation_contribution(session, organisation, labels)
+    session.execute(delete(BenchmarkValue).where(BenchmarkValue.organisation_id == organisation_id))
+    rows = [
+        {"organisation_id": organisation_id, "code": code, "value": value, "year": year,
+         "label": labels.get(code), "computed_at": now}
+        for code, (value, year) in contribution.values.items()
+    ]  # fmt: skip
+    if rows:
+        session.execute(insert(BenchmarkValue), rows)
+    refresh = session.get(BenchmarkRefresh, organisation_id)
+    if refresh is None:
+        session.add(BenchmarkRefresh(organisation_id=organisation_id, computed_at=now, stale=False))
+    else:
+        refresh.computed_at, refresh.stale = now, False
+    session.flush()
+    return len(rows)
+
+
+#: The first key of the PostgreSQL advisory locks of the refresh (the second is the organisation).
+LOCK_SPACE = 0x62656E63  # "benc"
+
+
+def _lock(session: Session, organisation_id: int) -> None:
+    """Two refreshes of one organisation at once (two views, the nightly job) wait for each other on
+    PostgreSQL (a transaction-scoped advisory lock); SQLite's writes are serialised already."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(LOCK_SPACE, organisation_id)))
+
+
+def needs_refresh(session: Session, organisation_id: int) -> bool:
+    """True when the organisation's indicators were never stored or their inputs changed since."""
+    refresh = session.scalars(
+        select(BenchmarkRefresh)
+        .where(BenchmarkRefresh.organisation_id == organisation_id)
+        .execution_options(populate_existing=True)
+    ).first()
+    return refresh is None or refresh.stale or refresh.computed_at is None
+
+
+def _refresh_if_needed(session: Session, organisation_id: int) -> None:
+    if needs_refresh(session, organisation_id):
+        _lock(session, organisation_id)
+        if needs_refresh(session, organisation_id):  # not done meanwhile by another process
+            refresh_indicators(session, organisation_id)
+
+
+def organisations_to_refresh(session: Session) -> list[int]:
+    """The organisations whose indicators were never stored or are stale, by id."""
+    fresh = select(BenchmarkRefresh.organisation_id).where(
+        BenchmarkRefresh.stale.is_(False), BenchmarkRefresh.computed_at.is_not(None)
+    )
+    return list(
+        session.scalars(
+            select(Organisation.id).where(Organisation.id.not_in(fresh)).order_by(Organisation.id)
+        )
+    )
+
+
+def refresh_all(session: Session, *, only_stale: bool = True, now: datetime | None = None) -> int:
+    """Store the indicators of every organisation (or of those missing or stale); returns how many."""
+    ids = (
+        organisations_to_refresh(session)
+        if only_stale
+        else list(session.scalars(select(Organisation.id).order_by(Organisation.id)))
+    )
+    for organisation_id in ids:
+        refresh_indicators(session, organisation_id, now=now)
+    return len(ids)
+
+
+#: At a view, organisations never computed are computed at once when they are this few (a small
+#: instance just upgraded, a new organisation); more are left to the nightly job.
+MAX_INLINE_REFRESH = 20
+
+
+def ensure_fresh(session: Session, organisation_id: int) -> None:
+    """Store the viewer's indicators when missing or stale, and those of the few organisations never
+    computed (see :data:`MAX_INLINE_REFRESH`); the others' stale values wait for the nightly job."""
+    _refresh_if_needed(session, organisation_id)
+    never = (
+        select(Organisation.id)
+        .where(Organisation.id.not_in(select(BenchmarkRefresh.organisation_id)))
+        .limit(MAX_INLINE_REFRESH + 1)
+    )
+    missing = list(session.scalars(never))
+    if len(missing) <= MAX_INLINE_REFRESH:
+        for other in missing:
+            _refresh_if_needed(session, other)
+
+
+# --- The comparison ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """Counts of values between equal-width bounds; the viewer's bin; the stratum's counts."""
+
+    edges: list[float]
+    counts: list[int]
+    own_bin: int | None
+    stratum_counts: list[int] | None
 
 
 @dataclass
@@ -550,6 +897,9 @@ class IndicatorComparison:
     own_year: int | None
     #: A French sentence when the indicator cannot be compared.
     note: str | None = None
+    histogram: Histogram | None = None
+    #: the size stratum of each contributor (stratum key -> contributors), when comparable
+    strata: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -566,6 +916,8 @@ class Benchmark:
     reference_organisations: int
     rule: str = K_ANONYMITY_RULE.format(k=MIN_CONTRIBUTORS)
     notes: dict[str, str] = field(default_factory=lambda: dict(FAMILY_NOTES))
+    #: when the viewer's own indicators were computed
+    computed_at: datetime | None = None
 
     @property
     def comparable_count(self) -> int:
@@ -581,82 +933,247 @@ def _sort_key(code: str) -> tuple[int, str]:
     return (2, code)
 
 
-def load_references(instance_path: Path | None, *, include_sample: bool) -> list[Contribution]:
-    """The contributions of the imported reference files (and of the sample, when asked and not
-    imported already). A file that no longer reads is skipped: it was checked on import."""
-    out: list[Contribution] = []
-    files = reference_files(instance_path) if instance_path is not None else []
-    names = {f.name for f in files}
-    if include_sample and SAMPLE_REFERENCE.name not in names:
-        files = [*files, SAMPLE_REFERENCE]
-    for path in files:
-        try:
-            out += parse_reference(path.read_bytes(), path.name)
-        except (BenchmarkError, OSError):
-            continue
+#: Lower bounds of the strata after the first (``np.searchsorted`` gives the stratum's index).
+_STRATUM_BOUNDS = np.array([s.low for s in STRATA[1:]], dtype=float)
+HISTOGRAM_BINS = 10
+
+
+def strata_of(populations: np.ndarray) -> np.ndarray:
+    """Index in ``STRATA`` of each population (-1 when unknown), as ``size_stratum`` says."""
+    pops = np.asarray(populations, dtype=float)
+    out = np.searchsorted(_STRATUM_BOUNDS, pops, side="right").astype(np.int64)
+    out[~np.isfinite(pops)] = -1
     return out
+
+
+def stored_values(session: Session) -> pd.DataFrame:
+    """Every stored indicator of the organisations compared (one SQL query): ``code``,
+    ``organisation_id``, ``value``, ``year``, ``stratum`` (index in ``STRATA``, -1 unknown)."""
+    rows = session.execute(
+        select(BenchmarkValue.code, BenchmarkValue.organisation_id, BenchmarkValue.value,
+               BenchmarkValue.year, Organisation.population)
+        .join(Organisation, Organisation.id == BenchmarkValue.organisation_id)
+    ).all()  # fmt: skip
+    frame = pd.DataFrame(rows, columns=["code", "organisation_id", "value", "year", "population"])
+    frame["stratum"] = strata_of(frame["population"].to_numpy(dtype=float, na_value=np.nan))
+    return frame.drop(columns=["population"])
+
+
+def histogram(values: np.ndarray, own: float | None, strata: np.ndarray, own_stratum: int) -> Histogram:
+    """``HISTOGRAM_BINS`` equal-width bins from the lowest to the highest value (numpy's rule: the
+    last bin includes its upper bound); the bin holding ``own``; the counts of ``own_stratum``."""
+    low, high = float(values.min()), float(values.max())
+    if high == low:
+        low, high = low - 0.5, high + 0.5
+    counts, edges = np.histogram(values, bins=HISTOGRAM_BINS, range=(low, high))
+    own_bin = None
+    if own is not None:
+        own_bin = min(HISTOGRAM_BINS - 1, int(np.searchsorted(edges, own, side="right")) - 1)
+    peer = None
+    if own_stratum >= 0 and (strata == own_stratum).sum() >= MIN_CONTRIBUTORS:
+        peer = [int(c) for c in np.histogram(values[strata == own_stratum], bins=edges)[0]]
+    return Histogram([float(e) for e in edges], [int(c) for c in counts], own_bin, peer)
+
+
+def _summarise(
+    values: np.ndarray, strata: np.ndarray, own_value: float | None, own_stratum: int
+) -> tuple[Comparison, Histogram | None]:
+    """The comparison of one indicator from its values (the viewer's included, when known)."""
+    n = len(values)
+    comparable = n >= MIN_CONTRIBUTORS
+    key = STRATA[own_stratum].key if own_stratum >= 0 else None
+    rank = stats = None
+    if comparable:
+        q1, median, q3 = np.quantile(values, [0.25, 0.5, 0.75])
+        stats = Quartiles(float(q1), float(median), float(q3))
+        rank = 1 + int((values < own_value).sum()) if own_value is not None else None
+    peers = values[strata == own_stratum] if own_stratum >= 0 else values[:0]
+    stratum_comparable = comparable and len(peers) >= MIN_CONTRIBUTORS
+    stratum_rank = stratum_stats = None
+    if stratum_comparable:
+        q1, median, q3 = np.quantile(peers, [0.25, 0.5, 0.75])
+        stratum_stats = Quartiles(float(q1), float(median), float(q3))
+        stratum_rank = 1 + int((peers < own_value).sum()) if own_value is not None else None
+    rows = pd.DataFrame(columns=ROW_COLUMNS)
+    comparison = Comparison(
+        n=n, comparable=comparable, own_value=own_value, rank=rank, quartiles=stats, stratum=key,
+        stratum_n=len(peers) if key is not None else 0, stratum_comparable=stratum_comparable,
+        stratum_rank=stratum_rank, stratum_quartiles=stratum_stats, rows=rows,
+    )  # fmt: skip
+    return comparison, histogram(values, own_value, strata, own_stratum) if comparable else None
+
+
+def _own_rows(session: Session, organisation_id: int) -> dict[str, tuple[float, int | None, str | None]]:
+    rows = session.execute(
+        select(BenchmarkValue.code, BenchmarkValue.value, BenchmarkValue.year, BenchmarkValue.label).where(
+            BenchmarkValue.organisation_id == organisation_id
+        )
+    ).all()
+    return {code: (float(value), year, label) for code, value, year, label in rows}
+
+
+def _reference_frame(references: Sequence[Contribution]) -> pd.DataFrame:
+    index = {s.key: i for i, s in enumerate(STRATA)}
+    return pd.DataFrame(
+        [
+            (code, value, year, index.get(c.stratum or "", -1))
+            for c in references
+            for code, (value, year) in c.values.items()
+        ],
+        columns=["code", "value", "year", "stratum"],
+    )
 
 
 def build_benchmark(
     session: Session, organisation_id: int, *, instance_path: Path | None = None
 ) -> Benchmark:
-    """Compare one organisation with the others of the database and the reference files."""
+    """Compare one organisation with the stored indicators of the others and the reference files.
+
+    The viewer's own indicators are computed first when missing or stale; the others' are read as
+    stored. Every statistic shown obeys the k >= 3 rule (overall and within the stratum).
+    """
     own = session.get(Organisation, organisation_id)
     if own is None:
         raise ValueError("organisation inconnue")
-    labels: dict[str, str] = {}
-    organisations = session.scalars(select(Organisation).order_by(Organisation.id)).all()
-    mine = organisation_contribution(session, own, labels)  # its labels of publics and delays first
-    contributions = [mine] + [
-        organisation_contribution(session, o, labels) for o in organisations if o.id != own.id
-    ]
+    ensure_fresh(session, organisation_id)
+    mine = _own_rows(session, organisation_id)
+    labels = {code: label for code, (_, _, label) in mine.items() if label}
+    stored = stored_values(session)
     references = load_references(instance_path, include_sample=own.slug.startswith(DEMO_PREFIX))
-    contributions += references
-    letters = anonymous_labels(c.key for c in contributions if c.key != mine.key)
-    display = {
-        c.key: (c.name or "") if c.named and c.name else str(letters[c.key])
-        for c in contributions
-        if c.key != mine.key
-    }
-    display[mine.key] = f"{own.name} (vous)"
-    codes = {code for c in contributions for code in c.values}
+    values = pd.concat(
+        [stored.drop(columns=["organisation_id"]), _reference_frame(references)], ignore_index=True
+    )
+    own_stratum_key = size_stratum(own.population)
+    own_stratum = STRATUM_KEYS.index(own_stratum_key) if own_stratum_key else -1
     families: dict[str, list[IndicatorComparison]] = {key: [] for key in FAMILIES}
-    for code in sorted(codes, key=_sort_key):
+    grouped = {str(code): group for code, group in values.groupby("code", sort=False)}
+    missing = [code for code in grouped if code not in labels and indicator_info(code) is not None]
+    if missing:
+        found = session.execute(
+            select(BenchmarkValue.code, func.min(BenchmarkValue.label))
+            .where(BenchmarkValue.code.in_(missing), BenchmarkValue.label.is_not(None))
+            .group_by(BenchmarkValue.code)
+        ).all()
+        for code, label in found:
+            labels[str(code)] = str(label)
+    for code in sorted(grouped, key=_sort_key):
         info = indicator_info(code, labels)
         if info is None:
             continue
-        frame = pd.DataFrame(
-            [
-                {
-                    "contributor": c.key,
-                    "label": display[c.key],
-                    "stratum": c.stratum,
-                    "value": c.values[code][0],
-                    "year": c.values[code][1],
-                    "source": c.source,
-                }
-                for c in contributions
-                if code in c.values
-            ],
-            columns=["contributor", "label", "stratum", "value", "year", "source"],
+        group = grouped[code]
+        own_value = mine[code][0] if code in mine else None
+        comparison, hist = _summarise(
+            group["value"].to_numpy(dtype=float),
+            group["stratum"].to_numpy(dtype=np.int64),
+            own_value,
+            own_stratum,
         )
-        result = compare(frame, mine.key, own_stratum=mine.stratum)
-        if code not in mine.values and not result.comparable:
+        if own_value is not None:
+            own_row = pd.DataFrame(
+                [
+                    [
+                        ("base", own.id),
+                        f"{own.name} (vous)",
+                        own_stratum_key,
+                        own_value,
+                        mine[code][1],
+                        True,
+                        True,
+                    ]
+                ],
+                columns=ROW_COLUMNS,
+            )
+            comparison = replace(comparison, rows=own_row)
+        if own_value is None and not comparison.comparable:
             continue  # nothing to say: neither a value of ours nor a distribution we may show
-        note = None if result.comparable else NOT_COMPARABLE.format(k=MIN_CONTRIBUTORS)
-        own_year = mine.values[code][1] if code in mine.values else None
-        families[info.family].append(IndicatorComparison(info, result, own_year, note))
+        note = None if comparison.comparable else NOT_COMPARABLE.format(k=MIN_CONTRIBUTORS)
+        by_stratum: dict[str, int] = {}
+        if comparison.comparable:
+            keys, counts = np.unique(group["stratum"].to_numpy(dtype=np.int64), return_counts=True)
+            by_stratum = {STRATA[int(i)].key: int(n) for i, n in zip(keys, counts, strict=True) if i >= 0}
+        own_year = mine[code][1] if code in mine else None
+        families[info.family].append(IndicatorComparison(info, comparison, own_year, note, hist, by_stratum))
+    refresh = session.get(BenchmarkRefresh, organisation_id)
     return Benchmark(
         organisation_id=own.id,
         organisation_name=own.name,
-        stratum=mine.stratum,
-        stratum_label=STRATUM_LABELS.get(mine.stratum or ""),
+        stratum=own_stratum_key,
+        stratum_label=STRATUM_LABELS.get(own_stratum_key or ""),
         named=bool(own.benchmark_named),
         families={k: v for k, v in families.items() if v},
-        database_organisations=len(organisations),
+        database_organisations=int(session.scalar(select(func.count(Organisation.id))) or 0),
         reference_sources=sorted({c.source for c in references}),
         reference_organisations=len(references),
+        computed_at=refresh.computed_at if refresh else None,
     )
+
+
+PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class PageRow:
+    label: str
+    stratum: str | None
+    value: float
+    year: int | None
+    own: bool
+    contributor: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class ValuesPage:
+    """One page of the values of a comparable indicator, by increasing value."""
+
+    info: IndicatorInfo
+    rows: list[PageRow]
+    page: int
+    pages: int
+    total: int
+
+
+def values_page(
+    session: Session, organisation_id: int, code: str, *, page: int = 1, per_page: int = PAGE_SIZE,
+    instance_path: Path | None = None,
+) -> ValuesPage | None:  # fmt: skip
+    """A page of the values of one indicator, for a viewer: None when fewer than k organisations
+    contribute (nothing of the others is shown). Others are « Organisation A, B… » (stable letters:
+    database ids, then reference codes) unless they agreed to be named."""
+    own = session.get(Organisation, organisation_id)
+    if own is None:
+        raise ValueError("organisation inconnue")
+    ensure_fresh(session, organisation_id)
+    rows = session.execute(
+        select(BenchmarkValue.organisation_id, BenchmarkValue.value, BenchmarkValue.year, BenchmarkValue.label,
+               Organisation.name, Organisation.benchmark_named, Organisation.population)
+        .join(Organisation, Organisation.id == BenchmarkValue.organisation_id)
+        .where(BenchmarkValue.code == code)
+        .order_by(BenchmarkValue.organisation_id)
+    ).all()  # fmt: skip
+    references = [
+        c
+        for c in load_references(instance_path, include_sample=own.slug.startswith(DEMO_PREFIX))
+        if code in c.values
+    ]
+    label_of = next((r.label for r in rows if r.organisation_id == own.id and r.label), None)
+    info = indicator_info(code, {code: label_of} if label_of else {})
+    if info is None or len(rows) + len(references) < MIN_CONTRIBUTORS:
+        return None
+    all_ids = session.scalars(select(Organisation.id).order_by(Organisation.id)).all()
+    letters = anonymous_labels([("base", i) for i in all_ids if i != own.id] + [c.key for c in references])
+    out: list[PageRow] = []
+    for r in rows:
+        key = ("base", r.organisation_id)
+        is_own = r.organisation_id == own.id
+        label = f"{own.name} (vous)" if is_own else (r.name if r.benchmark_named else letters[key])
+        out.append(PageRow(label, size_stratum(r.population), float(r.value), r.year, is_own, key))
+    for c in references:
+        value, year = c.values[code]
+        out.append(PageRow(letters[c.key], c.stratum, value, year, False, c.key))
+    out.sort(key=lambda r: (r.value, not r.own))
+    pages = max(1, math.ceil(len(out) / per_page))
+    page = min(max(1, page), pages)
+    return ValuesPage(info, out[(page - 1) * per_page : page * per_page], page, pages, len(out))
 
 
 def set_named(session: Session, organisation_id: int, named: bool) -> bool:
@@ -678,6 +1195,40 @@ def _num(value: float | None, decimals: int = 2) -> float | None:
     if value is None or not math.isfinite(value):
         return None
     return round(float(value), decimals)
+
+
+def _histogram_json(hist: Histogram | None, decimals: int) -> dict[str, Any] | None:
+    if hist is None:
+        return None
+    return {
+        "bins": [
+            {"from": _num(low, decimals), "to": _num(high, decimals), "organisations": n}
+            for low, high, n in zip(hist.edges, hist.edges[1:], hist.counts, strict=False)
+        ],
+        "own_bin": hist.own_bin,
+        "stratum_counts": hist.stratum_counts,
+    }
+
+
+def values_page_json(page: ValuesPage) -> dict[str, Any]:
+    """One page of an indicator's values (labels anonymous unless consented), for the CLI."""
+    decimals = page.info.decimals
+    return {
+        "code": page.info.code,
+        "page": page.page,
+        "pages": page.pages,
+        "organisations_total": page.total,
+        "organisations": [
+            {
+                "label": r.label,
+                "stratum": r.stratum,
+                "value": _num(r.value, decimals),
+                "year": r.year,
+                "own": r.own,
+            }
+            for r in page.rows
+        ],
+    }
 
 
 def benchmark_json(view: Benchmark) -> dict[str, Any]:
@@ -709,18 +1260,8 @@ def benchmark_json(view: Benchmark) -> dict[str, Any]:
                     }
                     if c.stratum_comparable and sq is not None
                     else None,
-                    "organisations": [
-                        {
-                            "label": str(r["label"]),
-                            "stratum": r["stratum"],
-                            "value": _num(float(r["value"]), info.decimals),
-                            "year": None if pd.isna(r["year"]) else int(r["year"]),
-                            "own": bool(r["own"]),
-                        }
-                        for _, r in c.rows.iterrows()
-                    ]
-                    if c.comparable
-                    else [],
+                    "strata": item.strata if c.comparable else None,
+                    "histogram": _histogram_json(item.histogram, info.decimals),
                 }
             )
         families.append({"family": family, "label": FAMILIES[family], "note": view.notes[family],
@@ -732,6 +1273,7 @@ def benchmark_json(view: Benchmark) -> dict[str, Any]:
         "named_in_others_benchmarks": view.named,
         "rule": view.rule,
         "database_organisations": view.database_organisations,
+        "computed_at": view.computed_at.isoformat() if view.computed_at else None,
         "reference_files": view.reference_sources,
         "reference_organisations": view.reference_organisations,
         "families": families,
@@ -767,7 +1309,9 @@ def benchmark_workbook(view: Benchmark) -> bytes:
     ]  # fmt: skip
     _header(summary, 5, headers)
     detail = book.create_sheet("Détail")
-    _header(detail, 1, ["Code", "Indicateur", "Unité", "Organisation", "Strate", "Valeur", "Année", "Vous"])
+    _header(
+        detail, 1, ["Code", "Indicateur", "Unité", "De", "À", "Organisations", "Dont votre strate", "Vous"]
+    )
     row = 6
     drow = 2
     for family, items in view.families.items():
@@ -788,11 +1332,14 @@ def benchmark_workbook(view: Benchmark) -> bytes:
             row += 1
             if not c.comparable:
                 continue
-            for _, r in c.rows.iterrows():
+            hist = item.histogram
+            if hist is None:
+                continue
+            for i, count in enumerate(hist.counts):
                 out: list[Any] = [
-                    info.code, info.label, info.unit, str(r["label"]), STRATUM_LABELS.get(str(r["stratum"]), ""),
-                    _num(float(r["value"]), info.decimals), None if pd.isna(r["year"]) else int(r["year"]),
-                    "oui" if bool(r["own"]) else "",
+                    info.code, info.label, info.unit, _num(hist.edges[i], info.decimals),
+                    _num(hist.edges[i + 1], info.decimals), count,
+                    hist.stratum_counts[i] if hist.stratum_counts else None, "oui" if hist.own_bin == i else "",
                 ]  # fmt: skip
                 for col, value in enumerate(out, start=1):
                     set_cell(detail.cell(row=drow, column=col), value)
@@ -803,6 +1350,8 @@ def benchmark_workbook(view: Benchmark) -> bytes:
         "Rang : ordre croissant des valeurs (1 = la plus faible), ex aequo au meilleur rang ; il ne dit pas "
         "ce qui est « mieux ».",
         "Quartiles : interpolation linéaire entre valeurs ordonnées (QUARTILE.INC d'Excel).",
+        f"Détail : la distribution en {HISTOGRAM_BINS} classes de même largeur, de la plus faible à la plus "
+        "forte valeur (la dernière classe inclut sa borne haute).",
         "Anonymat : les autres organisations sont « Organisation A, B… » (lettres stables), sauf celles qui "
         "ont accepté d'être nommées.",
         "Strates de taille : " + " ; ".join(f"{s.key} = {s.label}" for s in STRATA) + ".",
@@ -813,7 +1362,7 @@ def benchmark_workbook(view: Benchmark) -> bytes:
         set_cell(rules.cell(row=i, column=1), line)
     for sheet, widths in (
         (summary, [30, 24, 44, 18, 14, 8, 14, 14, 12, 12, 12, 16, 14, 14, 44]),
-        (detail, [24, 44, 18, 34, 28, 12, 8, 6]),
+        (detail, [24, 44, 18, 12, 12, 14, 16, 6]),
         (rules, [160]),
     ):
         for col, width in enumerate(widths, start=1):
@@ -840,8 +1389,13 @@ __all__ = [
     "benchmark_json",
     "benchmark_workbook",
     "build_benchmark",
+    "ensure_fresh",
     "import_reference",
+    "mark_stale",
     "parse_reference",
     "reference_files",
+    "refresh_all",
+    "refresh_indicators",
     "set_named",
+    "values_page",
 ]

@@ -20,6 +20,7 @@ from services.benchmark import (
     build_benchmark,
     import_reference,
     parse_reference,
+    values_page,
 )
 from services.costing import latest_report
 
@@ -94,31 +95,34 @@ def test_cost_per_unit_comes_from_the_costing(db_session, demo):
     assert "delai_instruction_asl" in found and "couverture_personnes_agees" in found
 
 
+def page_labels(session, organisation_id, code, instance_path=None):
+    page = values_page(session, organisation_id, code, per_page=10_000, instance_path=instance_path)
+    assert page is not None
+    return {r.contributor: r.label for r in page.rows}
+
+
 def test_the_demo_is_compared_with_rodez_and_the_illustrative_reference(db_session, demo, other_demo):
     view = build_benchmark(db_session, demo.organisation_id)
     assert view.reference_sources == [SAMPLE_REFERENCE.name]
     total = items(view)["depense_hab_total"].comparison
     assert total.comparable and total.n >= 3 + 1  # Carcassonne, Rodez and the 12 fictitious CCAS
-    labels = list(total.rows["label"])
-    assert "CCAS de Carcassonne (démonstration) (vous)" in labels
+    labels = page_labels(db_session, demo.organisation_id, "depense_hab_total")
+    assert len(labels) == total.n
+    assert "CCAS de Carcassonne (démonstration) (vous)" in labels.values()
     # Rodez has not agreed to be named: it is a letter, and its name appears nowhere
-    assert not any("Rodez" in label for label in labels)
+    assert not any("Rodez" in label for label in labels.values())
     assert "Rodez" not in json.dumps(benchmark_json(view), ensure_ascii=False)
-    rodez = total.rows[total.rows["contributor"] == ("base", other_demo.organisation_id)]
-    assert rodez["label"].iloc[0].startswith("Organisation ")
+    assert labels[("base", other_demo.organisation_id)].startswith("Organisation ")
     # the same letter from one computation to the next
-    again = items(build_benchmark(db_session, demo.organisation_id))["depense_hab_total"].comparison
-    assert dict(zip(again.rows["contributor"], again.rows["label"], strict=True)) == dict(
-        zip(total.rows["contributor"], total.rows["label"], strict=True)
-    )
+    assert page_labels(db_session, demo.organisation_id, "depense_hab_total") == labels
     assert total.stratum == "20-50k" and total.stratum_comparable
 
 
 def test_an_organisation_that_agreed_is_named(db_session, demo, other_demo):
     db_session.get(Organisation, other_demo.organisation_id).benchmark_named = True
     db_session.flush()
-    total = items(build_benchmark(db_session, demo.organisation_id))["depense_hab_total"].comparison
-    assert "CCAS de Rodez (démonstration)" in list(total.rows["label"])
+    labels = page_labels(db_session, demo.organisation_id, "depense_hab_total")
+    assert labels[("base", other_demo.organisation_id)] == "CCAS de Rodez (démonstration)"
 
 
 def test_a_real_organisation_never_sees_the_illustrative_reference(db_session, demo, other_demo, tmp_path):
@@ -133,7 +137,8 @@ def test_a_real_organisation_never_sees_the_illustrative_reference(db_session, d
     for family in view.families.values():
         for item in family:
             assert item.comparison.comparable and item.comparison.n >= 3
-            assert all(key[0] == "base" for key in item.comparison.rows["contributor"])
+            page = values_page(db_session, real.id, item.info.code, instance_path=tmp_path)
+            assert all(row.contributor[0] == "base" for row in page.rows)
 
 
 def test_fewer_than_three_contributors_show_nothing_of_the_others(db_session, demo, other_demo, tmp_path):
@@ -151,7 +156,10 @@ def test_fewer_than_three_contributors_show_nothing_of_the_others(db_session, de
         for i in f["indicators"]
         if i["code"] == "delai_premier_rdv_rsa"
     )
-    assert entry["organisations"] == [] and entry["quartiles"] is None and entry["contributors"] is None
+    assert entry["histogram"] is None and entry["quartiles"] is None and entry["contributors"] is None
+    assert (
+        values_page(db_session, demo.organisation_id, "delai_premier_rdv_rsa", instance_path=tmp_path) is None
+    )
     import_reference(
         tmp_path,
         b"organisation;strate;indicateur;valeur;annee\nX1;20-50k;delai_premier_rdv_rsa;12;2025\n",

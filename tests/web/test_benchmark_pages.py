@@ -51,8 +51,11 @@ def test_every_role_sees_the_comparison(login_as, other_demo, login):
     row = summary_row(page, "depense_hab_total")
     assert re.search(r'class="num rank">\d+ / \d+<', row)
     assert '<svg class="chart benchmark"' in page
-    assert "Rodez" not in page  # anonymous: Rodez has not agreed to be named
-    assert "Organisation A" in page
+    assert '<table class="histogram" data-histogram="depense_hab_total">' in page
+    assert '<th scope="row">Organisation ' not in page  # a summary: no row per organisation
+    values = text(login_as(login).get("/comparaison/indicateurs/depense_hab_total"))
+    assert "Rodez" not in values  # anonymous: Rodez has not agreed to be named
+    assert "Organisation A" in values and "(vous)" in values
 
 
 def test_figures_on_the_page_are_the_services(login_as, db_session, demo, other_demo, app):
@@ -60,9 +63,9 @@ def test_figures_on_the_page_are_the_services(login_as, db_session, demo, other_
 
     from services.benchmark import build_benchmark
 
+    page = text(login_as("direction").get("/comparaison"))  # first: the view stores what it computes
     view = build_benchmark(db_session, demo.organisation_id, instance_path=Path(app.instance_path))
     item = next(i for i in view.families["depense"] if i.info.code == "depense_hab_total")
-    page = text(login_as("direction").get("/comparaison"))
     row = summary_row(page, "depense_hab_total")
     shown = f"{item.comparison.own_value:,.2f}".replace(",", " ").replace(".", ",")
     assert f'<td class="num own-value">{shown}</td>' in row
@@ -74,6 +77,8 @@ def test_not_comparable_indicators_say_so(login_as, other_demo):
     row = summary_row(page, "delai_premier_rdv_rsa")  # Carcassonne and Rodez only
     assert "comparaison impossible : moins de 3 organisations" in row
     assert 'id="indicateur-delai_premier_rdv_rsa"' not in page  # no chart, no table of others
+    assert login_as("direction").get("/comparaison/indicateurs/delai_premier_rdv_rsa").status_code == 404
+    assert login_as("direction").get("/comparaison/indicateurs/inconnu").status_code == 404
 
 
 def test_export_workbook(login_as, other_demo):
@@ -110,12 +115,16 @@ def test_admin_consents_and_the_others_then_see_the_name(app, login_as, named_re
         "/connexion", data={"csrf_token": token, "email": email, "password": "demo-pilotis-2026"}
     )
     assert response.status_code == 302
-    assert "CCAS de Carcassonne (démonstration)" in text(rodez.get("/comparaison"))
+    assert "CCAS de Carcassonne (démonstration)" in text(
+        rodez.get("/comparaison/indicateurs/depense_hab_total")
+    )
     # and withdraws it: anonymous again
     page = admin.get("/comparaison").get_data(as_text=True)
     response = admin.post("/comparaison/consentement", data={"csrf_token": csrf_token(page)})
     assert response.status_code == 303
-    assert "CCAS de Carcassonne (démonstration)" not in text(rodez.get("/comparaison"))
+    assert "CCAS de Carcassonne (démonstration)" not in text(
+        rodez.get("/comparaison/indicateurs/depense_hab_total")
+    )
 
 
 def test_only_the_admin_changes_the_consent(login_as, named_reset, engine, demo):
@@ -129,6 +138,36 @@ def test_only_the_admin_changes_the_consent(login_as, named_reset, engine, demo)
         assert session.get(Organisation, demo.organisation_id).benchmark_named is False
 
 
+def test_the_histogram_counts_every_contributor_and_its_table_says_so(
+    login_as, db_session, demo, other_demo, app
+):
+    from pathlib import Path
+
+    from services.benchmark import build_benchmark
+
+    page = text(login_as("elu").get("/comparaison"))  # first: the view stores what it computes
+    view = build_benchmark(db_session, demo.organisation_id, instance_path=Path(app.instance_path))
+    item = next(i for i in view.families["depense"] if i.info.code == "depense_hab_total")
+    assert sum(item.histogram.counts) == item.comparison.n == sum(item.strata.values())
+    table = re.search(
+        r'<table class="histogram" data-histogram="depense_hab_total">(.*?)</table>', page, re.S
+    )
+    rows = re.findall(
+        r"<tr[^>]*><th scope=\"row\">de .*?</th>\s*<td class=\"num\">(\d+)</td>", table.group(1), re.S
+    )
+    assert [int(n) for n in rows] == item.histogram.counts
+    assert "(votre valeur)" in table.group(1)
+
+
+def test_the_values_are_paginated(login_as, other_demo):
+    client = login_as("direction")
+    first = text(client.get("/comparaison/indicateurs/depense_hab_total"))
+    assert "page 1 sur 1" in first and 'rel="next"' not in first
+    assert "page 1 sur 1" in text(client.get("/comparaison/indicateurs/depense_hab_total?page=9"))
+
+
 def test_signed_out_visitors_are_sent_to_sign_in(client):
     assert client.get("/comparaison").status_code == 302
+    assert client.get("/comparaison/indicateurs/depense_hab_total").status_code == 302
+    assert client.get("/comparaison/referentiels").status_code == 302
     assert client.get("/comparaison/export.xlsx").status_code == 302
