@@ -372,6 +372,9 @@ def write_budget_document(
         if allocations:
             session.execute(insert(CostAllocation), allocations)
     session.flush()
+    from services.benchmark import mark_stale  # a budget, an account or an adoption: spending per inhabitant
+
+    mark_stale(session, organisation_id)
     indicators = (
         0
         if header.document_type == "EXEC"

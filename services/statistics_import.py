@@ -647,6 +647,9 @@ def import_statistics(
         delete_missing=False,
     )  # fmt: skip
     report.stats = result.stats
+    from services.benchmark import mark_stale  # the benchmark's coverage reads the needs they feed
+
+    mark_stale(session, organisation_id)
     return report
 
 
