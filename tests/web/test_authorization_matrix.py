@@ -770,6 +770,11 @@ EXTRA: dict[str, Route] = {
     "catalogue.index POST": Route("POST", lambda i: "/catalogue", frozenset({"admin", "direction"}), 400),
     "setup.catalogue": Route("GET", lambda i: "/installation/1/catalogue", frozenset()),
     "setup.catalogue POST": Route("POST", lambda i: "/installation/1/catalogue", frozenset(), 400),
+    # help (issue 24): the guides and the glossary, for everyone signed in
+    "help.index": Route("GET", lambda i: "/aide/", SIGNED_IN),
+    "help.glossary_page": Route("GET", lambda i: "/aide/glossaire", SIGNED_IN),
+    "help.entry": Route("GET", lambda i: "/aide/glossaire/iris", SIGNED_IN),
+    "help.guide": Route("GET", lambda i: "/aide/guides/scenario", SIGNED_IN),
 }
 
 
