@@ -132,3 +132,32 @@ def page_helps() -> dict[str, PageHelp]:
 
 def page_help(endpoint: str | None) -> PageHelp | None:
     return page_helps().get(endpoint or "")
+
+
+def markdown(page_titles: dict[str, str] | None = None) -> str:
+    """docs/glossaire.md: every entry, in the glossary's order (scripts/glossary_doc.py)."""
+    titles = page_titles if page_titles is not None else {k: h.title for k, h in page_helps().items()}
+    lines = [
+        "# Glossaire de Pilotis",
+        "",
+        "<!-- Généré par scripts/glossary_doc.py à partir de services/data/glossary.toml :",
+        "     ne pas modifier à la main. -->",
+        "",
+        "Les mêmes entrées servent aux pages (liens des termes, /aide/glossaire), à l'annexe du",
+        "rapport ABS et à ce document.",
+        "",
+        " · ".join(f"[{e.term}](#{e.slug})" for e in entries()),
+        "",
+    ]
+    for e in entries():
+        lines += [f'<a id="{e.slug}"></a>', "", f"## {e.term}", ""]
+        if e.aliases:
+            lines += [f"*Aussi : {', '.join(e.aliases)}.*", ""]
+        lines += [f"**{e.short}**", "", e.definition, ""]
+        if e.formula:
+            lines += [f"Formule : `{e.formula}`", ""]
+        lines += [f"Source : {e.source}", ""]
+        used = [titles.get(p, p) for p in e.pages]
+        if used:
+            lines += [f"Dans Pilotis : {', '.join(used)}.", ""]
+    return "\n".join(lines)
