@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from models import Organisation, Period, PeriodState, Review, Role, Survey, User
 from scorecard import periods as P
-from services import abs_calendar, action_plans, notifications, reviews, surveys
+from services import abs_calendar, action_plans, benchmark, notifications, reviews, surveys
 
 #: Days after a period's end before it is closed and its review frozen (PILOTIS_CLOSE_GRACE_DAYS_<KIND>).
 DEFAULT_CLOSE_GRACE = {"month": timedelta(days=10), "quarter": timedelta(days=15), "year": timedelta(days=30)}
@@ -179,6 +179,16 @@ def _actions(session: Session, org: Organisation, key: str, ctx: Context) -> str
     return f"{action_plans.milestone_reminders(session, org, now=ctx.now)} pilote(s) prévenu(s)"
 
 
+def _benchmark_due(session: Session, org: Organisation, ctx: Context) -> list[str]:
+    return [ctx.now.date().isoformat()]  # one run a night
+
+
+def _benchmark(session: Session, org: Organisation, key: str, ctx: Context) -> str:
+    """The organisation's standard comparison indicators computed again and stored (with their vintage)."""
+    stored = benchmark.refresh_indicators(session, org.id, now=ctx.now)
+    return f"{stored} indicateur(s) de comparaison enregistré(s)"
+
+
 JOBS: list[JobSpec] = [
     JobSpec("close-period", "Clôture des périodes et revue figée", {"hour": 2, "minute": 0}, _close_due, _close,
             "chaque nuit à 2 h (périodes échues depuis 10, 15 ou 30 jours : mois, trimestre, année)"),
@@ -197,6 +207,8 @@ JOBS: list[JobSpec] = [
             _close_survey, "chaque nuit à 0 h 30 (enquêtes dont la date de clôture est passée ; réponses de plus de 6 ans)"),
     JobSpec("action-reminders", "Fiches action : jalons proches et retards", {"hour": 7, "minute": 45},
             _actions_due, _actions, "chaque jour à 7 h 45 (jalons de la semaine, jalons et actions en retard)"),
+    JobSpec("benchmark-indicators", "Indicateurs de comparaison entre organisations", {"hour": 3, "minute": 30},
+            _benchmark_due, _benchmark, "chaque nuit à 3 h 30 (indicateurs standard recalculés et enregistrés)"),
     JobSpec("deliver-emails", "Envoi des courriels", {"minute": "*/10"}, _email_due, _email, "toutes les 10 minutes"),
 ]  # fmt: skip
 BY_NAME = {job.name: job for job in JOBS}
