@@ -161,3 +161,28 @@ def markdown(page_titles: dict[str, str] | None = None) -> str:
         if used:
             lines += [f"Dans Pilotis : {', '.join(used)}.", ""]
     return "\n".join(lines)
+
+
+#: The terms the ABS report uses: its glossary annex (templates/partials/glossary_annex.html).
+ABS_REPORT_TERMS = (
+    "ABS",
+    "CCAS",
+    "CIAS",
+    "EPCI",
+    "IRIS",
+    "QPV",
+    "Filosofi",
+    "taux de pauvreté",
+    "allocataire CAF",
+    "RSA",
+    "AAH",
+    "allocations logement",
+    "millésime",
+    "secret statistique",
+    "besoin couvert",
+    "taux de couverture",
+    "indicateur",
+    "objectif",
+    "cible",
+    "DOB",
+)

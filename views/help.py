@@ -78,6 +78,12 @@ def glossary_entries(names: list[str] | None = None) -> list[Entry]:
     return glossary.used_in(names) if names is not None else list(glossary.entries())
 
 
+@bp.app_template_global()
+def abs_glossary() -> list[Entry]:
+    """The ABS report's glossary annex: the entries of the terms it uses."""
+    return glossary.used_in(list(glossary.ABS_REPORT_TERMS))
+
+
 @bp.get("/")
 def index() -> ResponseReturnValue:
     require(Action.VIEW)

@@ -122,3 +122,9 @@ def test_a_malformed_entry_is_refused_with_its_place(tmp_path: Path, monkeypatch
             glossary.entries()
     finally:
         glossary.entries.cache_clear()
+
+
+def test_the_abs_report_annex_defines_every_term_it_lists() -> None:
+    annex = glossary.used_in(list(glossary.ABS_REPORT_TERMS))
+    assert len(annex) == len(glossary.ABS_REPORT_TERMS)
+    assert (ROOT / "templates" / "partials" / "glossary_annex.html").exists()

@@ -92,3 +92,11 @@ def test_a_page_shows_what_it_is_for_and_links_its_terms(login_as) -> None:
     )
     assert link, "the term is a link with its short definition"
     assert f'<span hidden id="{link.group(2)}">' in guide
+
+
+def test_the_abs_report_ends_with_its_glossary(login_as) -> None:
+    page = login_as("direction").get("/abs").get_data(as_text=True)
+    annex = page[page.index('id="section-glossaire"') :]
+    for name in ("ABS", "IRIS", "secret statistique", "Filosofi"):
+        entry = glossary.lookup(name)
+        assert entry is not None and f'id="glossaire-{entry.slug}"' in annex
