@@ -77,14 +77,24 @@ def writing(engine: Engine) -> Engine:
     return engine.execution_options(**{WRITE_OPTION: True})
 
 
+#: The attribute of an engine holding its session factories: they live and go with it.
+_FACTORIES = "_pilotis_session_factories"
+
+
 def session_factory(engine: Engine, *, write: bool = False) -> sessionmaker[Session]:
-    """A session factory; ``write=True`` for sessions that will change rows."""
+    """The engine's session factory, made once per engine (a worker or a command opens many
+    sessions); ``write=True`` for sessions that will change rows."""
     from services import audit
 
-    bind = writing(engine) if write else engine
-    factory = sessionmaker(bind=bind, expire_on_commit=False)
-    audit.install(factory)
-    return factory
+    made: dict[bool, sessionmaker[Session]] | None = getattr(engine, _FACTORIES, None)
+    if made is None:
+        made = {}
+        setattr(engine, _FACTORIES, made)
+    if write not in made:
+        factory = sessionmaker(bind=writing(engine) if write else engine, expire_on_commit=False)
+        audit.install(factory)
+        made[write] = factory
+    return made[write]
 
 
 @contextmanager

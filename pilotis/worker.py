@@ -37,38 +37,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, and_, delete, func, or_, select, text, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from models import Task
 from models.base import utcnow
-from pilotis.database import make_engine
-from pilotis.database import session_factory as _new_factory
+from pilotis.database import make_engine, session_factory, write_session
 from scorecard.errors import UserError
 
 log = logging.getLogger(__name__)
-
-_factories: dict[tuple[int, bool], sessionmaker[Session]] = {}
-
-
-def session_factory(engine: Engine, *, write: bool = False) -> sessionmaker[Session]:
-    """The engine's session factory, made once (a worker opens a few sessions per task)."""
-    key = (id(engine), write)
-    if key not in _factories:
-        _factories[key] = _new_factory(engine, write=write)
-    return _factories[key]
-
-
-@contextmanager
-def write_session(engine: Engine) -> Iterator[Session]:
-    """One unit of work: commit on success, roll back on any error (as pilotis.database's)."""
-    with session_factory(engine, write=True)() as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-
 
 #: procrastinate's name for the one task it carries (the row's id says what to do)
 QUEUE_TASK = "pilotis.run_task"
