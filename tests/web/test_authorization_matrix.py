@@ -259,6 +259,9 @@ ROUTES: dict[str, Route] = {
     "benchmark.index": Route("GET", lambda i: "/comparaison", SIGNED_IN),
     "benchmark.export": Route("GET", lambda i: "/comparaison/export.xlsx", SIGNED_IN),
     "benchmark.consent": Route("POST", lambda i: "/comparaison/consentement", frozenset({"admin"}), 303),
+    "benchmark.values": Route("GET", lambda i: "/comparaison/indicateurs/depense_hab_total", SIGNED_IN),
+    "benchmark.references": Route("GET", lambda i: "/comparaison/referentiels", frozenset({"admin"})),
+    "benchmark.import_file": Route("POST", lambda i: "/comparaison/referentiels", frozenset({"admin"}), 400),
     "surveys.index": Route("GET", lambda i: "/enquetes", SIGNED_IN),
     "surveys.show": Route(
         "GET", lambda i: f"/enquetes/{i['survey']}", SIGNED_IN, variants=("own", "other_org")
