@@ -171,3 +171,51 @@ def test_signed_out_visitors_are_sent_to_sign_in(client):
     assert client.get("/comparaison/indicateurs/depense_hab_total").status_code == 302
     assert client.get("/comparaison/referentiels").status_code == 302
     assert client.get("/comparaison/export.xlsx").status_code == 302
+
+
+NATIONAL = (
+    "SIREN;Population;Exercice;DRF par habitant\n"
+    "261100011;12 000;2024;55,5\n261100012;3 500;2024;41\n261100013;64000;2024;70,25\n"
+)
+
+
+def test_the_administrator_imports_a_national_file_through_a_column_mapping(make_app, database_url, demo):
+    from pathlib import Path
+
+    from tests.conftest import sign_in
+
+    app = make_app(database_url)  # an instance folder of its own: the imported file touches no other test
+    admin = sign_in(app.test_client(), "admin")
+    page = admin.get("/comparaison/referentiels").get_data(as_text=True)
+    assert "Aucune." in html.unescape(page)
+    form = {
+        "csrf_token": csrf_token(page), "mapping": "__nouvelle__", "name": "Comptes CCAS", "organisation": "SIREN",
+        "population": "Population", "year": "Exercice", "indicators": "depense_hab_total = DRF par habitant",
+    }  # fmt: skip
+    response = admin.post(
+        "/comparaison/referentiels", data={**form, "file": (io.BytesIO(NATIONAL.encode()), "comptes.csv")},
+        content_type="multipart/form-data",
+    )  # fmt: skip
+    assert response.status_code == 303, text(response)[:2000]
+    listing = text(admin.get("/comparaison/referentiels"))
+    assert "3 organisation(s) anonyme(s), 3 valeur(s)" in listing and "<code>comptes.csv</code>" in listing
+    assert "Correspondance enregistrée : Comptes CCAS" in listing
+    stored = Path(app.instance_path) / "benchmark" / "comptes.csv"
+    assert "261100013;50-100k;depense_hab_total;70,25;2024" in stored.read_text(encoding="utf-8")
+    # the saved mapping again, on a file whose column is missing: refused whole, nothing changed
+    wrong = NATIONAL.replace("DRF par habitant", "DRF")
+    response = admin.post(
+        "/comparaison/referentiels",
+        data={"csrf_token": form["csrf_token"], "mapping": "Comptes CCAS", "file": (io.BytesIO(wrong.encode()), "comptes.csv")},
+        content_type="multipart/form-data",
+    )  # fmt: skip
+    assert response.status_code == 400
+    refused = text(response)
+    assert "colonne « DRF par habitant » (indicateur depense_hab_total) absente du fichier" in refused
+    assert "Rien n'a été importé." in refused
+    assert "261100013" in stored.read_text(encoding="utf-8")
+    # the comparison of every organisation of this server counts them
+    assert (
+        "15 organisation(s) anonyme(s) des référentiels (comptes.csv, reference_ccas_occitanie.csv)"
+        in text(admin.get("/comparaison"))
+    )  # 3 + the 12 of the illustrative sample of the demo
