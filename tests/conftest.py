@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from pilotis import create_app, schema
 from pilotis.database import make_engine, normalise_url, write_session
+from pilotis.worker import prepare_queue
 
 #: The reference day of the demo in tests: figures do not depend on the day the tests run.
 DEMO_AS_OF = date(2026, 11, 26)
@@ -100,6 +101,7 @@ def engine(database_url: str) -> Iterator[Engine]:
             conn.execute(text("DROP SCHEMA public CASCADE"))
             conn.execute(text("CREATE SCHEMA public"))
     schema.upgrade(eng)
+    prepare_queue(eng)  # as ``pilotis db upgrade``: procrastinate's schema on PostgreSQL
     yield eng
     eng.dispose()
 
