@@ -100,3 +100,23 @@ def test_the_abs_report_ends_with_its_glossary(login_as) -> None:
     for name in ("ABS", "IRIS", "secret statistique", "Filosofi"):
         entry = glossary.lookup(name)
         assert entry is not None and f'id="glossaire-{entry.slug}"' in annex
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/tableau-de-bord/",
+        "/besoins",
+        "/coherence",
+        "/couts",
+        "/couts/modele",
+        "/scenarios",
+        "/observatoire",
+        "/revues",
+    ],
+)
+def test_the_main_pages_link_their_terms_to_the_glossary(login_as, path: str) -> None:
+    page = login_as("direction").get(path).get_data(as_text=True)
+    assert page.count('class="page-help"') == 1, path
+    slugs = re.findall(r'<a class="term" href="/aide/glossaire/([a-z0-9-]+)"', page)
+    assert slugs and all(glossary.by_slug(s) for s in slugs), path
