@@ -71,7 +71,10 @@ def build_demo_database(url: str, instance: Path) -> None:
     from pilotis import create_app
 
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench-" + "x" * 32, "INSTANCE_PATH": str(instance)})
-    result = app.test_cli_runner().invoke(args=["demo", "--as-of", DEMO_AS_OF.isoformat()])
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["db", "upgrade"])  # a database from an earlier run: brought up to date
+    if result.exit_code == 0:
+        result = runner.invoke(args=["demo", "--as-of", DEMO_AS_OF.isoformat()])
     app.extensions["pilotis.engine"].dispose()
     if result.exit_code != 0:
         raise SystemExit(f"la démonstration n'a pas pu être construite : {result.output}")
