@@ -182,7 +182,11 @@ def temporary_password() -> str:
 
 
 # -- sign-in ----------------------------------------------------------------------------------
-_DUMMY_HASH = generate_password_hash("pilotis-dummy-password", method=PASSWORD_METHOD)
+@cache
+def _dummy_hash() -> str:
+    """A hash to check an unknown account's password against, so that it takes as long as a known
+    one's; made at the first sign-in, not at import (every command would pay ~100 ms for it)."""
+    return generate_password_hash("pilotis-dummy-password", method=PASSWORD_METHOD)
 
 
 @dataclass(frozen=True)
@@ -250,7 +254,7 @@ def check_sign_in(
         return SignInResult(
             None, f"Compte verrouillé après plusieurs échecs : réessayez dans {minutes} minutes.", 429
         )
-    valid = password_matches(user.password_hash if user else _DUMMY_HASH, password)
+    valid = password_matches(user.password_hash if user else _dummy_hash(), password)
     expired = user is not None and user.password_expires_at is not None and user.password_expires_at <= now
     if user is not None and valid and user.is_active and expired:  # told only to who knows it
         return SignInResult(

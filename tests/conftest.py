@@ -32,6 +32,19 @@ DEMO_AS_OF = date(2026, 11, 26)
 DEMO_COMMUNE = "11069"
 
 
+#: The tests' password hash: still scrypt, at a cost of 2^10 instead of 2^15 (werkzeug's
+#: default, about 100 ms per hash here, RELIABILITY.md trap 6). Several hundred sign-ins and
+#: every demo build hash or check passwords; ``test_the_production_hash_is_scrypt_at_full_cost``
+#: pins what a real server uses.
+TEST_PASSWORD_METHOD = "scrypt:1024:8:1"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from services import accounts
+
+    accounts.PASSWORD_METHOD = TEST_PASSWORD_METHOD
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """With ``PILOTIS_TESTS=database``, only the tests that touch the database: those that use
     the session's database (``database_url``, directly or through another fixture). CI runs the

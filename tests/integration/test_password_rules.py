@@ -188,3 +188,22 @@ def test_an_expired_temporary_password_no_longer_signs_in(app, engine, issued):
         "Mot de passe temporaire expiré : demandez-en un nouveau à l&#39;administrateur."
         in refused.get_data(as_text=True)
     )
+
+
+def test_the_production_hash_is_scrypt_at_full_cost() -> None:
+    """The tests hash at a lower cost (tests/conftest.py); a real server, in a fresh interpreter,
+    hashes with werkzeug's scrypt at 2^15, and the dummy hash of unknown accounts is made at the
+    first sign-in, not when the module is imported."""
+    import subprocess
+    import sys
+
+    script = (
+        "from services import accounts\n"
+        "assert accounts._dummy_hash.cache_info().currsize == 0\n"
+        "print(accounts.hash_password('cheval agrafe batterie').split('$')[0])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "scrypt:32768:8:1"
+    assert accounts.hash_password("cheval agrafe batterie").startswith("scrypt:1024:8:1$")
