@@ -33,6 +33,7 @@ Anonymity: see ``scorecard.benchmark`` (k >= 3, stable letters, names only with 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import re
@@ -933,30 +934,68 @@ def _sort_key(code: str) -> tuple[int, str]:
     return (2, code)
 
 
-#: Lower bounds of the strata after the first (``np.searchsorted`` gives the stratum's index).
-_STRATUM_BOUNDS = np.array([s.low for s in STRATA[1:]], dtype=float)
 HISTOGRAM_BINS = 10
 
 
-def strata_of(populations: np.ndarray) -> np.ndarray:
-    """Index in ``STRATA`` of each population (-1 when unknown), as ``size_stratum`` says."""
-    pops = np.asarray(populations, dtype=float)
-    out = np.searchsorted(_STRATUM_BOUNDS, pops, side="right").astype(np.int64)
-    out[~np.isfinite(pops)] = -1
+#: The size stratum (index in ``STRATA``, -1 unknown) of a population, computed by the database.
+_STRATUM_SQL = (
+    "CASE WHEN o.population IS NULL THEN -1 "
+    + " ".join(f"WHEN o.population < {s.high} THEN {i}" for i, s in enumerate(STRATA) if s.high is not None)
+    + f" ELSE {len(STRATA) - 1} END"
+)
+#: Fixed text (no input goes into it): the stored values by indicator, with their stratum.
+_STORED_SQL = (
+    f"SELECT v.code, v.value, {_STRATUM_SQL} FROM benchmark_values v "  # noqa: S608 - constants only
+    "JOIN organisations o ON o.id = v.organisation_id ORDER BY v.code"
+)
+
+Distribution = dict[str, tuple[np.ndarray, np.ndarray]]
+
+
+_STORED_SQL_POSTGRESQL = (
+    f"SELECT v.code, array_agg(v.value), array_agg({_STRATUM_SQL}) FROM benchmark_values v "  # noqa: S608
+    "JOIN organisations o ON o.id = v.organisation_id GROUP BY v.code"
+)
+
+
+def _stored_values_postgresql(session: Session) -> Distribution:
+    """PostgreSQL gathers each indicator's values into one array: a dozen rows cross the wire."""
+    cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(_STORED_SQL_POSTGRESQL)
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    return {
+        str(code): (np.asarray(values, dtype=float), np.asarray(strata, dtype=np.int64))
+        for code, values, strata in rows
+    }
+
+
+def stored_values(session: Session) -> Distribution:
+    """Every stored indicator of the organisations compared, in one SQL query read by the driver's
+    cursor (no ORM row per value: 14 000 organisations hold some 160 000 values): code -> (values,
+    stratum index of each, -1 when the population is unknown)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return _stored_values_postgresql(session)
+    cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(_STORED_SQL)
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    if not rows:
+        return {}
+    codes, values, strata = zip(*rows, strict=True)
+    code_array = np.asarray(codes, dtype=object)
+    value_array = np.asarray(values, dtype=float)
+    stratum_array = np.asarray(strata, dtype=np.int64)
+    # rows come by code: each code's rows are one slice
+    starts = [0, *(np.flatnonzero(code_array[1:] != code_array[:-1]) + 1).tolist(), len(codes)]
+    out: Distribution = {}
+    for start, end in itertools.pairwise(starts):
+        out[str(codes[start])] = (value_array[start:end], stratum_array[start:end])
     return out
-
-
-def stored_values(session: Session) -> pd.DataFrame:
-    """Every stored indicator of the organisations compared (one SQL query): ``code``,
-    ``organisation_id``, ``value``, ``year``, ``stratum`` (index in ``STRATA``, -1 unknown)."""
-    rows = session.execute(
-        select(BenchmarkValue.code, BenchmarkValue.organisation_id, BenchmarkValue.value,
-               BenchmarkValue.year, Organisation.population)
-        .join(Organisation, Organisation.id == BenchmarkValue.organisation_id)
-    ).all()  # fmt: skip
-    frame = pd.DataFrame(rows, columns=["code", "organisation_id", "value", "year", "population"])
-    frame["stratum"] = strata_of(frame["population"].to_numpy(dtype=float, na_value=np.nan))
-    return frame.drop(columns=["population"])
 
 
 def histogram(values: np.ndarray, own: float | None, strata: np.ndarray, own_stratum: int) -> Histogram:
@@ -1012,16 +1051,22 @@ def _own_rows(session: Session, organisation_id: int) -> dict[str, tuple[float, 
     return {code: (float(value), year, label) for code, value, year, label in rows}
 
 
-def _reference_frame(references: Sequence[Contribution]) -> pd.DataFrame:
+def _with_references(stored: Distribution, references: Sequence[Contribution]) -> Distribution:
     index = {s.key: i for i, s in enumerate(STRATA)}
-    return pd.DataFrame(
-        [
-            (code, value, year, index.get(c.stratum or "", -1))
-            for c in references
-            for code, (value, year) in c.values.items()
-        ],
-        columns=["code", "value", "year", "stratum"],
-    )
+    extra: dict[str, tuple[list[float], list[int]]] = {}
+    for c in references:
+        for code, (value, _) in c.values.items():
+            values, strata = extra.setdefault(code, ([], []))
+            values.append(value)
+            strata.append(index.get(c.stratum or "", -1))
+    out = dict(stored)
+    for code, (values, strata) in extra.items():
+        old_values, old_strata = out.get(code, (np.empty(0), np.empty(0, dtype=np.int64)))
+        out[code] = (
+            np.concatenate([old_values, np.asarray(values, dtype=float)]),
+            np.concatenate([old_strata, np.asarray(strata, dtype=np.int64)]),
+        )
+    return out
 
 
 def build_benchmark(
@@ -1038,15 +1083,11 @@ def build_benchmark(
     ensure_fresh(session, organisation_id)
     mine = _own_rows(session, organisation_id)
     labels = {code: label for code, (_, _, label) in mine.items() if label}
-    stored = stored_values(session)
     references = load_references(instance_path, include_sample=own.slug.startswith(DEMO_PREFIX))
-    values = pd.concat(
-        [stored.drop(columns=["organisation_id"]), _reference_frame(references)], ignore_index=True
-    )
+    grouped = _with_references(stored_values(session), references)
     own_stratum_key = size_stratum(own.population)
     own_stratum = STRATUM_KEYS.index(own_stratum_key) if own_stratum_key else -1
     families: dict[str, list[IndicatorComparison]] = {key: [] for key in FAMILIES}
-    grouped = {str(code): group for code, group in values.groupby("code", sort=False)}
     missing = [code for code in grouped if code not in labels and indicator_info(code) is not None]
     if missing:
         found = session.execute(
@@ -1060,14 +1101,9 @@ def build_benchmark(
         info = indicator_info(code, labels)
         if info is None:
             continue
-        group = grouped[code]
+        code_values, code_strata = grouped[code]
         own_value = mine[code][0] if code in mine else None
-        comparison, hist = _summarise(
-            group["value"].to_numpy(dtype=float),
-            group["stratum"].to_numpy(dtype=np.int64),
-            own_value,
-            own_stratum,
-        )
+        comparison, hist = _summarise(code_values, code_strata, own_value, own_stratum)
         if own_value is not None:
             own_row = pd.DataFrame(
                 [
@@ -1089,7 +1125,7 @@ def build_benchmark(
         note = None if comparison.comparable else NOT_COMPARABLE.format(k=MIN_CONTRIBUTORS)
         by_stratum: dict[str, int] = {}
         if comparison.comparable:
-            keys, counts = np.unique(group["stratum"].to_numpy(dtype=np.int64), return_counts=True)
+            keys, counts = np.unique(code_strata, return_counts=True)
             by_stratum = {STRATA[int(i)].key: int(n) for i, n in zip(keys, counts, strict=True) if i >= 0}
         own_year = mine[code][1] if code in mine else None
         families[info.family].append(IndicatorComparison(info, comparison, own_year, note, hist, by_stratum))
