@@ -175,3 +175,39 @@ def test_property_no_other_value_leaks_below_three_contributors(rows):
         assert set(result.rows["contributor"]) <= {0}
     else:
         assert result.comparable and len(result.rows) == len(rows)
+
+
+@given(
+    st.lists(
+        st.tuples(st.floats(0, 1e4, allow_nan=False), st.sampled_from([None, 100, 8_000, 30_000, 250_000])),
+        min_size=1,
+        max_size=40,
+    ),
+    st.data(),
+)
+def test_the_summary_of_stored_values_is_the_cores_comparison(rows, data):
+    """What the page reads from the stored values (services.benchmark._summarise, numpy on arrays)
+    gives the core's figures for the same contributions: rank, quartiles, stratum, the k >= 3 rule."""
+    from scorecard.benchmark import STRATUM_KEYS
+    from services.benchmark import _summarise
+
+    own = data.draw(st.integers(0, len(rows) - 1))
+    strata = [size_stratum(p) for _, p in rows]
+    frame = pd.DataFrame(
+        {"contributor": range(len(rows)), "label": "x", "stratum": strata, "value": [v for v, _ in rows],
+         "year": 2025, "source": "base"}
+    )  # fmt: skip
+    expected = compare(frame, own, own_stratum=strata[own])
+    index = np.array([STRATUM_KEYS.index(s) if s else -1 for s in strata], dtype=np.int64)
+    got, hist = _summarise(np.array([v for v, _ in rows]), index, rows[own][0], int(index[own]))
+    assert (got.n, got.comparable, got.rank, got.stratum_n, got.stratum_comparable, got.stratum_rank) == (
+        expected.n, expected.comparable, expected.rank, expected.stratum_n, expected.stratum_comparable,
+        expected.stratum_rank,
+    )  # fmt: skip
+    assert got.quartiles == expected.quartiles and got.stratum_quartiles == expected.stratum_quartiles
+    if got.comparable:
+        assert sum(hist.counts) == len(rows) and 0 <= hist.own_bin < len(hist.counts)
+        low, high = hist.edges[hist.own_bin], hist.edges[hist.own_bin + 1]
+        assert low <= rows[own][0] <= high
+    else:
+        assert hist is None
