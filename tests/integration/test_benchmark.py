@@ -268,3 +268,46 @@ def test_cli_import(runner, app, tmp_path):
     assert "ligne 6, colonne « strate » : « énorme » inconnue" in result.output
     assert "1 erreur(s) dans bad.csv : rien n'a été importé" in result.output
     assert not (Path(app.instance_path) / "benchmark" / "bad.csv").exists()
+
+
+def test_cli_mapping_import_through_it_and_a_page_of_values(runner, app, demo, other_demo, tmp_path):
+    source = tmp_path / "comptes.csv"
+    source.write_text(
+        "SIREN;Pop;Annee;Delai RSA\n261199001;12000;2025;12\n261199002;3000;2025;30\n", encoding="utf-8"
+    )
+    result = runner.invoke(
+        args=["benchmark", "mapping", "Comptes CLI", "--organisation", "SIREN", "--population", "Pop",
+              "--annee", "Annee", "--indicateur", "delai_premier_rdv_rsa=Delai RSA"]
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "Correspondance « Comptes CLI » enregistrée (1 indicateur(s))" in result.output
+    stored = Path(app.instance_path) / "benchmark" / "comptes.csv"
+    try:
+        result = runner.invoke(args=["benchmark", "import", str(source), "--correspondance", "Comptes CLI"])
+        assert result.exit_code == 0, result.output
+        assert "2 organisation(s) anonyme(s), 2 valeur(s)" in result.output
+        result = runner.invoke(
+            args=[
+                "benchmark",
+                "show",
+                "--organisation",
+                demo.slug,
+                "--indicateur",
+                "delai_premier_rdv_rsa",
+                "--page",
+                "1",
+            ]
+        )
+        assert result.exit_code == 0, result.output
+        data = json.loads(result.output)
+        assert data["organisations_total"] >= 4  # Carcassonne, Rodez and the two of the file
+        assert [o["value"] for o in data["organisations"]] == sorted(
+            o["value"] for o in data["organisations"]
+        )
+        assert not any("Rodez" in o["label"] for o in data["organisations"])
+        result = runner.invoke(args=["benchmark", "import", str(source), "--correspondance", "Inconnue"])
+        assert result.exit_code == 1 and "correspondance « Inconnue » inconnue" in result.output
+    finally:
+        stored.unlink(missing_ok=True)
+        for path in (Path(app.instance_path) / "benchmark" / "mappings").glob("Comptes_CLI.json"):
+            path.unlink()
