@@ -89,9 +89,11 @@ def benchmark() -> None:
     "--organisation", "slug", default=None, help="Identifiant de l'organisation (s'il y en a plusieurs)."
 )
 @click.option(
-    "--indicateur", "code", default=None,
+    "--indicateur",
+    "code",
+    default=None,
     help="Avec --page : une page des valeurs par organisation de cet indicateur (JSON), s'il est comparable.",
-)  # fmt: skip
+)
 @click.option("--page", "page", type=click.IntRange(1), default=None, help="Numéro de la page (50 valeurs).")
 def benchmark_show(
     fmt: str, output: str | None, slug: str | None, code: str | None, page: int | None
@@ -157,9 +159,11 @@ def benchmark_show(
 )
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, readable=True))
 @click.option(
-    "--correspondance", "mapping_name", default=None,
+    "--correspondance",
+    "mapping_name",
+    default=None,
     help="Nom d'une correspondance de colonnes enregistrée (pilotis benchmark mapping) : le fichier a une ligne par organisation.",
-)  # fmt: skip
+)
 def benchmark_import(path: str, mapping_name: str | None) -> None:
     from pathlib import Path
 
@@ -205,9 +209,14 @@ def benchmark_import(path: str, mapping_name: str | None) -> None:
 @click.option("--annee-fixe", "fixed_year", type=int, default=None, help="Ou l'année de tout le fichier.")
 @click.option("--indicateur", "indicators", multiple=True, required=True, help="code=colonne (répétable).")
 def benchmark_mapping(
-    name: str, organisation: str, stratum: str | None, population: str | None, year: str | None,
-    fixed_year: int | None, indicators: tuple[str, ...],
-) -> None:  # fmt: skip
+    name: str,
+    organisation: str,
+    stratum: str | None,
+    population: str | None,
+    year: str | None,
+    fixed_year: int | None,
+    indicators: tuple[str, ...],
+) -> None:
     from pathlib import Path
 
     from flask import current_app
@@ -217,9 +226,14 @@ def benchmark_mapping(
 
     try:
         mapping = ReferenceMapping(
-            name=name, organisation=organisation, indicators=parse_mapping_lines("\n".join(indicators)),
-            stratum=stratum, population=population, year=year, fixed_year=fixed_year,
-        )  # fmt: skip
+            name=name,
+            organisation=organisation,
+            indicators=parse_mapping_lines("\n".join(indicators)),
+            stratum=stratum,
+            population=population,
+            year=year,
+            fixed_year=fixed_year,
+        )
         path = save_mapping(Path(current_app.instance_path), mapping)
     except BenchmarkError as exc:
         raise PilotisError(" ; ".join(exc.messages) + ".") from exc

@@ -301,11 +301,18 @@ def coverage_rates(
 ) -> dict[str, tuple[float, int | None]]:
     """``couverture_<group code>`` (%): covered / size over the group's needs of known size."""
     needs = session.execute(
-        select(Need.id, Need.size, Need.priority, Need.priority_weight, Need.vintage,
-               PopulationGroup.code, PopulationGroup.name)
+        select(
+            Need.id,
+            Need.size,
+            Need.priority,
+            Need.priority_weight,
+            Need.vintage,
+            PopulationGroup.code,
+            PopulationGroup.name,
+        )
         .join(PopulationGroup, PopulationGroup.id == Need.population_group_id)
         .where(Need.organisation_id == organisation_id)
-    ).all()  # fmt: skip
+    ).all()
     if not needs:
         return {}
     frames = load_frames(session, organisation_id)
@@ -575,10 +582,14 @@ class ReferenceMapping:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "name": self.name, "organisation": self.organisation, "stratum": self.stratum,
-            "population": self.population, "year": self.year, "fixed_year": self.fixed_year,
+            "name": self.name,
+            "organisation": self.organisation,
+            "stratum": self.stratum,
+            "population": self.population,
+            "year": self.year,
+            "fixed_year": self.fixed_year,
             "indicators": dict(self.indicators),
-        }  # fmt: skip
+        }
 
 
 def check_mapping(mapping: ReferenceMapping) -> None:
@@ -653,12 +664,15 @@ def mappings(instance_path: Path) -> list[ReferenceMapping]:
             data = json.loads(path.read_text(encoding="utf-8"))
             out.append(
                 ReferenceMapping(
-                    name=str(data["name"]), organisation=str(data["organisation"]),
+                    name=str(data["name"]),
+                    organisation=str(data["organisation"]),
                     indicators={str(k): str(v) for k, v in dict(data["indicators"]).items()},
-                    stratum=data.get("stratum"), population=data.get("population"), year=data.get("year"),
+                    stratum=data.get("stratum"),
+                    population=data.get("population"),
+                    year=data.get("year"),
                     fixed_year=data.get("fixed_year"),
                 )
-            )  # fmt: skip
+            )
         except (OSError, ValueError, KeyError, TypeError):
             continue
     return out
@@ -684,8 +698,12 @@ def apply_mapping(content: bytes, filename: str, mapping: ReferenceMapping) -> b
     header_line, header_cells = table.rows[0]
     header = [h.strip() for h in header_cells]
     index = {name.casefold(): i for i, name in enumerate(header)}
-    wanted = {"organisation": mapping.organisation, "strate": mapping.stratum, "population": mapping.population,
-              "annee": mapping.year} | {f"indicateur {code}": col for code, col in mapping.indicators.items()}  # fmt: skip
+    wanted = {
+        "organisation": mapping.organisation,
+        "strate": mapping.stratum,
+        "population": mapping.population,
+        "annee": mapping.year,
+    } | {f"indicateur {code}": col for code, col in mapping.indicators.items()}
     missing = [
         f"ligne {header_line} : colonne « {column} » ({role}) absente du fichier"
         for role, column in wanted.items()
@@ -791,10 +809,16 @@ def refresh_indicators(session: Session, organisation_id: int, *, now: datetime 
     contribution = organisation_contribution(session, organisation, labels)
     session.execute(delete(BenchmarkValue).where(BenchmarkValue.organisation_id == organisation_id))
     rows = [
-        {"organisation_id": organisation_id, "code": code, "value": value, "year": year,
-         "label": labels.get(code), "computed_at": now}
+        {
+            "organisation_id": organisation_id,
+            "code": code,
+            "value": value,
+            "year": year,
+            "label": labels.get(code),
+            "computed_at": now,
+        }
         for code, (value, year) in contribution.values.items()
-    ]  # fmt: skip
+    ]
     if rows:
         session.execute(insert(BenchmarkValue), rows)
     refresh = session.get(BenchmarkRefresh, organisation_id)
@@ -1035,10 +1059,18 @@ def _summarise(
         stratum_rank = 1 + int((peers < own_value).sum()) if own_value is not None else None
     rows = pd.DataFrame(columns=ROW_COLUMNS)
     comparison = Comparison(
-        n=n, comparable=comparable, own_value=own_value, rank=rank, quartiles=stats, stratum=key,
-        stratum_n=len(peers) if key is not None else 0, stratum_comparable=stratum_comparable,
-        stratum_rank=stratum_rank, stratum_quartiles=stratum_stats, rows=rows,
-    )  # fmt: skip
+        n=n,
+        comparable=comparable,
+        own_value=own_value,
+        rank=rank,
+        quartiles=stats,
+        stratum=key,
+        stratum_n=len(peers) if key is not None else 0,
+        stratum_comparable=stratum_comparable,
+        stratum_rank=stratum_rank,
+        stratum_quartiles=stratum_stats,
+        rows=rows,
+    )
     return comparison, histogram(values, own_value, strata, own_stratum) if comparable else None
 
 
@@ -1169,9 +1201,14 @@ class ValuesPage:
 
 
 def values_page(
-    session: Session, organisation_id: int, code: str, *, page: int = 1, per_page: int = PAGE_SIZE,
+    session: Session,
+    organisation_id: int,
+    code: str,
+    *,
+    page: int = 1,
+    per_page: int = PAGE_SIZE,
     instance_path: Path | None = None,
-) -> ValuesPage | None:  # fmt: skip
+) -> ValuesPage | None:
     """A page of the values of one indicator, for a viewer: None when fewer than k organisations
     contribute (nothing of the others is shown). Others are « Organisation A, B… » (stable letters:
     database ids, then reference codes) unless they agreed to be named."""
@@ -1180,12 +1217,19 @@ def values_page(
         raise ValueError("organisation inconnue")
     ensure_fresh(session, organisation_id)
     rows = session.execute(
-        select(BenchmarkValue.organisation_id, BenchmarkValue.value, BenchmarkValue.year, BenchmarkValue.label,
-               Organisation.name, Organisation.benchmark_named, Organisation.population)
+        select(
+            BenchmarkValue.organisation_id,
+            BenchmarkValue.value,
+            BenchmarkValue.year,
+            BenchmarkValue.label,
+            Organisation.name,
+            Organisation.benchmark_named,
+            Organisation.population,
+        )
         .join(Organisation, Organisation.id == BenchmarkValue.organisation_id)
         .where(BenchmarkValue.code == code)
         .order_by(BenchmarkValue.organisation_id)
-    ).all()  # fmt: skip
+    ).all()
     references = [
         c
         for c in load_references(instance_path, include_sample=own.slug.startswith(DEMO_PREFIX))
@@ -1300,8 +1344,14 @@ def benchmark_json(view: Benchmark) -> dict[str, Any]:
                     "histogram": _histogram_json(item.histogram, info.decimals),
                 }
             )
-        families.append({"family": family, "label": FAMILIES[family], "note": view.notes[family],
-                         "indicators": indicators})  # fmt: skip
+        families.append(
+            {
+                "family": family,
+                "label": FAMILIES[family],
+                "note": view.notes[family],
+                "indicators": indicators,
+            }
+        )
     return {
         "organisation": view.organisation_name,
         "stratum": view.stratum,
@@ -1339,10 +1389,22 @@ def benchmark_workbook(view: Benchmark) -> bytes:
     )
     set_cell(summary.cell(row=3, column=1), view.rule)
     headers = [
-        "Famille", "Code", "Indicateur", "Unité", "Votre valeur", "Année", "Organisations", "Rang (croissant)",
-        "1er quartile", "Médiane", "3e quartile", "Organisations de la strate", "Rang dans la strate",
-        "Médiane de la strate", "Remarque",
-    ]  # fmt: skip
+        "Famille",
+        "Code",
+        "Indicateur",
+        "Unité",
+        "Votre valeur",
+        "Année",
+        "Organisations",
+        "Rang (croissant)",
+        "1er quartile",
+        "Médiane",
+        "3e quartile",
+        "Organisations de la strate",
+        "Rang dans la strate",
+        "Médiane de la strate",
+        "Remarque",
+    ]
     _header(summary, 5, headers)
     detail = book.create_sheet("Détail")
     _header(
@@ -1355,11 +1417,20 @@ def benchmark_workbook(view: Benchmark) -> bytes:
             c, info = item.comparison, item.info
             q, sq = c.quartiles, c.stratum_quartiles
             values: list[Any] = [
-                FAMILIES[family], info.code, info.label, info.unit, _num(c.own_value, info.decimals), item.own_year,
-                c.n if c.comparable else None, c.rank, *(list(q) if q else [None] * 3),
-                c.stratum_n if c.stratum_comparable else None, c.stratum_rank,
-                sq.median if sq else None, item.note or "",
-            ]  # fmt: skip
+                FAMILIES[family],
+                info.code,
+                info.label,
+                info.unit,
+                _num(c.own_value, info.decimals),
+                item.own_year,
+                c.n if c.comparable else None,
+                c.rank,
+                *(list(q) if q else [None] * 3),
+                c.stratum_n if c.stratum_comparable else None,
+                c.stratum_rank,
+                sq.median if sq else None,
+                item.note or "",
+            ]
             for col, value in enumerate(values, start=1):
                 cell = summary.cell(row=row, column=col)
                 set_cell(cell, _num(value, info.decimals) if isinstance(value, float) else value)
@@ -1373,10 +1444,15 @@ def benchmark_workbook(view: Benchmark) -> bytes:
                 continue
             for i, count in enumerate(hist.counts):
                 out: list[Any] = [
-                    info.code, info.label, info.unit, _num(hist.edges[i], info.decimals),
-                    _num(hist.edges[i + 1], info.decimals), count,
-                    hist.stratum_counts[i] if hist.stratum_counts else None, "oui" if hist.own_bin == i else "",
-                ]  # fmt: skip
+                    info.code,
+                    info.label,
+                    info.unit,
+                    _num(hist.edges[i], info.decimals),
+                    _num(hist.edges[i + 1], info.decimals),
+                    count,
+                    hist.stratum_counts[i] if hist.stratum_counts else None,
+                    "oui" if hist.own_bin == i else "",
+                ]
                 for col, value in enumerate(out, start=1):
                     set_cell(detail.cell(row=drow, column=col), value)
                 drow += 1

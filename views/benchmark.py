@@ -179,11 +179,15 @@ def _render_references(
 ) -> ResponseReturnValue:
     return (
         render_template(
-            "benchmark/references.html", form=form, files=reference_files(_instance()),
-            saved=mappings(_instance()), problems=problems or [], header=";".join(HEADER),
+            "benchmark/references.html",
+            form=form,
+            files=reference_files(_instance()),
+            saved=mappings(_instance()),
+            problems=problems or [],
+            header=";".join(HEADER),
         ),
         status,
-    )  # fmt: skip
+    )
 
 
 @bp.get("/referentiels")
@@ -209,12 +213,14 @@ def import_file() -> ResponseReturnValue:
         else:
             if form.mapping.data == NEW_MAPPING:
                 mapping = ReferenceMapping(
-                    name=(form.name.data or "").strip(), organisation=(form.organisation.data or "").strip(),
+                    name=(form.name.data or "").strip(),
+                    organisation=(form.organisation.data or "").strip(),
                     indicators=parse_mapping_lines(form.indicators.data or ""),
                     stratum=(form.stratum.data or "").strip() or None,
                     population=(form.population.data or "").strip() or None,
-                    year=(form.year.data or "").strip() or None, fixed_year=form.fixed_year.data,
-                )  # fmt: skip
+                    year=(form.year.data or "").strip() or None,
+                    fixed_year=form.fixed_year.data,
+                )
                 check_mapping(mapping)
             else:
                 mapping = next(m for m in mappings(_instance()) if m.name == form.mapping.data)

@@ -276,9 +276,20 @@ def test_cli_mapping_import_through_it_and_a_page_of_values(runner, app, demo, o
         "SIREN;Pop;Annee;Delai RSA\n261199001;12000;2025;12\n261199002;3000;2025;30\n", encoding="utf-8"
     )
     result = runner.invoke(
-        args=["benchmark", "mapping", "Comptes CLI", "--organisation", "SIREN", "--population", "Pop",
-              "--annee", "Annee", "--indicateur", "delai_premier_rdv_rsa=Delai RSA"]
-    )  # fmt: skip
+        args=[
+            "benchmark",
+            "mapping",
+            "Comptes CLI",
+            "--organisation",
+            "SIREN",
+            "--population",
+            "Pop",
+            "--annee",
+            "Annee",
+            "--indicateur",
+            "delai_premier_rdv_rsa=Delai RSA",
+        ]
+    )
     assert result.exit_code == 0, result.output
     assert "Correspondance « Comptes CLI » enregistrée (1 indicateur(s))" in result.output
     stored = Path(app.instance_path) / "benchmark" / "comptes.csv"

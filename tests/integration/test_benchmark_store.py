@@ -149,9 +149,12 @@ NATIONAL = (
 
 def test_a_national_file_is_imported_through_a_saved_mapping(tmp_path):
     mapping = ReferenceMapping(
-        name="Comptes CCAS (données ouvertes)", organisation="siren", population="Population", year="Exercice",
+        name="Comptes CCAS (données ouvertes)",
+        organisation="siren",
+        population="Population",
+        year="Exercice",
         indicators={"depense_hab_total": "DRF par habitant", "cout_unite_repas": "Coût repas"},
-    )  # fmt: skip
+    )
     save_mapping(tmp_path, mapping)
     again = find_mapping(tmp_path, "Comptes CCAS (données ouvertes)")
     assert again == mapping
@@ -168,9 +171,13 @@ def test_a_national_file_is_imported_through_a_saved_mapping(tmp_path):
 
 def test_a_mapping_that_does_not_fit_the_file_is_refused_whole(tmp_path):
     wrong = ReferenceMapping(
-        name="faux", organisation="Code", stratum=None, population="Population", fixed_year=2024,
+        name="faux",
+        organisation="Code",
+        stratum=None,
+        population="Population",
+        fixed_year=2024,
         indicators={"depense_hab_total": "DRF"},
-    )  # fmt: skip
+    )
     with pytest.raises(BenchmarkError) as caught:
         import_mapped(tmp_path, NATIONAL.encode(), "comptes.csv", wrong)
     assert caught.value.messages[:2] == [
@@ -193,8 +200,13 @@ def test_a_mapping_that_does_not_fit_the_file_is_refused_whole(tmp_path):
         )
     assert not (tmp_path / "benchmark" / "comptes.csv").exists()
     bad = NATIONAL.replace("55,5", "beaucoup")
-    good = ReferenceMapping(name="ok", organisation="SIREN", population="Population", year="Exercice",
-                            indicators={"depense_hab_total": "DRF par habitant"})  # fmt: skip
+    good = ReferenceMapping(
+        name="ok",
+        organisation="SIREN",
+        population="Population",
+        year="Exercice",
+        indicators={"depense_hab_total": "DRF par habitant"},
+    )
     with pytest.raises(BenchmarkError) as caught:
         import_mapped(tmp_path, bad.encode(), "comptes.csv", good)
     assert "« beaucoup » n'est pas un nombre (après correspondance « ok »)" in caught.value.messages[0]

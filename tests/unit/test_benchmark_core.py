@@ -79,8 +79,16 @@ def test_negative_population_is_refused():
 
 def test_letters_go_on_after_z():
     assert [letter(i) for i in (0, 1, 25, 26, 27, 51, 52, 701, 702)] == [
-        "A", "B", "Z", "AA", "AB", "AZ", "BA", "ZZ", "AAA",
-    ]  # fmt: skip
+        "A",
+        "B",
+        "Z",
+        "AA",
+        "AB",
+        "AZ",
+        "BA",
+        "ZZ",
+        "AAA",
+    ]
 
 
 def test_anonymous_labels_follow_the_order_given_and_are_stable():
@@ -194,16 +202,26 @@ def test_the_summary_of_stored_values_is_the_cores_comparison(rows, data):
     own = data.draw(st.integers(0, len(rows) - 1))
     strata = [size_stratum(p) for _, p in rows]
     frame = pd.DataFrame(
-        {"contributor": range(len(rows)), "label": "x", "stratum": strata, "value": [v for v, _ in rows],
-         "year": 2025, "source": "base"}
-    )  # fmt: skip
+        {
+            "contributor": range(len(rows)),
+            "label": "x",
+            "stratum": strata,
+            "value": [v for v, _ in rows],
+            "year": 2025,
+            "source": "base",
+        }
+    )
     expected = compare(frame, own, own_stratum=strata[own])
     index = np.array([STRATUM_KEYS.index(s) if s else -1 for s in strata], dtype=np.int64)
     got, hist = _summarise(np.array([v for v, _ in rows]), index, rows[own][0], int(index[own]))
     assert (got.n, got.comparable, got.rank, got.stratum_n, got.stratum_comparable, got.stratum_rank) == (
-        expected.n, expected.comparable, expected.rank, expected.stratum_n, expected.stratum_comparable,
+        expected.n,
+        expected.comparable,
+        expected.rank,
+        expected.stratum_n,
+        expected.stratum_comparable,
         expected.stratum_rank,
-    )  # fmt: skip
+    )
     assert got.quartiles == expected.quartiles and got.stratum_quartiles == expected.stratum_quartiles
     if got.comparable:
         assert sum(hist.counts) == len(rows) and 0 <= hist.own_bin < len(hist.counts)

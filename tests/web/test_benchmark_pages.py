@@ -189,13 +189,19 @@ def test_the_administrator_imports_a_national_file_through_a_column_mapping(make
     page = admin.get("/comparaison/referentiels").get_data(as_text=True)
     assert "Aucune." in html.unescape(page)
     form = {
-        "csrf_token": csrf_token(page), "mapping": "__nouvelle__", "name": "Comptes CCAS", "organisation": "SIREN",
-        "population": "Population", "year": "Exercice", "indicators": "depense_hab_total = DRF par habitant",
-    }  # fmt: skip
+        "csrf_token": csrf_token(page),
+        "mapping": "__nouvelle__",
+        "name": "Comptes CCAS",
+        "organisation": "SIREN",
+        "population": "Population",
+        "year": "Exercice",
+        "indicators": "depense_hab_total = DRF par habitant",
+    }
     response = admin.post(
-        "/comparaison/referentiels", data={**form, "file": (io.BytesIO(NATIONAL.encode()), "comptes.csv")},
+        "/comparaison/referentiels",
+        data={**form, "file": (io.BytesIO(NATIONAL.encode()), "comptes.csv")},
         content_type="multipart/form-data",
-    )  # fmt: skip
+    )
     assert response.status_code == 303, text(response)[:2000]
     listing = text(admin.get("/comparaison/referentiels"))
     assert "3 organisation(s) anonyme(s), 3 valeur(s)" in listing and "<code>comptes.csv</code>" in listing
@@ -206,9 +212,13 @@ def test_the_administrator_imports_a_national_file_through_a_column_mapping(make
     wrong = NATIONAL.replace("DRF par habitant", "DRF")
     response = admin.post(
         "/comparaison/referentiels",
-        data={"csrf_token": form["csrf_token"], "mapping": "Comptes CCAS", "file": (io.BytesIO(wrong.encode()), "comptes.csv")},
+        data={
+            "csrf_token": form["csrf_token"],
+            "mapping": "Comptes CCAS",
+            "file": (io.BytesIO(wrong.encode()), "comptes.csv"),
+        },
         content_type="multipart/form-data",
-    )  # fmt: skip
+    )
     assert response.status_code == 400
     refused = text(response)
     assert "colonne « DRF par habitant » (indicateur depense_hab_total) absente du fichier" in refused
