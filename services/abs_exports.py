@@ -14,10 +14,9 @@ from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
-from openpyxl.utils import get_column_letter
 
 from services.abs_report import KINDS, NOT_AVAILABLE, SECTIONS, AbsReport, Figure
-from services.exports import _header, set_cell
+from services.exports import set_cell, write_sheet
 from services.numbers import format_number, format_percent
 
 PDF_VARIANT = "pdf/ua-1"
@@ -38,14 +37,7 @@ def _rate(value: float | None) -> str:
 def _sheet(
     book: Workbook, title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]], widths: Sequence[int]
 ) -> None:
-    sheet = book.create_sheet(title[:31])
-    _header(sheet, 1, headers)
-    for r, row in enumerate(rows, start=2):
-        for c, value in enumerate(row, start=1):
-            set_cell(sheet.cell(row=r, column=c), value)
-    for col, width in enumerate(widths, start=1):
-        sheet.column_dimensions[get_column_letter(col)].width = width
-    sheet.freeze_panes = "B2"
+    write_sheet(book.create_sheet(title[:31]), headers, rows, widths=widths, freeze="B2")
 
 
 def annex_workbook(report: AbsReport) -> bytes:

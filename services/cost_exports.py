@@ -8,13 +8,11 @@ from typing import Any, cast
 
 import pandas as pd
 from openpyxl import Workbook
-from openpyxl.styles import Font, PatternFill
-from openpyxl.utils import get_column_letter
 
 from scorecard.costing import cents
 from services.budget import Execution
 from services.costing import DRIVER_LABELS, METHOD_LABELS, STAGE_LABELS, CostingReport, YearUnitCost
-from services.exports import set_cell
+from services.exports import set_cell, write_sheet
 
 EURO = '#,##0.00\\ "€"'
 PERCENT = "0.0%"
@@ -116,20 +114,7 @@ def _execution_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
 def add_sheet(
     book: Workbook, title: str, headers: list[str], rows: list[list[Any]], formats: dict[int, str]
 ) -> None:
-    sheet = book.create_sheet(title[:31])
-    for col, header in enumerate(headers, start=1):
-        cell = sheet.cell(row=1, column=col)
-        set_cell(cell, header)
-        cell.font = Font(bold=True, color="FFFFFF")
-        cell.fill = PatternFill("solid", fgColor="1F4E8C")
-        sheet.column_dimensions[get_column_letter(col)].width = max(14, min(48, len(header) + 4))
-    for r, row in enumerate(rows, start=2):
-        for c, value in enumerate(row, start=1):
-            cell = sheet.cell(row=r, column=c)
-            set_cell(cell, value)
-            if c in formats and isinstance(value, int | float):
-                cell.number_format = formats[c]
-    sheet.freeze_panes = "A2"
+    write_sheet(book.create_sheet(title[:31]), headers, rows, formats=formats)
 
 
 def costs_workbook(

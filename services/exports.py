@@ -1,9 +1,14 @@
-"""Excel exports that never turn text into formulas (RELIABILITY.md, trap 3)."""
+"""Excel exports that never turn text into formulas (RELIABILITY.md, trap 3).
+
+The one workbook writer: :func:`set_cell` writes a value (text always as text), :func:`write_header`
+a styled header row, :func:`write_sheet` a whole table (header, rows, number and date formats,
+column widths, frozen panes). Every export writes its cells through them.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from io import BytesIO
 from typing import Any
 
@@ -22,6 +27,53 @@ def set_cell(cell: Cell | MergedCell, value: Any) -> None:
         cell.data_type = "s"
 
 
+#: The header row's look in every export.
+HEADER_FONT = Font(bold=True, color="FFFFFF")
+HEADER_FILL = PatternFill("solid", fgColor="1F4E8C")
+DATE_FORMAT = "dd/mm/yyyy"
+DATETIME_FORMAT = "dd/mm/yyyy hh:mm:ss"
+
+
+def write_header(sheet: Any, row: int, headers: Sequence[str]) -> None:
+    """The styled header cells of a table starting at ``row`` (column A)."""
+    for col, header in enumerate(headers, start=1):
+        cell = sheet.cell(row=row, column=col)
+        set_cell(cell, header)
+        cell.font = HEADER_FONT
+        cell.fill = HEADER_FILL
+
+
+def write_sheet(
+    sheet: Any,
+    headers: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    widths: Sequence[int] | None = None,
+    formats: dict[int, str] | None = None,
+    freeze: str = "A2",
+) -> None:
+    """A table from row 1: the styled header, then ``rows`` (dates and times in French order;
+    ``formats``: the number format of a column, by its 1-based index, for its numbers), each
+    column ``widths`` wide (by default from its header, 14 to 48), panes frozen at ``freeze``."""
+    write_header(sheet, 1, headers)
+    formats = formats or {}
+    for r, row in enumerate(rows, start=2):
+        for c, value in enumerate(row, start=1):
+            cell = sheet.cell(row=r, column=c)
+            set_cell(cell, value)
+            if isinstance(value, datetime):
+                cell.number_format = DATETIME_FORMAT
+            elif isinstance(value, date):
+                cell.number_format = DATE_FORMAT
+            elif c in formats and isinstance(value, int | float) and not isinstance(value, bool):
+                cell.number_format = formats[c]
+    if widths is None:
+        widths = [max(14, min(48, len(header) + 4)) for header in headers]
+    for col, width in enumerate(widths, start=1):
+        sheet.column_dimensions[get_column_letter(col)].width = width
+    sheet.freeze_panes = freeze
+
+
 def workbook_bytes(
     title: str, headers: Sequence[str], rows: Iterable[Sequence[Any]], widths: Sequence[int]
 ) -> bytes:
@@ -31,20 +83,7 @@ def workbook_bytes(
     if sheet is None:  # pragma: no cover - a new workbook always has a sheet
         raise RuntimeError("classeur sans feuille")
     sheet.title = title[:31]
-    for col, header in enumerate(headers, start=1):
-        cell = sheet.cell(row=1, column=col)
-        set_cell(cell, header)
-        cell.font = Font(bold=True, color="FFFFFF")
-        cell.fill = PatternFill("solid", fgColor="1F4E8C")
-    for r, row in enumerate(rows, start=2):
-        for c, value in enumerate(row, start=1):
-            cell = sheet.cell(row=r, column=c)
-            set_cell(cell, value)
-            if isinstance(value, datetime):
-                cell.number_format = "dd/mm/yyyy hh:mm:ss"
-    for col, width in enumerate(widths, start=1):
-        sheet.column_dimensions[get_column_letter(col)].width = width
-    sheet.freeze_panes = "A2"
+    write_sheet(sheet, headers, rows, widths=widths)
     buffer = BytesIO()
     book.save(buffer)
     return buffer.getvalue()
@@ -88,7 +127,7 @@ def scorecard_workbook(view: Any, organisation_name: str) -> bytes:
         "Indicateurs renseignés",
         "Indicateurs comptés",
     ]
-    _header(summary, 4, headers)
+    write_header(summary, 4, headers)
     rows: list[tuple[str, str, str, float | None, str, str, int, int]] = [
         (
             "Organisation",
@@ -146,7 +185,7 @@ def scorecard_workbook(view: Any, organisation_name: str) -> bytes:
     headers = ["Code", "Indicateur", "Service", "Unité", "Période", "Valeur", "Cible", "Bande basse",
                "Bande haute", "Statut", "Réalisation", "Valeur précédente", "Tendance", "Il y a un an",
                "Tendance sur un an", "Commentaire"]  # fmt: skip
-    _header(detail, 1, headers)
+    write_header(detail, 1, headers)
     for r, line in enumerate(view.lines(), start=2):
         values = [line.code, line.label, line.service or "", line.unit, line.period_key, line.value,
                   line.target,
@@ -170,14 +209,6 @@ def scorecard_workbook(view: Any, organisation_name: str) -> bytes:
     return buffer.getvalue()
 
 
-def _header(sheet: Any, row: int, headers: Sequence[str]) -> None:
-    for col, header in enumerate(headers, start=1):
-        cell = sheet.cell(row=row, column=col)
-        set_cell(cell, header)
-        cell.font = Font(bold=True, color="FFFFFF")
-        cell.fill = PatternFill("solid", fgColor="1F4E8C")
-
-
 def _trend(value: str | None) -> str:
     return {"improving": "en amélioration", "worsening": "en dégradation", "stable": "stable"}.get(
         value or "", "—"
@@ -194,7 +225,7 @@ def coherence_workbook(view: Any, organisation_name: str) -> bytes:
     headers = ["Code", "Besoin", "Public", "Territoire", "Unité", "Priorité", "Effectif", "Offre", "Couverts",
                "Taux de couverture", "Non couverts", "Offre excédentaire", "Coût par personne couverte (EUR)",
                "Indice d'écart pondéré", "Activités", "Alertes"]  # fmt: skip
-    _header(needs, 1, headers)
+    write_header(needs, 1, headers)
     for r, line in enumerate(view.needs, start=2):
         secret = "secret" if line.masked else None
         values = [line.code, line.label, line.group, line.territory, line.unit, line.priority,
@@ -212,7 +243,7 @@ def coherence_workbook(view: Any, organisation_name: str) -> bytes:
         needs.column_dimensions[get_column_letter(col)].width = width
     needs.freeze_panes = "C2"
     matrix = book.create_sheet("Matrice")
-    _header(matrix, 1, ["Public \\ territoire", *view.territories])
+    write_header(matrix, 1, ["Public \\ territoire", *view.territories])
     for r, group in enumerate(view.groups, start=2):
         set_cell(matrix.cell(row=r, column=1), group)
         for c, territory in enumerate(view.territories, start=2):
@@ -227,7 +258,7 @@ def coherence_workbook(view: Any, organisation_name: str) -> bytes:
                 target.number_format = "0%"
     matrix.column_dimensions["A"].width = 32
     orphans = book.create_sheet("Orphelins")
-    _header(orphans, 1, ["Catégorie", "Élément"])
+    write_header(orphans, 1, ["Catégorie", "Élément"])
     labels = {"needs_without_activity": "Besoin sans activité", "needs_without_objective": "Besoin sans objectif",
               "activities_without_need": "Activité sans besoin", "objectives_without_indicator": "Objectif sans indicateur"}  # fmt: skip
     r = 2

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from models import Indicator, Organisation, Service
 from scorecard import periods as P
 from services.collection import CollectionError, Entry, Grid, collection_grid, save_entries
-from services.exports import set_cell
+from services.exports import set_cell, write_header
 from services.numbers import NumberError, parse_value
 from services.policy import Principal
 from services.workbooks import MAX_COLUMNS, MAX_ROWS, Located, WorkbookError, open_workbook
@@ -50,11 +50,7 @@ def template_workbook(grid: Grid, organisation: Organisation) -> bytes:
         "(obligatoire si la valeur est hors cible). Une valeur laissée vide ne change pas la valeur "
         "enregistrée. Ne modifiez pas les autres colonnes.",
     )
-    for col, header in enumerate(HEADERS, start=1):
-        cell = sheet.cell(row=FIRST_ROW - 1, column=col)
-        set_cell(cell, header)
-        cell.font = Font(bold=True, color="FFFFFF")
-        cell.fill = PatternFill("solid", fgColor="1F4E8C")
+    write_header(sheet, FIRST_ROW - 1, HEADERS)
     for r, row in enumerate(grid.rows, start=FIRST_ROW):
         target = row.target
         if row.band_low is not None or row.band_high is not None:

@@ -256,10 +256,9 @@ def write_problem_json(problem: Problem, path: str | Path) -> None:
 def problem_xlsx_bytes(problem: Problem) -> bytes:
     """The workbook of ``problem``: one sheet per table, texts stored as text, rates as percents."""
     from openpyxl import Workbook
-    from openpyxl.styles import Font, PatternFill
     from openpyxl.utils import get_column_letter
 
-    from services.exports import set_cell
+    from services.exports import set_cell, write_header
 
     book = Workbook()
     first = book.active
@@ -268,11 +267,8 @@ def problem_xlsx_bytes(problem: Problem) -> bytes:
     for sheet_name, frame in problem_to_tables(problem).items():
         sheet = book.create_sheet(sheet_name)
         rates = RATE_COLUMNS.get(sheet_name, set())
+        write_header(sheet, 1, [str(header) for header in frame.columns])
         for col, header in enumerate(frame.columns, start=1):
-            cell = sheet.cell(row=1, column=col)
-            set_cell(cell, str(header))
-            cell.font = Font(bold=True, color="FFFFFF")
-            cell.fill = PatternFill("solid", fgColor="1F4E8C")
             sheet.column_dimensions[get_column_letter(col)].width = max(12, len(str(header)) + 4)
         for r, row in enumerate(frame.itertuples(index=False, name=None), start=2):
             for c, value in enumerate(row, start=1):

@@ -34,7 +34,7 @@ from models import (
 from scorecard import periods as P
 from scorecard.engine import FREQUENCY_KIND
 from services.coherence import COVERAGE_SOURCE
-from services.exports import STATUS_FILLS, set_cell
+from services.exports import STATUS_FILLS, set_cell, write_header
 from services.notifications import notify
 from services.numbers import format_number, format_percent
 from services.policy import Action, Principal, can
@@ -297,11 +297,7 @@ def review_pack(review: Review, organisation_name: str, snapshot: dict[str, Any]
         "Tendance",
         "Commentaire",
     ]
-    for c, header in enumerate(headers, start=1):
-        cell = sheet.cell(row=4, column=c)
-        set_cell(cell, header)
-        cell.font = Font(bold=True, color="FFFFFF")
-        cell.fill = PatternFill("solid", fgColor="1F4E8C")
+    write_header(sheet, 4, headers)
     row = 5
     for perspective in snapshot.get("perspectives", []):
         for objective, line in _walk(perspective):

@@ -16,7 +16,7 @@ from datetime import date, datetime, time
 from typing import Any
 
 from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.styles import Alignment
 from openpyxl.utils import get_column_letter, quote_sheetname
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import Survey, SurveyQuestion, SurveyResponse
-from services.exports import set_cell
+from services.exports import HEADER_FILL, HEADER_FONT, set_cell
 from services.numbers import format_number
 from services.surveys import (
     COUNTABLE,
@@ -220,8 +220,8 @@ def _expected(column: Column, survey: Survey, numbers: dict[int, int], listed: i
 
 
 def _header_style(cell: Any) -> None:
-    cell.font = Font(bold=True, color="FFFFFF")
-    cell.fill = PatternFill("solid", fgColor="1F4E8C")
+    cell.font = HEADER_FONT
+    cell.fill = HEADER_FILL
     cell.alignment = Alignment(wrap_text=True, vertical="top")
 
 

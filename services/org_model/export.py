@@ -9,19 +9,18 @@ from datetime import date, datetime
 
 from openpyxl import Workbook
 from openpyxl.comments import Comment
-from openpyxl.styles import Alignment, Font, PatternFill, Protection
+from openpyxl.styles import Alignment, Font, Protection
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 from sqlalchemy.orm import Session
 
 from models import Organisation
-from services.exports import set_cell
+from services.exports import HEADER_FILL, HEADER_FONT, set_cell
 from services.org_model import sheets as S
 from services.org_model.state import current_state, load_lookups
 
 #: Rows below the data open to typing, with the data validation lists.
 SPARE_ROWS = 500
-HEADER_FILL = PatternFill("solid", fgColor="1F4E8C")
 
 
 def model_workbook(session: Session, organisation: Organisation, *, now: datetime) -> bytes:
@@ -41,7 +40,7 @@ def model_workbook(session: Session, organisation: Organisation, *, now: datetim
         for c, col in enumerate(spec.columns, start=1):
             cell = sheet.cell(row=1, column=c)
             set_cell(cell, col.header)
-            cell.font = Font(bold=True, color="FFFFFF")
+            cell.font = HEADER_FONT
             cell.fill = HEADER_FILL
             cell.alignment = Alignment(wrap_text=True, vertical="top")
             cell.protection = Protection(locked=True)
