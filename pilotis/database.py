@@ -39,6 +39,12 @@ def describe_url(url: str | URL) -> str:
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for ``url`` with the project's SQLite or PostgreSQL settings."""
     parsed = normalise_url(url)
+    # the connection used last is the next one lent (a pool of several connections: PostgreSQL,
+    # a SQLite file): its caches are warm, and on SQLite its PRAGMA data_version lets
+    # services.cache share a result between requests
+    memory = parsed.database in (None, "", ":memory:") or "mode=memory" in str(parsed)
+    if not (parsed.get_backend_name() == "sqlite" and memory):
+        kwargs.setdefault("pool_use_lifo", True)
     if parsed.get_backend_name() == "sqlite":
         return _make_sqlite_engine(parsed, **kwargs)
     kwargs.setdefault("pool_pre_ping", True)

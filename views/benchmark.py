@@ -25,6 +25,7 @@ from services.benchmark import (
     benchmark_workbook,
     build_benchmark,
     check_mapping,
+    ensure_fresh,
     import_mapped,
     import_reference,
     mappings,
@@ -249,6 +250,9 @@ def consent() -> ResponseReturnValue:
         return redirect(url_for("benchmark.index"), 303)
     named = bool(form.named.data)
     changed = set_named(db_session(), organisation.id, named)
+    # a page's read session stores nothing: the figures the others will now read under this name
+    # are stored here, in this write
+    ensure_fresh(db_session(), organisation.id)
     if changed:
         flash(
             "Votre organisation sera nommée dans les comparaisons des autres organisations."

@@ -13,7 +13,7 @@ from jobs.runner import run_one
 from models import JobRun, Period, Review
 from models.base import utcnow
 from pilotis.database import write_session
-from tests.browser.conftest import axe_violations, describe, sign_in
+from tests.browser.conftest import axe_violations, describe, nav_link, sign_in
 
 
 def test_a_closed_period_has_its_review_page_and_pack(live_server, page, engine, demo, tmp_path: Path):
@@ -22,7 +22,7 @@ def test_a_closed_period_has_its_review_page_and_pack(live_server, page, engine,
     assert outcome.status == "succeeded"
     try:
         sign_in(page, live_server, "elu")
-        page.get_by_role("link", name="Revues").click()
+        nav_link(page, "Revues").click()
         page.get_by_role("link", name="Revue de la période 2026-T2").click()
         assert page.get_by_role("heading", level=1).inner_text() == "Revue de la période 2026-T2"
         table = page.get_by_role("table", name="Valeur et statut de chaque indicateur", exact=False)

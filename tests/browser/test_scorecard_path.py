@@ -86,7 +86,7 @@ def test_template_upload_scorecard_validation_and_export(live_server, browser, c
 
     elected = browser.new_context(locale="fr-FR", accept_downloads=True).new_page()
     sign_in(elected, live_server, "elu")
-    elected.get_by_role("link", name="Tableau de bord").click()
+    nav_link(elected, "Tableau de bord").click()
     elected.get_by_label("Période", exact=True).fill("2025-T4")
     elected.get_by_role("button", name="Afficher").click()
     assert elected.get_by_role("heading", name="Ensemble — période 2025-T4").is_visible()

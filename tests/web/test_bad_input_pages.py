@@ -99,7 +99,7 @@ def test_the_api_refuses_a_value_beyond_its_unit_and_writes_nothing(login_as, en
     ]:
         response = client.post(
             "/api/v1/measurements",
-            json={"indicator_id": meals["indicator"], "period": MONTH, "value": value},
+            json={"indicator_id": meals["indicator"], "period": MONTH, "value": value, "version": None},
             headers=headers,
         )
         assert response.status_code == 400, (value, response.get_data(as_text=True))
@@ -107,7 +107,7 @@ def test_the_api_refuses_a_value_beyond_its_unit_and_writes_nothing(login_as, en
     # JSON's own infinity (1e400 is read as inf by Python's parser)
     response = client.post(
         "/api/v1/measurements",
-        data=f'{{"indicator_id": {meals["indicator"]}, "period": "{MONTH}", "value": 1e400}}',
+        data=f'{{"indicator_id": {meals["indicator"]}, "period": "{MONTH}", "value": 1e400, "version": null}}',
         content_type="application/json",
         headers=headers,
     )
@@ -123,7 +123,7 @@ def test_the_api_refuses_a_value_beyond_its_unit_and_writes_nothing(login_as, en
         )
     ok = client.post(
         "/api/v1/measurements",
-        json={"indicator_id": meals["indicator"], "period": MONTH, "value": "3 150"},
+        json={"indicator_id": meals["indicator"], "period": MONTH, "value": "3 150", "version": None},
         headers=headers,
     )
     assert ok.status_code == 200 and ok.get_json()["value"] == 3150.0
