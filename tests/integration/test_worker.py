@@ -153,7 +153,10 @@ def test_the_scheduler_fans_a_job_out_into_one_task_per_organisation(engine, dem
             organisations = set(session.scalars(select(Organisation.id)))
             tasks = session.scalars(select(Task).where(Task.id.in_(ids))).all()
             assert {t.organisation_id for t in tasks} == organisations and len(tasks) == len(organisations)
-            assert {t.kind for t in tasks} == {"scheduled"} and {t.state for t in tasks} == {"queued"}
+            assert {t.kind for t in tasks} == {"scheduled"}
+            # queued, or already taken by the embedded worker thread an earlier test of this
+            # process started (dispatch starts one in the default mode)
+            assert {t.state for t in tasks} <= {"queued", "running", "succeeded"}
         for task_id in ids:
             execute(engine, task_id)  # « skipped » if an embedded worker of this process took it first
         wait_for(lambda: {t.state for t in rows(engine, ids).values()} == {"succeeded"})
