@@ -50,7 +50,7 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 from openpyxl import Workbook
-from openpyxl.styles import Font, PatternFill
+from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
@@ -88,7 +88,7 @@ from scorecard.errors import UserError
 from services import tabular
 from services.coherence import coherence_of, load_frames
 from services.costing import latest_report
-from services.exports import set_cell
+from services.exports import set_cell, write_header
 from services.nomenclatures import function_label
 from services.numbers import NumberError, check_value, parse_french_number
 
@@ -1366,14 +1366,6 @@ def benchmark_json(view: Benchmark) -> dict[str, Any]:
     }
 
 
-def _header(sheet: Any, row: int, headers: Sequence[str]) -> None:
-    for col, header in enumerate(headers, start=1):
-        cell = sheet.cell(row=row, column=col)
-        set_cell(cell, header)
-        cell.font = Font(bold=True, color="FFFFFF")
-        cell.fill = PatternFill("solid", fgColor="1F4E8C")
-
-
 def benchmark_workbook(view: Benchmark) -> bytes:
     """The comparison as a workbook: a summary per indicator, the detail of the comparable ones,
     and the rules (k-anonymity, strata, definitions). Numbers stay numbers; text is never a formula."""
@@ -1405,9 +1397,9 @@ def benchmark_workbook(view: Benchmark) -> bytes:
         "Médiane de la strate",
         "Remarque",
     ]
-    _header(summary, 5, headers)
+    write_header(summary, 5, headers)
     detail = book.create_sheet("Détail")
-    _header(
+    write_header(
         detail, 1, ["Code", "Indicateur", "Unité", "De", "À", "Organisations", "Dont votre strate", "Vous"]
     )
     row = 6
