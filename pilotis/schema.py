@@ -53,6 +53,9 @@ def schema_state(engine: Engine, script_location: str | None = None) -> SchemaSt
             tables = set(inspect(conn).get_table_names())
     except (OperationalError, DBAPIError) as exc:
         raise unreachable(engine, exc) from exc
+    # the background queue's own tables (procrastinate, created by ``pilotis db upgrade`` beside
+    # the migrations, kept by ``db downgrade``) are Pilotis' too
+    tables = {t for t in tables if not t.startswith("procrastinate_")}
     if not current:
         tables.discard("alembic_version")
         status = SchemaStatus.UNMANAGED if tables else SchemaStatus.EMPTY
