@@ -51,9 +51,12 @@ def test_each_costing_at_most_once_per_request(app, login_as, costings, path):
         assert len(costings) == 1  # the latest accounts' costing feeds the costs per person
     if path == "/":
         assert [basis for _, _, basis in costings] == ["budget"]  # the execution of a year still running
-    before, done = _snapshot(app), len(costings)
+    done = len(costings)
     assert client.get(path).status_code == 200
-    if _snapshot(app) == before:  # nothing committed on the server since: read from the first one's
+    # the second request reads the first one's results: asserted on SQLite, where nothing else
+    # commits; on PostgreSQL the shared version is the server's snapshot, which the suite's other
+    # workers move at any time (tests/integration/test_cache.py checks the sharing there)
+    if _snapshot(app) is None:
         assert len(costings) == done
 
 
