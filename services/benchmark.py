@@ -1102,7 +1102,7 @@ def _with_references(stored: Distribution, references: Sequence[Contribution]) -
 
 
 def build_benchmark(
-    session: Session, organisation_id: int, *, instance_path: Path | None = None
+    session: Session, organisation_id: int, *, instance_path: Path | None = None, update_own: bool = True
 ) -> Benchmark:
     """Compare one organisation with the stored indicators of the others and the reference files.
 
@@ -1112,7 +1112,8 @@ def build_benchmark(
     own = session.get(Organisation, organisation_id)
     if own is None:
         raise ValueError("organisation inconnue")
-    ensure_fresh(session, organisation_id)
+    if update_own:
+        ensure_fresh(session, organisation_id)
     mine = _own_rows(session, organisation_id)
     labels = {code: label for code, (_, _, label) in mine.items() if label}
     references = load_references(instance_path, include_sample=own.slug.startswith(DEMO_PREFIX))
@@ -1208,6 +1209,7 @@ def values_page(
     page: int = 1,
     per_page: int = PAGE_SIZE,
     instance_path: Path | None = None,
+    update_own: bool = True,
 ) -> ValuesPage | None:
     """A page of the values of one indicator, for a viewer: None when fewer than k organisations
     contribute (nothing of the others is shown). Others are « Organisation A, B… » (stable letters:
@@ -1215,7 +1217,8 @@ def values_page(
     own = session.get(Organisation, organisation_id)
     if own is None:
         raise ValueError("organisation inconnue")
-    ensure_fresh(session, organisation_id)
+    if update_own:
+        ensure_fresh(session, organisation_id)
     rows = session.execute(
         select(
             BenchmarkValue.organisation_id,

@@ -3,12 +3,15 @@ and the Excel export."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf.file import FileField, FileRequired
 from markupsafe import Markup, escape
+from sqlalchemy.exc import OperationalError
 from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import Optional
 
@@ -38,6 +41,8 @@ from services.benchmark import (
 from services.numbers import format_number
 from services.policy import Action, can
 from views.forms import ConfirmForm
+
+T = TypeVar("T")
 
 bp = Blueprint("benchmark", __name__, url_prefix="/comparaison")
 
@@ -133,11 +138,27 @@ def histogram_svg(item: IndicatorComparison, *, width: int = 760) -> Markup:
     return Markup("".join(out))  # noqa: S704
 
 
+def _fresh_or_stored(build: Callable[[bool], T]) -> T:
+    """The page with the viewer's indicators brought up to date, or — when SQLite refuses the
+    page's read session the write that needs (another connection wrote meanwhile: « database is
+    locked ») — with the values as stored, rather than an error page; the next view or the
+    nightly job stores them."""
+    try:
+        return build(True)
+    except OperationalError:
+        db_session().rollback()
+        return build(False)
+
+
 @bp.get("")
 def index() -> ResponseReturnValue:
     who = require(Action.VIEW)
     organisation = _organisation(who.organisation_id)
-    view = build_benchmark(db_session(), who.organisation_id, instance_path=_instance())
+    view = _fresh_or_stored(
+        lambda refresh: build_benchmark(
+            db_session(), who.organisation_id, instance_path=_instance(), update_own=refresh
+        )
+    )
     charts = {item.info.code: histogram_svg(item) for items in view.families.values() for item in items}
     form = ConsentForm()
     form.named.data = organisation.benchmark_named
@@ -159,7 +180,16 @@ def values(code: str) -> ResponseReturnValue:
     """One page of the values of an indicator (anonymous unless consented), when comparable."""
     who = require(Action.VIEW)
     page_number = request.args.get("page", 1, type=int) or 1
-    page = values_page(db_session(), who.organisation_id, code, page=page_number, instance_path=_instance())
+    page = _fresh_or_stored(
+        lambda refresh: values_page(
+            db_session(),
+            who.organisation_id,
+            code,
+            page=page_number,
+            instance_path=_instance(),
+            update_own=refresh,
+        )
+    )
     if page is None:
         abort(404)
     return render_template("benchmark/values.html", page=page, stratum_labels=STRATUM_LABELS)
