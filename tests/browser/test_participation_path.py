@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import delete, select
 
 from models import Indicator, Measurement, Period, Scenario, Service, Survey, SurveyResponse
@@ -114,7 +115,7 @@ def test_a_satisfaction_survey_feeds_the_scorecard_and_a_consultation_the_scenar
     page.get_by_role("button", name="Clore l'enquête").click()
     assert "1 valeur(s) d'indicateur mise(s) à jour" in page.get_by_role("status").inner_text()
     page.get_by_role("link", name="Résultats").first.click()
-    assert "3 répondant(s)" in page.locator("main").inner_text()
+    expect(page.locator("main")).to_contain_text("3 répondant(s)", timeout=30_000)  # once loaded
     violations = axe_violations(page)
     assert not violations, describe(violations)
     for link in ("Réponses libres", "Saisie papier"):

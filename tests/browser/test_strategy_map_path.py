@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import delete, select
 
 from models import ObjectiveLink
@@ -53,7 +54,7 @@ def test_direction_draws_a_link_and_opens_an_objective_from_the_keyboard(
     )
     page.get_by_role("button", name="Enregistrer le lien").click()
     assert "Lien enregistré : « OO5.1 » contribue à « OO4.1 »." in page.get_by_role("status").inner_text()
-    assert page.locator("svg.strategy-map path.edge-contribution").count() == 1
+    expect(page.locator("svg.strategy-map path.edge-contribution")).to_have_count(1, timeout=30_000)
     assert page.get_by_role("row", name="OO5.1").get_by_role("cell", name="OO4.1").first.is_visible()
 
     problems = axe_violations(page)
