@@ -3,6 +3,8 @@ and finds them created; the page has no accessibility violation and fits a phone
 
 from __future__ import annotations
 
+from playwright.sync_api import expect
+
 from tests.browser.conftest import axe_violations, describe, nav_link, sign_in
 from tests.conftest import rows_added_are_removed
 
@@ -17,7 +19,7 @@ def test_direction_ticks_teleassistance_and_gets_it_with_its_indicators(live_ser
             sign_in(page, live_server, "direction")
             nav_link(page, "Catalogue").click()
             page.wait_for_url(live_server + "/catalogue")
-            assert page.get_by_role("heading", name="Catalogue de départ").is_visible()
+            expect(page.get_by_role("heading", name="Catalogue de départ")).to_be_visible()
             violations = axe_violations(page)
             assert violations == [], describe(violations)
             wide, shown = page.evaluate(
@@ -33,9 +35,9 @@ def test_direction_ticks_teleassistance_and_gets_it_with_its_indicators(live_ser
         page.get_by_role("checkbox", name="Téléassistance A_TELEASSISTANCE").check()
         page.get_by_role("button", name="Créer ce qui est coché").click()
         page.wait_for_url(live_server + "/catalogue")
-        assert page.get_by_text("Créés : 1 activité(s)").is_visible()
-        assert page.get_by_text("Créés : 2 indicateur(s)").is_visible()
+        expect(page.get_by_text("Créés : 1 activité(s)")).to_be_visible()
+        expect(page.get_by_text("Créés : 2 indicateur(s)")).to_be_visible()
         tele = page.locator("input[name=activite][value=A_TELEASSISTANCE]")
         assert tele.is_checked() and tele.is_disabled()
         page.goto(live_server + "/activites")
-        assert page.get_by_role("link", name="Téléassistance").is_visible()
+        expect(page.get_by_role("link", name="Téléassistance")).to_be_visible()

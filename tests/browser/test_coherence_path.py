@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import delete, select
 
 from models import Need, TerritoryStatistic
@@ -46,7 +47,7 @@ def test_import_resize_matrix_and_drill_down(live_server, page, engine, demo, re
     assert "2 000" in aah_row.inner_text().replace("\u202f", " ")  # re-sized from the 2021 figures
 
     page.get_by_role("link", name="Cohérence offre-besoins").click()
-    assert page.get_by_role("table", name="Taux de couverture par public", exact=False).is_visible()
+    expect(page.get_by_role("table", name="Taux de couverture par public", exact=False)).to_be_visible()
     least = page.locator(".mission").filter(has_text="Besoin prioritaire le moins couvert")
     assert "Allocataires de l'AAH" in least.inner_text()
     least.get_by_role("link").click()

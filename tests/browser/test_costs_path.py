@@ -7,6 +7,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import delete
 
 from models import BudgetDocument, Scenario
@@ -55,7 +56,7 @@ def test_finance_imports_the_accounts_and_adjusts_a_driver(live_server, page, re
 
     nav_link(page, "Coûts").click()
     assert page.get_by_role("heading", level=1).inner_text() == "Coûts des activités — 2025"
-    assert page.locator("svg.sankey").is_visible()
+    expect(page.locator("svg.sankey")).to_be_visible()
     page.get_by_role("link", name="Budgets et comptes importés").click()
     page.get_by_label("Fichier du budget ou du compte (.csv, .xlsx)").set_input_files(str(CA_FILE))
     page.get_by_role("button", name="Importer").click()

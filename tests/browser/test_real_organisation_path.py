@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from openpyxl import load_workbook
+from playwright.sync_api import expect
 from sqlalchemy import func, select
 
 from models import Activity, ActivityVolume, Organisation, User
@@ -197,7 +198,7 @@ def test_a_ccas_of_brittany_sets_itself_up_and_brings_its_model_back(
     page.get_by_role("button", name="Créer").click()
     assert "« CAF des Finistère » créé." in _flash(page)
     page.goto(base + "/services")
-    assert page.get_by_role("link", name="CAF des Finistère").is_visible()
+    expect(page.get_by_role("link", name="CAF des Finistère")).to_be_visible()
 
     # 5. the portage also covers the AAH recipients
     page.goto(portage)
@@ -236,7 +237,7 @@ def test_a_ccas_of_brittany_sets_itself_up_and_brings_its_model_back(
     # the standard indicators of the three activities ticked, none measured yet
     assert "0 indicateur(s) validé(s) sur 12" in board, board[:800]
     for label in ("Repas livrés à domicile", "Paniers distribués par l'épicerie sociale"):
-        assert page.get_by_role("link", name=label, exact=True).is_visible()
+        expect(page.get_by_role("link", name=label, exact=True)).to_be_visible()
     # a band indicator with no band yet reads « — » like the others, not a lone « – »
     amount = page.get_by_role("row").filter(
         has=page.get_by_role("link", name="Montant des aides facultatives versées")

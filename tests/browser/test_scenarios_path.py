@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import delete, select
 
 from models import BudgetDocument, CostLine, Scenario
@@ -72,7 +73,7 @@ def test_finance_runs_compares_proposes_and_an_elected_member_adopts(live_server
     )
     optimised, uniform = value["Optimisé -5 %"], value["Même effort -5 %"]
     assert optimised > uniform  # the optimizer does better than the same cut everywhere
-    assert page.locator("svg.bars").is_visible()
+    expect(page.locator("svg.bars")).to_be_visible()
 
     page.goto(live_server + "/scenarios")
     page.get_by_role("link", name="Optimisé -5 %").click()

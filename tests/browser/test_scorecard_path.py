@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
+from playwright.sync_api import expect
 from sqlalchemy import delete, select
 
 from models import Indicator, Measurement, Period, Service
@@ -89,8 +90,8 @@ def test_template_upload_scorecard_validation_and_export(live_server, browser, c
     nav_link(elected, "Tableau de bord").click()
     elected.get_by_label("Période", exact=True).fill("2025-T4")
     elected.get_by_role("button", name="Afficher").click()
-    assert elected.get_by_role("heading", name="Ensemble — période 2025-T4").is_visible()
-    assert elected.get_by_role("heading", name="Usagers et citoyens", exact=False).first.is_visible()
+    expect(elected.get_by_role("heading", name="Ensemble — période 2025-T4")).to_be_visible(timeout=30_000)
+    expect(elected.get_by_role("heading", name="Usagers et citoyens", exact=False).first).to_be_visible()
     with elected.expect_download() as download:
         elected.get_by_role("link", name="Exporter ce tableau de bord (Excel)").click()
     export = load_workbook(io.BytesIO(Path(download.value.path()).read_bytes()))

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from models import Indicator, Service
@@ -81,7 +82,7 @@ def test_each_role_signs_in_and_sees_its_navigation(live_server, page, login, tm
     assert nav.locator(".nav-group.is-current").count() == 0  # the home page belongs to no group
     nav.locator(".nav-group summary").first.focus()
     page.keyboard.press("Enter")
-    assert nav.get_by_role("link", name="Tableau de bord", exact=True).is_visible()
+    expect(nav.get_by_role("link", name="Tableau de bord", exact=True)).to_be_visible()
     page.keyboard.press("Escape")
     assert not nav.get_by_role("link", name="Tableau de bord", exact=True).is_visible()
     assert page.get_by_role("heading", level=1).inner_text() == "CCAS de Carcassonne (démonstration)"

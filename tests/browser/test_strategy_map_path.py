@@ -44,7 +44,7 @@ def test_direction_draws_a_link_and_opens_an_objective_from_the_keyboard(
     page.goto(f"{live_server}/tableau-de-bord/?periode={PERIOD}")
     page.get_by_role("link", name="Carte stratégique de cette période").click()
     page.wait_for_url(f"{live_server}/carte-strategique?periode={PERIOD}")
-    assert page.get_by_role("heading", name="Carte stratégique", exact=True).is_visible()
+    expect(page.get_by_role("heading", name="Carte stratégique", exact=True)).to_be_visible()
 
     page.get_by_label("Cet objectif…").select_option(
         label=page.locator("#source_id option", has_text="OO5.1 —").inner_text()
@@ -55,7 +55,7 @@ def test_direction_draws_a_link_and_opens_an_objective_from_the_keyboard(
     page.get_by_role("button", name="Enregistrer le lien").click()
     assert "Lien enregistré : « OO5.1 » contribue à « OO4.1 »." in page.get_by_role("status").inner_text()
     expect(page.locator("svg.strategy-map path.edge-contribution")).to_have_count(1, timeout=30_000)
-    assert page.get_by_role("row", name="OO5.1").get_by_role("cell", name="OO4.1").first.is_visible()
+    expect(page.get_by_role("row", name="OO5.1").get_by_role("cell", name="OO4.1").first).to_be_visible()
 
     problems = axe_violations(page)
     assert problems == [], describe(problems)
@@ -106,7 +106,7 @@ def test_the_map_on_a_phone_fits_the_screen_and_has_no_accessibility_violation(
     assert width <= client, f"la page fait {width} px pour un écran de {client} px"
     frame = page.locator(".strategy-map-frame")
     assert frame.evaluate("e => e.scrollWidth > e.clientWidth")  # the map scrolls inside its frame
-    assert page.get_by_role("heading", name="Vue texte de la carte").is_visible()
+    expect(page.get_by_role("heading", name="Vue texte de la carte")).to_be_visible()
     problems = axe_violations(page)
     assert problems == [], describe(problems)
     page.screenshot(path=str(tmp_path / f"carte-375-{login}.png"), full_page=True)
