@@ -92,7 +92,9 @@ def test_cbc_and_highs_agree_on_the_optimum(problem: Problem):
     highs = solve(problem, mip_gap=1e-9)
     cbc = solve(problem, solver="cbc", mip_gap=1e-9)
     assert highs.status == cbc.status == "optimal"
-    assert cbc.objective == pytest.approx(highs.objective, rel=1e-6)
+    # two solvers, two sets of feasibility tolerances (about 1e-7 each): 552.9572 against 552.9578
+    # was met (seed 3897254769), 1.1e-6 apart
+    assert cbc.objective == pytest.approx(highs.objective, rel=1e-5)
     # an LP's envelope dual is unique unless degenerate; both are valid duals in [low, high]
     if not problem.is_mip:
         assert cbc.duals["envelope"] == pytest.approx(highs.duals["envelope"], rel=1e-5, abs=1e-9)
