@@ -29,33 +29,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
+from bench.worker_queue import fresh  # the same emptied, migrated database
 from jobs.registry import JOBS, Context
 from jobs.runner import run_one
 from jobs.scheduler import fan_out
 from models import Organisation, OrganisationKind, Task
-from pilotis import schema
-from pilotis.database import make_engine, normalise_url, write_session
-from pilotis.worker import prepare_queue
+from pilotis.database import write_session
 
 GOAL = "the scheduled jobs for 1 000 generated organisations complete within 10 minutes with two workers"
-
-
-def fresh(url: str):  # type: ignore[no-untyped-def]
-    parsed = normalise_url(url)
-    if "bench" not in (parsed.database or ""):
-        sys.exit("the benchmark empties its database: give one whose name contains « bench »")
-    if parsed.get_backend_name() == "sqlite":
-        Path(parsed.database or "").unlink(missing_ok=True)
-    engine = make_engine(url)
-    if parsed.get_backend_name() == "postgresql":
-        with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-    schema.upgrade(engine)
-    prepare_queue(engine)
-    return engine
 
 
 def main() -> None:
