@@ -298,7 +298,11 @@ def consent() -> ResponseReturnValue:
 @bp.get("/export.xlsx")
 def export() -> ResponseReturnValue:
     who = require(Action.EXPORT)
-    view = build_benchmark(db_session(), who.organisation_id, instance_path=_instance())
+    view = _fresh_or_stored(
+        lambda refresh: build_benchmark(
+            db_session(), who.organisation_id, instance_path=_instance(), update_own=refresh
+        )
+    )
     return Response(
         benchmark_workbook(view),
         mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
